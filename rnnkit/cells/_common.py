@@ -1,0 +1,45 @@
+"""What every cell's autograd Function shares: the large products before and after the loop."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import torch
+from torch import Tensor
+
+from rnnkit.kernels import get_kernel
+
+
+def resolve_kernel(kernel: str | ModuleType | None, x: Tensor) -> ModuleType:
+    """A kernel module from a name, a module, or None (the default for x's device)."""
+    if isinstance(kernel, ModuleType):
+        return kernel
+    return get_kernel(kernel, x.device.type)
+
+
+def input_projection(x: Tensor, weight: Tensor, *biases: Tensor | None) -> Tensor:
+    """x (T,B,I) @ weight^T (I,G) + sum(biases) -> (T,B,G), as one matrix product."""
+    T, B, I = x.shape
+    bias = None
+    for b in biases:
+        if b is not None:
+            bias = b if bias is None else bias + b
+    x2 = x.reshape(T * B, I)
+    out = x2 @ weight.t() if bias is None else torch.addmm(bias, x2, weight.t())
+    return out.view(T, B, -1)  # (T, B, G)
+
+
+def product_grads(
+    d_out: Tensor, inp: Tensor, weight: Tensor, need_input: bool, need_weight: bool
+) -> tuple[Tensor | None, Tensor | None]:
+    """For out = inp @ weight^T over (T,B,·): (d_inp, d_weight), each one matrix product."""
+    T, B, G = d_out.shape
+    d2 = d_out.reshape(T * B, G)
+    d_inp = (d2 @ weight).view(T, B, -1) if need_input else None
+    d_weight = d2.t() @ inp.reshape(T * B, -1) if need_weight else None
+    return d_inp, d_weight
+
+
+def needs_grad(*tensors: Tensor | None) -> bool:
+    """Whether autograd will want gradients for any of these (else the fast no-save path runs)."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)

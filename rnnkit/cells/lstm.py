@@ -1,0 +1,118 @@
+r"""The LSTM (with optional projection) and its backpropagation through time.
+
+Forward, with torch.nn's gate order i, f, g, o and the same weights at every step
+(articles 001, 002, 003)::
+
+    [ai, af, ag, ao] = U x_t + W h_{t-1} + b       U = weight_ih (4H,I), W = weight_hh (4H,P)
+    i = σ(ai)   f = σ(af)   g = tanh(ag)   o = σ(ao)
+    c_t = f * c_{t-1} + i * g
+    m_t = o * tanh(c_t)
+    h_t = R m_t            R = weight_hr (P,H) with proj_size P; without it, h_t = m_t
+
+Backward. dh_t and dc_t are the total gradients reaching h_t and c_t::
+
+    dh_t  = dL_t/dh_t + W^T da_{t+1}
+    dm_t  = R^T dh_t                                   dR = sum_t dh_t m_t^T
+    dc_t  = dc_{t+1} * f_{t+1} + dm_t * o * (1 - tanh(c_t)^2)
+    dai = dc_t * g * i(1-i)      daf = dc_t * c_{t-1} * f(1-f)
+    dag = dc_t * i * (1-g^2)     dao = dm_t * tanh(c_t) * o(1-o)
+    dU  = sum_t da_t x_t^T       dW = sum_t da_t h_{t-1}^T      db = sum_t da_t
+    dx_t = U^T da_t              dh_0 = W^T da_1                dc_0 = dc_1 * f_1
+
+The cell path c_{t-1} -> c_t is multiplied only by f: when the forget gate stays near one the
+gradient neither vanishes nor explodes, which is why the LSTM remembers over long spans.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import torch
+from torch import Tensor
+
+from rnnkit.cells._common import input_projection, needs_grad, product_grads, resolve_kernel
+from rnnkit.kernels.reference import previous_states
+
+
+class LSTMFunction(torch.autograd.Function):
+    """One LSTM layer in one direction over a whole sequence, with hand-written BPTT."""
+
+    @staticmethod
+    def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, batch_sizes, reverse, kernel):
+        gx = input_projection(x, w_ih, b_ih, b_hh)  # (T, B, 4H)
+        y, hT, cT, gates, c = kernel.lstm_forward(
+            gx, w_hh, w_hr, h0, c0, batch_sizes, reverse, True
+        )
+        ctx.save_for_backward(x, w_ih, w_hh, w_hr, h0, c0, y, gates, c, batch_sizes)
+        ctx.flags = (reverse, kernel, b_ih is not None, b_hh is not None)
+        return y, hT, cT
+
+    @staticmethod
+    def backward(ctx, dy, dhT, dcT):
+        x, w_ih, w_hh, w_hr, h0, c0, y, gates, c, batch_sizes = ctx.saved_tensors
+        reverse, kernel, has_b_ih, has_b_hh = ctx.flags
+        need = ctx.needs_input_grad
+        dg, dh0, dc0, dr = kernel.lstm_backward(
+            dy.contiguous(),
+            dhT.contiguous(),
+            dcT.contiguous(),
+            gates,
+            c,
+            c0,
+            w_hh,
+            w_hr,
+            batch_sizes,
+            reverse,
+        )
+        dx, dw_ih = product_grads(dg, x, w_ih, need[0], need[1])
+        h_prev = previous_states(y, h0, batch_sizes, reverse)  # (T, B, P)
+        _, dw_hh = product_grads(dg, h_prev, w_hh, False, need[2])
+        db = dg.sum((0, 1)) if (has_b_ih or has_b_hh) else None
+        dw_hr = None
+        if w_hr is not None and need[5]:
+            m = gates[..., 3 * c.shape[2] :] * torch.tanh(c)  # (T, B, H): o * tanh(c)
+            _, dw_hr = product_grads(dr, m, w_hr, False, True)
+        return (
+            dx,
+            dw_ih,
+            dw_hh,
+            db if has_b_ih else None,
+            db if has_b_hh else None,
+            dw_hr,
+            dh0,
+            dc0,
+            None,
+            None,
+            None,
+        )
+
+
+def lstm_layer(
+    x: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor | None,
+    b_hh: Tensor | None,
+    w_hr: Tensor | None,
+    h0: Tensor,
+    c0: Tensor,
+    *,
+    reverse: bool = False,
+    batch_sizes: Tensor | None = None,
+    kernel: str | ModuleType | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Run an LSTM layer over x (T,B,I) from h0 (B,P), c0 (B,H).
+
+    Returns outputs (T,B,P), final hidden state (B,P) and final cell state (B,H).
+    ``batch_sizes`` and ``reverse`` as in the kernel contract (``rnnkit.kernels``).
+    """
+    kern = resolve_kernel(kernel, x)
+    x, h0, c0, w_hh = x.contiguous(), h0.contiguous(), c0.contiguous(), w_hh.contiguous()
+    w_hr = None if w_hr is None else w_hr.contiguous()
+    if needs_grad(x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0):
+        return LSTMFunction.apply(
+            x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, batch_sizes, reverse, kern
+        )
+    gx = input_projection(x, w_ih, b_ih, b_hh)
+    y, hT, cT, _, _ = kern.lstm_forward(gx, w_hh, w_hr, h0, c0, batch_sizes, reverse, False)
+    return y, hT, cT
