@@ -87,8 +87,6 @@ def elman_layer(
     kern = resolve_kernel(kernel, x)
     x, h0, w_hh = x.contiguous(), h0.contiguous(), w_hh.contiguous()
     if needs_grad(x, w_ih, w_hh, b_ih, b_hh, h0):
-        return ElmanFunction.apply(
-            x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu, kern
-        )
+        return ElmanFunction.apply(x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu, kern)
     gx = input_projection(x, w_ih, b_ih, b_hh)
     return kern.elman_forward(gx, w_hh, h0, batch_sizes, reverse, relu, False)
