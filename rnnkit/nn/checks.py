@@ -1,0 +1,50 @@
+"""Bad arguments and inputs raise torch.nn's error type, which is also an ``RnnkitError``.
+
+torch.nn raises ``ValueError``, ``TypeError`` or ``RuntimeError`` for bad arguments; code written
+for torch.nn catches those. The command line catches ``RnnkitError``. The classes below are
+both, so a drop-in layer satisfies both callers with the very same message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rnnkit.errors import RnnkitError
+
+
+class LayerValueError(RnnkitError, ValueError):
+    """A bad argument value (torch.nn raises ValueError here)."""
+
+
+class LayerTypeError(RnnkitError, TypeError):
+    """A bad argument type (torch.nn raises TypeError here)."""
+
+
+class LayerRuntimeError(RnnkitError, RuntimeError):
+    """A bad input shape or dtype (torch.nn raises RuntimeError here)."""
+
+
+_AS_USER_ERROR = {
+    ValueError: LayerValueError,
+    TypeError: LayerTypeError,
+    RuntimeError: LayerRuntimeError,
+}
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Re-raise torch.nn's argument checks (run inside) as the matching ``Layer*Error``.
+
+    Wrap only argument and shape checking with it, never the computation, so that a bug
+    inside rnnkit keeps its own type and traceback.
+    """
+    try:
+        yield
+    except RnnkitError:
+        raise
+    except (ValueError, TypeError, RuntimeError) as exc:
+        user_type = _AS_USER_ERROR.get(type(exc))
+        if user_type is None:  # a subclass such as NotImplementedError: not a checked argument
+            raise
+        raise user_type(str(exc)) from None
