@@ -1,0 +1,110 @@
+"""Read (text, label) pairs from CSV, TSV or JSON-lines files with named columns.
+
+The format follows the file's suffix (``.csv``, ``.tsv``/``.tab``, ``.jsonl``/``.ndjson``).
+Rows whose text or label is empty are skipped and counted, so the caller can say how many.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rnnkit.errors import RnnkitError
+
+TEXT_COLUMNS = ("text", "sentence", "review", "content", "document")
+LABEL_COLUMNS = ("label", "labels", "sentiment", "class", "category", "target", "y")
+
+
+@dataclass
+class LabelledTexts:
+    """Parallel lists of texts and their labels, and how many rows were skipped as empty."""
+
+    texts: list[str]
+    labels: list[str]
+    skipped: int = 0
+
+
+@dataclass
+class LabelledSequences:
+    """Real-valued sequences (each (T_i, F) float32) and their labels."""
+
+    sequences: list[np.ndarray]
+    labels: list[str]
+    skipped: int = 0
+
+
+def _pick(columns: list[str], asked: str | None, guesses: tuple[str, ...], what: str) -> str:
+    if asked is not None:
+        if asked not in columns:
+            raise RnnkitError(f"no {what} column {asked!r}; the file has {columns}")
+        return asked
+    lower = {c.lower(): c for c in columns}
+    for g in guesses:
+        if g in lower:
+            return lower[g]
+    raise RnnkitError(f"cannot tell which column is the {what}; pass --{what}-col (has {columns})")
+
+
+def _rows(path: Path) -> tuple[list[str], list[dict]]:
+    suffix = path.suffix.lower()
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise RnnkitError(f"no such file: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise RnnkitError(f"{path} is not UTF-8 text ({exc.reason})") from None
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        rows = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise RnnkitError(f"{path}:{n}: not a JSON object ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise RnnkitError(f"{path}:{n}: each line must be a JSON object")
+            rows.append(row)
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+        return columns, rows
+    if suffix in (".tsv", ".tab"):
+        delimiter = "\t"
+    elif suffix == ".csv":
+        delimiter = ","
+    else:
+        raise RnnkitError(f"{path}: use a .csv, .tsv or .jsonl file (got {suffix or 'no suffix'})")
+    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
+    columns = list(reader.fieldnames or [])
+    return columns, list(reader)
+
+
+def read_labelled_texts(
+    path: str | Path, text_col: str | None = None, label_col: str | None = None
+) -> LabelledTexts:
+    """Texts and labels from ``path``; columns guessed from common names when not given.
+
+    Raises RnnkitError for a missing file or column, or when no usable row is left.
+    """
+    path = Path(path)
+    columns, rows = _rows(path)
+    if not rows:
+        raise RnnkitError(f"{path} has no rows")
+    tcol = _pick(columns, text_col, TEXT_COLUMNS, "text")
+    lcol = _pick(columns, label_col, LABEL_COLUMNS, "label")
+    texts, labels, skipped = [], [], 0
+    for row in rows:
+        t, y = row.get(tcol), row.get(lcol)
+        t = "" if t is None else str(t).strip()
+        y = "" if y is None else str(y).strip()
+        if not t or not y:
+            skipped += 1
+            continue
+        texts.append(t)
+        labels.append(y)
+    if not texts:
+        raise RnnkitError(f"{path}: every row has an empty {tcol!r} or {lcol!r}")
+    return LabelledTexts(texts, labels, skipped)
