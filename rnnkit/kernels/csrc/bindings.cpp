@@ -1,0 +1,14 @@
+// Python bindings of the fused kernels; rnnkit/kernels/cpu.py builds and wraps this module.
+#include <torch/extension.h>
+
+#include "common.h"
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("elman_forward", &rnnkit::elman_forward);
+  m.def("elman_backward", &rnnkit::elman_backward);
+  m.def("lstm_forward", &rnnkit::lstm_forward);
+  m.def("lstm_backward", &rnnkit::lstm_backward);
+  m.def("lstm_step", &rnnkit::lstm_step);
+  m.def("gru_forward", &rnnkit::gru_forward);
+  m.def("gru_backward", &rnnkit::gru_backward);
+}

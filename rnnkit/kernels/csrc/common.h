@@ -1,0 +1,138 @@
+// What every fused time loop shares: BLAS calls on raw pointers, the packed-batch bookkeeping,
+// and the row-parallel loop for the element-wise gate pass. The contract (shapes, meaning of
+// every argument and result) is the docstring of rnnkit/kernels/__init__.py.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <optional>
+#include <tuple>
+#include <vector>
+
+#include "fastmath.h"
+
+// BLAS from the MKL (or OpenBLAS) that libtorch_cpu carries: calling it on raw pointers skips
+// the dispatcher and the tensor views a per-step at::mm would build.
+extern "C" {
+void sgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k,
+            const float* alpha, const float* a, const int* lda, const float* b, const int* ldb,
+            const float* beta, float* c, const int* ldc);
+void dgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k,
+            const double* alpha, const double* a, const int* lda, const double* b,
+            const int* ldb, const double* beta, double* c, const int* ldc);
+}
+
+namespace rnnkit {
+
+using at::Tensor;
+using OptTensor = std::optional<Tensor>;
+
+inline void blas(char ta, char tb, int m, int n, int k, float beta, const float* a, int lda,
+                 const float* b, int ldb, float* c, int ldc) {
+  const float one = 1.0f;
+  sgemm_(&ta, &tb, &m, &n, &k, &one, a, &lda, b, &ldb, &beta, c, &ldc);
+}
+
+inline void blas(char ta, char tb, int m, int n, int k, double beta, const double* a, int lda,
+                 const double* b, int ldb, double* c, int ldc) {
+  const double one = 1.0;
+  dgemm_(&ta, &tb, &m, &n, &k, &one, a, &lda, b, &ldb, &beta, c, &ldc);
+}
+
+// Row-major C (m,n) = A (m,k) W^T + beta C, with W (n,k): C^T = W A^T in BLAS's column order.
+template <typename T>
+inline void mm_wt(int64_t m, int64_t n, int64_t k, const T* A, const T* W, T beta, T* C) {
+  if (m == 0) return;
+  blas('T', 'N', n, m, k, beta, W, k, A, k, C, n);
+}
+
+// Row-major C (m,n) = A (m,k) W + beta C, with W (k,n).
+template <typename T>
+inline void mm_w(int64_t m, int64_t n, int64_t k, const T* A, const T* W, T beta, T* C) {
+  if (m == 0) return;
+  blas('N', 'N', n, m, k, beta, W, n, A, k, C, n);
+}
+
+// Active rows at each step: batch_sizes, or B everywhere.
+inline std::vector<int64_t> active_rows(const OptTensor& batch_sizes, int64_t T, int64_t B) {
+  std::vector<int64_t> rows(T, B);
+  if (batch_sizes.has_value() && batch_sizes->defined()) {
+    const auto sizes = batch_sizes->to(at::kLong).contiguous();
+    const int64_t* p = sizes.data_ptr<int64_t>();
+    std::copy(p, p + T, rows.begin());
+  }
+  return rows;
+}
+
+inline bool is_packed(const OptTensor& batch_sizes) {
+  return batch_sizes.has_value() && batch_sizes->defined();
+}
+
+// Packed outputs are zero in inactive rows (and the weight products read them), so they start
+// zeroed; dense ones are fully written by the loop.
+inline Tensor new_buffer(at::IntArrayRef shape, const at::TensorOptions& opts, bool packed) {
+  return packed ? at::zeros(shape, opts) : at::empty(shape, opts);
+}
+
+// Row i of the state that step t started from, given the states after each step (seq, (T,B,X))
+// and the initial state (init, (B,X)). Forward: step t-1, or init at t = 0. Reverse: step t+1,
+// unless the row was not yet active there (a packed row's last element), then init.
+template <typename T>
+inline const T* prev_row(const T* seq, const T* init, const std::vector<int64_t>& rows,
+                         int64_t t, int64_t i, bool reverse, int64_t B, int64_t X) {
+  const int64_t steps = static_cast<int64_t>(rows.size());
+  if (!reverse) return t == 0 ? init + i * X : seq + ((t - 1) * B + i) * X;
+  return (t == steps - 1 || i >= rows[t + 1]) ? init + i * X : seq + ((t + 1) * B + i) * X;
+}
+
+// f(i) for every row i < b, split over threads only when a step has enough elements to pay
+// for waking them (about 32k element-wise gate evaluations per thread).
+template <typename F>
+inline void for_rows(int64_t b, int64_t width, const F& f) {
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(width, 1));
+  at::parallel_for(0, b, grain, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) f(i);
+  });
+}
+
+inline void check_inputs(std::initializer_list<const Tensor*> tensors) {
+  const Tensor& first = **tensors.begin();
+  for (const Tensor* t : tensors) {
+    if (t == nullptr || !t->defined()) continue;
+    TORCH_CHECK(t->device().is_cpu(), "rnnkit cpu kernel: tensors must be on the CPU");
+    TORCH_CHECK(t->is_contiguous(), "rnnkit cpu kernel: tensors must be contiguous");
+    TORCH_CHECK(t->scalar_type() == first.scalar_type(),
+                "rnnkit cpu kernel: tensors must share one dtype");
+  }
+}
+
+// The kernels, one per contract function (see rnnkit/kernels/__init__.py).
+std::tuple<Tensor, Tensor> elman_forward(const Tensor& gx, const Tensor& w_hh, const Tensor& h0,
+                                         const OptTensor& batch_sizes, bool reverse, bool relu,
+                                         bool save);
+std::tuple<Tensor, Tensor> elman_backward(const Tensor& dy, const Tensor& dhT, const Tensor& y,
+                                          const Tensor& h0, const Tensor& w_hh,
+                                          const OptTensor& batch_sizes, bool reverse, bool relu);
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> lstm_forward(
+    const Tensor& gx, const Tensor& w_hh, const OptTensor& w_hr, const Tensor& h0,
+    const Tensor& c0, const OptTensor& batch_sizes, bool reverse, bool save);
+std::tuple<Tensor, Tensor, Tensor, Tensor> lstm_backward(
+    const Tensor& dy, const Tensor& dhT, const Tensor& dcT, const Tensor& gates, const Tensor& c,
+    const Tensor& c0, const Tensor& w_hh, const OptTensor& w_hr, const OptTensor& batch_sizes,
+    bool reverse);
+std::tuple<Tensor, Tensor> lstm_step(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh,
+                                     const OptTensor& bias, const OptTensor& w_hr,
+                                     const Tensor& h, const Tensor& c);
+std::tuple<Tensor, Tensor, Tensor, Tensor> gru_forward(const Tensor& gx, const Tensor& w_hh,
+                                                       const OptTensor& b_hh, const Tensor& h0,
+                                                       const OptTensor& batch_sizes,
+                                                       bool reverse, bool save);
+std::tuple<Tensor, Tensor, Tensor> gru_backward(const Tensor& dy, const Tensor& dhT,
+                                                const Tensor& y, const Tensor& h0,
+                                                const Tensor& gates, const Tensor& ghn,
+                                                const Tensor& w_hh, const OptTensor& batch_sizes,
+                                                bool reverse);
+
+}  // namespace rnnkit

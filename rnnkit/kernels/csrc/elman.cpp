@@ -1,0 +1,91 @@
+// Elman: h_t = f(gx_t + h_{t-1} W^T), f = tanh or ReLU. Per step: one GEMM, one fused pass.
+#include "common.h"
+
+namespace rnnkit {
+
+template <typename T, bool RELU>
+static void elman_forward_loop(const T* gx, const T* w, T* h, T* y,
+                               const std::vector<int64_t>& rows, int64_t B, int64_t H,
+                               bool reverse) {
+  const int64_t steps = static_cast<int64_t>(rows.size());
+  for (int64_t s = 0; s < steps; ++s) {
+    const int64_t t = reverse ? steps - 1 - s : s;
+    const int64_t b = rows[t];
+    T* yt = y + t * B * H;
+    mm_wt<T>(b, H, H, h, w, T(0), yt);  // (b, H): h_{t-1} W^T
+    const T* gxt = gx + t * B * H;
+    for_rows(b, H, [&](int64_t i) {
+      T* yr = yt + i * H;
+      T* hr = h + i * H;
+      const T* gr = gxt + i * H;
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) {
+        const T a = gr[j] + yr[j];
+        const T v = RELU ? (a > T(0) ? a : T(0)) : tanh_(a);
+        yr[j] = v;
+        hr[j] = v;
+      }
+    });
+  }
+}
+
+std::tuple<Tensor, Tensor> elman_forward(const Tensor& gx, const Tensor& w_hh, const Tensor& h0,
+                                         const OptTensor& batch_sizes, bool reverse, bool relu,
+                                         bool /*save*/) {
+  check_inputs({&gx, &w_hh, &h0});
+  const int64_t T = gx.size(0), B = gx.size(1), H = gx.size(2);
+  const auto rows = active_rows(batch_sizes, T, B);
+  Tensor y = new_buffer({T, B, H}, gx.options(), is_packed(batch_sizes));  // (T, B, H)
+  Tensor h = h0.clone();                                                 // (B, H)
+  AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "elman_forward", [&] {
+    const auto* args = gx.data_ptr<scalar_t>();
+    auto run = relu ? elman_forward_loop<scalar_t, true> : elman_forward_loop<scalar_t, false>;
+    run(args, w_hh.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), rows,
+        B, H, reverse);
+  });
+  return {y, h};
+}
+
+template <typename T, bool RELU>
+static void elman_backward_loop(const T* dy, const T* y, const T* w, T* dh, T* dg,
+                                const std::vector<int64_t>& rows, int64_t B, int64_t H,
+                                bool reverse) {
+  const int64_t steps = static_cast<int64_t>(rows.size());
+  for (int64_t s = 0; s < steps; ++s) {
+    const int64_t t = reverse ? s : steps - 1 - s;
+    const int64_t b = rows[t];
+    T* dgt = dg + t * B * H;
+    for_rows(b, H, [&](int64_t i) {
+      const int64_t row = (t * B + i) * H;
+      const T* yr = y + row;
+      const T* dyr = dy + row;
+      const T* dhr = dh + i * H;
+      T* dgr = dgt + i * H;
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) {
+        const T d = dhr[j] + dyr[j];
+        dgr[j] = RELU ? (yr[j] > T(0) ? d : T(0)) : d * (T(1) - yr[j] * yr[j]);
+      }
+    });
+    mm_w<T>(b, H, H, dgt, w, T(0), dh);  // (b, H): dg_t W
+  }
+}
+
+std::tuple<Tensor, Tensor> elman_backward(const Tensor& dy, const Tensor& dhT, const Tensor& y,
+                                          const Tensor& h0, const Tensor& w_hh,
+                                          const OptTensor& batch_sizes, bool reverse,
+                                          bool relu) {
+  check_inputs({&dy, &dhT, &y, &h0, &w_hh});
+  const int64_t T = y.size(0), B = y.size(1), H = y.size(2);
+  const auto rows = active_rows(batch_sizes, T, B);
+  Tensor dg = new_buffer({T, B, H}, y.options(), is_packed(batch_sizes));  // (T, B, H)
+  Tensor dh = dhT.clone();                                                  // (B, H)
+  AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "elman_backward", [&] {
+    auto run = relu ? elman_backward_loop<scalar_t, true> : elman_backward_loop<scalar_t, false>;
+    run(dy.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), w_hh.data_ptr<scalar_t>(),
+        dh.data_ptr<scalar_t>(), dg.data_ptr<scalar_t>(), rows, B, H, reverse);
+  });
+  return {dg, dh};
+}
+
+}  // namespace rnnkit

@@ -1,0 +1,172 @@
+// LSTM (optionally with projection). Per step: the GEMM h_{t-1} W^T written straight into the
+// saved gate buffer, then one pass that adds gx, activates the four gates in place, updates c
+// and emits h; with a projection, one more GEMM (o tanh c) W_hr^T.
+#include "common.h"
+
+namespace rnnkit {
+
+// One row of the gate pass. pre (4H) holds h W^T on entry and, with SAVE, the activated gates
+// on exit; c (H) is updated in place; m (H) receives o * tanh(c).
+template <typename T, bool SAVE>
+RNNKIT_INLINE void lstm_row(const T* gx, T* pre, T* c, T* c_saved, T* m, int64_t H) {
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) {
+    const T ig = sigmoid(gx[j] + pre[j]);
+    const T fg = sigmoid(gx[H + j] + pre[H + j]);
+    const T gg = tanh_(gx[2 * H + j] + pre[2 * H + j]);
+    const T og = sigmoid(gx[3 * H + j] + pre[3 * H + j]);
+    const T cn = fg * c[j] + ig * gg;
+    c[j] = cn;
+    m[j] = og * tanh_(cn);
+    if (SAVE) {
+      pre[j] = ig;
+      pre[H + j] = fg;
+      pre[2 * H + j] = gg;
+      pre[3 * H + j] = og;
+      c_saved[j] = cn;
+    }
+  }
+}
+
+template <typename T, bool SAVE>
+static void lstm_forward_loop(const T* gx, const T* w, const T* w_hr, T* h, T* c, T* y,
+                              T* gates, T* cs, T* scratch, T* m,
+                              const std::vector<int64_t>& rows, int64_t B, int64_t H, int64_t P,
+                              bool reverse) {
+  const int64_t steps = static_cast<int64_t>(rows.size()), G = 4 * H;
+  for (int64_t s = 0; s < steps; ++s) {
+    const int64_t t = reverse ? steps - 1 - s : s;
+    const int64_t b = rows[t];
+    T* pre = SAVE ? gates + t * B * G : scratch;
+    T* yt = y + t * B * P;
+    mm_wt<T>(b, G, P, h, w, T(0), pre);  // (b, 4H): h_{t-1} W^T
+    for_rows(b, G, [&](int64_t i) {
+      T* out = w_hr ? m + i * H : yt + i * P;
+      T* c_saved = SAVE ? cs + (t * B + i) * H : nullptr;
+      lstm_row<T, SAVE>(gx + (t * B + i) * G, pre + i * G, c + i * H, c_saved, out, H);
+    });
+    if (w_hr) mm_wt<T>(b, P, H, m, w_hr, T(0), yt);  // (b, P): m W_hr^T
+    std::copy(yt, yt + b * P, h);
+  }
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> lstm_forward(
+    const Tensor& gx, const Tensor& w_hh, const OptTensor& w_hr, const Tensor& h0,
+    const Tensor& c0, const OptTensor& batch_sizes, bool reverse, bool save) {
+  const Tensor whr = w_hr.value_or(Tensor());
+  check_inputs({&gx, &w_hh, &whr, &h0, &c0});
+  const int64_t T = gx.size(0), B = gx.size(1), H = c0.size(1), P = h0.size(1);
+  const auto rows = active_rows(batch_sizes, T, B);
+  const bool packed = is_packed(batch_sizes);
+  const auto opts = gx.options();
+  Tensor y = new_buffer({T, B, P}, opts, packed);                             // (T, B, P)
+  Tensor h = h0.clone(), c = c0.clone();                                      // (B, P), (B, H)
+  Tensor gates = save ? new_buffer({T, B, 4 * H}, opts, packed) : Tensor();   // (T, B, 4H)
+  Tensor cs = save ? new_buffer({T, B, H}, opts, packed) : Tensor();          // (T, B, H)
+  Tensor scratch = save ? Tensor() : at::empty({B, 4 * H}, opts);             // (B, 4H)
+  Tensor m = whr.defined() ? at::empty({B, H}, opts) : Tensor();              // (B, H)
+  AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "lstm_forward", [&] {
+    using S = scalar_t;
+    auto ptr = [](const Tensor& x) { return x.defined() ? x.data_ptr<S>() : nullptr; };
+    auto run = save ? lstm_forward_loop<S, true> : lstm_forward_loop<S, false>;
+    run(ptr(gx), ptr(w_hh), ptr(whr), ptr(h), ptr(c), ptr(y), ptr(gates), ptr(cs), ptr(scratch),
+        ptr(m), rows, B, H, P, reverse);
+  });
+  return {y, h, c, gates, cs};
+}
+
+template <typename T>
+static void lstm_backward_loop(const T* dy, const T* gates, const T* cs, const T* c0,
+                               const T* w, const T* w_hr, T* dh, T* dc, T* dg, T* dr, T* dm,
+                               const std::vector<int64_t>& rows, int64_t B, int64_t H, int64_t P,
+                               bool reverse) {
+  const int64_t steps = static_cast<int64_t>(rows.size()), G = 4 * H;
+  for (int64_t s = 0; s < steps; ++s) {
+    const int64_t t = reverse ? s : steps - 1 - s;
+    const int64_t b = rows[t];
+    T* dgt = dg + t * B * G;
+    if (w_hr) {  // dr_t = dh_t in full; dm = dr_t W_hr
+      T* drt = dr + t * B * P;
+      const T* dyt = dy + t * B * P;
+      for (int64_t k = 0; k < b * P; ++k) drt[k] = dh[k] + dyt[k];
+      mm_w<T>(b, H, P, drt, w_hr, T(0), dm);  // (b, H)
+    }
+    for_rows(b, G, [&](int64_t i) {
+      const int64_t row = t * B + i;
+      const T* g = gates + row * G;
+      const T* cr = cs + row * H;
+      const T* cp = prev_row(cs, c0, rows, t, i, reverse, B, H);
+      const T* dhr = w_hr ? dm + i * H : dh + i * P;
+      const T* dyr = w_hr ? nullptr : dy + row * P;
+      T* dcr = dc + i * H;
+      T* d = dgt + i * G;
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) {
+        const T ig = g[j], fg = g[H + j], gg = g[2 * H + j], og = g[3 * H + j];
+        const T tc = tanh_(cr[j]);
+        const T dmj = w_hr ? dhr[j] : dhr[j] + dyr[j];
+        const T dct = dcr[j] + dmj * og * (T(1) - tc * tc);
+        d[j] = dct * gg * ig * (T(1) - ig);
+        d[H + j] = dct * cp[j] * fg * (T(1) - fg);
+        d[2 * H + j] = dct * ig * (T(1) - gg * gg);
+        d[3 * H + j] = dmj * tc * og * (T(1) - og);
+        dcr[j] = dct * fg;
+      }
+    });
+    mm_w<T>(b, P, G, dgt, w, T(0), dh);  // (b, P): dg_t W
+  }
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor> lstm_backward(
+    const Tensor& dy, const Tensor& dhT, const Tensor& dcT, const Tensor& gates, const Tensor& c,
+    const Tensor& c0, const Tensor& w_hh, const OptTensor& w_hr, const OptTensor& batch_sizes,
+    bool reverse) {
+  const Tensor whr = w_hr.value_or(Tensor());
+  check_inputs({&dy, &dhT, &dcT, &gates, &c, &c0, &w_hh, &whr});
+  const int64_t T = gates.size(0), B = gates.size(1), H = c0.size(1), P = dhT.size(1);
+  const auto rows = active_rows(batch_sizes, T, B);
+  const bool packed = is_packed(batch_sizes);
+  const auto opts = gates.options();
+  Tensor dg = new_buffer({T, B, 4 * H}, opts, packed);                      // (T, B, 4H)
+  Tensor dr = whr.defined() ? new_buffer({T, B, P}, opts, packed) : Tensor();  // (T, B, P)
+  Tensor dm = whr.defined() ? at::empty({B, H}, opts) : Tensor();          // (B, H)
+  Tensor dh = dhT.clone(), dc = dcT.clone();                                // (B, P), (B, H)
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
+    using S = scalar_t;
+    auto ptr = [](const Tensor& x) { return x.defined() ? x.data_ptr<S>() : nullptr; };
+    lstm_backward_loop<S>(ptr(dy), ptr(gates), ptr(c), ptr(c0), ptr(w_hh), ptr(whr), ptr(dh),
+                          ptr(dc), ptr(dg), ptr(dr), ptr(dm), rows, B, H, P, reverse);
+  });
+  return {dg, dh, dc, dr};
+}
+
+// One step of generation, x (B,I) -> (h, c): both products and the gate pass in one call, so
+// a token costs two matrix-vector products and no Python-side tensor traffic.
+std::tuple<Tensor, Tensor> lstm_step(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh,
+                                     const OptTensor& bias, const OptTensor& w_hr,
+                                     const Tensor& h, const Tensor& c) {
+  const Tensor b = bias.value_or(Tensor()), whr = w_hr.value_or(Tensor());
+  check_inputs({&x, &w_ih, &w_hh, &b, &whr, &h, &c});
+  const int64_t B = x.size(0), I = x.size(1), H = c.size(1), P = h.size(1);
+  const auto opts = x.options();
+  Tensor pre = at::empty({B, 4 * H}, opts);                         // (B, 4H)
+  Tensor c_new = c.clone();                                         // (B, H)
+  Tensor m = at::empty({B, H}, opts);                               // (B, H)
+  Tensor h_new = whr.defined() ? at::empty({B, P}, opts) : m;       // (B, P)
+  Tensor b_full = b.defined() ? b : at::zeros({4 * H}, opts);       // (4H,)
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_step", [&] {
+    using S = scalar_t;
+    S* p = pre.data_ptr<S>();
+    mm_wt<S>(B, 4 * H, I, x.data_ptr<S>(), w_ih.data_ptr<S>(), S(0), p);
+    mm_wt<S>(B, 4 * H, P, h.data_ptr<S>(), w_hh.data_ptr<S>(), S(1), p);
+    for (int64_t i = 0; i < B; ++i) {  // the bias plays the part of gx
+      lstm_row<S, false>(b_full.data_ptr<S>(), p + i * 4 * H, c_new.data_ptr<S>() + i * H,
+                         nullptr, m.data_ptr<S>() + i * H, H);
+    }
+    if (whr.defined()) mm_wt<S>(B, P, H, m.data_ptr<S>(), whr.data_ptr<S>(), S(0),
+                                h_new.data_ptr<S>());
+  });
+  return {h_new, c_new};
+}
+
+}  // namespace rnnkit
