@@ -1,0 +1,142 @@
+"""Character- and word-level tokenizers that turn text into integer ids and back.
+
+Both serialise to a plain JSON dict (``to_dict`` / ``tokenizer_from_dict``) that is saved
+beside every checkpoint, so a trained model is always used with the vocabulary it learned.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from rnnkit.errors import RnnkitError
+
+UNK = "<unk>"
+# Words, single punctuation marks and line breaks; runs of spaces and tabs are separators.
+_WORD_RE = re.compile(r"\w+(?:'\w+)*|[^\w\s]|\n")
+_NO_SPACE_BEFORE = set(".,;:!?)]}'\n")
+_NO_SPACE_AFTER = set("([{\n")
+
+
+class CharTokenizer:
+    """One id per distinct character of the training text, sorted by code point.
+
+    There is no unknown token: a character outside the vocabulary is an error, since a
+    character model cannot say anything sensible about a symbol it has never seen.
+    """
+
+    level = "char"
+
+    def __init__(self, vocab: list[str]):
+        self.vocab = list(vocab)
+        self.index = {c: i for i, c in enumerate(self.vocab)}
+
+    @classmethod
+    def fit(cls, text: str) -> CharTokenizer:
+        return cls(sorted(set(text)))
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def tokenize(self, text: str) -> list[str]:
+        return list(text)
+
+    def encode(self, text: str, strict: bool = True) -> list[int]:
+        """Ids of ``text``; unknown characters raise ``RnnkitError`` (dropped if not strict)."""
+        missing = sorted({c for c in text if c not in self.index})
+        if missing and strict:
+            shown = "".join(missing[:10])
+            raise RnnkitError(
+                f"text holds {len(missing)} character(s) the model's vocabulary lacks: {shown!r}"
+            )
+        return [self.index[c] for c in text if c in self.index]
+
+    def decode(self, ids: list[int]) -> str:
+        return "".join(self.vocab[i] for i in ids)
+
+    def token(self, i: int) -> str:
+        return self.vocab[i]
+
+    def to_dict(self) -> dict:
+        return {"level": "char", "vocab": self.vocab}
+
+
+class WordTokenizer:
+    """Words, punctuation marks and line breaks as tokens, with ``<unk>`` for the rest.
+
+    The vocabulary keeps the ``max_vocab - 1`` most frequent tokens (ties broken by first
+    appearance) plus ``<unk>`` at id 0. Decoding joins tokens with single spaces, without a
+    space before closing punctuation or around line breaks.
+    """
+
+    level = "word"
+
+    def __init__(self, vocab: list[str], lowercase: bool = False):
+        if not vocab or vocab[0] != UNK:
+            raise RnnkitError("word vocabulary must start with the <unk> token")
+        self.vocab = list(vocab)
+        self.lowercase = lowercase
+        self.index = {w: i for i, w in enumerate(self.vocab)}
+
+    @classmethod
+    def fit(cls, text: str, max_vocab: int = 10000, lowercase: bool = False) -> WordTokenizer:
+        if max_vocab < 2:
+            raise RnnkitError(f"--vocab-size must be at least 2, got {max_vocab}")
+        counts = Counter(cls._split(text, lowercase))
+        counts.pop(UNK, None)
+        # Counter.most_common keeps insertion order among equal counts: deterministic.
+        words = [w for w, _ in counts.most_common(max_vocab - 1)]
+        return cls([UNK, *words], lowercase)
+
+    @staticmethod
+    def _split(text: str, lowercase: bool) -> list[str]:
+        return _WORD_RE.findall(text.lower() if lowercase else text)
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def tokenize(self, text: str) -> list[str]:
+        return self._split(text, self.lowercase)
+
+    def encode(self, text: str, strict: bool = False) -> list[int]:
+        """Ids of ``text``; words outside the vocabulary become ``<unk>`` (id 0)."""
+        return [self.index.get(w, 0) for w in self.tokenize(text)]
+
+    def decode(self, ids: list[int]) -> str:
+        out: list[str] = []
+        for i in ids:
+            w = self.vocab[i]
+            if out and not (w[0] in _NO_SPACE_BEFORE or out[-1][-1] in _NO_SPACE_AFTER):
+                out.append(" ")
+            out.append(w)
+        return "".join(out)
+
+    def token(self, i: int) -> str:
+        return self.vocab[i]
+
+    def to_dict(self) -> dict:
+        return {"level": "word", "vocab": self.vocab, "lowercase": self.lowercase}
+
+
+Tokenizer = CharTokenizer | WordTokenizer
+
+
+def fit_tokenizer(text: str, level: str = "char", max_vocab: int = 10000) -> Tokenizer:
+    """Build a tokenizer of ``level`` ('char' or 'word') from the training text."""
+    if level == "char":
+        return CharTokenizer.fit(text)
+    if level == "word":
+        return WordTokenizer.fit(text, max_vocab=max_vocab)
+    raise RnnkitError(f"unknown tokenizer level {level!r} (choose char or word)")
+
+
+def tokenizer_from_dict(d: dict) -> Tokenizer:
+    """Rebuild a tokenizer saved with ``to_dict``."""
+    try:
+        if d["level"] == "char":
+            return CharTokenizer(d["vocab"])
+        if d["level"] == "word":
+            return WordTokenizer(d["vocab"], bool(d.get("lowercase", False)))
+    except (KeyError, TypeError) as exc:
+        raise RnnkitError(f"tokenizer file is malformed ({exc})") from None
+    raise RnnkitError(f"tokenizer file names an unknown level {d.get('level')!r}")

@@ -1,0 +1,195 @@
+"""Run directories and checkpoints, written so that a kill at any moment loses nothing.
+
+Layout of a run directory::
+
+    run.json          the task name: marks the directory as one run's
+    config.json       everything needed to rebuild the model (written once, at the start)
+    tokenizer.json    the vocabulary (text tasks)
+    metrics.jsonl     one JSON object per logged step or evaluation
+    loss.png          loss curves
+    latest, best      pointer files naming a checkpoint directory
+    ckpt/step-000000N/
+        model.safetensors   weights (no pickle)
+        state.pt            optimiser, scheduler, RNG, step, carried state (tensors and numbers
+                            only, loaded with ``weights_only=True``)
+        manifest.json       sha256 of every file above and of config.json / tokenizer.json
+
+A checkpoint is written into a temporary directory, renamed into place (atomic), and only then
+named by ``latest``, itself replaced atomically: ``latest`` always names a complete checkpoint.
+Loading checks every sha256, so a truncated or edited file is reported, never half-loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from rnnkit.errors import RnnkitError
+
+RUN_FILE = "run.json"
+CKPT_DIR = "ckpt"
+POINTERS = ("latest", "best")
+STATIC_FILES = ("config.json", "tokenizer.json")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file, fsync and ``os.replace``."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RnnkitError(f"{what} is missing: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RnnkitError(f"{what} is damaged ({exc.__class__.__name__}): {path}") from None
+
+
+def prepare_run_dir(out: str | Path, task: str, resume: bool) -> Path:
+    """Create (or check, when resuming) the run directory ``out`` for ``task``.
+
+    Refuses a directory that holds anything but this task's run unless ``resume`` is set, and
+    refuses ``resume`` where there is nothing to resume: existing files are never overwritten.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RnnkitError(f"--out {out} exists and is not a directory")
+    has_files = out.is_dir() and any(out.iterdir())
+    if resume:
+        if not (out / RUN_FILE).is_file():
+            raise RnnkitError(f"--resume: {out} holds no rnnkit run to resume")
+        run = read_json(out / RUN_FILE, "run file")
+        if run.get("task") != task:
+            raise RnnkitError(f"--resume: {out} holds a {run.get('task')!r} run, not {task!r}")
+        if latest_checkpoint(out) is None:
+            raise RnnkitError(f"--resume: {out} has no complete checkpoint yet")
+        return out
+    if has_files:
+        raise RnnkitError(
+            f"--out {out} already holds files (another run?): pass --resume to continue it "
+            "or choose an empty directory"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / RUN_FILE, {"task": task, "format": 1})
+    return out
+
+
+def _pointer(run_dir: Path, name: str) -> Path | None:
+    p = run_dir / name
+    if not p.is_file():
+        return None
+    target = run_dir / CKPT_DIR / p.read_text(encoding="utf-8").strip()
+    return target if target.is_dir() else None
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    return _pointer(Path(run_dir), "latest")
+
+
+def best_checkpoint(run_dir: str | Path) -> Path | None:
+    return _pointer(Path(run_dir), "best")
+
+
+def save_checkpoint(
+    run_dir: Path, step: int, model_state: dict[str, torch.Tensor], train_state: dict, best: bool
+) -> Path:
+    """Write checkpoint ``step`` and point ``latest`` (and ``best`` if asked) at it."""
+    root = run_dir / CKPT_DIR
+    root.mkdir(exist_ok=True)
+    name = f"step-{step:09d}"
+    final = root / name
+    referenced = {p.name for p in (latest_checkpoint(run_dir), best_checkpoint(run_dir)) if p}
+    if final.exists() and name not in referenced:
+        shutil.rmtree(final)  # left by a run killed before it could name it
+    if not final.exists():
+        tmp = root / f".tmp-{name}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        tensors = {k: v.detach().contiguous().cpu() for k, v in model_state.items()}
+        save_file(tensors, str(tmp / "model.safetensors"))
+        torch.save(train_state, tmp / "state.pt")
+        files = {f: sha256(tmp / f) for f in ("model.safetensors", "state.pt")}
+        files.update({f: sha256(run_dir / f) for f in STATIC_FILES if (run_dir / f).is_file()})
+        for f in ("model.safetensors", "state.pt"):
+            with open(tmp / f, "rb") as fh:
+                os.fsync(fh.fileno())
+        atomic_write_json(tmp / "manifest.json", {"step": step, "sha256": files})
+        os.replace(tmp, final)
+    atomic_write_bytes(run_dir / "latest", name.encode())
+    if best:
+        atomic_write_bytes(run_dir / "best", name.encode())
+    keep = {p.name for p in (latest_checkpoint(run_dir), best_checkpoint(run_dir)) if p}
+    for old in root.iterdir():
+        if old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def verify_checkpoint(ckpt: Path) -> dict:
+    """Check every file of ``ckpt`` against its manifest; return the manifest."""
+    manifest = read_json(ckpt / "manifest.json", "checkpoint manifest")
+    try:
+        files = dict(manifest["sha256"])
+    except (KeyError, TypeError):
+        raise RnnkitError(f"checkpoint manifest is malformed: {ckpt / 'manifest.json'}") from None
+    for name, digest in files.items():
+        path = ckpt / name if name not in STATIC_FILES else ckpt.parent.parent / name
+        if not path.is_file():
+            raise RnnkitError(f"checkpoint file is missing: {path}")
+        if sha256(path) != digest:
+            raise RnnkitError(f"checkpoint file is truncated or was modified (checksum): {path}")
+    return manifest
+
+
+def resolve_checkpoint(run_dir: str | Path, which: str = "best") -> Path:
+    """The verified checkpoint ``which`` ('best', falling back to 'latest'; or 'latest')."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RnnkitError(f"model directory not found: {run_dir}")
+    if not (run_dir / RUN_FILE).is_file():
+        raise RnnkitError(f"{run_dir} is not an rnnkit run directory (no {RUN_FILE})")
+    ckpt = (best_checkpoint(run_dir) if which == "best" else None) or latest_checkpoint(run_dir)
+    if ckpt is None:
+        raise RnnkitError(f"{run_dir} holds no complete checkpoint")
+    verify_checkpoint(ckpt)
+    return ckpt
+
+
+def load_weights(ckpt: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(ckpt / "model.safetensors"))
+    except (SafetensorError, OSError) as exc:
+        raise RnnkitError(f"cannot read weights in {ckpt}: {exc}") from None
+
+
+def load_train_state(ckpt: Path) -> dict:
+    try:
+        return torch.load(ckpt / "state.pt", map_location="cpu", weights_only=True)
+    except Exception as exc:  # any unpickling failure means a damaged file
+        raise RnnkitError(f"cannot read training state in {ckpt}: {exc}") from None

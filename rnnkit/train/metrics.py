@@ -1,0 +1,61 @@
+"""Metrics as JSON lines, and the loss-curve plot drawn from them."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from rnnkit.train.checkpoint import atomic_write_bytes
+
+
+class MetricsLog:
+    """Append-only ``metrics.jsonl``; each record is one JSON object with a ``step`` key."""
+
+    def __init__(self, path: Path, resume_step: int | None = None):
+        self.path = path
+        if resume_step is not None and path.exists():
+            # Records past the checkpoint we resume from describe steps that will be redone.
+            kept = [r for r in self.read() if r.get("step", 0) <= resume_step]
+            atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in kept).encode())
+
+    def write(self, record: dict) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def read(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        out = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill
+        return out
+
+
+def plot_losses(records: list[dict], path: Path, title: str = "loss") -> None:
+    """Draw training and validation loss against step into the PNG ``path`` (atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [(r["step"], r["loss"]) for r in records if "loss" in r]
+    val = [(r["step"], r["val_loss"]) for r in records if "val_loss" in r]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    if train:
+        ax.plot(*zip(*train, strict=True), label="training", lw=1, alpha=0.8)
+    if val:
+        ax.plot(*zip(*val, strict=True), "o-", label="validation", lw=1.5, ms=3)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (nats per item)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())

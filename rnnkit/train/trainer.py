@@ -1,0 +1,429 @@
+"""The one Trainer every task uses: a model, batches, a loss function and a configuration.
+
+Contract (everything a task supplies):
+
+- ``model``: any ``torch.nn.Module``.
+- ``train_data``: a *batch source*: ``len(src)`` batches per epoch and ``src.batch(epoch, i)``
+  returning batch ``i`` of ``epoch`` (any object the loss function understands). Random access
+  by (epoch, index) is what makes resume exact. ``src.stateful = True`` means consecutive
+  batches continue each other (truncated BPTT): the state returned by the loss function for
+  batch ``i`` is detached and handed to batch ``i + 1``; it restarts as ``None`` each epoch.
+  ``ListBatches`` wraps a list of batches with a per-epoch shuffle.
+- ``loss_fn(model, batch, state) -> StepOutput``: ``loss`` is the mean over ``count`` items
+  (tokens, sequences, time steps), so that validation can weight batches by ``count``.
+- optional ``val_data`` (a batch source) and ``metrics_fn(model, val_data) -> dict`` for extra
+  validation figures (accuracy, F1...), logged as ``val_<name>``.
+
+Per step: forward, backward, gradient clipping by total norm (``clip``, on by default),
+optimiser step (Adam, AdamW or SGD), learning-rate schedule (linear warm-up, then cosine decay
+to ``min_lr_ratio`` over ``max_steps`` or ``max_time``, or constant). Every ``eval_every`` steps:
+validation, early stopping on ``monitor``, a checkpoint (``best`` too on improvement), the loss
+plot. Metrics go to ``metrics.jsonl``; a tqdm bar shows loss and items/s. Under
+``torch.distributed`` the model is wrapped in DDP, every rank evaluates the same validation data
+(so every rank takes the same early-stopping decision) and only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from rnnkit.errors import RnnkitError
+from rnnkit.train import checkpoint as ckpt
+from rnnkit.train.distributed import rank_world
+from rnnkit.train.metrics import MetricsLog, plot_losses
+
+
+@dataclass
+class StepOutput:
+    """What a loss function returns for one batch."""
+
+    loss: Tensor  # scalar: mean over `count` items, differentiable
+    count: int  # items the mean is over (tokens, sequences...)
+    state: Any = None  # recurrent state to carry into the next batch of a stateful source
+
+
+LossFn = Callable[[nn.Module, Any, Any], StepOutput]
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, stopping, evaluation and logging settings (all JSON-serialisable)."""
+
+    optimizer: str = "adam"  # adam | adamw | sgd
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # sgd only
+    clip: float = 1.0  # max total gradient norm; 0 turns clipping off
+    schedule: str = "cosine"  # cosine | constant
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.1
+    max_steps: int | None = None
+    max_time: float | None = None  # seconds of training, summed over resumes
+    epochs: int | None = None
+    eval_every: int = 200
+    patience: int | None = 5  # evaluations without improvement before stopping; None: never
+    monitor: str = "val_loss"
+    mode: str = "min"  # min | max
+    log_every: int = 10
+    progress: bool = True
+    seed: int = 0
+    extra: dict = field(default_factory=dict)  # task-specific values kept with the run
+
+    def validate(self) -> None:
+        checks = [
+            (self.optimizer in ("adam", "adamw", "sgd"), f"unknown optimizer {self.optimizer!r}"),
+            (self.schedule in ("cosine", "constant"), f"unknown schedule {self.schedule!r}"),
+            (self.mode in ("min", "max"), f"mode must be min or max, got {self.mode!r}"),
+            (math.isfinite(self.lr) and 0 < self.lr <= 10, f"--lr must be in (0, 10]: {self.lr}"),
+            (math.isfinite(self.clip) and self.clip >= 0, f"--clip must be >= 0, got {self.clip}"),
+            (self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}"),
+            (self.max_steps is None or self.max_steps >= 1, "--max-steps must be at least 1"),
+            (self.epochs is None or self.epochs >= 1, "--epochs must be at least 1"),
+            (self.max_time is None or self.max_time > 0, "--max-time must be positive"),
+            (self.eval_every >= 1, "eval_every must be at least 1"),
+            (self.log_every >= 1, "log_every must be at least 1"),
+            (self.patience is None or self.patience >= 1, "patience must be at least 1"),
+            (self.warmup_steps >= 0, "warmup_steps must be >= 0"),
+            (0 <= self.min_lr_ratio <= 1, "min_lr_ratio must be in [0, 1]"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise RnnkitError(msg)
+        if self.max_steps is None and self.max_time is None and self.epochs is None:
+            raise RnnkitError("give at least one of --max-steps, --max-time, --epochs")
+
+
+class ListBatches:
+    """A batch source over a fixed list of batches, reshuffled each epoch from ``seed``."""
+
+    stateful = False
+
+    def __init__(self, batches: list, shuffle: bool = True, seed: int = 0):
+        self.batches = batches
+        self.shuffle = shuffle
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def batch(self, epoch: int, index: int) -> Any:
+        if not self.shuffle:
+            return self.batches[index]
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return self.batches[int(torch.randperm(len(self.batches), generator=g)[index])]
+
+
+def detach_state(state: Any) -> Any:
+    """Cut the graph behind a recurrent state (a tensor or a tuple/list of them)."""
+    if state is None:
+        return None
+    if isinstance(state, Tensor):
+        return state.detach()
+    return type(state)(detach_state(s) for s in state)
+
+
+def _flatten_state(state: Any) -> list[Tensor] | None:
+    if state is None:
+        return None
+    return [state] if isinstance(state, Tensor) else [t for t in state]
+
+
+def _unflatten_state(flat: list[Tensor] | None, like_tuple: bool) -> Any:
+    if flat is None:
+        return None
+    return tuple(flat) if like_tuple else flat[0]
+
+
+class Trainer:
+    """Fit ``model`` on ``train_data`` with ``loss_fn``; see the module docstring."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        train_data: Any,
+        val_data: Any = None,
+        *,
+        config: TrainConfig | None = None,
+        out_dir: str | Path | None = None,
+        metrics_fn: Callable[[nn.Module, Any], dict] | None = None,
+        resume: bool = False,
+        unit: str = "items",
+    ):
+        self.config = config or TrainConfig()
+        self.config.validate()
+        if len(train_data) < 1:
+            raise RnnkitError("the training data holds no batch")
+        self.model = model
+        self.loss_fn = loss_fn
+        self.train_data = train_data
+        self.val_data = val_data
+        self.metrics_fn = metrics_fn
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.unit = unit
+        self.rank, self.world = rank_world()
+        self.main = self.rank == 0
+        self.device = next(model.parameters()).device
+        self.train_model: nn.Module = model
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        self.optimizer = self._make_optimizer()
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.step = 0
+        self.elapsed = 0.0
+        self.best_value: float | None = None
+        self.best_step: int | None = None
+        self.bad_evals = 0
+        self.carry: Any = None
+        self.stop_reason = ""
+        self.log = None
+        self.resumed_from: int | None = None
+        if resume:
+            if self.out_dir is None:
+                raise RnnkitError("resume needs an output directory")
+            self._restore()
+        if self.out_dir is not None and self.main:
+            self.log = MetricsLog(self.out_dir / "metrics.jsonl", resume_step=self.resumed_from)
+
+    # -- optimisation ------------------------------------------------------------------------
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        c, params = self.config, self.model.parameters()
+        if c.optimizer == "adam":
+            return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
+        if c.optimizer == "adamw":
+            return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
+        return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
+
+    def _progress(self, step: int) -> float:
+        """Fraction of the run done: by steps, or by time when only a time budget is set."""
+        c = self.config
+        fractions = []
+        if c.max_steps:
+            fractions.append(step / c.max_steps)
+        if c.epochs:
+            fractions.append(step / (c.epochs * len(self.train_data)))
+        if c.max_time:
+            fractions.append(self.elapsed / c.max_time)
+        return min(1.0, max(fractions)) if fractions else 0.0
+
+    def _lr_factor(self, step: int) -> float:
+        """lr(step) / lr: linear warm-up, then 1 (constant) or a cosine down to min_lr_ratio."""
+        c = self.config
+        if c.warmup_steps and step < c.warmup_steps:
+            return (step + 1) / c.warmup_steps
+        if c.schedule == "constant":
+            return 1.0
+        p = self._progress(step)
+        return c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * p))
+
+    # -- evaluation --------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def evaluate(self, data: Any = None) -> dict[str, float]:
+        """Mean loss over every batch of ``data`` (default: the validation data), weighted by
+        ``count``, plus ``metrics_fn``'s figures; keys prefixed ``val_``."""
+        data = self.val_data if data is None else data
+        was_training = self.model.training
+        self.model.eval()
+        total, count, state = 0.0, 0, None
+        for i in range(len(data)):
+            out = self.loss_fn(self.model, data.batch(0, i), state)
+            total += float(out.loss) * out.count
+            count += out.count
+            state = out.state if getattr(data, "stateful", False) else None
+        result = {"val_loss": total / max(count, 1)}
+        if self.metrics_fn is not None:
+            extra = self.metrics_fn(self.model, data)
+            result.update({f"val_{k}": float(v) for k, v in extra.items()})
+        self.model.train(was_training)
+        return result
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def _gather(self, obj: Any) -> list[Any]:
+        if self.world == 1:
+            return [obj]
+        out: list[Any] = [None] * self.world
+        dist.all_gather_object(out, obj)
+        return out
+
+    def _save(self, best: bool) -> None:
+        flat = _flatten_state(self.carry)
+        per_rank = self._gather(
+            {
+                "carry": [t.cpu() for t in flat] if flat is not None else None,
+                "rng_torch": torch.get_rng_state(),
+                "rng_python": list(random.getstate()[1]),
+            }
+        )
+        if not self.main or self.out_dir is None:
+            return
+        state = {
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "best_value": self.best_value,
+            "best_step": self.best_step,
+            "bad_evals": self.bad_evals,
+            "world": self.world,
+            "carry_is_tuple": isinstance(self.carry, tuple),
+            "ranks": per_rank,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+        }
+        ckpt.save_checkpoint(self.out_dir, self.step, self.model.state_dict(), state, best)
+
+    def _restore(self) -> None:
+        path = ckpt.latest_checkpoint(self.out_dir)
+        if path is None:
+            raise RnnkitError(f"--resume: {self.out_dir} has no complete checkpoint yet")
+        ckpt.verify_checkpoint(path)
+        self.model.load_state_dict(ckpt.load_weights(path))
+        state = ckpt.load_train_state(path)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step = int(state["step"])
+        self.elapsed = float(state["elapsed"])
+        self.best_value = state["best_value"]
+        self.best_step = state["best_step"]
+        self.bad_evals = int(state["bad_evals"])
+        mine = state["ranks"][self.rank] if state["world"] == self.world else None
+        if mine is not None:
+            torch.set_rng_state(mine["rng_torch"])
+            random.setstate((3, tuple(mine["rng_python"]), None))
+            carry = mine["carry"]
+            if carry is not None:
+                carry = [t.to(self.device) for t in carry]
+            self.carry = _unflatten_state(carry, state["carry_is_tuple"])
+        self.resumed_from = self.step
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def _should_stop(self) -> bool:
+        c = self.config
+        reason = ""
+        if c.max_steps and self.step >= c.max_steps:
+            reason = f"reached --max-steps {c.max_steps}"
+        elif c.epochs and self.step >= c.epochs * len(self.train_data):
+            reason = f"finished {c.epochs} epoch(s)"
+        elif c.max_time and self.elapsed >= c.max_time:
+            reason = f"reached --max-time {c.max_time:g} s"
+        elif self.config.patience and self.bad_evals >= self.config.patience:
+            reason = f"early stop: no better {c.monitor} in {c.patience} evaluations"
+        stop = torch.tensor([1.0 if reason else 0.0])
+        if self.world > 1:  # every rank must leave the loop at the same step
+            dist.all_reduce(stop, op=dist.ReduceOp.MAX)
+        if stop.item() and not reason:
+            reason = "another process stopped"
+        self.stop_reason = reason
+        return bool(stop.item())
+
+    def _eval_and_save(self) -> dict[str, float]:
+        metrics = self.evaluate() if self.val_data is not None else {}
+        value = metrics.get(self.config.monitor)
+        improved = False
+        if value is not None:
+            sign = 1 if self.config.mode == "min" else -1
+            if self.best_value is None or sign * value < sign * self.best_value:
+                self.best_value, self.best_step, self.bad_evals = value, self.step, 0
+                improved = True
+            else:
+                self.bad_evals += 1
+        if self.log is not None and metrics:
+            self.log.write({"step": self.step, "elapsed": round(self.elapsed, 3), **metrics})
+        self._save(best=improved)
+        if self.main and self.log is not None:
+            plot_losses(self.log.read(), self.out_dir / "loss.png")
+        return metrics
+
+    def fit(self) -> dict[str, Any]:
+        """Train until a stopping rule fires; return a summary (steps, losses, paths, reason)."""
+        c, data = self.config, self.train_data
+        n = len(data)
+        self.model.train()
+        total = c.max_steps or (c.epochs * n if c.epochs else None)
+        bar = tqdm(
+            total=total,
+            initial=self.step,
+            disable=not (c.progress and self.main),
+            unit="step",
+            dynamic_ncols=True,
+            mininterval=0.5,
+        )
+        window_loss, window_items, window_time = 0.0, 0, 0.0
+        last_val: dict[str, float] = {}
+        evaluated_at = self.resumed_from
+        while not self._should_stop():
+            epoch, index = divmod(self.step, n)
+            if index == 0:
+                self.carry = None
+            t0 = time.perf_counter()
+            out = self.loss_fn(self.train_model, data.batch(epoch, index), self.carry)
+            self.optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            if c.clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.clip)
+            self.optimizer.step()
+            self.step += 1
+            self.carry = detach_state(out.state) if getattr(data, "stateful", False) else None
+            loss = float(out.loss.detach())
+            if not math.isfinite(loss):
+                raise RnnkitError(
+                    f"the loss became {loss} at step {self.step}: lower --lr or --clip"
+                )
+            dt = time.perf_counter() - t0
+            self.elapsed += dt
+            self.scheduler.step()
+            window_loss += loss
+            window_items += out.count * self.world
+            window_time += dt
+            if self.step % c.log_every == 0:
+                record = {
+                    "step": self.step,
+                    "epoch": round(self.step / n, 4),
+                    "loss": window_loss / c.log_every,
+                    "lr": self.optimizer.param_groups[0]["lr"],
+                    f"{self.unit}_per_s": round(window_items / max(window_time, 1e-9), 1),
+                    "elapsed": round(self.elapsed, 3),
+                }
+                if self.log is not None:
+                    self.log.write(record)
+                bar.set_postfix(
+                    loss=f"{record['loss']:.3f}",
+                    **{f"{self.unit}/s": f"{record[f'{self.unit}_per_s']:.0f}"},
+                    **({"val": f"{last_val['val_loss']:.3f}"} if last_val else {}),
+                )
+                window_loss, window_items, window_time = 0.0, 0, 0.0
+            bar.update(1)
+            if self.step % c.eval_every == 0:
+                t1 = time.perf_counter()
+                last_val = self._eval_and_save()
+                self.elapsed += time.perf_counter() - t1
+                evaluated_at = self.step
+        if evaluated_at != self.step:
+            last_val = self._eval_and_save()
+        bar.close()
+        if self.val_data is not None and not last_val:
+            last_val = self.evaluate()
+        return {
+            "steps": self.step,
+            "elapsed_s": round(self.elapsed, 2),
+            "stop_reason": self.stop_reason,
+            "best_step": self.best_step,
+            "best_value": self.best_value,
+            **last_val,
+            "out_dir": str(self.out_dir) if self.out_dir else None,
+            "config": asdict(c),
+        }
