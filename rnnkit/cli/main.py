@@ -13,7 +13,14 @@ import sys
 
 from rnnkit.errors import RnnkitError
 
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = [
+    "rnnkit.cli.train",
+    "rnnkit.cli.generate",
+    "rnnkit.cli.complete",
+    "rnnkit.cli.score",
+    "rnnkit.cli.evaluate",
+    "rnnkit.cli.demo",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

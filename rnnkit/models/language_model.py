@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.errors import RnnkitError
-from rnnkit.models.recurrent import make_recurrent
+from rnnkit.models.recurrent import BACKENDS, CELLS, make_recurrent
 
 
 @dataclass
@@ -34,6 +34,23 @@ class LanguageModelConfig:
     dropout: float = 0.0
     tie_weights: bool = False
     backend: str = "rnnkit"
+
+    def validate(self) -> None:
+        """Raise ``RnnkitError`` for a value no model can be built with."""
+        if self.cell not in CELLS:
+            raise RnnkitError(f"unknown cell {self.cell!r} (choose one of {', '.join(CELLS)})")
+        if self.backend not in BACKENDS:
+            raise RnnkitError(f"unknown backend {self.backend!r} (choose rnnkit or torch)")
+        if self.vocab_size < 2:
+            raise RnnkitError(f"the vocabulary must hold at least 2 tokens, got {self.vocab_size}")
+        for name, hi in (("hidden", 16384), ("layers", 64), ("embed", 16384)):
+            value = getattr(self, name)
+            if not 1 <= value <= hi:
+                raise RnnkitError(f"--{name} must be between 1 and {hi}, got {value}")
+        if not 0 <= self.dropout < 1:
+            raise RnnkitError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if self.tie_weights and (self.one_hot or self.embed != self.hidden):
+            raise RnnkitError("weight tying needs an embedding with --embed equal to --hidden")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -53,23 +70,13 @@ class LanguageModel(nn.Module):
     def __init__(self, config: LanguageModelConfig):
         super().__init__()
         c = self.config = config
-        if c.vocab_size < 2:
-            raise RnnkitError(f"the vocabulary must hold at least 2 tokens, got {c.vocab_size}")
-        for name in ("hidden", "layers"):
-            if not 1 <= getattr(c, name) <= 65536:
-                raise RnnkitError(f"--{name} must be between 1 and 65536, got {getattr(c, name)}")
-        if not c.one_hot and not 1 <= c.embed <= 65536:
-            raise RnnkitError(f"--embed must be between 1 and 65536, got {c.embed}")
-        if not 0 <= c.dropout < 1:
-            raise RnnkitError(f"--dropout must be in [0, 1), got {c.dropout}")
+        c.validate()
         in_size = c.vocab_size if c.one_hot else c.embed
         self.embedding = None if c.one_hot else nn.Embedding(c.vocab_size, c.embed)
         self.rnn = make_recurrent(c.cell, in_size, c.hidden, c.layers, c.dropout, True, c.backend)
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.hidden, c.vocab_size)
         if c.tie_weights:
-            if c.one_hot or c.embed != c.hidden:
-                raise RnnkitError("weight tying needs an embedding with --embed equal to --hidden")
             self.head.weight = self.embedding.weight
 
     def embed(self, x: Tensor) -> Tensor:

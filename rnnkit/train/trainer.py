@@ -145,6 +145,30 @@ def _unflatten_state(flat: list[Tensor] | None, like_tuple: bool) -> Any:
     return tuple(flat) if like_tuple else flat[0]
 
 
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Any,
+    metrics_fn: Callable[[nn.Module, Any], dict] | None = None,
+) -> dict[str, float]:
+    """Mean loss over every batch of ``data`` weighted by ``count`` (state carried along a
+    stateful source), plus ``metrics_fn``'s figures; keys prefixed ``val_``."""
+    was_training = model.training
+    model.eval()
+    total, count, state = 0.0, 0, None
+    for i in range(len(data)):
+        out = loss_fn(model, data.batch(0, i), state)
+        total += float(out.loss) * out.count
+        count += out.count
+        state = out.state if getattr(data, "stateful", False) else None
+    result = {"val_loss": total / max(count, 1), "val_count": float(count)}
+    if metrics_fn is not None:
+        result.update({f"val_{k}": float(v) for k, v in metrics_fn(model, data).items()})
+    model.train(was_training)
+    return result
+
+
 class Trainer:
     """Fit ``model`` on ``train_data`` with ``loss_fn``; see the module docstring."""
 
@@ -231,25 +255,11 @@ class Trainer:
 
     # -- evaluation --------------------------------------------------------------------------
 
-    @torch.no_grad()
     def evaluate(self, data: Any = None) -> dict[str, float]:
-        """Mean loss over every batch of ``data`` (default: the validation data), weighted by
-        ``count``, plus ``metrics_fn``'s figures; keys prefixed ``val_``."""
-        data = self.val_data if data is None else data
-        was_training = self.model.training
-        self.model.eval()
-        total, count, state = 0.0, 0, None
-        for i in range(len(data)):
-            out = self.loss_fn(self.model, data.batch(0, i), state)
-            total += float(out.loss) * out.count
-            count += out.count
-            state = out.state if getattr(data, "stateful", False) else None
-        result = {"val_loss": total / max(count, 1)}
-        if self.metrics_fn is not None:
-            extra = self.metrics_fn(self.model, data)
-            result.update({f"val_{k}": float(v) for k, v in extra.items()})
-        self.model.train(was_training)
-        return result
+        """``evaluate`` on ``data`` (default: the validation data) with this Trainer's loss."""
+        return evaluate(
+            self.model, self.loss_fn, self.val_data if data is None else data, self.metrics_fn
+        )
 
     # -- checkpoints -------------------------------------------------------------------------
 
