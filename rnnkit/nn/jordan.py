@@ -205,12 +205,10 @@ class JordanRNN(nn.Module):
             if x.dim() != 2:
                 raise RuntimeError(f"input must have 2 dimensions, got {x.dim()}")
             if prev_targets is not None:
-                if not isinstance(prev_targets, PackedSequence) or not torch.equal(
-                    prev_targets.batch_sizes, batch_sizes
-                ):
+                if not _same_packing(prev_targets, input):
                     raise ValueError(
                         "JordanRNN: with a PackedSequence input, prev_targets must be a "
-                        "PackedSequence with the same batch_sizes"
+                        "PackedSequence with the same batch_sizes and sorted_indices"
                     )
                 targets = prev_targets.data
             batch = int(batch_sizes[0])
@@ -272,6 +270,15 @@ class JordanRNN(nn.Module):
             return torch.zeros(shape, dtype=x.dtype, device=x.device)
         learned = torch.stack([getattr(self, f"o0_l{k}") for k in range(self.num_layers)])
         return learned.unsqueeze(1).expand(shape)  # (L, B, O)
+
+
+def _same_packing(a, b: PackedSequence) -> bool:
+    """Whether a is a PackedSequence laid out exactly like b (same steps, same sort order)."""
+    if not isinstance(a, PackedSequence) or not torch.equal(a.batch_sizes, b.batch_sizes):
+        return False
+    if a.sorted_indices is None or b.sorted_indices is None:
+        return a.sorted_indices is None and b.sorted_indices is None
+    return torch.equal(a.sorted_indices, b.sorted_indices)
 
 
 _PARAMS = ("weight_ih", "weight_ho", "bias_ih", "bias_ho", "weight_out", "bias_out")
