@@ -210,3 +210,13 @@ def test_time_loop_runs_in_rnnkit_kernels(mode, monkeypatch):
     out, _ = ours(torch.randn(T, B, I, dtype=torch.float64))
     out.sum().backward()
     assert calls == {"forward": 4, "backward": 4}
+
+
+@pytest.mark.parametrize("shape", [(3, 0, I), (1, 2, I)], ids=["empty_batch", "one_step"])
+@pytest.mark.parametrize("mode", MODES)
+def test_edge_shapes_like_torch(mode, shape):
+    """An empty batch and a single time step give torch.nn's shapes and values."""
+    reference, ours = make_pair(mode, "reference", torch.float64, bidirectional=True)
+    x = torch.randn(shape, dtype=torch.float64)
+    expected, got = reference(x), ours(x)
+    torch.testing.assert_close(got, expected, atol=1e-9, rtol=1e-9)

@@ -182,6 +182,9 @@ class StackedRecurrent:
 
     def _run_stack(self, x: Tensor, state: State, batch_sizes: Tensor | None):
         """x (T, B, I) sorted and time-major -> (y (T, B, D*H_out), final state (L*D, B, ·))."""
+        if x.size(1) == 0:  # an empty batch, as torch.nn allows: nothing to run
+            width = len(self._suffixes()) * self._state_sizes()[0]
+            return x.new_zeros(x.size(0), 0, width), tuple(s.clone() for s in state)
         finals: list[list[Tensor]] = [[] for _ in state]
         suffixes = self._suffixes()
         for layer in range(self.num_layers):

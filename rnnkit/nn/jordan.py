@@ -171,6 +171,9 @@ class JordanRNN(nn.Module):
         elif self.batch_first:
             x = x.transpose(0, 1)
             targets = None if targets is None else targets.transpose(0, 1)
+        if x.size(1) == 0:  # an empty batch: nothing to run
+            x, o0 = x.new_zeros(x.size(0), 0, self.output_size), o0.clone()
+            return (x.transpose(0, 1) if self.batch_first else x), o0
         finals = []
         relu = self.nonlinearity == "relu"
         for k in range(self.num_layers):
