@@ -13,6 +13,8 @@ Contract (everything a task supplies):
   (tokens, sequences, time steps), so that validation can weight batches by ``count``.
 - optional ``val_data`` (a batch source) and ``metrics_fn(model, val_data) -> dict`` for extra
   validation figures (accuracy, F1...), logged as ``val_<name>``.
+- optional ``on_step(trainer)``, called after every optimiser step (``trainer.step`` counts).
+- ``unit`` names what ``count`` counts, for the throughput figure (``tokens/s``).
 
 Per step: forward, backward, gradient clipping by total norm (``clip``, on by default),
 optimiser step (Adam, AdamW or SGD), learning-rate schedule (linear warm-up, then cosine decay
@@ -184,6 +186,7 @@ class Trainer:
         metrics_fn: Callable[[nn.Module, Any], dict] | None = None,
         resume: bool = False,
         unit: str = "items",
+        on_step: Callable[[Trainer], None] | None = None,
     ):
         self.config = config or TrainConfig()
         self.config.validate()
@@ -196,6 +199,7 @@ class Trainer:
         self.metrics_fn = metrics_fn
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.unit = unit
+        self.on_step = on_step
         self.rank, self.world = rank_world()
         self.main = self.rank == 0
         self.device = next(model.parameters()).device
@@ -417,6 +421,8 @@ class Trainer:
                 )
                 window_loss, window_items, window_time = 0.0, 0, 0.0
             bar.update(1)
+            if self.on_step is not None:
+                self.on_step(self)
             if self.step % c.eval_every == 0:
                 t1 = time.perf_counter()
                 last_val = self._eval_and_save()
