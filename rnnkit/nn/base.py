@@ -89,6 +89,7 @@ class StackedRecurrent:
 
     def forward(self, input, hx=None):
         """Run the stack; see the class docstring for the forms of ``input`` and ``hx``."""
+        self._update_flat_weights()  # torch.nn's checks read _flat_weights (functional_call)
         with user_errors():
             x, state, batch_sizes, sorted_idx, unsorted_idx, unbatched = self._prepare(input, hx)
         mask = None
