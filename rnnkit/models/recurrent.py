@@ -23,6 +23,7 @@ def make_recurrent(
     dropout: float = 0.0,
     batch_first: bool = True,
     backend: str = "rnnkit",
+    bidirectional: bool = False,
 ) -> nn.Module:
     """A stacked recurrent layer with torch.nn's API: ``forward(x, state) -> (y, state)``.
 
@@ -30,6 +31,7 @@ def make_recurrent(
     for GRU and RNN (tanh), and the previous output ``o`` for the Jordan network, whose
     ``output_size`` is set to ``hidden_size`` so that its fed-back output is the layer output.
     ``backend='torch'`` uses torch.nn.LSTM/GRU/RNN (there is no torch.nn Jordan network).
+    ``bidirectional=True`` doubles ``y``'s features (forward, then backward), as in torch.nn.
     """
     if cell not in CELLS:
         raise RnnkitError(f"unknown cell {cell!r} (choose one of {', '.join(CELLS)})")
@@ -41,6 +43,8 @@ def make_recurrent(
         raise RnnkitError(f"--dropout must be in [0, 1), got {dropout}")
     dropout = dropout if num_layers > 1 else 0.0  # inter-layer dropout needs two layers
     common = dict(num_layers=num_layers, batch_first=batch_first, dropout=dropout)
+    if bidirectional:
+        common["bidirectional"] = True
     if backend == "torch":
         if cell == "jordan":
             raise RnnkitError("torch.nn has no Jordan network: use --backend rnnkit")
