@@ -117,6 +117,7 @@ def train_lm(
         _check_range(name, value, lo, hi)
     out = Path(out)
     if resume:
+        ckpt.prepare_run_dir(out, TASK, resume=True)  # only checks: there is a run to resume
         saved = _read_config(out)
         stops = dict(max_steps=max_steps, max_time=max_time, epochs=epochs)
         train_cfg = TrainConfig(**saved["train"])
