@@ -194,3 +194,12 @@ def test_loss_is_a_weighted_mean_in_evaluation():
         logits, _ = m(x)
         want = F.cross_entropy(logits.reshape(-1, V), y.reshape(-1)).item()
     assert got == pytest.approx(want, rel=1e-5)
+
+
+def test_time_budget_stops_the_run_and_decays_the_rate():
+    lrs = []
+    t = Trainer(model(), lm_loss, stream(), config=cfg(max_time=0.3, eval_every=1000))
+    t.on_step = lambda tr: lrs.append(tr.optimizer.param_groups[0]["lr"])
+    summary = t.fit()
+    assert "max-time" in summary["stop_reason"] and summary["elapsed_s"] >= 0.3
+    assert lrs[-1] < lrs[len(lrs) // 2] <= 2e-3
