@@ -15,6 +15,10 @@ from rnnkit.errors import RnnkitError
 
 COMMAND_MODULES: list[str] = [
     "rnnkit.cli.train",
+    "rnnkit.cli.classify",
+    "rnnkit.cli.tag",
+    "rnnkit.cli.forecast",
+    "rnnkit.cli.predict",
     "rnnkit.cli.generate",
     "rnnkit.cli.complete",
     "rnnkit.cli.score",
