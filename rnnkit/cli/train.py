@@ -159,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
         nproc=args.nproc,
         progress=not args.quiet,
     )
+    if not summary:
+        return 0  # a rank other than 0 under torchrun: rank 0 reports
     print_summary(summary, Path(args.out))
     print("\nSample:\n", flush=True)
     for piece in generate(args.out, length=300, seed=args.seed):

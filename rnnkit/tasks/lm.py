@@ -32,7 +32,7 @@ from rnnkit.data.tokenizers import Tokenizer, fit_tokenizer, tokenizer_from_dict
 from rnnkit.errors import RnnkitError
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.train import checkpoint as ckpt
-from rnnkit.train.distributed import launch, rank_world
+from rnnkit.train.distributed import launch, rank_world, under_torchrun
 from rnnkit.train.trainer import StepOutput, TrainConfig, Trainer, evaluate
 
 TASK = "lm"
@@ -101,7 +101,8 @@ def train_lm(
     ``max_time`` or ``epochs`` the run stops after ``DEFAULT_MAX_TIME`` seconds. With
     ``resume`` the model, data and optimisation settings come from ``out`` and only the
     stopping rules and ``nproc`` may change. Returns the Trainer's summary (steps, val_loss,
-    paths...). Writes a run directory (see ``rnnkit.train.checkpoint``).
+    paths...; an empty dict on the ranks other than 0 under torchrun). Writes a run directory
+    (see ``rnnkit.train.checkpoint``).
     """
     for name, value, lo, hi in [
         ("seq-len", seq_len, 1, 100_000),
@@ -176,8 +177,13 @@ def train_lm(
         )
     ids = torch.tensor(tok.encode(text, strict=True), dtype=torch.long)
     train_ids, val_ids = split_tail(ids, data_cfg["val_fraction"])
-    TokenStream(train_ids, data_cfg["batch_size"], data_cfg["seq_len"], 0, nproc)
+    world = int(os.environ["WORLD_SIZE"]) if under_torchrun() else nproc
+    TokenStream(train_ids, data_cfg["batch_size"], data_cfg["seq_len"], 0, world)
     eval_stream(val_ids, data_cfg["batch_size"], data_cfg["seq_len"])
+    args = (model_cfg.to_dict(), asdict(train_cfg), data_cfg, train_ids, val_ids, str(out), resume)
+    if under_torchrun() and int(os.environ["RANK"]) != 0:
+        launch(_train_worker, nproc, *args)  # rank 0 owns the run directory and reports
+        return {}
     run_dir = ckpt.prepare_run_dir(out, TASK, resume)
     if not resume:
         ckpt.atomic_write_json(run_dir / "tokenizer.json", tok.to_dict())
@@ -185,8 +191,7 @@ def train_lm(
         ckpt.atomic_write_json(run_dir / "config.json", {**config, "train": asdict(train_cfg)})
     summary_path = run_dir / "summary.json"
     summary_path.unlink(missing_ok=True)
-    args = (model_cfg.to_dict(), asdict(train_cfg), data_cfg, train_ids, val_ids, str(run_dir))
-    launch(_train_worker, nproc, *args, resume)
+    launch(_train_worker, nproc, *args)
     return json.loads(summary_path.read_text(encoding="utf-8"))
 
 
