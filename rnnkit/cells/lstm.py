@@ -113,6 +113,11 @@ def lstm_layer(
         return LSTMFunction.apply(
             x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, batch_sizes, reverse, kern
         )
+    if x.shape[0] == 1 and batch_sizes is None and hasattr(kern, "lstm_step"):
+        # Generation, one token at a time: both products and the gates in one fused call.
+        bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
+        hT, cT = kern.lstm_step(x[0], w_ih.contiguous(), w_hh, bias, w_hr, h0, c0)
+        return hT.unsqueeze(0), hT, cT
     gx = input_projection(x, w_ih, b_ih, b_hh)
     y, hT, cT, _, _ = kern.lstm_forward(gx, w_hh, w_hr, h0, c0, batch_sizes, reverse, False)
     return y, hT, cT

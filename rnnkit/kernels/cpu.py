@@ -32,7 +32,7 @@ name = "cpu"
 
 _SOURCES = ("bindings.cpp", "elman.cpp", "lstm.cpp", "gru.cpp")
 _HEADERS = ("common.h", "fastmath.h")
-_CFLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno"]
+_CFLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fno-trapping-math"]
 _ext: ModuleType | None = None
 
 

@@ -22,6 +22,13 @@ void sgemm_(const char* ta, const char* tb, const int* m, const int* n, const in
 void dgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k,
             const double* alpha, const double* a, const int* lda, const double* b,
             const int* ldb, const double* beta, double* c, const int* ldc);
+// MKL's packed GEMM: the weight is reordered once per sequence instead of once per step.
+size_t sgemm_pack_get_size(const char* identifier, const int* m, const int* n, const int* k);
+void sgemm_pack(const char* identifier, const char* trans, const int* m, const int* n,
+                const int* k, const float* alpha, const float* src, const int* ld, float* dest);
+void sgemm_compute(const char* ta, const char* tb, const int* m, const int* n, const int* k,
+                   const float* a, const int* lda, const float* b, const int* ldb,
+                   const float* beta, float* c, const int* ldc);
 }
 
 namespace rnnkit {
@@ -54,6 +61,56 @@ inline void mm_w(int64_t m, int64_t n, int64_t k, const T* A, const T* W, T beta
   if (m == 0) return;
   blas('N', 'N', n, m, k, beta, W, n, A, k, C, n);
 }
+
+// The recurrent weight of a time loop, multiplied from the right at every step:
+// C (m,n) = A (m,k) op(W) + beta C with op(W) = W^T for W (n,k) (transposed = true, forward)
+// or W for W (k,n) (backward). float32 packs W once (MKL's packed GEMM), so the per-step
+// product skips the reordering that dominates small-batch GEMMs; float64 calls dgemm.
+template <typename T>
+class RecurrentWeight {
+ public:
+  RecurrentWeight(const T* w, int64_t n, int64_t k, int64_t max_m, bool transposed)
+      : w_(w), n_(n), k_(k), transposed_(transposed) {}
+  void mul(int64_t m, const T* A, T beta, T* C) const {
+    if (transposed_) {
+      mm_wt<T>(m, n_, k_, A, w_, beta, C);
+    } else {
+      mm_w<T>(m, n_, k_, A, w_, beta, C);
+    }
+  }
+
+ private:
+  const T* w_;
+  int64_t n_, k_;
+  bool transposed_;
+};
+
+template <>
+class RecurrentWeight<float> {
+ public:
+  RecurrentWeight(const float* w, int64_t n, int64_t k, int64_t max_m, bool transposed)
+      : n_(static_cast<int>(n)), k_(static_cast<int>(k)) {
+    const int m = static_cast<int>(std::max<int64_t>(max_m, 1));
+    const char id = 'A', trans = transposed ? 'T' : 'N';
+    const int ld = transposed ? k_ : n_;
+    const float one = 1.0f;
+    const size_t bytes = sgemm_pack_get_size(&id, &n_, &m, &k_);
+    packed_ = at::empty({static_cast<int64_t>(bytes)}, at::kByte);
+    sgemm_pack(&id, &trans, &n_, &m, &k_, &one, w, &ld, data());
+  }
+  // In BLAS's column order: C^T (n,m) = op(W) (n,k) A^T (k,m), op(W) packed.
+  void mul(int64_t m, const float* A, float beta, float* C) const {
+    if (m == 0) return;
+    const int mm = static_cast<int>(m);
+    const char packed = 'P', none = 'N';
+    sgemm_compute(&packed, &none, &n_, &mm, &k_, data(), &n_, A, &k_, &beta, C, &n_);
+  }
+
+ private:
+  float* data() const { return reinterpret_cast<float*>(packed_.data_ptr()); }
+  int n_, k_;
+  at::Tensor packed_;
+};
 
 // Active rows at each step: batch_sizes, or B everywhere.
 inline std::vector<int64_t> active_rows(const OptTensor& batch_sizes, int64_t T, int64_t B) {

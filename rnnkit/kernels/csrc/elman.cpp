@@ -8,11 +8,12 @@ static void elman_forward_loop(const T* gx, const T* w, T* h, T* y,
                                const std::vector<int64_t>& rows, int64_t B, int64_t H,
                                bool reverse) {
   const int64_t steps = static_cast<int64_t>(rows.size());
+  const RecurrentWeight<T> W(w, H, H, B, true);
   for (int64_t s = 0; s < steps; ++s) {
     const int64_t t = reverse ? steps - 1 - s : s;
     const int64_t b = rows[t];
     T* yt = y + t * B * H;
-    mm_wt<T>(b, H, H, h, w, T(0), yt);  // (b, H): h_{t-1} W^T
+    W.mul(b, h, T(0), yt);  // (b, H): h_{t-1} W^T
     const T* gxt = gx + t * B * H;
     for_rows(b, H, [&](int64_t i) {
       T* yr = yt + i * H;
@@ -51,6 +52,7 @@ static void elman_backward_loop(const T* dy, const T* y, const T* w, T* dh, T* d
                                 const std::vector<int64_t>& rows, int64_t B, int64_t H,
                                 bool reverse) {
   const int64_t steps = static_cast<int64_t>(rows.size());
+  const RecurrentWeight<T> W(w, H, H, B, false);
   for (int64_t s = 0; s < steps; ++s) {
     const int64_t t = reverse ? s : steps - 1 - s;
     const int64_t b = rows[t];
@@ -67,7 +69,7 @@ static void elman_backward_loop(const T* dy, const T* y, const T* w, T* dh, T* d
         dgr[j] = RELU ? (yr[j] > T(0) ? d : T(0)) : d * (T(1) - yr[j] * yr[j]);
       }
     });
-    mm_w<T>(b, H, H, dgt, w, T(0), dh);  // (b, H): dg_t W
+    W.mul(b, dgt, T(0), dh);  // (b, H): dg_t W
   }
 }
 

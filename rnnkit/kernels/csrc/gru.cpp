@@ -9,10 +9,11 @@ static void gru_forward_loop(const T* gx, const T* w, const T* bh, T* h, T* y, T
                              T* gh, const std::vector<int64_t>& rows, int64_t B, int64_t H,
                              bool reverse) {
   const int64_t steps = static_cast<int64_t>(rows.size()), G = 3 * H;
+  const RecurrentWeight<T> W(w, G, H, B, true);
   for (int64_t s = 0; s < steps; ++s) {
     const int64_t t = reverse ? steps - 1 - s : s;
     const int64_t b = rows[t];
-    mm_wt<T>(b, G, H, h, w, T(0), gh);  // (b, 3H): h_{t-1} W^T
+    W.mul(b, h, T(0), gh);  // (b, 3H): h_{t-1} W^T
     for_rows(b, G, [&](int64_t i) {
       const int64_t row = t * B + i;
       const T* x = gx + row * G;
@@ -73,6 +74,7 @@ static void gru_backward_loop(const T* dy, const T* y, const T* h0, const T* gat
                               const T* w, T* dh, T* dgx, T* dgh, const std::vector<int64_t>& rows,
                               int64_t B, int64_t H, bool reverse) {
   const int64_t steps = static_cast<int64_t>(rows.size()), G = 3 * H;
+  const RecurrentWeight<T> W(w, H, G, B, false);
   for (int64_t s = 0; s < steps; ++s) {
     const int64_t t = reverse ? s : steps - 1 - s;
     const int64_t b = rows[t];
@@ -102,7 +104,7 @@ static void gru_backward_loop(const T* dy, const T* y, const T* h0, const T* gat
         dhr[j] = d * z;  // the direct path; the GEMM below adds W^T dgh
       }
     });
-    mm_w<T>(b, H, G, dght, w, T(1), dh);  // (b, H): += dgh_t W
+    W.mul(b, dght, T(1), dh);  // (b, H): += dgh_t W
   }
 }
 

@@ -34,18 +34,21 @@ static void lstm_forward_loop(const T* gx, const T* w, const T* w_hr, T* h, T* c
                               const std::vector<int64_t>& rows, int64_t B, int64_t H, int64_t P,
                               bool reverse) {
   const int64_t steps = static_cast<int64_t>(rows.size()), G = 4 * H;
+  const RecurrentWeight<T> W(w, G, P, B, true);
+  std::optional<RecurrentWeight<T>> R;
+  if (w_hr) R.emplace(w_hr, P, H, B, true);
   for (int64_t s = 0; s < steps; ++s) {
     const int64_t t = reverse ? steps - 1 - s : s;
     const int64_t b = rows[t];
     T* pre = SAVE ? gates + t * B * G : scratch;
     T* yt = y + t * B * P;
-    mm_wt<T>(b, G, P, h, w, T(0), pre);  // (b, 4H): h_{t-1} W^T
+    W.mul(b, h, T(0), pre);  // (b, 4H): h_{t-1} W^T
     for_rows(b, G, [&](int64_t i) {
       T* out = w_hr ? m + i * H : yt + i * P;
       T* c_saved = SAVE ? cs + (t * B + i) * H : nullptr;
       lstm_row<T, SAVE>(gx + (t * B + i) * G, pre + i * G, c + i * H, c_saved, out, H);
     });
-    if (w_hr) mm_wt<T>(b, P, H, m, w_hr, T(0), yt);  // (b, P): m W_hr^T
+    if (R) R->mul(b, m, T(0), yt);  // (b, P): m W_hr^T
     std::copy(yt, yt + b * P, h);
   }
 }
@@ -81,6 +84,9 @@ static void lstm_backward_loop(const T* dy, const T* gates, const T* cs, const T
                                const std::vector<int64_t>& rows, int64_t B, int64_t H, int64_t P,
                                bool reverse) {
   const int64_t steps = static_cast<int64_t>(rows.size()), G = 4 * H;
+  const RecurrentWeight<T> W(w, P, G, B, false);
+  std::optional<RecurrentWeight<T>> R;
+  if (w_hr) R.emplace(w_hr, H, P, B, false);
   for (int64_t s = 0; s < steps; ++s) {
     const int64_t t = reverse ? s : steps - 1 - s;
     const int64_t b = rows[t];
@@ -89,7 +95,7 @@ static void lstm_backward_loop(const T* dy, const T* gates, const T* cs, const T
       T* drt = dr + t * B * P;
       const T* dyt = dy + t * B * P;
       for (int64_t k = 0; k < b * P; ++k) drt[k] = dh[k] + dyt[k];
-      mm_w<T>(b, H, P, drt, w_hr, T(0), dm);  // (b, H)
+      R->mul(b, drt, T(0), dm);  // (b, H)
     }
     for_rows(b, G, [&](int64_t i) {
       const int64_t row = t * B + i;
@@ -113,7 +119,7 @@ static void lstm_backward_loop(const T* dy, const T* gates, const T* cs, const T
         dcr[j] = dct * fg;
       }
     });
-    mm_w<T>(b, P, G, dgt, w, T(0), dh);  // (b, P): dg_t W
+    W.mul(b, dgt, T(0), dh);  // (b, P): dg_t W
   }
 }
 
