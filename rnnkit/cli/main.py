@@ -14,6 +14,8 @@ import sys
 from rnnkit.errors import RnnkitError
 
 COMMAND_MODULES: list[str] = [
+    "rnnkit.cli.bench",
+    "rnnkit.cli.memory_task",
     "rnnkit.cli.train",
     "rnnkit.cli.classify",
     "rnnkit.cli.tag",

@@ -1,0 +1,56 @@
+"""``rnnkit bench``: rnnkit's layers against torch.nn's, same process, medians."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rnnkit.errors import RnnkitError
+
+QUICK_CONFIGS = ((20, 8, 32, 64),)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "bench",
+        help="time rnnkit's RNN/LSTM/GRU against torch.nn (training, inference, generation)",
+        description="Time rnnkit's layers against torch.nn's with identical weights, "
+        "alternating runs after warm-up; print medians, tokens/s, GFLOP/s, the share of this "
+        "machine's float32 matmul peak (measured in the same run) and the speed-up.",
+    )
+    p.add_argument("--cells", default="rnn,lstm,gru", help="comma-separated: rnn, lstm, gru")
+    p.add_argument("--repeats", type=int, default=7, help="timed runs per case (median)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    p.add_argument("--quick", action="store_true", help="one tiny configuration: a smoke test")
+    p.add_argument("--no-generation", action="store_true", help="skip the batch-1 generation case")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON instead")
+    p.add_argument("--plot", metavar="FILE.png", help="also save a chart of the speed-ups")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnnkit.tasks import bench
+
+    cells = tuple(c.strip() for c in args.cells.split(",") if c.strip())
+    unknown = [c for c in cells if c not in bench.CELLS]
+    if unknown or not cells:
+        raise RnnkitError(f"unknown cell(s) {unknown or args.cells!r}; choose from rnn, lstm, gru")
+    if args.repeats < 1:
+        raise RnnkitError("--repeats must be at least 1")
+    if args.plot and not args.plot.lower().endswith(".png"):
+        raise RnnkitError(f"--plot wants a .png file name, got {args.plot!r}")
+    peak, results = bench.run_bench(
+        cells=cells,
+        configs=QUICK_CONFIGS if args.quick else bench.CONFIGS,
+        repeats=min(args.repeats, 3) if args.quick else args.repeats,
+        generation=not args.no_generation,
+        generation_tokens=20 if args.quick else None,
+        threads=args.threads,
+    )
+    if args.json:
+        print(json.dumps(bench.to_json(peak, results), indent=2))
+    else:
+        print(bench.format_table(peak, results))
+    if args.plot:
+        bench.plot(results, args.plot)
+    return 0
