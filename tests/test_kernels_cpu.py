@@ -1,0 +1,245 @@
+"""The fused C++ kernels against the reference kernels, gradient checks through the cells,
+dispatch (RNNKIT_KERNEL, the fallback warning) and a smoke run of the benchmark function.
+
+Tolerances: float32 to 1e-5 relative (plus 1e-5 absolute for entries near zero, where the two
+kernels' different summation orders in the matrix products dominate); float64 to 1e-12.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+
+import pytest
+import torch
+
+import rnnkit.kernels as kernels
+from rnnkit.cells.elman import elman_layer
+from rnnkit.cells.gru import gru_layer
+from rnnkit.cells.lstm import lstm_layer
+from rnnkit.kernels import reference as ref
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("c++") is None and shutil.which("g++") is None,
+    reason="no C++ compiler: the fused kernels cannot be built (the reference ones are used)",
+)
+
+
+@pytest.fixture(scope="module")
+def cpu():
+    from rnnkit.kernels import cpu as module
+
+    try:
+        module.ensure_built()
+    except Exception as exc:  # a broken toolchain is an environment problem, not a failure
+        pytest.skip(f"the C++ extension does not build here: {exc}")
+    return module
+
+
+T, B, I, H, P = 7, 5, 3, 8, 4
+PACKED = torch.tensor([5, 5, 4, 3, 3, 1, 1])  # non-increasing, as in PackedSequence
+
+
+def tol(dtype):
+    return (
+        {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 1e-12, "atol": 1e-12}
+    )
+
+
+def close(got, want, dtype):
+    for g, w in zip(got, want, strict=True):
+        if w is None:
+            assert g is None
+        else:
+            torch.testing.assert_close(g, w, **tol(dtype))
+
+
+def masked(t, batch_sizes):
+    """Zero the inactive rows of a (T, B, X) gradient, as a PackedSequence's would be."""
+    if batch_sizes is None:
+        return t
+    active = torch.arange(t.shape[1])[None, :] < batch_sizes[:, None]  # (T, B)
+    return t * active[..., None].to(t.dtype)
+
+
+CASES = [
+    (dtype, bs, reverse)
+    for dtype in (torch.float32, torch.float64)
+    for bs in (None, PACKED)
+    for reverse in (False, True)
+]
+IDS = [
+    f"{str(d)[6:]}-{'packed' if b is not None else 'dense'}-{'rev' if r else 'fwd'}"
+    for d, b, r in CASES
+]
+
+
+@pytest.mark.parametrize("dtype,bs,reverse", CASES, ids=IDS)
+@pytest.mark.parametrize("relu", [False, True], ids=["tanh", "relu"])
+def test_elman_matches_reference(cpu, dtype, bs, reverse, relu):
+    g = torch.Generator().manual_seed(0)
+    gx = torch.randn(T, B, H, generator=g, dtype=dtype)
+    w = 0.4 * torch.randn(H, H, generator=g, dtype=dtype)
+    h0 = torch.randn(B, H, generator=g, dtype=dtype)
+    want = ref.elman_forward(gx, w, h0, bs, reverse, relu, True)
+    close(cpu.elman_forward(gx, w, h0, bs, reverse, relu, True), want, dtype)
+    dy = masked(torch.randn(T, B, H, generator=g, dtype=dtype), bs)
+    dhT = torch.randn(B, H, generator=g, dtype=dtype)
+    args = (dy, dhT, want[0], h0, w, bs, reverse, relu)
+    close(cpu.elman_backward(*args), ref.elman_backward(*args), dtype)
+
+
+@pytest.mark.parametrize("dtype,bs,reverse", CASES, ids=IDS)
+@pytest.mark.parametrize("proj", [False, True], ids=["plain", "proj"])
+def test_lstm_matches_reference(cpu, dtype, bs, reverse, proj):
+    g = torch.Generator().manual_seed(1)
+    p = P if proj else H
+    gx = torch.randn(T, B, 4 * H, generator=g, dtype=dtype)
+    w = 0.4 * torch.randn(4 * H, p, generator=g, dtype=dtype)
+    w_hr = 0.4 * torch.randn(P, H, generator=g, dtype=dtype) if proj else None
+    h0 = torch.randn(B, p, generator=g, dtype=dtype)
+    c0 = torch.randn(B, H, generator=g, dtype=dtype)
+    want = ref.lstm_forward(gx, w, w_hr, h0, c0, bs, reverse, True)
+    close(cpu.lstm_forward(gx, w, w_hr, h0, c0, bs, reverse, True), want, dtype)
+    y_fast, h_fast, c_fast, gates, cs = cpu.lstm_forward(gx, w, w_hr, h0, c0, bs, reverse, False)
+    close((y_fast, h_fast, c_fast, gates, cs), (*want[:3], None, None), dtype)
+    dy = masked(torch.randn(T, B, p, generator=g, dtype=dtype), bs)
+    dhT = torch.randn(B, p, generator=g, dtype=dtype)
+    dcT = torch.randn(B, H, generator=g, dtype=dtype)
+    args = (dy, dhT, dcT, want[3], want[4], c0, w, w_hr, bs, reverse)
+    close(cpu.lstm_backward(*args), ref.lstm_backward(*args), dtype)
+
+
+@pytest.mark.parametrize("dtype,bs,reverse", CASES, ids=IDS)
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
+def test_gru_matches_reference(cpu, dtype, bs, reverse, bias):
+    g = torch.Generator().manual_seed(2)
+    gx = torch.randn(T, B, 3 * H, generator=g, dtype=dtype)
+    w = 0.4 * torch.randn(3 * H, H, generator=g, dtype=dtype)
+    b_hh = torch.randn(3 * H, generator=g, dtype=dtype) if bias else None
+    h0 = torch.randn(B, H, generator=g, dtype=dtype)
+    want = ref.gru_forward(gx, w, b_hh, h0, bs, reverse, True)
+    close(cpu.gru_forward(gx, w, b_hh, h0, bs, reverse, True), want, dtype)
+    dy = masked(torch.randn(T, B, H, generator=g, dtype=dtype), bs)
+    dhT = torch.randn(B, H, generator=g, dtype=dtype)
+    args = (dy, dhT, want[0], h0, want[2], want[3], w, bs, reverse)
+    close(cpu.gru_backward(*args), ref.gru_backward(*args), dtype)
+
+
+@pytest.mark.parametrize("proj", [0, P], ids=["plain", "proj"])
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
+def test_lstm_single_step_matches_reference(cpu, proj, bias):
+    g = torch.Generator().manual_seed(3)
+    p = proj or H
+    x = torch.randn(1, B, I, generator=g)
+    w_ih, w_hh = torch.randn(4 * H, I, generator=g), torch.randn(4 * H, p, generator=g)
+    b_ih = torch.randn(4 * H, generator=g) if bias else None
+    b_hh = torch.randn(4 * H, generator=g) if bias else None
+    w_hr = torch.randn(proj, H, generator=g) if proj else None
+    h0, c0 = torch.randn(B, p, generator=g), torch.randn(B, H, generator=g)
+    args = (x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0)
+    close(lstm_layer(*args, kernel="cpu"), lstm_layer(*args, kernel="reference"), torch.float32)
+
+
+def _inputs(*shapes, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [
+        (0.5 * torch.randn(*s, generator=g, dtype=torch.float64)).requires_grad_() for s in shapes
+    ]
+
+
+GRAD_CASES = [(None, False), (None, True), (PACKED[:4], False), (PACKED[:4], True)]
+GRAD_IDS = ["dense-fwd", "dense-rev", "packed-fwd", "packed-rev"]
+
+
+@pytest.mark.parametrize("bs,reverse", GRAD_CASES, ids=GRAD_IDS)
+@pytest.mark.parametrize("relu", [False, True], ids=["tanh", "relu"])
+def test_elman_gradcheck(cpu, bs, reverse, relu):
+    x, w_ih, w_hh, b_ih, b_hh, h0 = _inputs((4, 5, 3), (H, 3), (H, H), (H,), (H,), (5, H))
+    fn = lambda *a: elman_layer(*a, relu=relu, reverse=reverse, batch_sizes=bs, kernel="cpu")  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x, w_ih, w_hh, b_ih, b_hh, h0))
+
+
+@pytest.mark.parametrize("bs,reverse", GRAD_CASES, ids=GRAD_IDS)
+@pytest.mark.parametrize("proj", [0, 3], ids=["plain", "proj"])
+def test_lstm_gradcheck(cpu, bs, reverse, proj):
+    p = proj or H
+    shapes = [(4, 5, 3), (4 * H, 3), (4 * H, p), (4 * H,), (4 * H,), (5, p), (5, H)]
+    x, w_ih, w_hh, b_ih, b_hh, h0, c0 = _inputs(*shapes, seed=1)
+    w_hr = _inputs((proj, H), seed=2)[0] if proj else None
+    fn = lambda *a: lstm_layer(*a, reverse=reverse, batch_sizes=bs, kernel="cpu")  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0))
+
+
+@pytest.mark.parametrize("bs,reverse", GRAD_CASES, ids=GRAD_IDS)
+def test_gru_gradcheck(cpu, bs, reverse):
+    shapes = [(4, 5, 3), (3 * H, 3), (3 * H, H), (3 * H,), (3 * H,), (5, H)]
+    x, w_ih, w_hh, b_ih, b_hh, h0 = _inputs(*shapes, seed=3)
+    fn = lambda *a: gru_layer(*a, reverse=reverse, batch_sizes=bs, kernel="cpu")  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x, w_ih, w_hh, b_ih, b_hh, h0))
+
+
+def test_env_var_forces_a_kernel(cpu, monkeypatch):
+    monkeypatch.setenv("RNNKIT_KERNEL", "reference")
+    assert kernels.get_kernel() is ref
+    monkeypatch.setenv("RNNKIT_KERNEL", "cpu")
+    assert kernels.get_kernel() is cpu
+    monkeypatch.delenv("RNNKIT_KERNEL")
+    assert kernels.get_kernel() is cpu  # the fastest available is the default on CPU
+    assert kernels.get_kernel("reference") is ref  # a keyword beats the default
+
+
+def test_failed_build_falls_back_with_one_warning(cpu, monkeypatch):
+    def broken():
+        raise OSError("no compiler found (simulated)")
+
+    monkeypatch.setattr(cpu, "ensure_built", broken)
+    monkeypatch.setattr(kernels, "_cpu_failure", None)
+    monkeypatch.delenv("RNNKIT_KERNEL", raising=False)
+    with pytest.warns(RuntimeWarning, match="no compiler found"):
+        assert kernels.get_kernel() is ref
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the second call stays silent
+        assert kernels.get_kernel() is ref
+    with pytest.raises(RuntimeError, match="requested but failed"):
+        kernels.get_kernel("cpu")
+    # The layers still run, on the reference kernels.
+    x = torch.randn(3, 2, 4)
+    y, _ = gru_layer(x, torch.randn(12, 4), torch.randn(12, 4), None, None, torch.zeros(2, 4))
+    assert y.shape == (3, 2, 4)
+
+
+def test_build_key_tracks_sources_and_cpu(cpu, monkeypatch):
+    key = cpu.build_key()
+    assert key == cpu.build_key()
+    monkeypatch.setattr(cpu, "_cpu_flags", lambda: "flags : some other cpu")
+    assert cpu.build_key() != key
+
+
+def test_bench_smoke(cpu):
+    from rnnkit.tasks import bench
+
+    peak, results = bench.run_bench(
+        cells=("rnn", "lstm", "gru"), configs=((3, 2, 4, 5),), repeats=1, generation_tokens=2
+    )
+    assert peak > 0
+    assert [(r.cell, r.mode) for r in results] == [
+        ("rnn", "train"), ("rnn", "infer"), ("lstm", "train"), ("lstm", "infer"),
+        ("gru", "train"), ("gru", "infer"), ("lstm", "generate"),
+    ]  # fmt: skip
+    for r in results:
+        assert r.rnnkit_ms > 0 and r.torch_ms > 0
+        assert r.speedup == pytest.approx(r.torch_ms / r.rnnkit_ms)
+    table = bench.format_table(peak, results)
+    assert "speed-up" in table and len(table.splitlines()) == len(results) + 3
+    data = json.loads(json.dumps(bench.to_json(peak, results)))
+    assert len(data["results"]) == len(results)
+
+
+def test_bench_cli_rejects_bad_input(capsys):
+    from rnnkit.cli.main import main
+
+    assert main(["bench", "--cells", "lstm,nope"]) == 2
+    assert "unknown cell" in capsys.readouterr().err
+    assert main(["bench", "--plot", "chart.jpg"]) == 2
