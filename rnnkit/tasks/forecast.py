@@ -16,6 +16,7 @@ pinball loss); its empirical coverage on the test origins is reported beside it.
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -232,7 +233,9 @@ def future_labels(dates: list[str] | None, horizon: int, n: int) -> list[str]:
 
         try:
             idx = pd.DatetimeIndex(pd.to_datetime(dates[-10:]))
-            freq = pd.infer_freq(idx)
+            with warnings.catch_warnings():  # pandas 3 warns that infer_freq's type will change
+                warnings.simplefilter("ignore")
+                freq = pd.infer_freq(idx)
             if freq:
                 fut = pd.date_range(idx[-1], periods=horizon + 1, freq=freq)[1:]
                 return [str(d.date()) for d in fut]

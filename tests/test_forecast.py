@@ -1,0 +1,120 @@
+"""Forecasting: series reading (gaps, bad values, length), baselines, the pinball loss against
+numpy's quantile, scaling from the training part only, and the commands end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rnnkit.cli.main import main
+from rnnkit.data.series import read_series
+from rnnkit.errors import RnnkitError
+from rnnkit.models.forecaster import pinball_loss
+from rnnkit.tasks.baselines import naive, seasonal_naive
+from rnnkit.tasks.forecast import errors, split_points
+
+
+def write_series(path, n=400, seed=0, gaps=()):
+    """A noisy sine of period 20 on a trend, with a date column, some cells left empty."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    y = 10 + 0.02 * t + 3 * np.sin(2 * np.pi * t / 20) + 0.1 * rng.standard_normal(n)
+    dates = np.datetime64("2020-01-01") + t
+    cells = ["" if i in gaps else f"{v:.5f}" for i, v in enumerate(y)]
+    # written newest first: the reader must sort by date
+    rows = [f"{d},{c}" for d, c in zip(dates, cells, strict=True)][::-1]
+    path.write_text("day,value\n" + "\n".join(rows) + "\n")
+    return y
+
+
+def test_read_series_sorts_interpolates_and_refuses(tmp_path):
+    p = tmp_path / "s.csv"
+    y = write_series(p, n=50, gaps={10, 11})
+    s = read_series(p, "value", "day")
+    assert s.interpolated == 2 and s.dates[0] == "2020-01-01"
+    np.testing.assert_allclose(s.values[[0, 30]], y[[0, 30]], atol=1e-5)
+    np.testing.assert_allclose(s.values[10], y[9] + (y[12] - y[9]) / 3, atol=1e-5)
+    p.write_text("value\n1\n2\nabc\n")
+    with pytest.raises(RnnkitError, match=r"s.csv:4: 'value' holds 'abc'"):
+        read_series(p, "value")
+    p.write_text("value\n1\nNA\nnan\nnull\n5\n")
+    with pytest.raises(RnnkitError, match="3 of 5 values are missing"):
+        read_series(p, "value")
+    with pytest.raises(RnnkitError, match="no column 'price'"):
+        read_series(p, "price")
+
+
+def test_baselines_and_errors():
+    h = np.array([1.0, 2, 3, 4, 5, 6, 7])
+    np.testing.assert_array_equal(naive(h, 3), [7, 7, 7])
+    np.testing.assert_array_equal(seasonal_naive(h, 5, 3), [5, 6, 7, 5, 6])
+    e = errors(np.array([[1.0, 2]]), np.array([[2.0, 4]]), scale=0.5)
+    assert e == pytest.approx({"mae": 1.5, "rmse": np.sqrt(2.5), "mase": 3.0})
+
+
+def test_pinball_minimiser_is_the_quantile():
+    """A constant fitted by gradient descent on the pinball loss lands on numpy's quantile."""
+    torch.manual_seed(0)
+    target = torch.randn(2000, 1) ** 2  # skewed
+    q = torch.tensor([0.1, 0.5, 0.9])
+    c = torch.zeros(1, 1, 3, requires_grad=True)
+    opt = torch.optim.Adam([c], lr=0.02)
+    for _ in range(1500):
+        opt.zero_grad()
+        pinball_loss(c.expand(2000, 1, 3), target, q).backward()
+        opt.step()
+    expected = np.quantile(target.numpy(), [0.1, 0.5, 0.9])
+    np.testing.assert_allclose(c.detach().numpy().ravel(), expected, atol=0.03)
+
+
+def test_split_refuses_short_series():
+    with pytest.raises(RnnkitError, match="shorter than window \\+ horizon"):
+        split_points(20, 24, 3, 0.1, 0.2)
+    assert split_points(400, 24, 5, 0.1, 0.2) == (280, 320)
+
+
+def test_train_forecast_and_forecast_end_to_end(tmp_path, capsys):
+    data, out = tmp_path / "s.csv", tmp_path / "run"
+    y = write_series(data, gaps={7})
+    argv = ["train", "forecast", "--data", str(data), "--column", "value", "--date-col", "day",
+            "--horizon", "5", "--window", "30", "--period", "20", "--epochs", "40",
+            "--hidden", "24", "--lr", "0.01", "--out", str(out), "--quiet", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["interpolated"] == 1
+    assert r["test"]["mase"] < r["baselines"]["naive"]["mase"]
+    cfg = json.loads((out / "config.json").read_text())["model"]
+    train_part = read_series(data, "value", "day").values[: r["split"]["train"]]
+    assert cfg["mean"] == pytest.approx(train_part.mean()) and cfg["std"] == pytest.approx(
+        train_part.std()
+    )  # scaling from the training part only, which excludes the later, higher values
+    assert cfg["mean"] < y.mean()
+    png = tmp_path / "f.png"
+    fa = ["forecast", str(out), "--data", str(data), "--date-col", "day", "--png", str(png)]
+    assert main([*fa, "--json"]) == 0
+    fc = json.loads(capsys.readouterr().out)
+    assert len(fc["forecast"]) == 5 and fc["steps"][0] == "2021-02-04"
+    assert all(
+        lo <= m <= hi for lo, m, hi in zip(fc["lower"], fc["forecast"], fc["upper"], strict=True)
+    )
+    assert png.stat().st_size > 1000
+    assert main(fa) == 0
+    assert "2021-02-08" in capsys.readouterr().out
+
+
+def test_bad_series_is_one_line_and_exit_2(tmp_path, capsys):
+    short = tmp_path / "short.csv"
+    short.write_text("v\n" + "\n".join(str(i) for i in range(20)) + "\n")
+    base = ["train", "forecast", "--horizon", "3", "--out", str(tmp_path / "o")]
+    assert main([*base, "--data", str(short), "--column", "v"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "shorter than window + horizon" in err
+    text = tmp_path / "text.csv"
+    text.write_text("v\n1\ntwo\n3\n")
+    assert main([*base, "--data", str(text), "--column", "v"]) == 2
+    assert "text.csv:3: 'v' holds 'two'" in capsys.readouterr().err
+    assert main([*base, "--data", str(text)]) == 2
+    assert "--column NAME is needed" in capsys.readouterr().err
