@@ -16,6 +16,7 @@ from rnnkit.errors import RnnkitError
 COMMAND_MODULES: list[str] = [
     "rnnkit.cli.bench",
     "rnnkit.cli.memory_task",
+    "rnnkit.cli.gradients",
     "rnnkit.cli.train",
     "rnnkit.cli.classify",
     "rnnkit.cli.tag",
