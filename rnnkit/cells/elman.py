@@ -26,7 +26,13 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
-from rnnkit.cells._common import input_projection, needs_grad, product_grads, resolve_kernel
+from rnnkit.cells._common import (
+    bias_grad,
+    input_projection,
+    needs_grad,
+    product_grads,
+    resolve_kernel,
+)
 from rnnkit.kernels.reference import previous_states
 
 
@@ -52,7 +58,7 @@ class ElmanFunction(torch.autograd.Function):
         dx, dw_ih = product_grads(dg, x, w_ih, need[0], need[1])
         h_prev = previous_states(y, h0, batch_sizes, reverse)  # (T, B, H)
         _, dw_hh = product_grads(dg, h_prev, w_hh, False, need[2])
-        db = dg.sum((0, 1)) if (has_b_ih or has_b_hh) else None
+        db = bias_grad(dg) if (has_b_ih or has_b_hh) else None
         return (
             dx,
             dw_ih,

@@ -27,7 +27,13 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
-from rnnkit.cells._common import input_projection, needs_grad, product_grads, resolve_kernel
+from rnnkit.cells._common import (
+    bias_grad,
+    input_projection,
+    needs_grad,
+    product_grads,
+    resolve_kernel,
+)
 from rnnkit.kernels.reference import previous_states
 
 
@@ -53,8 +59,8 @@ class GRUFunction(torch.autograd.Function):
         dx, dw_ih = product_grads(dgx, x, w_ih, need[0], need[1])
         h_prev = previous_states(y, h0, batch_sizes, reverse)  # (T, B, H)
         _, dw_hh = product_grads(dgh, h_prev, w_hh, False, need[2])
-        db_ih = dgx.sum((0, 1)) if has_b_ih else None
-        db_hh = dgh.sum((0, 1)) if has_b_hh else None
+        db_ih = bias_grad(dgx) if has_b_ih else None
+        db_hh = bias_grad(dgh) if has_b_hh else None
         return dx, dw_ih, dw_hh, db_ih, db_hh, dh0, None, None, None
 
 

@@ -28,7 +28,13 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
-from rnnkit.cells._common import input_projection, needs_grad, product_grads, resolve_kernel
+from rnnkit.cells._common import (
+    bias_grad,
+    input_projection,
+    needs_grad,
+    product_grads,
+    resolve_kernel,
+)
 from rnnkit.kernels.reference import previous_states
 
 
@@ -69,7 +75,7 @@ class JordanFunction(torch.autograd.Function):
         o_prev = previous_states(o, o0, batch_sizes, reverse)  # (T, B, O)
         _, dw_ho = product_grads(da, o_prev, w_ho, False, need[2])
         _, dw_out = product_grads(dout, h, w_out, False, need[5])
-        db = da.sum((0, 1)) if (has_b_ih or has_b_ho) else None
+        db = bias_grad(da) if (has_b_ih or has_b_ho) else None
         return (
             dx,
             dw_ih,
@@ -77,7 +83,7 @@ class JordanFunction(torch.autograd.Function):
             db if has_b_ih else None,
             db if has_b_ho else None,
             dw_out,
-            dout.sum((0, 1)) if has_b_out else None,
+            bias_grad(dout) if has_b_out else None,
             do0,
             None,
             None,

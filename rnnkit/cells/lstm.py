@@ -30,7 +30,13 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
-from rnnkit.cells._common import input_projection, needs_grad, product_grads, resolve_kernel
+from rnnkit.cells._common import (
+    bias_grad,
+    input_projection,
+    needs_grad,
+    product_grads,
+    resolve_kernel,
+)
 from rnnkit.kernels.reference import previous_states
 
 
@@ -67,7 +73,7 @@ class LSTMFunction(torch.autograd.Function):
         dx, dw_ih = product_grads(dg, x, w_ih, need[0], need[1])
         h_prev = previous_states(y, h0, batch_sizes, reverse)  # (T, B, P)
         _, dw_hh = product_grads(dg, h_prev, w_hh, False, need[2])
-        db = dg.sum((0, 1)) if (has_b_ih or has_b_hh) else None
+        db = bias_grad(dg) if (has_b_ih or has_b_hh) else None
         dw_hr = None
         if w_hr is not None and need[5]:
             m = gates[..., 3 * c.shape[2] :] * torch.tanh(c)  # (T, B, H): o * tanh(c)
