@@ -22,20 +22,24 @@ from rnnkit.cli.train import (
 )
 
 
-def add_fit_arguments(p: argparse.ArgumentParser, epochs: int, batch: int, hidden: int) -> None:
-    """Model size, optimisation, stopping, split and output flags."""
+def add_fit_arguments(
+    p: argparse.ArgumentParser, epochs: int, batch: int, hidden: int, eval_every: int = 100
+) -> None:
+    """Model size, optimisation, stopping, split and output flags (defaults per task)."""
     p.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm", help="recurrent cell")
     p.add_argument("--hidden", type=positive_int, default=hidden, help="hidden units per layer")
     p.add_argument("--layers", type=positive_int, default=1, help="stacked recurrent layers")
     p.add_argument("--backend", choices=["rnnkit", "torch"], default="rnnkit",
                    help="recurrent layers to use")  # fmt: skip
     p.add_argument("--batch-size", type=positive_int, default=batch, help="sequences per step")
-    p.add_argument("--lr", type=positive_float, default=2e-3, help="peak learning rate (Adam)")
+    p.add_argument("--lr", type=positive_float, default=3e-3, help="peak learning rate (Adam)")
     p.add_argument("--clip", type=nonneg_float, default=1.0, help="gradient-norm clip (0: off)")
     p.add_argument("--epochs", type=positive_int, default=epochs, help="passes over the data")
     p.add_argument("--max-steps", type=positive_int, help="stop after this many steps")
     p.add_argument("--max-time", type=positive_float, metavar="SECONDS", help="time budget")
-    p.add_argument("--eval-every", type=positive_int, default=100, help="steps between checks")
+    p.add_argument(
+        "--eval-every", type=positive_int, default=eval_every, help="steps between validations"
+    )
     p.add_argument("--patience", type=positive_int, default=5,
                    help="validations without improvement before stopping")  # fmt: skip
     p.add_argument("--val", type=probability, default=0.1, help="validation fraction")
@@ -88,7 +92,7 @@ def register(subparsers: Any) -> None:
                    help="how the steps' outputs become one vector")  # fmt: skip
     m.add_argument("--embed", type=positive_int, default=128, help="embedding size")
     m.add_argument("--dropout", type=dropout_rate, default=0.5, help="embedding/head dropout")
-    add_fit_arguments(p, epochs=8, batch=64, hidden=128)
+    add_fit_arguments(p, epochs=30, batch=64, hidden=128)
     p.set_defaults(func=run)
 
 

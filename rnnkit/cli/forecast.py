@@ -32,10 +32,10 @@ def register(subparsers: Any) -> None:
     )
     _series_arguments(p)
     p.add_argument("--horizon", type=positive_int, required=True, help="steps to forecast")
-    p.add_argument("--window", type=positive_int, help="past values read (default: 2 seasons, "
-                   "at least 24)")  # fmt: skip
+    p.add_argument("--window", type=positive_int,
+                   help="past values read (default: a season + 8, at least 24)")  # fmt: skip
     p.add_argument("--test", type=probability, default=0.2, help="rolling-origin test fraction")
-    add_fit_arguments(p, epochs=100, batch=32, hidden=64)
+    add_fit_arguments(p, epochs=50, batch=32, hidden=64, eval_every=25)
     p.set_defaults(func=run_train)
 
     f = one_line_errors(

@@ -34,7 +34,8 @@ from rnnkit.train import checkpoint as ckpt
 
 
 def default_window(period: int | None) -> int:
-    return max(24, 2 * period) if period else 24
+    """Enough to see the last full season and a little more; at least 24 values."""
+    return max(24, period + 8) if period else 24
 
 
 def split_points(n: int, window: int, horizon: int, val: float, test: float) -> tuple[int, int]:

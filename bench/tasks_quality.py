@@ -1,0 +1,101 @@
+"""Quality of the issue-6 tasks on their named datasets, each beside its baseline.
+
+Runs each task through the ``rnnkit`` command with its default settings, as a user would, and
+prints the test figure next to the baseline's on the same split, with the wall time:
+
+    .venv/bin/python bench/tasks_quality.py                  # every task (tens of minutes)
+    .venv/bin/python bench/tasks_quality.py --only sunspots  # one task
+    .venv/bin/python bench/tasks_quality.py --json           # machine-readable
+
+Each run's directory (checkpoint, results.json, plots) is kept under ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# name -> (rnnkit arguments, figure key path, baseline key path, bar)
+TASKS = {
+    "sentiment-movies": (
+        ["train", "classify", "--dataset", "sentiment-movies"],
+        ("test", "accuracy"), ("baseline", "accuracy"), "accuracy >= baseline",
+    ),
+    "digits-rows": (
+        ["train", "classify", "--dataset", "digits-rows"],
+        ("test", "accuracy"), ("baseline", "accuracy"), "accuracy >= 0.95",
+    ),
+    "ner-wnut16": (
+        ["train", "tag", "--dataset", "ner-wnut16"],
+        ("test", "f1"), ("baseline", "f1"), "entity F1 > baseline",
+    ),
+    "sunspots": (
+        ["train", "forecast", "--dataset", "sunspots", "--horizon", "1"],
+        ("test", "mase"), ("baselines", "naive", "mase"), "MASE < 1",
+    ),
+    "co2": (
+        ["train", "forecast", "--dataset", "co2", "--horizon", "1"],
+        ("test", "mase"), ("baselines", "naive", "mase"), "MASE < 1",
+    ),
+}  # fmt: skip
+
+
+def dig(d: dict, path: tuple) -> float:
+    for k in path:
+        d = d[k]
+    return float(d)
+
+
+def run(name: str, out: Path) -> dict:
+    argv, fig, base, bar = TASKS[name]
+    run_dir = out / name
+    if run_dir.exists():
+        raise SystemExit(f"{run_dir} exists: choose another --out")
+    cmd = [sys.executable, "-m", "rnnkit.cli.main", *argv, "--out", str(run_dir), "--quiet"]
+    start = time.perf_counter()
+    proc = subprocess.run([*cmd, "--json"], capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        return {"task": name, "error": proc.stderr.strip().splitlines()[-1:], "wall_s": wall}
+    results = json.loads(proc.stdout)
+    return {
+        "task": name,
+        "command": "rnnkit " + " ".join(argv + ["--out", str(run_dir)]),
+        "figure": dig(results, fig),
+        "figure_name": ".".join(fig),
+        "baseline": dig(results, base),
+        "baseline_name": ".".join(base),
+        "bar": bar,
+        "wall_s": round(wall, 1),
+        "results": results,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--only", choices=list(TASKS), action="append", help="run only these tasks")
+    p.add_argument("--out", default="runs/tasks_quality", help="where the runs go")
+    p.add_argument("--json", action="store_true", help="print JSON lines")
+    args = p.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"{'task':18s} {'figure':>22s} {'baseline':>24s} {'bar':>22s} {'wall s':>8s}", flush=True)
+    for name in args.only or list(TASKS):
+        r = run(name, out)
+        if args.json:
+            print(json.dumps(r), flush=True)
+        elif "error" in r:
+            print(f"{name:18s} failed: {r['error']}", flush=True)
+        else:
+            fig = f"{r['figure_name']} {r['figure']:.4f}"
+            base = f"{r['baseline_name']} {r['baseline']:.4f}"
+            print(f"{name:18s} {fig:>22s} {base:>24s} {r['bar']:>22s} {r['wall_s']:8.0f}",
+                  flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
