@@ -25,7 +25,18 @@ def input_projection(x: Tensor, weight: Tensor, *biases: Tensor | None) -> Tenso
         if b is not None:
             bias = b if bias is None else bias + b
     x2 = x.reshape(T * B, I)
-    out = x2 @ weight.t() if bias is None else torch.addmm(bias, x2, weight.t())
+    G = weight.shape[0]
+    if bias is None:
+        out = x2 @ weight.t()
+    elif 4 * (I + 1) <= G:
+        # Narrow inputs: [x 1] @ [W b]^T. addmm would first broadcast the bias into the whole
+        # (T*B, G) output and read it back, which costs more than the product when I << G.
+        xa = x2.new_empty(T * B, I + 1)  # (T*B, I+1)
+        xa[:, :I] = x2
+        xa[:, I] = 1
+        out = xa @ torch.cat((weight, bias[:, None]), 1).t()
+    else:
+        out = torch.addmm(bias, x2, weight.t())
     return out.view(T, B, -1)  # (T, B, G)
 
 
