@@ -17,6 +17,7 @@ COMMAND_MODULES: list[str] = [
     "rnnkit.cli.bench",
     "rnnkit.cli.memory_task",
     "rnnkit.cli.gradients",
+    "rnnkit.cli.inspect",
     "rnnkit.cli.train",
     "rnnkit.cli.classify",
     "rnnkit.cli.tag",
