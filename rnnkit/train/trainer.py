@@ -55,6 +55,8 @@ class StepOutput:
     state: Any = None  # recurrent state to carry into the next batch of a stateful source
 
 
+PLOT_EVERY_S = 30.0
+
 LossFn = Callable[[nn.Module, Any, Any], StepOutput]
 
 
@@ -218,6 +220,7 @@ class Trainer:
         self.stop_reason = ""
         self.log = None
         self.resumed_from: int | None = None
+        self._plotted = -math.inf
         if resume:
             if self.out_dir is None:
                 raise RnnkitError("resume needs an output directory")
@@ -325,6 +328,15 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------------
 
+    def _add_time(self, seconds: float) -> None:
+        """Count training time; under DDP every rank takes the slowest rank's clock, so that a
+        time-based schedule gives every rank the same learning rate."""
+        self.elapsed += seconds
+        if self.world > 1:
+            t = torch.tensor([self.elapsed], dtype=torch.float64, device=self.device)
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+            self.elapsed = float(t)
+
     def _should_stop(self) -> bool:
         c = self.config
         reason = ""
@@ -336,7 +348,7 @@ class Trainer:
             reason = f"reached --max-time {c.max_time:g} s"
         elif self.config.patience and self.bad_evals >= self.config.patience:
             reason = f"early stop: no better {c.monitor} in {c.patience} evaluations"
-        stop = torch.tensor([1.0 if reason else 0.0])
+        stop = torch.tensor([1.0 if reason else 0.0], device=self.device)
         if self.world > 1:  # every rank must leave the loop at the same step
             dist.all_reduce(stop, op=dist.ReduceOp.MAX)
         if stop.item() and not reason:
@@ -358,9 +370,16 @@ class Trainer:
         if self.log is not None and metrics:
             self.log.write({"step": self.step, "elapsed": round(self.elapsed, 3), **metrics})
         self._save(best=improved)
-        if self.main and self.log is not None:
-            plot_losses(self.log.read(), self.out_dir / "loss.png")
+        self._plot()
         return metrics
+
+    def _plot(self, final: bool = False) -> None:
+        """Redraw loss.png: at the end, and during the run at most every PLOT_EVERY_S seconds
+        (drawing costs about as much as many small training steps)."""
+        now = time.monotonic()
+        if self.main and self.log is not None and (final or now - self._plotted >= PLOT_EVERY_S):
+            plot_losses(self.log.read(), self.out_dir / "loss.png")
+            self._plotted = now
 
     def fit(self) -> dict[str, Any]:
         """Train until a stopping rule fires; return a summary (steps, losses, paths, reason)."""
@@ -398,7 +417,7 @@ class Trainer:
                     f"the loss became {loss} at step {self.step}: lower --lr or --clip"
                 )
             dt = time.perf_counter() - t0
-            self.elapsed += dt
+            self._add_time(dt)
             self.scheduler.step()
             window_loss += loss
             window_items += out.count * self.world
@@ -426,10 +445,11 @@ class Trainer:
             if self.step % c.eval_every == 0:
                 t1 = time.perf_counter()
                 last_val = self._eval_and_save()
-                self.elapsed += time.perf_counter() - t1
+                self._add_time(time.perf_counter() - t1)
                 evaluated_at = self.step
         if evaluated_at != self.step:
             last_val = self._eval_and_save()
+        self._plot(final=True)
         bar.close()
         if self.val_data is not None and not last_val:
             last_val = self.evaluate()
