@@ -7,6 +7,8 @@ allow for float32 models: rtol 1e-4 on norms that span many orders of magnitude.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -139,3 +141,36 @@ def test_spectral_radius_matches_numpy_per_gate():
         assert radii[f"weight_hh_l0[{gate}]"] == pytest.approx(
             np.abs(np.linalg.eigvals(block)).max(), rel=1e-9
         )
+
+
+def test_gradients_command_on_fresh_cells_and_on_a_trained_run(tmp_path, capsys):
+    from rnnkit.cli.main import main
+    from rnnkit.tasks.lm import train_lm
+
+    out = tmp_path / "fresh"
+    args = ["gradients", "--cell", "rnn", "--cell", "lstm", "--length", "8", "--hidden", "6"]
+    assert main([*args, "--batch-size", "3", "--samples", "2", "--out", str(out)]) == 0
+    data = json.loads((out / "gradients.json").read_text())
+    assert sorted(data) == ["lstm (fresh, forget bias 1)", "rnn (fresh)"]
+    r = data["rnn (fresh)"]
+    assert len(r["grad_norm"]) == len(r["product_norm"]) == 9 and len(r["jacobian_norm"]) == 8
+    assert r["product_norm"][8] == 1.0 and "weight_hh_l0" in r["spectral_radius"]
+    assert (out / "gradients.png").read_bytes()[:4] == b"\x89PNG"
+    run = tmp_path / "run"
+    train_lm(
+        out=run,
+        cell="gru",
+        hidden=8,
+        layers=1,
+        embed=4,
+        max_steps=2,
+        seq_len=10,
+        batch_size=2,
+        eval_every=2,
+        progress=False,
+    )
+    assert main(["gradients", str(run), "--length", "6", "--out", str(tmp_path / "t")]) == 0
+    (name,) = json.loads((tmp_path / "t" / "gradients.json").read_text())
+    assert "trained" in name and "gru" in name
+    assert main(["gradients", "--cell", "rnn", "--length", "0"]) == 2
+    assert capsys.readouterr().err.startswith("rnnkit: error:")

@@ -26,7 +26,8 @@ def plot_gradient_flow(results: dict[str, dict], path: str | Path) -> None:
     for name, r in results.items():
         T = r["length"]
         back = list(range(T, -1, -1))  # t = 0..T  ->  T - t
-        (line,) = axes[0].semilogy(back, r["grad_norm"], label=name)
+        grad = [g if g > 0 else float("nan") for g in r["grad_norm"]]  # 0: float32 underflow
+        (line,) = axes[0].semilogy(back, grad, label=name)
         axes[1].semilogy(back, r["product_norm"], label=name, color=line.get_color())
     axes[0].set_title(r"$\|\partial L_T / \partial s_t\|$ (geometric mean over the batch)")
     axes[1].set_title(r"$\|J_T \cdots J_{t+1}\|_2$, $J_k = \partial s_k/\partial s_{k-1}$")

@@ -88,7 +88,11 @@ def measure_gradients(
         batch = text_windows(torch.tensor(tok.encode(text)), length, batch_size, seed)
         for cell in cells:
             model = fresh_model(cell, len(tok), hidden, layers, forget_bias, seed)
-            name = f"{cell} (fresh)"
+            name = (
+                f"{cell} (fresh, forget bias {forget_bias:g})"
+                if cell == "lstm"
+                else f"{cell} (fresh)"
+            )
             results[name] = gradient_flow(probe_of(model), batch, samples)
             results[name]["source"] = "bundled Shakespeare corpus, one-hot characters"
     if out is not None:
