@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import time
@@ -56,9 +57,11 @@ def run(name: str, out: Path) -> dict:
     if run_dir.exists():
         raise SystemExit(f"{run_dir} exists: choose another --out")
     cmd = [sys.executable, "-m", "rnnkit.cli.main", *argv, "--out", str(run_dir), "--quiet"]
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run([*cmd, "--json"], capture_output=True, text=True)
     wall = time.perf_counter() - start
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
     if proc.returncode != 0:
         return {"task": name, "error": proc.stderr.strip().splitlines()[-1:], "wall_s": wall}
     results = json.loads(proc.stdout)
@@ -71,6 +74,7 @@ def run(name: str, out: Path) -> dict:
         "baseline_name": ".".join(base),
         "bar": bar,
         "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
         "results": results,
     }
 
@@ -83,7 +87,9 @@ def main() -> None:
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"{'task':18s} {'figure':>22s} {'baseline':>24s} {'bar':>22s} {'wall s':>8s}", flush=True)
+    head = f"{'task':18s} {'figure':>22s} {'baseline':>24s} {'bar':>22s}"
+    head += f" {'wall s':>7s} {'cpu s':>7s}"
+    print(head, flush=True)
     for name in args.only or list(TASKS):
         r = run(name, out)
         if args.json:
@@ -93,8 +99,8 @@ def main() -> None:
         else:
             fig = f"{r['figure_name']} {r['figure']:.4f}"
             base = f"{r['baseline_name']} {r['baseline']:.4f}"
-            print(f"{name:18s} {fig:>22s} {base:>24s} {r['bar']:>22s} {r['wall_s']:8.0f}",
-                  flush=True)  # fmt: skip
+            print(f"{name:18s} {fig:>22s} {base:>24s} {r['bar']:>22s} {r['wall_s']:7.0f} "
+                  f"{r['cpu_s']:7.0f}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
