@@ -80,6 +80,7 @@ def test_word_completion_finishes_a_partial_word(word_run):
     assert got and all(g["token"].startswith("th") for g in got)
     probs = [g["prob"] for g in got]
     assert probs == sorted(probs, reverse=True)
+    assert "<unk>" not in [g["token"] for g in complete(word_run, "I will ", k=50)]
 
 
 def test_generate_streams_repeatably_and_rejects_unknown_prime(char_run):

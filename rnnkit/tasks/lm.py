@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from rnnkit.data.stream import TokenStream, eval_stream, split_tail
 from rnnkit.data.text import read_text
-from rnnkit.data.tokenizers import Tokenizer, fit_tokenizer, tokenizer_from_dict
+from rnnkit.data.tokenizers import UNK, Tokenizer, fit_tokenizer, tokenizer_from_dict
 from rnnkit.errors import RnnkitError
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.train import checkpoint as ckpt
@@ -336,7 +336,8 @@ def complete(run_dir: str | Path | LoadedLM, prefix: str, k: int = 5) -> list[di
     """The ``k`` most likely next tokens after ``prefix`` with their probabilities.
 
     At word level, a prefix that ends inside a word (no trailing space) is completed: the
-    candidates are the vocabulary words that begin with that partial word.
+    candidates are the vocabulary words that begin with that partial word. ``<unk>`` is never
+    suggested.
     """
     _check_range("k", k, 1, 10**7)
     lm = load_lm(run_dir)
@@ -352,7 +353,7 @@ def complete(run_dir: str | Path | LoadedLM, prefix: str, k: int = 5) -> list[di
         raise RnnkitError("--prefix must hold at least one token")
     logits, _ = lm.model(torch.tensor([ids]))  # (1, T, V)
     probs = logits[0, -1].softmax(-1)  # (V,)
-    order = torch.argsort(probs, descending=True).tolist()
+    order = [i for i in torch.argsort(probs, descending=True).tolist() if tok.token(i) != UNK]
     if partial:
         order = [i for i in order if tok.token(i).startswith(partial)]
     return [{"token": tok.token(i), "prob": float(probs[i])} for i in order[:k]]
