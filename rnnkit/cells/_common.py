@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.kernels import get_kernel
+from rnnkit.kernels.reference import previous_states
 
 
 def resolve_kernel(kernel: str | ModuleType | None, x: Tensor) -> ModuleType:
@@ -49,6 +50,35 @@ def product_grads(
     d_inp = (d2 @ weight).view(T, B, -1) if need_input else None
     d_weight = d2.t() @ inp.reshape(T * B, -1) if need_weight else None
     return d_inp, d_weight
+
+
+def weight_grads(
+    d_out: Tensor,
+    x: Tensor,
+    y: Tensor,
+    h0: Tensor,
+    batch_sizes: Tensor | None,
+    reverse: bool,
+    need_ih: bool,
+    need_hh: bool,
+) -> tuple[Tensor | None, Tensor | None]:
+    """dW_ih = sum_t d_t^T x_t and dW_hh = sum_t d_t^T h_{t-1}, from d_out (T,B,G).
+
+    Both as one product d^T [x h_prev]: one wide GEMM beats two narrow ones, and h_prev is
+    written straight into its half of the joint buffer instead of a tensor of its own.
+    """
+    T, B, I = x.shape
+    P = y.shape[2]
+    d2t = d_out.reshape(T * B, -1).t()  # (G, T*B)
+    if not need_hh:
+        return (d2t @ x.reshape(T * B, I) if need_ih else None), None
+    xh = x.new_empty(T, B, I + P)  # (T, B, I+P): [x_t, h_{t-1}]
+    previous_states(y, h0, batch_sizes, reverse, out=xh[..., I:])
+    if not need_ih:
+        return None, d2t @ xh[..., I:].reshape(T * B, P)
+    xh[..., :I] = x
+    dw = d2t @ xh.view(T * B, I + P)  # (G, I+P)
+    return dw[:, :I].contiguous(), dw[:, I:].contiguous()
 
 
 def bias_grad(d_out: Tensor) -> Tensor:

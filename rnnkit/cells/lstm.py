@@ -36,8 +36,8 @@ from rnnkit.cells._common import (
     needs_grad,
     product_grads,
     resolve_kernel,
+    weight_grads,
 )
-from rnnkit.kernels.reference import previous_states
 
 
 class LSTMFunction(torch.autograd.Function):
@@ -70,9 +70,8 @@ class LSTMFunction(torch.autograd.Function):
             batch_sizes,
             reverse,
         )
-        dx, dw_ih = product_grads(dg, x, w_ih, need[0], need[1])
-        h_prev = previous_states(y, h0, batch_sizes, reverse)  # (T, B, P)
-        _, dw_hh = product_grads(dg, h_prev, w_hh, False, need[2])
+        dx, _ = product_grads(dg, x, w_ih, need[0], False)
+        dw_ih, dw_hh = weight_grads(dg, x, y, h0, batch_sizes, reverse, need[1], need[2])
         db = bias_grad(dg) if (has_b_ih or has_b_hh) else None
         dw_hr = None
         if w_hr is not None and need[5]:

@@ -26,13 +26,20 @@ def _backward_order(T: int, reverse: bool) -> range:
     return range(T) if reverse else range(T - 1, -1, -1)
 
 
-def previous_states(seq: Tensor, init: Tensor, batch_sizes: Tensor | None, reverse: bool) -> Tensor:
+def previous_states(
+    seq: Tensor,
+    init: Tensor,
+    batch_sizes: Tensor | None,
+    reverse: bool,
+    out: Tensor | None = None,
+) -> Tensor:
     """The state each step started from: (T,B,X) from the states after each step and init (B,X).
 
     Forward: prev[0] = init, prev[t] = seq[t-1]. Reverse: prev[T-1] = init, prev[t] = seq[t+1],
     except that a packed row first active at step t (its last element) starts from init.
+    ``out`` (T,B,X), possibly a strided view, receives the result instead of a new tensor.
     """
-    prev = torch.empty_like(seq)  # (T, B, X)
+    prev = torch.empty_like(seq) if out is None else out  # (T, B, X)
     if not reverse:
         prev[0] = init
         prev[1:] = seq[:-1]
