@@ -239,7 +239,8 @@ def future_labels(dates: list[str] | None, horizon: int, n: int) -> list[str]:
                 freq = pd.infer_freq(idx)
             if freq:
                 fut = pd.date_range(idx[-1], periods=horizon + 1, freq=freq)[1:]
-                return [str(d.date()) for d in fut]
+                width = len(dates[-1]) if len(dates[-1]) in (4, 7) else 10  # YYYY, YYYY-MM
+                return [str(d.date())[:width] for d in fut]
         except (ValueError, TypeError):
             pass
     return [str(n + h) for h in range(horizon)]
