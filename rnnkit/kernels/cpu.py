@@ -20,11 +20,13 @@ import hashlib
 import os
 import platform
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
 import torch
+from torch import Tensor
 
 from rnnkit.kernels import reference
 
@@ -34,6 +36,7 @@ _SOURCES = ("bindings.cpp", "elman.cpp", "lstm.cpp", "gru.cpp")
 _HEADERS = ("common.h", "fastmath.h")
 _CFLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fno-trapping-math"]
 _ext: ModuleType | None = None
+_build_lock = threading.Lock()  # threads of one process; the file lock covers processes
 
 
 def _csrc() -> Path:
@@ -94,7 +97,9 @@ def ensure_built() -> ModuleType:
 
     build_dir = cache_dir()
     build_dir.mkdir(parents=True, exist_ok=True)
-    with _file_lock(build_dir / "build.lock"):
+    with _build_lock, _file_lock(build_dir / "build.lock"):
+        if _ext is not None:
+            return _ext
         _ext = cpp_extension.load(
             name=f"rnnkit_cpu_{build_dir.name}",
             sources=[str(_csrc() / f) for f in _SOURCES],
@@ -107,37 +112,58 @@ def ensure_built() -> ModuleType:
 
 
 # The contract functions (shapes and meaning: the docstring of ``rnnkit.kernels``).
+# Optional tensors are ``None``; the tuples hold ``None`` where the contract says so.
+
+Opt = Tensor | None
 
 
-def elman_forward(gx, w_hh, h0, batch_sizes, reverse, relu, save):
+def elman_forward(
+    gx: Tensor, w_hh: Tensor, h0: Tensor, batch_sizes: Opt, reverse: bool, relu: bool, save: bool
+) -> tuple[Tensor, Tensor]:
     return ensure_built().elman_forward(gx, w_hh, h0, batch_sizes, reverse, relu, save)
 
 
-def elman_backward(dy, dhT, y, h0, w_hh, batch_sizes, reverse, relu):
+def elman_backward(
+    dy: Tensor, dhT: Tensor, y: Tensor, h0: Tensor, w_hh: Tensor, batch_sizes: Opt,
+    reverse: bool, relu: bool,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
     return ensure_built().elman_backward(dy, dhT, y, h0, w_hh, batch_sizes, reverse, relu)
 
 
-def lstm_forward(gx, w_hh, w_hr, h0, c0, batch_sizes, reverse, save):
+def lstm_forward(
+    gx: Tensor, w_hh: Tensor, w_hr: Opt, h0: Tensor, c0: Tensor, batch_sizes: Opt,
+    reverse: bool, save: bool,
+) -> tuple[Tensor, Tensor, Tensor, Opt, Opt]:  # fmt: skip
     return ensure_built().lstm_forward(gx, w_hh, w_hr, h0, c0, batch_sizes, reverse, save)
 
 
-def lstm_backward(dy, dhT, dcT, gates, c, c0, w_hh, w_hr, batch_sizes, reverse):
+def lstm_backward(
+    dy: Tensor, dhT: Tensor, dcT: Tensor, gates: Tensor, c: Tensor, c0: Tensor, w_hh: Tensor,
+    w_hr: Opt, batch_sizes: Opt, reverse: bool,
+) -> tuple[Tensor, Tensor, Tensor, Opt]:  # fmt: skip
     return ensure_built().lstm_backward(
         dy, dhT, dcT, gates, c, c0, w_hh, w_hr, batch_sizes, reverse
     )
 
 
-def lstm_step(x, w_ih, w_hh, bias, w_hr, h, c):
+def lstm_step(
+    x: Tensor, w_ih: Tensor, w_hh: Tensor, bias: Opt, w_hr: Opt, h: Tensor, c: Tensor
+) -> tuple[Tensor, Tensor]:
     """One LSTM step without autograd: x (B,I), h (B,P), c (B,H) -> (h', c'); bias (4H) | None
     is b_ih + b_hh. Both products and the gate pass in one call (the generation path)."""
     return ensure_built().lstm_step(x, w_ih, w_hh, bias, w_hr, h, c)
 
 
-def gru_forward(gx, w_hh, b_hh, h0, batch_sizes, reverse, save):
+def gru_forward(
+    gx: Tensor, w_hh: Tensor, b_hh: Opt, h0: Tensor, batch_sizes: Opt, reverse: bool, save: bool
+) -> tuple[Tensor, Tensor, Opt, Opt]:
     return ensure_built().gru_forward(gx, w_hh, b_hh, h0, batch_sizes, reverse, save)
 
 
-def gru_backward(dy, dhT, y, h0, gates, ghn, w_hh, batch_sizes, reverse):
+def gru_backward(
+    dy: Tensor, dhT: Tensor, y: Tensor, h0: Tensor, gates: Tensor, ghn: Tensor, w_hh: Tensor,
+    batch_sizes: Opt, reverse: bool,
+) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
     return ensure_built().gru_backward(dy, dhT, y, h0, gates, ghn, w_hh, batch_sizes, reverse)
 
 
