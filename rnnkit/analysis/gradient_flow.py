@@ -114,4 +114,4 @@ def _orders(ratio: Tensor) -> float | None:
     """log10 of how many times smaller dL_T/ds_0 is than dL_T/ds_T; None when dL_T/ds_0
     underflowed to 0 (float32 ends near 1e-45)."""
     r = float(ratio)
-    return math.log10(r) if r > 0 else None
+    return math.log10(r) if 0 < r < math.inf else None

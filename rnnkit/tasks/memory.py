@@ -2,7 +2,7 @@
 
 Usable from Python::
 
-    r = rnnkit.tasks.memory.train_memory_task("adding", "lstm", length=100, max_steps=3000)
+    r = rnnkit.tasks.memory.train_memory_task("adding", "lstm", length=100)
     r["test_mse"], r["solved"]
 
 Training runs on the shared ``Trainer`` with freshly generated batches (the stream never
@@ -109,10 +109,10 @@ def train_memory_task(
     cell: str,
     length: int,
     *,
-    hidden: int = 128,
+    hidden: int = 64,
     batch_size: int = 64,
-    lr: float = 1e-3,
-    max_steps: int = 2000,
+    lr: float = 5e-3,
+    max_steps: int = 3000,
     max_time: float | None = None,
     clip: float = 1.0,
     forget_bias: float = 1.0,
