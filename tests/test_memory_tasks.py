@@ -110,3 +110,14 @@ def test_bad_arguments_are_one_line_errors(capsys):
     assert main(["memory-task", "--length", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(e.startswith("rnnkit: error:") for e in err)
+
+
+def test_all_flag_writes_the_table(tmp_path, capsys):
+    args = ["memory-task", "--all", "--cells", "gru", "--tasks", "adding", "--lengths", "4"]
+    small = ["--hidden", "4", "--batch-size", "4", "--max-steps", "2", "--out", str(tmp_path)]
+    assert main(args + small) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["task"], r["cell"], r["length"], r["steps"]) for r in rows] == [
+        ("adding", "gru", 4, 2)
+    ]
+    assert (tmp_path / "table.md").is_file() and (tmp_path / "table.png").is_file()

@@ -202,7 +202,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         "|---|---|---:|---:|:---:|---:|---:|",
     ]
     for r in rows:
-        metric = f"MSE {r['test_mse']:.4f}" if "test_mse" in r else f"acc {r['test_accuracy']:.3f}"
+        metric = f"MSE {r['test_mse']:.2g}" if "test_mse" in r else f"acc {r['test_accuracy']:.3f}"
         lines.append(
             f"| {r['task']} | {r['cell']} | {r['length']} | {metric} | "
             f"{'yes' if r['solved'] else 'no'} | {r['steps']} | {r['train_s']:.0f} |"
