@@ -34,7 +34,14 @@ name = "cpu"
 
 _SOURCES = ("bindings.cpp", "elman.cpp", "lstm.cpp", "gru.cpp")
 _HEADERS = ("common.h", "fastmath.h")
-_CFLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fno-trapping-math"]
+_CFLAGS = [
+    "-O3",
+    "-march=native",
+    "-mprefer-vector-width=512",
+    "-fopenmp",
+    "-fno-math-errno",
+    "-fno-trapping-math",
+]
 _ext: ModuleType | None = None
 _build_lock = threading.Lock()  # threads of one process; the file lock covers processes
 
