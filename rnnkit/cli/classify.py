@@ -31,7 +31,11 @@ def add_fit_arguments(
     p.add_argument("--layers", type=positive_int, default=1, help="stacked recurrent layers")
     p.add_argument("--backend", choices=["rnnkit", "torch"], default="rnnkit",
                    help="recurrent layers to use")  # fmt: skip
-    p.add_argument("--batch-size", type=positive_int, default=batch, help="sequences per step")
+    if batch:
+        p.add_argument("--batch-size", type=positive_int, default=batch, help="sequences per step")
+    else:
+        help = "sequences per step (default: 64, or 32 under 5,000 training examples)"
+        p.add_argument("--batch-size", type=positive_int, help=help)
     p.add_argument("--lr", type=positive_float, default=3e-3, help="peak learning rate (Adam)")
     p.add_argument("--clip", type=nonneg_float, default=1.0, help="gradient-norm clip (0: off)")
     p.add_argument("--epochs", type=positive_int, default=epochs, help="passes over the data")
@@ -92,7 +96,7 @@ def register(subparsers: Any) -> None:
                    help="how the steps' outputs become one vector")  # fmt: skip
     m.add_argument("--embed", type=positive_int, default=128, help="embedding size")
     m.add_argument("--dropout", type=dropout_rate, default=0.5, help="embedding/head dropout")
-    add_fit_arguments(p, epochs=30, batch=64, hidden=128)
+    add_fit_arguments(p, epochs=30, batch=0, hidden=128)
     p.set_defaults(func=run)
 
 

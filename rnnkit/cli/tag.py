@@ -31,8 +31,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--test", type=probability, default=0.2, help="held-out test fraction")
     p.add_argument("--embed", type=positive_int, default=100, help="word embedding size")
     p.add_argument("--unidirectional", action="store_true", help="read left to right only")
-    p.add_argument("--dropout", type=dropout_rate, default=0.5, help="dropout")
-    add_fit_arguments(p, epochs=10, batch=32, hidden=128, eval_every=50)
+    p.add_argument("--dropout", type=dropout_rate, default=0.3, help="dropout")
+    add_fit_arguments(p, epochs=20, batch=32, hidden=128, eval_every=50)
     p.set_defaults(func=run)
 
 

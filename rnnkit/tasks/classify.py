@@ -140,7 +140,7 @@ def train_classifier(
     level: str = "word",
     model_config: dict | None = None,
     train_config: TrainConfig | None = None,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     max_vocab: int = 20000,
     val: float = 0.1,
     test: float = 0.1,
@@ -157,6 +157,8 @@ def train_classifier(
     tr, va, te = split_indices(len(y_all), val, test, tc.seed)
     if not va:
         raise RnnkitError("--val must leave at least one example for validation")
+    # small sets get smaller batches, hence more updates in the same number of epochs
+    batch_size = batch_size or (32 if len(tr) < 5000 else 64)
     tokenizer = None
     if features:
         inputs = list(inputs_raw)

@@ -27,6 +27,7 @@ from rnnkit.train import ListBatches, StepOutput, TrainConfig, Trainer
 from rnnkit.train import checkpoint as ckpt
 
 IGNORE = -100  # cross_entropy's ignore_index: padded steps add nothing to the loss
+WORD_DROPOUT = 0.1
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]  # words, shapes (B, T), lengths (B,), tags (B, T)
 # URLs, @mentions, #hashtags, words (with inner apostrophes), single other characters
 _TOKEN_RE = re.compile(r"https?://\S+|[@#]\w+|\w+(?:'\w+)*|[^\w\s]")
@@ -53,7 +54,7 @@ def scores(gold: list[list[str]], pred: list[list[str]], bio: bool) -> dict[str,
     return out
 
 
-def fit_vocab(sentences: list[Sentence], min_count: int = 2) -> WordTokenizer:
+def fit_vocab(sentences: list[Sentence], min_count: int = 1) -> WordTokenizer:
     counts = Counter(w.lower() for tokens, _ in sentences for w in tokens)
     words = [w for w, c in counts.most_common() if c >= min_count and w != UNK]
     return WordTokenizer([UNK, *words], lowercase=True)
@@ -84,7 +85,11 @@ def make_batches(vocab, sentences: list[Sentence], tag_ids: dict, batch_size: in
 
 
 def loss_fn(model: nn.Module, batch: Batch, state: Any) -> StepOutput:
+    """Cross-entropy over real tokens. While training, each word is replaced by ``<unk>`` with
+    probability WORD_DROPOUT, so the ``<unk>`` embedding learns what unseen words look like."""
     words, shapes, lengths, tags = batch
+    if model.training:
+        words = words.masked_fill(torch.rand(words.shape) < WORD_DROPOUT, 0)
     logits = model(words, shapes, lengths)  # (B, T, K)
     loss = F.cross_entropy(logits.flatten(0, 1), tags.flatten(), ignore_index=IGNORE)
     return StepOutput(loss, int(lengths.sum()))
