@@ -1,11 +1,14 @@
 """Multi-step forecasts of a real-valued series, with quantiles for a prediction interval.
 
 The series is standardised with the training part's mean and standard deviation
-(z = (y - mu) / sd). Each input step carries two features, the level z_t and its offset from
-the window's last value z_t - z_W; the head predicts, for every horizon step h and quantile q,
-the change from the last value, so that a zero output is the naive forecast:
+(z = (y - mu) / sd). Each window is also measured in its own spread s = std(z_1..W) + 0.1, so
+that a stretch of the series swinging more widely than anything in the training part (the
+recent sunspot cycles) still looks familiar. Each input step carries two features, the offset
+from the window's last value in units of s and the level z_t; the head predicts, for every
+horizon step h and quantile q, the change from the last value in units of s, so that a zero
+output is the naive forecast:
 
-    h = RNN([z_t, z_t - z_W]_{t=1..W})_W      zhat_{W+h, q} = z_W + (V h + c)_{h, q}
+    h = RNN([(z_t - z_W) / s, z_t]_{t=1..W})_W      zhat_{W+h, q} = z_W + s (V h + c)_{h, q}
 
 Training minimises the pinball (quantile) loss, whose minimiser is the q-th conditional
 quantile; the median (q = 0.5) is the point forecast and (q_lo, q_hi) the interval.
@@ -19,6 +22,8 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.models.recurrent import make_recurrent
+
+SPREAD_FLOOR = 0.1  # keeps a flat window's scale away from zero (in standardised units)
 
 
 @dataclass
@@ -71,10 +76,11 @@ class Forecaster(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         last = z[:, -1:]  # (B, 1)
-        feats = torch.stack([z, z - last], dim=-1)  # (B, W, 2)
+        spread = z.std(dim=1, keepdim=True) + SPREAD_FLOOR  # (B, 1)
+        feats = torch.stack([(z - last) / spread, z], dim=-1)  # (B, W, 2)
         out, _ = self.rnn(feats)  # (B, W, H)
         delta = self.head(out[:, -1]).view(z.shape[0], self.config.horizon, -1)  # (B, H, Q)
-        return last[..., None] + delta  # (B, H, Q)
+        return last[..., None] + spread[..., None] * delta  # (B, H, Q)
 
     def scale(self, y: Tensor) -> Tensor:
         return (y - self.config.mean) / self.config.std
