@@ -197,7 +197,7 @@ def format_table(peak: float, results: list[Result]) -> str:
     )
     lines = [
         f"float32 matmul peak: {peak:.1f} GFLOP/s (torch.mm 2048^3, best run), "
-        f"{torch.get_num_threads()} threads",
+        f"threads: {torch.get_num_threads()}",
         head,
     ]
     for r in results:
