@@ -84,7 +84,7 @@ def test_lstm_state_gradients_match_autograd_through_torch_lstm_cells():
     write one concatenated state tensor, so autograd's gradient of each is dL_T/ds_t taken
     through the transition s_t -> s_{t+1} (dL_T/dh^1_t then excludes the path h^1_t -> h^2_t
     inside step t, which belongs to dL_T/dh^2_t)."""
-    model = fresh_model("lstm", V, H, layers_=2, forget_bias=1.0, seed=3)
+    model = fresh_model("lstm", V, H, layers=2, forget_bias=1.0, seed=3)
     ids = _ids(2)
     grads, _, _ = state_gradients(probe_of(model), ids)
     cells = [torch.nn.LSTMCell(V if k == 0 else H, H) for k in range(2)]
@@ -109,7 +109,7 @@ def test_lstm_state_gradients_match_autograd_through_torch_lstm_cells():
 @pytest.mark.parametrize("cell", CELLS)
 def test_every_cell_obeys_the_chain_rule_through_its_jacobians(cell):
     """dL_T/ds_t = dL_T/ds_T J_T ... J_{t+1}, with both sides measured independently."""
-    probe = probe_of(fresh_model(cell, V, H, layers_=2, seed=4))
+    probe = probe_of(fresh_model(cell, V, H, layers=2, seed=4))
     ids = _ids(3)
     grads, states, _ = state_gradients(probe, ids)
     jac = jacobians(probe, ids, states, 1)[0].double()  # (T, S, S)
@@ -121,7 +121,7 @@ def test_every_cell_obeys_the_chain_rule_through_its_jacobians(cell):
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_stepping_gives_the_whole_sequence_outputs(cell):
-    model = fresh_model(cell, V, H, layers_=2, seed=5)
+    model = fresh_model(cell, V, H, layers=2, seed=5)
     probe = probe_of(model)
     ids = _ids(4)
     x = probe.encode(ids[:-1])

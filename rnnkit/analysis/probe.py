@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-import rnnkit.nn as layers
+import rnnkit.nn as rnn_layers
 from rnnkit.errors import RnnkitError
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 
@@ -43,7 +43,7 @@ def fresh_model(
     cell: str,
     vocab_size: int,
     hidden: int = 128,
-    layers_: int = 1,
+    layers: int = 1,
     forget_bias: float = 0.0,
     seed: int = 0,
 ) -> LanguageModel:
@@ -59,12 +59,12 @@ def fresh_model(
         raise RnnkitError(f"unknown cell {cell!r} (choose from {', '.join(CELLS)})")
     torch.manual_seed(seed)
     base = "rnn" if cell == "rnn-relu" else cell
-    config = LanguageModelConfig(vocab_size, base, hidden, layers_, one_hot=True)
+    config = LanguageModelConfig(vocab_size, base, hidden, layers, one_hot=True)
     model = LanguageModel(config)
     if cell == "rnn-relu":
         rnn = model.rnn
-        model.rnn = layers.RNN(
-            rnn.input_size, hidden, layers_, nonlinearity="relu", batch_first=rnn.batch_first
+        model.rnn = rnn_layers.RNN(
+            rnn.input_size, hidden, layers, nonlinearity="relu", batch_first=rnn.batch_first
         )
     if cell == "lstm" and forget_bias:
         set_forget_bias(model.rnn, forget_bias)
