@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 import sys
 import threading
 from contextlib import contextmanager
@@ -107,15 +108,31 @@ def ensure_built() -> ModuleType:
     with _build_lock, _file_lock(build_dir / "build.lock"):
         if _ext is not None:
             return _ext
-        _ext = cpp_extension.load(
-            name=f"rnnkit_cpu_{build_dir.name}",
-            sources=[str(_csrc() / f) for f in _SOURCES],
-            extra_cflags=_CFLAGS,
-            extra_ldflags=["-fopenmp"],
-            build_directory=str(build_dir),
-            verbose=False,
-        )
+        try:
+            _ext = _load(cpp_extension, build_dir)
+        except Exception as exc:  # a build log is long: keep the line that says what broke
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+            telling = [
+                ln
+                for ln in lines[
+                    1:
+                ]  # the first line is torch's "Error building extension" + command
+                if re.search(r"error|not found|no such", ln, re.I) and not ln.startswith("[")
+            ]
+            reason = (telling or lines or [repr(exc)])[0][:300]
+            raise RuntimeError(f"building the C++ kernels failed: {reason}") from exc
     return _ext
+
+
+def _load(cpp_extension: ModuleType, build_dir: Path) -> ModuleType:
+    return cpp_extension.load(
+        name=f"rnnkit_cpu_{build_dir.name}",
+        sources=[str(_csrc() / f) for f in _SOURCES],
+        extra_cflags=_CFLAGS,
+        extra_ldflags=["-fopenmp"],
+        build_directory=str(build_dir),
+        verbose=False,
+    )
 
 
 # The contract functions (shapes and meaning: the docstring of ``rnnkit.kernels``).
