@@ -91,7 +91,8 @@ def register(subparsers: Any) -> None:
     src.add_argument("--vocab-size", type=positive_int, default=20000, help="word vocab cap")
     src.add_argument("--test", type=probability, default=0.1, help="held-out test fraction")
     m = p.add_argument_group("model")
-    m.add_argument("--bidirectional", action="store_true", help="read both ways")
+    m.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=True,
+                   help="read both ways (default; --no-bidirectional: left to right)")  # fmt: skip
     m.add_argument("--pool", choices=["last", "mean", "max"], default="max",
                    help="how the steps' outputs become one vector")  # fmt: skip
     m.add_argument("--embed", type=positive_int, default=128, help="embedding size")

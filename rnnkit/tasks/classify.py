@@ -28,6 +28,7 @@ from rnnkit.train import ListBatches, StepOutput, TrainConfig, Trainer
 from rnnkit.train import checkpoint as ckpt
 
 Batch = tuple[Tensor, Tensor, Tensor]  # inputs (B, T) or (B, T, F), lengths (B,), labels (B,)
+WORD_DROPOUT = 0.1
 
 
 def split_indices(n: int, val: float, test: float, seed: int) -> tuple[list, list, list]:
@@ -78,7 +79,11 @@ def make_batches(inputs: list, labels: list[int], batch_size: int) -> list[Batch
 
 
 def loss_fn(model: nn.Module, batch: Batch, state: Any) -> StepOutput:
+    """Cross-entropy per sequence. While training on token ids, each token is replaced by id 0
+    (``<unk>`` for words) with probability WORD_DROPOUT: no single word can decide alone."""
     x, lengths, y = batch
+    if model.training and not x.is_floating_point():
+        x = x.masked_fill(torch.rand(x.shape) < WORD_DROPOUT, 0)
     return StepOutput(F.cross_entropy(model(x, lengths), y), len(y))
 
 
