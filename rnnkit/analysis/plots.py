@@ -10,14 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-
-def _save(fig: Any, path: str | Path) -> None:
-    """Save via a temporary file and rename, so a reader never sees half a PNG."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+from rnnkit.files import save_figure  # noqa: E402
 
 
 def plot_gradient_flow(results: dict[str, dict], path: str | Path) -> None:
@@ -36,7 +29,7 @@ def plot_gradient_flow(results: dict[str, dict], path: str | Path) -> None:
         ax.grid(True, which="major", alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path, dpi=110)
 
 
 def plot_clipping(
@@ -56,7 +49,7 @@ def plot_clipping(
         ax.legend()
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path, dpi=110)
 
 
 def plot_memory_table(rows: list[dict[str, Any]], path: str | Path) -> None:
@@ -83,4 +76,4 @@ def plot_memory_table(rows: list[dict[str, Any]], path: str | Path) -> None:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path, dpi=110)

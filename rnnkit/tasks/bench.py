@@ -18,7 +18,6 @@ is one fused C++ step) against ``torch.nn.LSTM`` called once per token, per-toke
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -28,6 +27,7 @@ import torch
 from torch import nn
 
 import rnnkit
+from rnnkit.files import save_figure
 
 CELLS = {  # name: (rnnkit layer, torch.nn layer, gates)
     "rnn": (rnnkit.RNN, nn.RNN, 1),
@@ -234,7 +234,4 @@ def plot(results: list[Result], path: str) -> None:
     ax.set_ylabel("speed-up over torch.nn (median)")
     ax.set_title("rnnkit vs torch.nn, same process")
     fig.tight_layout()
-    tmp = f"{path}.tmp.png"  # written aside, then renamed: an existing chart is never half-written
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path, dpi=120)

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from rnnkit.data.tables import LabelledSequences, LabelledTexts, read_labelled_texts
 from rnnkit.data.tokenizers import UNK, CharTokenizer, WordTokenizer, tokenizer_from_dict
 from rnnkit.errors import RnnkitError
+from rnnkit.files import save_figure
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.tasks import baselines
 from rnnkit.train import ListBatches, StepOutput, TrainConfig, Trainer
@@ -109,7 +110,6 @@ def scores(y_true, y_pred) -> dict[str, float]:
 
 def plot_confusion(y_true, y_pred, labels: list[str], path: Path) -> None:
     """Confusion-matrix PNG (rows: true label, columns: predicted), written atomically."""
-    import io
 
     import matplotlib
 
@@ -124,10 +124,7 @@ def plot_confusion(y_true, y_pred, labels: list[str], path: Path) -> None:
     )  # fmt: skip
     ax.set_title("test confusion matrix")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    ckpt.atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path)
 
 
 def check_labels(labels: list[str], source: str) -> list[str]:

@@ -15,7 +15,6 @@ pinball loss); its empirical coverage on the test origins is reported beside it.
 
 from __future__ import annotations
 
-import io
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -27,6 +26,7 @@ from torch import Tensor, nn
 
 from rnnkit.data.series import Series, read_series
 from rnnkit.errors import RnnkitError
+from rnnkit.files import save_figure
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig, pinball_loss
 from rnnkit.tasks import baselines
 from rnnkit.train import ListBatches, StepOutput, TrainConfig, Trainer
@@ -268,10 +268,7 @@ def plot_forecast(series: Series, fc: dict, path: Path, history: int = 200) -> N
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    ckpt.atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path)
 
 
 def format_results(r: dict) -> str:

@@ -28,8 +28,8 @@ from rnnkit.data.stream import split_tail
 from rnnkit.data.text import read_text
 from rnnkit.data.tokenizers import fit_tokenizer
 from rnnkit.errors import RnnkitError
+from rnnkit.files import atomic_write_bytes
 from rnnkit.tasks.lm import lm_loss, load_lm
-from rnnkit.train.checkpoint import atomic_write_bytes
 from rnnkit.train.trainer import ListBatches, TrainConfig, Trainer
 
 

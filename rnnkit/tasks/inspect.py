@@ -17,8 +17,8 @@ from rnnkit.analysis.html_view import render
 from rnnkit.analysis.probe import probe_of
 from rnnkit.data.text import read_text
 from rnnkit.errors import RnnkitError
+from rnnkit.files import atomic_write_bytes
 from rnnkit.tasks.lm import load_lm
-from rnnkit.train.checkpoint import atomic_write_bytes
 
 MAX_TOKENS = 20_000
 

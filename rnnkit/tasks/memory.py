@@ -214,7 +214,7 @@ def write_table(rows: list[dict[str, Any]], out: Path) -> None:
     """Write table.md and table.json under ``out`` atomically."""
     import json
 
-    from rnnkit.train.checkpoint import atomic_write_bytes
+    from rnnkit.files import atomic_write_bytes
 
     atomic_write_bytes(out / "table.md", markdown_table(rows).encode())
     atomic_write_bytes(out / "table.json", json.dumps(rows, indent=1).encode())

@@ -33,25 +33,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from rnnkit.errors import RnnkitError
+from rnnkit.files import atomic_write_bytes, atomic_write_json  # noqa: F401  (re-exported)
 
 RUN_FILE = "run.json"
 CKPT_DIR = "ckpt"
 POINTERS = ("latest", "best")
 STATIC_FILES = ("config.json", "tokenizer.json")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file, fsync and ``os.replace``."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
 
 
 def sha256(path: Path) -> str:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
-from rnnkit.train.checkpoint import atomic_write_bytes
+from rnnkit.files import atomic_write_bytes, save_figure
 
 
 class MetricsLog:
@@ -55,7 +54,4 @@ def plot_losses(records: list[dict], path: Path, title: str = "loss") -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path)
