@@ -148,7 +148,7 @@ inline const T* prev_row(const T* seq, const T* init, const std::vector<int64_t>
 // for waking them (about 32k element-wise gate evaluations per thread).
 template <typename F>
 inline void for_rows(int64_t b, int64_t width, const F& f) {
-  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(width, 1));
+  const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(width, 1));
   at::parallel_for(0, b, grain, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) f(i);
   });
