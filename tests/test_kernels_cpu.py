@@ -92,18 +92,21 @@ def test_elman_matches_reference(cpu, dtype, bs, reverse, relu):
 
 @pytest.mark.parametrize("dtype,bs,reverse", CASES, ids=IDS)
 @pytest.mark.parametrize("proj", [False, True], ids=["plain", "proj"])
-def test_lstm_matches_reference(cpu, dtype, bs, reverse, proj):
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
+def test_lstm_matches_reference(cpu, dtype, bs, reverse, proj, bias):
     g = torch.Generator().manual_seed(1)
     p = P if proj else H
-    gx = torch.randn(T, B, 4 * H, generator=g, dtype=dtype)
+    x = torch.randn(T, B, I, generator=g, dtype=dtype)
+    u = 0.4 * torch.randn(4 * H, I, generator=g, dtype=dtype)
+    bias = torch.randn(4 * H, generator=g, dtype=dtype) if bias else None
     w = 0.4 * torch.randn(4 * H, p, generator=g, dtype=dtype)
     w_hr = 0.4 * torch.randn(P, H, generator=g, dtype=dtype) if proj else None
     h0 = torch.randn(B, p, generator=g, dtype=dtype)
     c0 = torch.randn(B, H, generator=g, dtype=dtype)
-    want = ref.lstm_forward(gx, w, w_hr, h0, c0, bs, reverse, True)
-    close(cpu.lstm_forward(gx, w, w_hr, h0, c0, bs, reverse, True), want, dtype)
-    y_fast, h_fast, c_fast, gates, cs = cpu.lstm_forward(gx, w, w_hr, h0, c0, bs, reverse, False)
-    close((y_fast, h_fast, c_fast, gates, cs), (*want[:3], None, None), dtype)
+    fwd = (x, u, w, bias, w_hr, h0, c0, bs, reverse)
+    want = ref.lstm_forward(*fwd, True)
+    close(cpu.lstm_forward(*fwd, True), want, dtype)
+    close(cpu.lstm_forward(*fwd, False), (*want[:3], None, None), dtype)
     dy = masked(torch.randn(T, B, p, generator=g, dtype=dtype), bs)
     dhT = torch.randn(B, p, generator=g, dtype=dtype)
     dcT = torch.randn(B, H, generator=g, dtype=dtype)

@@ -32,7 +32,6 @@ from torch import Tensor
 
 from rnnkit.cells._common import (
     bias_grad,
-    input_projection,
     needs_grad,
     product_grads,
     resolve_kernel,
@@ -45,9 +44,8 @@ class LSTMFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, batch_sizes, reverse, kernel):
-        gx = input_projection(x, w_ih, b_ih, b_hh)  # (T, B, 4H)
         y, hT, cT, gates, c = kernel.lstm_forward(
-            gx, w_hh, w_hr, h0, c0, batch_sizes, reverse, True
+            x, w_ih, w_hh, _joint_bias(b_ih, b_hh), w_hr, h0, c0, batch_sizes, reverse, True
         )
         ctx.save_for_backward(x, w_ih, w_hh, w_hr, h0, c0, y, gates, c, batch_sizes)
         ctx.flags = (reverse, kernel, b_ih is not None, b_hh is not None)
@@ -112,7 +110,8 @@ def lstm_layer(
     ``batch_sizes`` and ``reverse`` as in the kernel contract (``rnnkit.kernels``).
     """
     kern = resolve_kernel(kernel, x)
-    x, h0, c0, w_hh = x.contiguous(), h0.contiguous(), c0.contiguous(), w_hh.contiguous()
+    x, h0, c0 = x.contiguous(), h0.contiguous(), c0.contiguous()
+    w_ih, w_hh = w_ih.contiguous(), w_hh.contiguous()
     w_hr = None if w_hr is None else w_hr.contiguous()
     if needs_grad(x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0):
         return LSTMFunction.apply(
@@ -120,9 +119,16 @@ def lstm_layer(
         )
     if x.shape[0] == 1 and batch_sizes is None and hasattr(kern, "lstm_step"):
         # Generation, one token at a time: both products and the gates in one fused call.
-        bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
-        hT, cT = kern.lstm_step(x[0], w_ih.contiguous(), w_hh, bias, w_hr, h0, c0)
+        hT, cT = kern.lstm_step(x[0], w_ih, w_hh, _joint_bias(b_ih, b_hh), w_hr, h0, c0)
         return hT.unsqueeze(0), hT, cT
-    gx = input_projection(x, w_ih, b_ih, b_hh)
-    y, hT, cT, _, _ = kern.lstm_forward(gx, w_hh, w_hr, h0, c0, batch_sizes, reverse, False)
+    y, hT, cT, _, _ = kern.lstm_forward(
+        x, w_ih, w_hh, _joint_bias(b_ih, b_hh), w_hr, h0, c0, batch_sizes, reverse, False
+    )
     return y, hT, cT
+
+
+def _joint_bias(b_ih: Tensor | None, b_hh: Tensor | None) -> Tensor | None:
+    """b_ih + b_hh, the one bias the gate pre-activations see (None when there is none)."""
+    if b_ih is None or b_hh is None:
+        return b_hh if b_ih is None else b_ih
+    return (b_ih + b_hh).contiguous()

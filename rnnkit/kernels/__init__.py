@@ -1,10 +1,12 @@
 """The time loop: one layer, one direction, over a whole sequence.
 
 Every kernel implementation (``reference`` in plain PyTorch ops, ``cpu`` as a C++ extension)
-provides the same eight functions with the same arguments. The input projection before the
-loop and the weight gradients after it are *not* the kernel's job: the autograd Functions in
-``rnnkit.cells`` do them as single large matrix products, so only the ``h_{t-1} W^T`` product
-and the element-wise gate math run step by step.
+provides the same eight functions with the same arguments. The weight and input gradients
+after the loop are *not* the kernel's job: the autograd Functions in ``rnnkit.cells`` do them
+as single large matrix products. The input projection is the Functions' job too (one product
+before the loop; the kernels get gx), except for the LSTM forward, which takes x, U and the
+bias so that a kernel may fuse x_t U^T into the loop (the C++ kernel does: the (T,B,4H)
+pre-activations then never go through memory).
 
 Symbols: T steps, B batch, I input features, H hidden units, P projected size (LSTM with
 ``proj_size``; P = H otherwise), O output size (Jordan).
@@ -25,10 +27,10 @@ inference may pass it):
     elman_backward(dy (T,B,H), dhT (B,H), y (T,B,H), h0 (B,H), w_hh, batch_sizes, reverse, relu)
         -> dg (T,B,H), dh0 (B,H)          dg = dL/d(pre-activation)
 
-    lstm_forward(gx (T,B,4H), w_hh (4H,P), w_hr (P,H) | None, h0 (B,P), c0 (B,H),
-                 batch_sizes, reverse, save)
+    lstm_forward(x (T,B,I), w_ih (4H,I), w_hh (4H,P), bias (4H) | None, w_hr (P,H) | None,
+                 h0 (B,P), c0 (B,H), batch_sizes, reverse, save)
         -> y (T,B,P), hT (B,P), cT (B,H), gates (T,B,4H) | None, c (T,B,H) | None
-        gates hold the activated i, f, g, o; c the cell state after each step
+        bias = b_ih + b_hh; gates hold the activated i, f, g, o; c the cell state after each step
     lstm_backward(dy (T,B,P), dhT (B,P), dcT (B,H), gates, c, c0 (B,H), w_hh, w_hr,
                   batch_sizes, reverse)
         -> dg (T,B,4H), dh0 (B,P), dc0 (B,H), dr (T,B,P) | None

@@ -155,10 +155,12 @@ def elman_backward(
 
 
 def lstm_forward(
-    gx: Tensor, w_hh: Tensor, w_hr: Opt, h0: Tensor, c0: Tensor, batch_sizes: Opt,
-    reverse: bool, save: bool,
+    x: Tensor, w_ih: Tensor, w_hh: Tensor, bias: Opt, w_hr: Opt, h0: Tensor, c0: Tensor,
+    batch_sizes: Opt, reverse: bool, save: bool,
 ) -> tuple[Tensor, Tensor, Tensor, Opt, Opt]:  # fmt: skip
-    return ensure_built().lstm_forward(gx, w_hh, w_hr, h0, c0, batch_sizes, reverse, save)
+    return ensure_built().lstm_forward(
+        x, w_ih, w_hh, bias, w_hr, h0, c0, batch_sizes, reverse, save
+    )
 
 
 def lstm_backward(

@@ -106,13 +106,15 @@ def elman_backward(
 
 
 # ---------------------------------------------------------------------------------------------
-# LSTM: [i f g o] = [σ σ tanh σ](gx_t + h_{t-1} W^T); c_t = f c_{t-1} + i g;
+# LSTM: [i f g o] = [σ σ tanh σ](x_t U^T + h_{t-1} W^T + b); c_t = f c_{t-1} + i g;
 #       h_t = W_hr (o tanh c_t)  (W_hr = identity without projection)
 
 
 def lstm_forward(
-    gx: Tensor,
+    x: Tensor,
+    w_ih: Tensor,
     w_hh: Tensor,
+    bias: Tensor | None,
     w_hr: Tensor | None,
     h0: Tensor,
     c0: Tensor,
@@ -120,7 +122,10 @@ def lstm_forward(
     reverse: bool,
     save: bool,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None]:
-    T, B, _ = gx.shape
+    T, B, _ = x.shape
+    gx = x @ w_ih.t()  # (T, B, 4H)
+    if bias is not None:
+        gx = gx + bias
     P, H = h0.shape[1], c0.shape[1]
     rows = _active_rows(batch_sizes, T, B)
     y = gx.new_zeros(T, B, P)

@@ -173,8 +173,9 @@ std::tuple<Tensor, Tensor> elman_backward(const Tensor& dy, const Tensor& dhT, c
                                           const Tensor& h0, const Tensor& w_hh,
                                           const OptTensor& batch_sizes, bool reverse, bool relu);
 std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> lstm_forward(
-    const Tensor& gx, const Tensor& w_hh, const OptTensor& w_hr, const Tensor& h0,
-    const Tensor& c0, const OptTensor& batch_sizes, bool reverse, bool save);
+    const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, const OptTensor& bias,
+    const OptTensor& w_hr, const Tensor& h0, const Tensor& c0, const OptTensor& batch_sizes,
+    bool reverse, bool save);
 std::tuple<Tensor, Tensor, Tensor, Tensor> lstm_backward(
     const Tensor& dy, const Tensor& dhT, const Tensor& dcT, const Tensor& gates, const Tensor& c,
     const Tensor& c0, const Tensor& w_hh, const OptTensor& w_hr, const OptTensor& batch_sizes,
