@@ -9,6 +9,13 @@ FLOPs count only the matrix products, 2 M N K each, with G gates (1 Elman, 3 GRU
     inference = 2 T B G H (I + H)                  (input projection + recurrent product)
     training  = 3 x inference                      (+ dX and dW_ih, + dh_{t-1} and dW_hh)
 
+The training input requires grad, so both libraries do all of that work (dX included, as for
+any layer above an embedding or another layer).
+
+The speed-up is the median over the timed repeats of torch.nn's time over rnnkit's in the same
+repeat (the two runs are adjacent), not the ratio of the medians: on a shared machine whose
+speed drifts by tens of percent within a minute, adjacent pairs see the same conditions.
+
 The machine's matrix-multiply peak is measured in the same run, before and after the cases,
 as the best GFLOP/s of a 2048^3 float32 ``torch.mm``; each figure is a percentage of it.
 
@@ -50,15 +57,12 @@ class Result:
     H: int
     rnnkit_ms: float
     torch_ms: float
+    speedup: float  # median over repeats of torch.nn's time / rnnkit's, run side by side
     tokens_per_s: float
     gflops: float
     torch_gflops: float
     peak_pct: float = 0.0  # of the matmul peak; set once the peak is known
     torch_peak_pct: float = 0.0
-
-    @property
-    def speedup(self) -> float:
-        return self.torch_ms / self.rnnkit_ms
 
 
 def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
@@ -78,8 +82,8 @@ def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
     return 2 * size**3 / min(times) / 1e9
 
 
-def alternate(fns: list[Callable[[], None]], repeats: int, warmup: int = 2) -> list[float]:
-    """Median seconds of each function, their runs interleaved."""
+def alternate(fns: list[Callable[[], None]], repeats: int, warmup: int = 2) -> list[list[float]]:
+    """Seconds of each function in each repeat, their runs interleaved."""
     for _ in range(warmup):
         for fn in fns:
             fn()
@@ -89,7 +93,18 @@ def alternate(fns: list[Callable[[], None]], repeats: int, warmup: int = 2) -> l
             start = time.perf_counter()
             fn()
             ts.append(time.perf_counter() - start)
-    return [statistics.median(ts) for ts in times]
+    return times
+
+
+def paired_speedup(ours: list[float], theirs: list[float]) -> float:
+    """Median of theirs[i] / ours[i]: each ratio compares two runs made back to back."""
+    return statistics.median(t / o for o, t in zip(ours, theirs, strict=True))
+
+
+def _timed(fns: list[Callable[[], None]], repeats: int, warmup: int = 2):
+    """(rnnkit median s, torch.nn median s, paired speed-up) of the pair [rnnkit, torch.nn]."""
+    ours, theirs = alternate(fns, repeats, warmup)
+    return statistics.median(ours), statistics.median(theirs), paired_speedup(ours, theirs)
 
 
 def _pair(cell: str, I: int, H: int) -> tuple[nn.Module, nn.Module]:
@@ -107,6 +122,7 @@ def _training_step(model: nn.Module, x: torch.Tensor, grad: torch.Tensor) -> Cal
     def step() -> None:
         for p in params:
             p.grad = None
+        x.grad = None
         y, _ = model(x)
         y.backward(grad)
 
@@ -127,16 +143,17 @@ def bench_sequence(cell: str, config: tuple[int, int, int, int], repeats: int) -
     gates = CELLS[cell][2]
     ours, ref = _pair(cell, I, H)
     x = torch.randn(T, B, I)  # (T, B, I)
+    x_train = x.clone().requires_grad_()  # training does dX too, as a stacked layer must
     grad = torch.randn(T, B, H)  # (T, B, H)
     flops = 2 * T * B * gates * H * (I + H)
     results = []
     for mode, factor, make in (
-        ("train", 3, lambda m: _training_step(m, x, grad)),
+        ("train", 3, lambda m: _training_step(m, x_train, grad)),
         ("infer", 1, lambda m: _inference(m, x)),
     ):
-        ours_s, torch_s = alternate([make(ours), make(ref)], repeats)
+        ours_s, torch_s, speedup = _timed([make(ours), make(ref)], repeats)
         results.append(
-            Result(cell, mode, T, B, I, H, ours_s * 1e3, torch_s * 1e3, T * B / ours_s,
+            Result(cell, mode, T, B, I, H, ours_s * 1e3, torch_s * 1e3, speedup, T * B / ours_s,
                    factor * flops / ours_s / 1e9, factor * flops / torch_s / 1e9)
         )  # fmt: skip
     return results
@@ -158,11 +175,11 @@ def bench_generation(repeats: int, tokens: int | None = None) -> Result:
 
         return run
 
-    ours_s, torch_s = alternate([sampler(ours), sampler(ref)], repeats, warmup=1)
+    ours_s, torch_s, speedup = _timed([sampler(ours), sampler(ref)], repeats, warmup=1)
     ours_s, torch_s = ours_s / tokens, torch_s / tokens
     flops = 2 * 4 * H * (I + H)
-    return Result("lstm", "generate", 1, 1, I, H, ours_s * 1e3, torch_s * 1e3, 1 / ours_s,
-                  flops / ours_s / 1e9, flops / torch_s / 1e9)  # fmt: skip
+    return Result("lstm", "generate", 1, 1, I, H, ours_s * 1e3, torch_s * 1e3, speedup,
+                  1 / ours_s, flops / ours_s / 1e9, flops / torch_s / 1e9)  # fmt: skip
 
 
 def run_bench(
@@ -215,7 +232,7 @@ def to_json(peak: float, results: list[Result]) -> dict:
     return {
         "peak_gflops": peak,
         "threads": torch.get_num_threads(),
-        "results": [asdict(r) | {"speedup": r.speedup} for r in results],
+        "results": [asdict(r) for r in results],
     }
 
 
