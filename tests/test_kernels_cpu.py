@@ -234,6 +234,7 @@ def test_bench_smoke(cpu):
     for r in results:
         assert r.rnnkit_ms > 0 and r.torch_ms > 0
         assert r.speedup > 0
+        assert r.ceiling == pytest.approx(100 / r.torch_peak_pct)
     table = bench.format_table(peak, results)
     assert "speed-up" in table and len(table.splitlines()) == len(results) + 3
     data = json.loads(json.dumps(bench.to_json(peak, results)))

@@ -64,6 +64,12 @@ class Result:
     peak_pct: float = 0.0  # of the matmul peak; set once the peak is known
     torch_peak_pct: float = 0.0
 
+    @property
+    def ceiling(self) -> float:
+        """The speed-up rnnkit would get running every product at the matmul peak with nothing
+        else costing time: what any float32 implementation could reach against this torch.nn."""
+        return 100.0 / self.torch_peak_pct if self.torch_peak_pct else float("nan")
+
 
 def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
     """Best float32 GFLOP/s of a size x size x size torch.mm on this machine, now.
@@ -210,7 +216,8 @@ def format_table(peak: float, results: list[Result]) -> str:
     """The human-readable report."""
     head = (
         f"{'cell':5} {'mode':8} {'T,B,I,H':>16} {'rnnkit ms':>10} {'torch ms':>10} "
-        f"{'tokens/s':>10} {'GFLOP/s':>8} {'%peak':>6} {'torch%':>6} {'speed-up':>8}"
+        f"{'tokens/s':>10} {'GFLOP/s':>8} {'%peak':>6} {'torch%':>6} {'speed-up':>8} "
+        f"{'ceiling':>7}"
     )
     lines = [
         f"float32 matmul peak: {peak:.1f} GFLOP/s (torch.mm 2048^3, best run), "
@@ -222,9 +229,12 @@ def format_table(peak: float, results: list[Result]) -> str:
         lines.append(
             f"{r.cell:5} {r.mode:8} {shape:>16} {r.rnnkit_ms:10.3f} {r.torch_ms:10.3f} "
             f"{r.tokens_per_s:10.0f} {r.gflops:8.1f} {r.peak_pct:6.1f} {r.torch_peak_pct:6.1f} "
-            f"{r.speedup:7.2f}x"
+            f"{r.speedup:7.2f}x {r.ceiling:6.2f}x"
         )
-    lines.append("times are medians; generation times are per token (LSTM, batch 1)")
+    lines.append(
+        "times are medians; generation times are per token (LSTM, batch 1); speed-up is the "
+        "median of back-to-back ratios; ceiling = 100 / torch%, the speed-up at 100% of peak"
+    )
     return "\n".join(lines)
 
 
@@ -232,7 +242,7 @@ def to_json(peak: float, results: list[Result]) -> dict:
     return {
         "peak_gflops": peak,
         "threads": torch.get_num_threads(),
-        "results": [asdict(r) for r in results],
+        "results": [asdict(r) | {"ceiling": r.ceiling} for r in results],
     }
 
 
