@@ -118,12 +118,16 @@ def test_lstm_matches_reference(cpu, dtype, bs, reverse, proj, bias):
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
 def test_gru_matches_reference(cpu, dtype, bs, reverse, bias):
     g = torch.Generator().manual_seed(2)
-    gx = torch.randn(T, B, 3 * H, generator=g, dtype=dtype)
+    x = torch.randn(T, B, I, generator=g, dtype=dtype)
+    u = 0.4 * torch.randn(3 * H, I, generator=g, dtype=dtype)
+    b_ih = torch.randn(3 * H, generator=g, dtype=dtype) if bias else None
     w = 0.4 * torch.randn(3 * H, H, generator=g, dtype=dtype)
     b_hh = torch.randn(3 * H, generator=g, dtype=dtype) if bias else None
     h0 = torch.randn(B, H, generator=g, dtype=dtype)
-    want = ref.gru_forward(gx, w, b_hh, h0, bs, reverse, True)
-    close(cpu.gru_forward(gx, w, b_hh, h0, bs, reverse, True), want, dtype)
+    fwd = (x, u, b_ih, w, b_hh, h0, bs, reverse)
+    want = ref.gru_forward(*fwd, True)
+    close(cpu.gru_forward(*fwd, True), want, dtype)
+    close(cpu.gru_forward(*fwd, False), (*want[:2], None, None), dtype)
     dy = masked(torch.randn(T, B, H, generator=g, dtype=dtype), bs)
     dhT = torch.randn(B, H, generator=g, dtype=dtype)
     args = (dy, dhT, want[0], h0, want[2], want[3], w, bs, reverse)

@@ -29,7 +29,6 @@ from torch import Tensor
 
 from rnnkit.cells._common import (
     bias_grad,
-    input_projection,
     needs_grad,
     product_grads,
     resolve_kernel,
@@ -42,8 +41,9 @@ class GRUFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, kernel):
-        gx = input_projection(x, w_ih, b_ih)  # (T, B, 3H)
-        y, hT, gates, ghn = kernel.gru_forward(gx, w_hh, b_hh, h0, batch_sizes, reverse, True)
+        y, hT, gates, ghn = kernel.gru_forward(
+            x, w_ih, b_ih, w_hh, b_hh, h0, batch_sizes, reverse, True
+        )
         ctx.save_for_backward(x, w_ih, w_hh, h0, y, gates, ghn, batch_sizes)
         ctx.flags = (reverse, kernel, b_ih is not None, b_hh is not None)
         return y, hT
@@ -81,9 +81,9 @@ def gru_layer(
     ``batch_sizes`` and ``reverse`` as in the kernel contract (``rnnkit.kernels``).
     """
     kern = resolve_kernel(kernel, x)
-    x, h0, w_hh = x.contiguous(), h0.contiguous(), w_hh.contiguous()
+    x, h0 = x.contiguous(), h0.contiguous()
+    w_ih, w_hh = w_ih.contiguous(), w_hh.contiguous()
     if needs_grad(x, w_ih, w_hh, b_ih, b_hh, h0):
         return GRUFunction.apply(x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, kern)
-    gx = input_projection(x, w_ih, b_ih)
-    y, hT, _, _ = kern.gru_forward(gx, w_hh, b_hh, h0, batch_sizes, reverse, False)
+    y, hT, _, _ = kern.gru_forward(x, w_ih, b_ih, w_hh, b_hh, h0, batch_sizes, reverse, False)
     return y, hT

@@ -3,10 +3,11 @@
 Every kernel implementation (``reference`` in plain PyTorch ops, ``cpu`` as a C++ extension)
 provides the same eight functions with the same arguments. The weight and input gradients
 after the loop are *not* the kernel's job: the autograd Functions in ``rnnkit.cells`` do them
-as single large matrix products. The input projection is the Functions' job too (one product
-before the loop; the kernels get gx), except for the LSTM forward, which takes x, U and the
-bias so that a kernel may fuse x_t U^T into the loop (the C++ kernel does: the (T,B,4H)
-pre-activations then never go through memory).
+as single large matrix products. The LSTM and GRU forward kernels take x, the input weight
+and its bias rather than precomputed input pre-activations, so that a kernel may fuse x_t U^T
+into the loop (the C++ kernels do: the (T,B,G) input pre-activations then never go through
+memory). The Elman and Jordan forward kernels take gx = x U^T + biases, one product before the
+loop: for Elman (G = H) the fused form measured no faster.
 
 Symbols: T steps, B batch, I input features, H hidden units, P projected size (LSTM with
 ``proj_size``; P = H otherwise), O output size (Jordan).
@@ -36,10 +37,10 @@ inference may pass it):
         -> dg (T,B,4H), dh0 (B,P), dc0 (B,H), dr (T,B,P) | None
         dr = dL/dh_t in full (external + recurrent), for dW_hr = dr^T (o * tanh c)
 
-    gru_forward(gx (T,B,3H), w_hh (3H,H), b_hh (3H) | None, h0 (B,H), batch_sizes, reverse,
-                save)
+    gru_forward(x (T,B,I), w_ih (3H,I), b_ih (3H) | None, w_hh (3H,H), b_hh (3H) | None,
+                h0 (B,H), batch_sizes, reverse, save)
         -> y (T,B,H), hT (B,H), gates (T,B,3H) | None, ghn (T,B,H) | None
-        gx = x W_ih^T + b_ih (b_hh stays inside: the reset gate multiplies W_hn h + b_hn);
+        the biases stay apart: the reset gate multiplies W_hn h + b_hn, not b_in;
         gates hold the activated r, z, n; ghn = W_hn h_{t-1} + b_hn
     gru_backward(dy, dhT, y, h0, gates, ghn, w_hh, batch_sizes, reverse)
         -> dgx (T,B,3H), dgh (T,B,3H), dh0 (B,H)

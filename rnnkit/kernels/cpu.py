@@ -181,9 +181,10 @@ def lstm_step(
 
 
 def gru_forward(
-    gx: Tensor, w_hh: Tensor, b_hh: Opt, h0: Tensor, batch_sizes: Opt, reverse: bool, save: bool
-) -> tuple[Tensor, Tensor, Opt, Opt]:
-    return ensure_built().gru_forward(gx, w_hh, b_hh, h0, batch_sizes, reverse, save)
+    x: Tensor, w_ih: Tensor, b_ih: Opt, w_hh: Tensor, b_hh: Opt, h0: Tensor, batch_sizes: Opt,
+    reverse: bool, save: bool,
+) -> tuple[Tensor, Tensor, Opt, Opt]:  # fmt: skip
+    return ensure_built().gru_forward(x, w_ih, b_ih, w_hh, b_hh, h0, batch_sizes, reverse, save)
 
 
 def gru_backward(

@@ -196,12 +196,14 @@ def lstm_backward(
 
 
 # ---------------------------------------------------------------------------------------------
-# GRU (torch.nn's variant): r, z = σ(gx + gh); n = tanh(gx_n + r (W_hn h_{t-1} + b_hn));
-#                           h_t = (1 - z) n + z h_{t-1}
+# GRU (torch.nn's variant): gx = x_t W_ih^T + b_ih; r, z = σ(gx + gh);
+#                           n = tanh(gx_n + r (W_hn h_{t-1} + b_hn)); h_t = (1 - z) n + z h_{t-1}
 
 
 def gru_forward(
-    gx: Tensor,
+    x: Tensor,
+    w_ih: Tensor,
+    b_ih: Tensor | None,
     w_hh: Tensor,
     b_hh: Tensor | None,
     h0: Tensor,
@@ -209,7 +211,10 @@ def gru_forward(
     reverse: bool,
     save: bool,
 ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
-    T, B, _ = gx.shape
+    T, B, _ = x.shape
+    gx = x @ w_ih.t()  # (T, B, 3H)
+    if b_ih is not None:
+        gx = gx + b_ih
     H = h0.shape[1]
     rows = _active_rows(batch_sizes, T, B)
     y = gx.new_zeros(T, B, H)
