@@ -4,8 +4,9 @@ Per time step only two things run: the products (``h_{t-1} W^T``, and for the LS
 also ``x_t U^T``: BLAS calls on raw pointers, MKL's through libtorch, with weights packed once
 per sequence) and one vectorised pass over the gate math that reads them, activates the gates
 in place in the buffer the backward pass keeps, updates the state and writes the output: no
-temporaries, OpenMP over batch rows when a step is large enough to pay for it. Float32 activations use polynomial exp/tanh (about 1 ulp) that the
-compiler vectorises; float64 uses libm. Jordan networks stay on the reference kernels.
+temporaries, OpenMP over batch rows when a step is large enough to pay for it. Float32
+activations use polynomial exp/tanh (about 1 ulp) that the compiler vectorises; float64 uses
+libm. Jordan networks stay on the reference kernels.
 
 The extension is compiled on first use with ``torch.utils.cpp_extension`` (ninja) into
 ``$RNNKIT_CACHE_DIR`` or ``~/.cache/rnnkit/kernels/<key>``, where the key hashes the sources,
