@@ -18,13 +18,21 @@ def resolve_kernel(kernel: str | ModuleType | None, x: Tensor) -> ModuleType:
     return get_kernel(kernel, x.device.type)
 
 
+def joint_bias(*biases: Tensor | None) -> Tensor | None:
+    """The sum of the biases that are not None (None when all are): e.g. b_ih + b_hh."""
+    present = [b for b in biases if b is not None]
+    if not present:
+        return None
+    total = present[0]
+    for b in present[1:]:
+        total = total + b
+    return total.contiguous()
+
+
 def input_projection(x: Tensor, weight: Tensor, *biases: Tensor | None) -> Tensor:
     """x (T,B,I) @ weight^T (I,G) + sum(biases) -> (T,B,G), as one matrix product."""
     T, B, I = x.shape
-    bias = None
-    for b in biases:
-        if b is not None:
-            bias = b if bias is None else bias + b
+    bias = joint_bias(*biases)
     x2 = x.reshape(T * B, I)
     G = weight.shape[0]
     if bias is None:

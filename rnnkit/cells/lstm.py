@@ -32,6 +32,7 @@ from torch import Tensor
 
 from rnnkit.cells._common import (
     bias_grad,
+    joint_bias,
     needs_grad,
     product_grads,
     resolve_kernel,
@@ -45,7 +46,7 @@ class LSTMFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, batch_sizes, reverse, kernel):
         y, hT, cT, gates, c = kernel.lstm_forward(
-            x, w_ih, w_hh, _joint_bias(b_ih, b_hh), w_hr, h0, c0, batch_sizes, reverse, True
+            x, w_ih, w_hh, joint_bias(b_ih, b_hh), w_hr, h0, c0, batch_sizes, reverse, True
         )
         ctx.save_for_backward(x, w_ih, w_hh, w_hr, h0, c0, y, gates, c, batch_sizes)
         ctx.flags = (reverse, kernel, b_ih is not None, b_hh is not None)
@@ -119,16 +120,9 @@ def lstm_layer(
         )
     if x.shape[0] == 1 and batch_sizes is None and hasattr(kern, "lstm_step"):
         # Generation, one token at a time: both products and the gates in one fused call.
-        hT, cT = kern.lstm_step(x[0], w_ih, w_hh, _joint_bias(b_ih, b_hh), w_hr, h0, c0)
+        hT, cT = kern.lstm_step(x[0], w_ih, w_hh, joint_bias(b_ih, b_hh), w_hr, h0, c0)
         return hT.unsqueeze(0), hT, cT
     y, hT, cT, _, _ = kern.lstm_forward(
-        x, w_ih, w_hh, _joint_bias(b_ih, b_hh), w_hr, h0, c0, batch_sizes, reverse, False
+        x, w_ih, w_hh, joint_bias(b_ih, b_hh), w_hr, h0, c0, batch_sizes, reverse, False
     )
     return y, hT, cT
-
-
-def _joint_bias(b_ih: Tensor | None, b_hh: Tensor | None) -> Tensor | None:
-    """b_ih + b_hh, the one bias the gate pre-activations see (None when there is none)."""
-    if b_ih is None or b_hh is None:
-        return b_hh if b_ih is None else b_ih
-    return (b_ih + b_hh).contiguous()

@@ -26,6 +26,12 @@ def _backward_order(T: int, reverse: bool) -> range:
     return range(T) if reverse else range(T - 1, -1, -1)
 
 
+def _project(x: Tensor, w_ih: Tensor, bias: Tensor | None) -> Tensor:
+    """x (T,B,I) W_ih^T (+ bias): the input pre-activations of every step, (T,B,G)."""
+    gx = x @ w_ih.t()
+    return gx if bias is None else gx + bias
+
+
 def previous_states(
     seq: Tensor,
     init: Tensor,
@@ -123,9 +129,7 @@ def lstm_forward(
     save: bool,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None]:
     T, B, _ = x.shape
-    gx = x @ w_ih.t()  # (T, B, 4H)
-    if bias is not None:
-        gx = gx + bias
+    gx = _project(x, w_ih, bias)  # (T, B, 4H)
     P, H = h0.shape[1], c0.shape[1]
     rows = _active_rows(batch_sizes, T, B)
     y = gx.new_zeros(T, B, P)
@@ -212,9 +216,7 @@ def gru_forward(
     save: bool,
 ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
     T, B, _ = x.shape
-    gx = x @ w_ih.t()  # (T, B, 3H)
-    if b_ih is not None:
-        gx = gx + b_ih
+    gx = _project(x, w_ih, b_ih)  # (T, B, 3H)
     H = h0.shape[1]
     rows = _active_rows(batch_sizes, T, B)
     y = gx.new_zeros(T, B, H)

@@ -154,6 +154,12 @@ inline void for_rows(int64_t b, int64_t width, const F& f) {
   });
 }
 
+// An optional bias as a contiguous (n,) tensor; zeros when absent, so the gate passes add it
+// unconditionally instead of branching per element.
+inline Tensor bias_or_zeros(const OptTensor& bias, int64_t n, const at::TensorOptions& opts) {
+  return bias.has_value() && bias->defined() ? bias->contiguous() : at::zeros({n}, opts);
+}
+
 inline void check_inputs(std::initializer_list<const Tensor*> tensors) {
   const Tensor& first = **tensors.begin();
   for (const Tensor* t : tensors) {

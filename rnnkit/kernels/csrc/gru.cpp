@@ -57,10 +57,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> gru_forward(const Tensor& x, const Te
                                                        bool reverse, bool save) {
   const int64_t T = x.size(0), B = x.size(1), I = x.size(2), H = h0.size(1);
   const auto opts = x.options();
-  auto or_zeros = [&](const OptTensor& v) {  // (3H,): an absent bias adds nothing
-    return v.has_value() && v->defined() ? v->contiguous() : at::zeros({3 * H}, opts);
-  };
-  const Tensor bi = or_zeros(b_ih), bh = or_zeros(b_hh);
+  const Tensor bi = bias_or_zeros(b_ih, 3 * H, opts);  // (3H,)
+  const Tensor bh = bias_or_zeros(b_hh, 3 * H, opts);  // (3H,)
   check_inputs({&x, &w_ih, &bi, &w_hh, &bh, &h0});
   const auto rows = active_rows(batch_sizes, T, B);
   const bool packed = is_packed(batch_sizes);

@@ -69,7 +69,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> lstm_forward(
   const Tensor whr = w_hr.value_or(Tensor());
   const int64_t T = x.size(0), B = x.size(1), I = x.size(2), H = c0.size(1), P = h0.size(1);
   const auto opts = x.options();
-  const Tensor b = bias.has_value() && bias->defined() ? *bias : at::zeros({4 * H}, opts);  // (4H,)
+  const Tensor b = bias_or_zeros(bias, 4 * H, opts);  // (4H,)
   check_inputs({&x, &w_ih, &w_hh, &b, &whr, &h0, &c0});
   const auto rows = active_rows(batch_sizes, T, B);
   const bool packed = is_packed(batch_sizes);
@@ -162,22 +162,22 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> lstm_backward(
 std::tuple<Tensor, Tensor> lstm_step(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh,
                                      const OptTensor& bias, const OptTensor& w_hr,
                                      const Tensor& h, const Tensor& c) {
-  const Tensor b = bias.value_or(Tensor()), whr = w_hr.value_or(Tensor());
-  check_inputs({&x, &w_ih, &w_hh, &b, &whr, &h, &c});
+  const Tensor whr = w_hr.value_or(Tensor());
   const int64_t B = x.size(0), I = x.size(1), H = c.size(1), P = h.size(1);
   const auto opts = x.options();
+  const Tensor b = bias_or_zeros(bias, 4 * H, opts);                // (4H,)
+  check_inputs({&x, &w_ih, &w_hh, &b, &whr, &h, &c});
   Tensor pre = at::empty({B, 4 * H}, opts);                         // (B, 4H)
   Tensor c_new = c.clone();                                         // (B, H)
   Tensor m = at::empty({B, H}, opts);                               // (B, H)
   Tensor h_new = whr.defined() ? at::empty({B, P}, opts) : m;       // (B, P)
-  Tensor b_full = b.defined() ? b : at::zeros({4 * H}, opts);       // (4H,)
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_step", [&] {
     using S = scalar_t;
     S* p = pre.data_ptr<S>();
     mm_wt<S>(B, 4 * H, I, x.data_ptr<S>(), w_ih.data_ptr<S>(), S(0), p);
     mm_wt<S>(B, 4 * H, P, h.data_ptr<S>(), w_hh.data_ptr<S>(), S(1), p);
     for (int64_t i = 0; i < B; ++i) {
-      lstm_row<S, false>(b_full.data_ptr<S>(), p + i * 4 * H, c_new.data_ptr<S>() + i * H,
+      lstm_row<S, false>(b.data_ptr<S>(), p + i * 4 * H, c_new.data_ptr<S>() + i * H,
                          nullptr, m.data_ptr<S>() + i * H, H);
     }
     if (whr.defined()) mm_wt<S>(B, P, H, m.data_ptr<S>(), whr.data_ptr<S>(), S(0),
