@@ -37,6 +37,16 @@ def cpu():
     return module
 
 
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def threads(request):
+    """Both ways a time loop can run: one thread over the whole batch, or (tiny steps, several
+    threads) each thread on its own slice of the batch; B = 5 makes the slices uneven."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
+
+
 T, B, I, H, P = 7, 5, 3, 8, 4
 PACKED = torch.tensor([5, 5, 4, 3, 3, 1, 1])  # non-increasing, as in PackedSequence
 
@@ -77,7 +87,7 @@ IDS = [
 
 @pytest.mark.parametrize("dtype,bs,reverse", CASES, ids=IDS)
 @pytest.mark.parametrize("relu", [False, True], ids=["tanh", "relu"])
-def test_elman_matches_reference(cpu, dtype, bs, reverse, relu):
+def test_elman_matches_reference(cpu, threads, dtype, bs, reverse, relu):
     g = torch.Generator().manual_seed(0)
     gx = torch.randn(T, B, H, generator=g, dtype=dtype)
     w = 0.4 * torch.randn(H, H, generator=g, dtype=dtype)
@@ -93,7 +103,7 @@ def test_elman_matches_reference(cpu, dtype, bs, reverse, relu):
 @pytest.mark.parametrize("dtype,bs,reverse", CASES, ids=IDS)
 @pytest.mark.parametrize("proj", [False, True], ids=["plain", "proj"])
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
-def test_lstm_matches_reference(cpu, dtype, bs, reverse, proj, bias):
+def test_lstm_matches_reference(cpu, threads, dtype, bs, reverse, proj, bias):
     g = torch.Generator().manual_seed(1)
     p = P if proj else H
     x = torch.randn(T, B, I, generator=g, dtype=dtype)
@@ -116,7 +126,7 @@ def test_lstm_matches_reference(cpu, dtype, bs, reverse, proj, bias):
 
 @pytest.mark.parametrize("dtype,bs,reverse", CASES, ids=IDS)
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
-def test_gru_matches_reference(cpu, dtype, bs, reverse, bias):
+def test_gru_matches_reference(cpu, threads, dtype, bs, reverse, bias):
     g = torch.Generator().manual_seed(2)
     x = torch.randn(T, B, I, generator=g, dtype=dtype)
     u = 0.4 * torch.randn(3 * H, I, generator=g, dtype=dtype)
@@ -185,6 +195,59 @@ def test_gru_gradcheck(cpu, bs, reverse):
     x, w_ih, w_hh, b_ih, b_hh, h0 = _inputs(*shapes, seed=3)
     fn = lambda *a: gru_layer(*a, reverse=reverse, batch_sizes=bs, kernel="cpu")  # noqa: E731
     assert torch.autograd.gradcheck(fn, (x, w_ih, w_hh, b_ih, b_hh, h0))
+
+
+def _big_lstm_inputs(seed=4):
+    """An LSTM whose (T, B, H) outputs (512 KB) are large enough for the buffer cache."""
+    g = torch.Generator().manual_seed(seed)
+    t, b, i, h = 64, 32, 8, 64
+    return (
+        torch.randn(t, b, i, generator=g),
+        0.3 * torch.randn(4 * h, i, generator=g),
+        0.3 * torch.randn(4 * h, h, generator=g),
+        torch.randn(4 * h, generator=g),
+        None,
+        torch.zeros(b, h),
+        torch.zeros(b, h),
+        None,
+        False,
+    )
+
+
+def test_cached_buffers_are_reused_only_once_nothing_holds_them(cpu):
+    args = _big_lstm_inputs()
+    cpu.release_buffers()
+    y1 = cpu.lstm_forward(*args, False)[0]
+    kept = y1.clone()
+    y2 = cpu.lstm_forward(*args, False)[0]
+    assert y2.data_ptr() != y1.data_ptr()  # y1 is still held: a new buffer
+    view = y1[3]  # a view alone keeps the storage from being handed out
+    del y1
+    y3 = cpu.lstm_forward(*args, False)[0]
+    assert y3.data_ptr() != view.data_ptr() - 3 * view.numel() * view.element_size()
+    assert torch.equal(view, kept[3]) and torch.equal(y2, kept) and torch.equal(y3, kept)
+    freed_ptr = y2.data_ptr()
+    del y2
+    y4 = cpu.lstm_forward(*args, False)[0]
+    assert y4.data_ptr() == freed_ptr  # reused, not allocated (and page-faulted) again
+    assert torch.equal(y4, kept)
+    del view, y3, y4
+    assert cpu.release_buffers() >= 3 * kept.nbytes
+    assert cpu.release_buffers() == 0
+
+
+def test_overlapping_training_graphs_keep_their_saved_buffers(cpu):
+    x, w_ih, w_hh, b, _, h0, c0, _, _ = _big_lstm_inputs(seed=5)
+    w_ih.requires_grad_()
+    grads = {}
+    for kernel in ("reference", "cpu"):
+        # Two graphs alive at once: the second forward must not write into what the first saved.
+        y1, _, _ = lstm_layer(x, w_ih, w_hh, b, None, None, h0, c0, kernel=kernel)
+        y2, _, _ = lstm_layer(2 * x, w_ih, w_hh, b, None, None, h0, c0, kernel=kernel)
+        (g1,) = torch.autograd.grad(y1.square().sum(), w_ih)
+        (g2,) = torch.autograd.grad(y2.square().sum(), w_ih)
+        grads[kernel] = (g1, g2)
+    close(grads["cpu"], grads["reference"], torch.float32)
 
 
 def test_env_var_forces_a_kernel(cpu, monkeypatch):

@@ -34,7 +34,7 @@ from rnnkit.kernels import reference
 
 name = "cpu"
 
-_SOURCES = ("bindings.cpp", "elman.cpp", "lstm.cpp", "gru.cpp")
+_SOURCES = ("bindings.cpp", "buffers.cpp", "elman.cpp", "lstm.cpp", "gru.cpp")
 _HEADERS = ("common.h", "fastmath.h")
 _CFLAGS = [
     "-O3",
@@ -193,6 +193,17 @@ def gru_backward(
     batch_sizes: Opt, reverse: bool,
 ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
     return ensure_built().gru_backward(dy, dhT, y, h0, gates, ghn, w_hh, batch_sizes, reverse)
+
+
+def release_buffers() -> int:
+    """Free the cached (T, B, ·) buffers that no tensor holds any more; returns the bytes freed.
+
+    The kernels keep their large outputs and saved activations in a cache (``csrc/buffers.cpp``)
+    and hand a buffer out again once nothing else holds it, so a training loop does not
+    page-fault them in at every step. The cache holds at most 32 buffers, about one training
+    step's worth; call this to return that memory when a model is done.
+    """
+    return _ext.release_buffers() if _ext is not None else 0
 
 
 jordan_forward = reference.jordan_forward

@@ -11,4 +11,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_step", &rnnkit::lstm_step);
   m.def("gru_forward", &rnnkit::gru_forward);
   m.def("gru_backward", &rnnkit::gru_backward);
+  m.def("release_buffers", &rnnkit::release_buffers);
 }

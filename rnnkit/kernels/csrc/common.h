@@ -13,6 +13,10 @@
 
 #include "fastmath.h"
 
+#ifndef RNNKIT_SPLIT_FLOPS
+#define RNNKIT_SPLIT_FLOPS 1e7
+#endif
+
 // BLAS from the MKL (or OpenBLAS) that libtorch_cpu carries: calling it on raw pointers skips
 // the dispatcher and the tensor views a per-step at::mm would build.
 extern "C" {
@@ -127,11 +131,12 @@ inline bool is_packed(const OptTensor& batch_sizes) {
   return batch_sizes.has_value() && batch_sizes->defined();
 }
 
-// Packed outputs are zero in inactive rows (and the weight products read them), so they start
-// zeroed; dense ones are fully written by the loop.
-inline Tensor new_buffer(at::IntArrayRef shape, const at::TensorOptions& opts, bool packed) {
-  return packed ? at::zeros(shape, opts) : at::empty(shape, opts);
-}
+// A (T, B, ·) buffer a kernel returns or keeps between passes, from a cache of buffers no
+// other tensor holds any more (buffers.cpp). Packed outputs are zero in inactive rows (and the
+// weight products read them), so they start zeroed; dense ones are fully written by the loop.
+Tensor new_buffer(at::IntArrayRef shape, const at::TensorOptions& opts, bool zeroed);
+// Drops the cached buffers nothing holds; returns the bytes released.
+int64_t release_buffers();
 
 // Row i of the state that step t started from, given the states after each step (seq, (T,B,X))
 // and the initial state (init, (B,X)). Forward: step t-1, or init at t = 0. Reverse: step t+1,
@@ -151,6 +156,39 @@ inline void for_rows(int64_t b, int64_t width, const F& f) {
   const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(width, 1));
   at::parallel_for(0, b, grain, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) f(i);
+  });
+}
+
+// Rows [lo, lo + n) of the batch: the slice one call of a time loop works on.
+struct RowBlock {
+  int64_t lo, n;
+  // Active rows of the slice at a step where the whole batch has `active` rows.
+  int64_t active(int64_t all_active) const {
+    return std::clamp<int64_t>(all_active - lo, 0, n);
+  }
+};
+
+// Below this many FLOPs per step, threads cost more to wake at every product and gate pass
+// than they save, and the batch is split instead (see over_batch).
+constexpr double kSplitStepFlops = RNNKIT_SPLIT_FLOPS;
+
+// Runs loop(block) over the batch. A step with enough work runs once over the whole batch,
+// with the threads inside it (MKL's products, for_rows). A small step instead gives each
+// thread its own slice of the batch for the whole sequence: rows are independent through
+// time, so the slices never wait for each other, and the products inside run on one thread.
+template <typename F>
+inline void over_batch(int64_t B, double step_flops, const F& loop) {
+  const int64_t threads = at::get_num_threads();
+  if (threads < 2 || B < 2 * threads || step_flops >= kSplitStepFlops || at::in_parallel_region()) {
+    loop(RowBlock{0, B});
+    return;
+  }
+  const int64_t per = (B + threads - 1) / threads;
+  at::parallel_for(0, threads, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t k = lo; k < hi; ++k) {
+      const int64_t first = k * per;
+      if (first < B) loop(RowBlock{first, std::min(per, B - first)});
+    }
   });
 }
 

@@ -3,18 +3,19 @@
 
 namespace rnnkit {
 
+// The forward time loop over the batch rows of `blk`; pointers address the whole batch.
 template <typename T, bool RELU>
-static void elman_forward_loop(const T* gx, const T* w, T* h, T* y,
-                               const std::vector<int64_t>& rows, int64_t B, int64_t H,
-                               bool reverse) {
-  const int64_t steps = static_cast<int64_t>(rows.size());
-  const RecurrentWeight<T> W(w, H, H, B, true);
+static void elman_forward_loop(const T* gx, const RecurrentWeight<T>& W, T* h, T* y,
+                               const std::vector<int64_t>& rows, RowBlock blk, int64_t B,
+                               int64_t H, bool reverse) {
+  const int64_t steps = static_cast<int64_t>(rows.size()), lo = blk.lo;
+  h += lo * H;
   for (int64_t s = 0; s < steps; ++s) {
     const int64_t t = reverse ? steps - 1 - s : s;
-    const int64_t b = rows[t];
-    T* yt = y + t * B * H;
+    const int64_t b = blk.active(rows[t]);
+    T* yt = y + (t * B + lo) * H;
     W.mul(b, h, T(0), yt);  // (b, H): h_{t-1} W^T
-    const T* gxt = gx + t * B * H;
+    const T* gxt = gx + (t * B + lo) * H;
     for_rows(b, H, [&](int64_t i) {
       T* yr = yt + i * H;
       T* hr = h + i * H;
@@ -39,26 +40,29 @@ std::tuple<Tensor, Tensor> elman_forward(const Tensor& gx, const Tensor& w_hh, c
   Tensor y = new_buffer({T, B, H}, gx.options(), is_packed(batch_sizes));  // (T, B, H)
   Tensor h = h0.clone();                                                 // (B, H)
   AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "elman_forward", [&] {
-    const auto* args = gx.data_ptr<scalar_t>();
-    auto run = relu ? elman_forward_loop<scalar_t, true> : elman_forward_loop<scalar_t, false>;
-    run(args, w_hh.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), rows,
-        B, H, reverse);
+    using S = scalar_t;
+    const RecurrentWeight<S> W(w_hh.data_ptr<S>(), H, H, B, true);
+    auto run = relu ? elman_forward_loop<S, true> : elman_forward_loop<S, false>;
+    over_batch(B, 2.0 * B * H * H, [&](RowBlock blk) {
+      run(gx.data_ptr<S>(), W, h.data_ptr<S>(), y.data_ptr<S>(), rows, blk, B, H, reverse);
+    });
   });
   return {y, h};
 }
 
+// The backward time loop over the batch rows of `blk`; pointers address the whole batch.
 template <typename T, bool RELU>
-static void elman_backward_loop(const T* dy, const T* y, const T* w, T* dh, T* dg,
-                                const std::vector<int64_t>& rows, int64_t B, int64_t H,
-                                bool reverse) {
-  const int64_t steps = static_cast<int64_t>(rows.size());
-  const RecurrentWeight<T> W(w, H, H, B, false);
+static void elman_backward_loop(const T* dy, const T* y, const RecurrentWeight<T>& W, T* dh,
+                                T* dg, const std::vector<int64_t>& rows, RowBlock blk, int64_t B,
+                                int64_t H, bool reverse) {
+  const int64_t steps = static_cast<int64_t>(rows.size()), lo = blk.lo;
+  dh += lo * H;
   for (int64_t s = 0; s < steps; ++s) {
     const int64_t t = reverse ? s : steps - 1 - s;
-    const int64_t b = rows[t];
-    T* dgt = dg + t * B * H;
+    const int64_t b = blk.active(rows[t]);
+    T* dgt = dg + (t * B + lo) * H;
     for_rows(b, H, [&](int64_t i) {
-      const int64_t row = (t * B + i) * H;
+      const int64_t row = (t * B + lo + i) * H;
       const T* yr = y + row;
       const T* dyr = dy + row;
       const T* dhr = dh + i * H;
@@ -83,9 +87,13 @@ std::tuple<Tensor, Tensor> elman_backward(const Tensor& dy, const Tensor& dhT, c
   Tensor dg = new_buffer({T, B, H}, y.options(), is_packed(batch_sizes));  // (T, B, H)
   Tensor dh = dhT.clone();                                                  // (B, H)
   AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "elman_backward", [&] {
-    auto run = relu ? elman_backward_loop<scalar_t, true> : elman_backward_loop<scalar_t, false>;
-    run(dy.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), w_hh.data_ptr<scalar_t>(),
-        dh.data_ptr<scalar_t>(), dg.data_ptr<scalar_t>(), rows, B, H, reverse);
+    using S = scalar_t;
+    const RecurrentWeight<S> W(w_hh.data_ptr<S>(), H, H, B, false);
+    auto run = relu ? elman_backward_loop<S, true> : elman_backward_loop<S, false>;
+    over_batch(B, 2.0 * B * H * H, [&](RowBlock blk) {
+      run(dy.data_ptr<S>(), y.data_ptr<S>(), W, dh.data_ptr<S>(), dg.data_ptr<S>(), rows, blk,
+          B, H, reverse);
+    });
   });
   return {dg, dh};
 }

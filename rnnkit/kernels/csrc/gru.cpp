@@ -8,22 +8,23 @@
 
 namespace rnnkit {
 
+// The forward time loop over the batch rows of `blk`; pointers address the whole batch.
 template <typename T, bool SAVE>
-static void gru_forward_loop(const T* x, const T* w_ih, const T* bi, const T* w, const T* bh,
-                             T* h, T* y, T* gates, T* ghn, T* gx, T* gh,
-                             const std::vector<int64_t>& rows, int64_t B, int64_t I, int64_t H,
-                             bool reverse) {
-  const int64_t steps = static_cast<int64_t>(rows.size()), G = 3 * H;
-  std::optional<RecurrentWeight<T>> U;  // none when I = 0: gx then stays zero
-  if (I > 0) U.emplace(w_ih, G, I, B, true);
-  const RecurrentWeight<T> W(w, G, H, B, true);
+static void gru_forward_loop(const T* x, const RecurrentWeight<T>* U, const T* bi,
+                             const RecurrentWeight<T>& W, const T* bh, T* h, T* y, T* gates,
+                             T* ghn, T* gx, T* gh, const std::vector<int64_t>& rows, RowBlock blk,
+                             int64_t B, int64_t I, int64_t H, bool reverse) {
+  const int64_t steps = static_cast<int64_t>(rows.size()), G = 3 * H, lo = blk.lo;
+  h += lo * H;
+  gx += lo * G;
+  gh += lo * G;
   for (int64_t s = 0; s < steps; ++s) {
     const int64_t t = reverse ? steps - 1 - s : s;
-    const int64_t b = rows[t];
-    if (U) U->mul(b, x + t * B * I, T(0), gx);  // (b, 3H): x_t W_ih^T
-    W.mul(b, h, T(0), gh);                      // (b, 3H): h_{t-1} W_hh^T
+    const int64_t b = blk.active(rows[t]);
+    if (U) U->mul(b, x + (t * B + lo) * I, T(0), gx);  // (b, 3H): x_t W_ih^T
+    W.mul(b, h, T(0), gh);                             // (b, 3H): h_{t-1} W_hh^T
     for_rows(b, G, [&](int64_t i) {
-      const int64_t row = t * B + i;
+      const int64_t row = t * B + lo + i;
       const T* q = gx + i * G;
       const T* p = gh + i * G;
       T* hr = h + i * H;
@@ -71,28 +72,35 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> gru_forward(const Tensor& x, const Te
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gru_forward", [&] {
     using S = scalar_t;
     auto ptr = [](const Tensor& a) { return a.defined() ? a.data_ptr<S>() : nullptr; };
+    std::optional<RecurrentWeight<S>> U;  // none when I = 0: gx then stays zero
+    if (I > 0) U.emplace(ptr(w_ih), 3 * H, I, B, true);
+    const RecurrentWeight<S> W(ptr(w_hh), 3 * H, H, B, true);
     auto run = save ? gru_forward_loop<S, true> : gru_forward_loop<S, false>;
-    run(ptr(x), ptr(w_ih), ptr(bi), ptr(w_hh), ptr(bh), ptr(h), ptr(y), ptr(gates), ptr(ghn),
-        ptr(gx), ptr(gh), rows, B, I, H, reverse);
+    over_batch(B, 2.0 * B * 3 * H * (I + H), [&](RowBlock blk) {
+      run(ptr(x), U ? &*U : nullptr, ptr(bi), W, ptr(bh), ptr(h), ptr(y), ptr(gates), ptr(ghn),
+          ptr(gx), ptr(gh), rows, blk, B, I, H, reverse);
+    });
   });
   return {y, h, gates, ghn};
 }
 
+// The backward time loop over the batch rows of `blk`; pointers address the whole batch.
 template <typename T>
 static void gru_backward_loop(const T* dy, const T* y, const T* h0, const T* gates, const T* ghn,
-                              const T* w, T* dh, T* dgx, T* dgh, const std::vector<int64_t>& rows,
-                              int64_t B, int64_t H, bool reverse) {
-  const int64_t steps = static_cast<int64_t>(rows.size()), G = 3 * H;
-  const RecurrentWeight<T> W(w, H, G, B, false);
+                              const RecurrentWeight<T>& W, T* dh, T* dgx, T* dgh,
+                              const std::vector<int64_t>& rows, RowBlock blk, int64_t B,
+                              int64_t H, bool reverse) {
+  const int64_t steps = static_cast<int64_t>(rows.size()), G = 3 * H, lo = blk.lo;
+  dh += lo * H;
   for (int64_t s = 0; s < steps; ++s) {
     const int64_t t = reverse ? s : steps - 1 - s;
-    const int64_t b = rows[t];
-    T* dght = dgh + t * B * G;
+    const int64_t b = blk.active(rows[t]);
+    T* dght = dgh + (t * B + lo) * G;
     for_rows(b, G, [&](int64_t i) {
-      const int64_t row = t * B + i;
+      const int64_t row = t * B + lo + i;
       const T* g = gates + row * G;
       const T* hn = ghn + row * H;
-      const T* hp = prev_row(y, h0, rows, t, i, reverse, B, H);
+      const T* hp = prev_row(y, h0, rows, t, lo + i, reverse, B, H);
       const T* dyr = dy + row * H;
       T* dhr = dh + i * H;
       T* dx = dgx + row * G;
@@ -131,10 +139,12 @@ std::tuple<Tensor, Tensor, Tensor> gru_backward(const Tensor& dy, const Tensor& 
   Tensor dh = dhT.clone();                                          // (B, H)
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gru_backward", [&] {
     using S = scalar_t;
-    gru_backward_loop<S>(dy.data_ptr<S>(), y.data_ptr<S>(), h0.data_ptr<S>(),
-                         gates.data_ptr<S>(), ghn.data_ptr<S>(), w_hh.data_ptr<S>(),
-                         dh.data_ptr<S>(), dgx.data_ptr<S>(), dgh.data_ptr<S>(), rows, B, H,
-                         reverse);
+    const RecurrentWeight<S> W(w_hh.data_ptr<S>(), H, 3 * H, B, false);
+    over_batch(B, 2.0 * B * 3 * H * H, [&](RowBlock blk) {
+      gru_backward_loop<S>(dy.data_ptr<S>(), y.data_ptr<S>(), h0.data_ptr<S>(),
+                           gates.data_ptr<S>(), ghn.data_ptr<S>(), W, dh.data_ptr<S>(),
+                           dgx.data_ptr<S>(), dgh.data_ptr<S>(), rows, blk, B, H, reverse);
+    });
   });
   return {dgx, dgh, dh};
 }

@@ -34,27 +34,27 @@ RNNKIT_INLINE void lstm_row(const T* bias, T* pre, T* c, T* c_saved, T* m, int64
   }
 }
 
+// The forward time loop over the batch rows of `blk`; pointers address the whole batch.
 template <typename T, bool SAVE>
-static void lstm_forward_loop(const T* x, const T* w_ih, const T* w, const T* bias,
-                              const T* w_hr, T* h, T* c, T* y, T* gates, T* cs, T* scratch, T* m,
-                              const std::vector<int64_t>& rows, int64_t B, int64_t I, int64_t H,
-                              int64_t P, bool reverse) {
-  const int64_t steps = static_cast<int64_t>(rows.size()), G = 4 * H;
-  std::optional<RecurrentWeight<T>> U;
-  if (I > 0) U.emplace(w_ih, G, I, B, true);
-  const RecurrentWeight<T> W(w, G, P, B, true);
-  std::optional<RecurrentWeight<T>> R;
-  if (w_hr) R.emplace(w_hr, P, H, B, true);
+static void lstm_forward_loop(const T* x, const RecurrentWeight<T>* U, const RecurrentWeight<T>& W,
+                              const RecurrentWeight<T>* R, const T* bias, T* h, T* c, T* y,
+                              T* gates, T* cs, T* scratch, T* m, const std::vector<int64_t>& rows,
+                              RowBlock blk, int64_t B, int64_t I, int64_t H, int64_t P,
+                              bool reverse) {
+  const int64_t steps = static_cast<int64_t>(rows.size()), G = 4 * H, lo = blk.lo;
+  h += lo * P;
+  c += lo * H;
+  if (m) m += lo * H;
   for (int64_t s = 0; s < steps; ++s) {
     const int64_t t = reverse ? steps - 1 - s : s;
-    const int64_t b = rows[t];
-    T* pre = SAVE ? gates + t * B * G : scratch;
-    T* yt = y + t * B * P;
-    if (U) U->mul(b, x + t * B * I, T(0), pre);  // (b, 4H): x_t U^T
-    W.mul(b, h, U ? T(1) : T(0), pre);           //        + h_{t-1} W^T
+    const int64_t b = blk.active(rows[t]);
+    T* pre = SAVE ? gates + (t * B + lo) * G : scratch + lo * G;
+    T* yt = y + (t * B + lo) * P;
+    if (U) U->mul(b, x + (t * B + lo) * I, T(0), pre);  // (b, 4H): x_t U^T
+    W.mul(b, h, U ? T(1) : T(0), pre);                  //        + h_{t-1} W^T
     for_rows(b, G, [&](int64_t i) {
-      T* out = w_hr ? m + i * H : yt + i * P;
-      T* c_saved = SAVE ? cs + (t * B + i) * H : nullptr;
+      T* out = R ? m + i * H : yt + i * P;
+      T* c_saved = SAVE ? cs + (t * B + lo + i) * H : nullptr;
       lstm_row<T, SAVE>(bias, pre + i * G, c + i * H, c_saved, out, H);
     });
     if (R) R->mul(b, m, T(0), yt);  // (b, P): m W_hr^T
@@ -82,46 +82,54 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> lstm_forward(
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_forward", [&] {
     using S = scalar_t;
     auto ptr = [](const Tensor& a) { return a.defined() ? a.data_ptr<S>() : nullptr; };
+    std::optional<RecurrentWeight<S>> U, R;  // packed once, shared by every row block
+    if (I > 0) U.emplace(ptr(w_ih), 4 * H, I, B, true);
+    const RecurrentWeight<S> W(ptr(w_hh), 4 * H, P, B, true);
+    if (whr.defined()) R.emplace(ptr(whr), P, H, B, true);
     auto run = save ? lstm_forward_loop<S, true> : lstm_forward_loop<S, false>;
-    run(ptr(x), ptr(w_ih), ptr(w_hh), ptr(b), ptr(whr), ptr(h), ptr(c), ptr(y), ptr(gates),
-        ptr(cs), ptr(scratch), ptr(m), rows, B, I, H, P, reverse);
+    const double step_flops = 2.0 * B * (4 * H * (I + P) + (whr.defined() ? P * H : 0));
+    over_batch(B, step_flops, [&](RowBlock blk) {
+      run(ptr(x), U ? &*U : nullptr, W, R ? &*R : nullptr, ptr(b), ptr(h), ptr(c), ptr(y),
+          ptr(gates), ptr(cs), ptr(scratch), ptr(m), rows, blk, B, I, H, P, reverse);
+    });
   });
   return {y, h, c, gates, cs};
 }
 
+// The backward time loop over the batch rows of `blk`; pointers address the whole batch.
 template <typename T>
 static void lstm_backward_loop(const T* dy, const T* gates, const T* cs, const T* c0,
-                               const T* w, const T* w_hr, T* dh, T* dc, T* dg, T* dr, T* dm,
-                               const std::vector<int64_t>& rows, int64_t B, int64_t H, int64_t P,
-                               bool reverse) {
-  const int64_t steps = static_cast<int64_t>(rows.size()), G = 4 * H;
-  const RecurrentWeight<T> W(w, P, G, B, false);
-  std::optional<RecurrentWeight<T>> R;
-  if (w_hr) R.emplace(w_hr, H, P, B, false);
+                               const RecurrentWeight<T>& W, const RecurrentWeight<T>* R, T* dh,
+                               T* dc, T* dg, T* dr, T* dm, const std::vector<int64_t>& rows,
+                               RowBlock blk, int64_t B, int64_t H, int64_t P, bool reverse) {
+  const int64_t steps = static_cast<int64_t>(rows.size()), G = 4 * H, lo = blk.lo;
+  dh += lo * P;
+  dc += lo * H;
+  if (dm) dm += lo * H;
   for (int64_t s = 0; s < steps; ++s) {
     const int64_t t = reverse ? s : steps - 1 - s;
-    const int64_t b = rows[t];
-    T* dgt = dg + t * B * G;
-    if (w_hr) {  // dr_t = dh_t in full; dm = dr_t W_hr
-      T* drt = dr + t * B * P;
-      const T* dyt = dy + t * B * P;
+    const int64_t b = blk.active(rows[t]);
+    T* dgt = dg + (t * B + lo) * G;
+    if (R) {  // dr_t = dh_t in full; dm = dr_t W_hr
+      T* drt = dr + (t * B + lo) * P;
+      const T* dyt = dy + (t * B + lo) * P;
       for (int64_t k = 0; k < b * P; ++k) drt[k] = dh[k] + dyt[k];
       R->mul(b, drt, T(0), dm);  // (b, H)
     }
     for_rows(b, G, [&](int64_t i) {
-      const int64_t row = t * B + i;
+      const int64_t row = t * B + lo + i;
       const T* g = gates + row * G;
       const T* cr = cs + row * H;
-      const T* cp = prev_row(cs, c0, rows, t, i, reverse, B, H);
-      const T* dhr = w_hr ? dm + i * H : dh + i * P;
-      const T* dyr = w_hr ? nullptr : dy + row * P;
+      const T* cp = prev_row(cs, c0, rows, t, lo + i, reverse, B, H);
+      const T* dhr = R ? dm + i * H : dh + i * P;
+      const T* dyr = R ? nullptr : dy + row * P;
       T* dcr = dc + i * H;
       T* d = dgt + i * G;
 #pragma omp simd
       for (int64_t j = 0; j < H; ++j) {
         const T ig = g[j], fg = g[H + j], gg = g[2 * H + j], og = g[3 * H + j];
         const T tc = tanh_(cr[j]);
-        const T dmj = w_hr ? dhr[j] : dhr[j] + dyr[j];
+        const T dmj = R ? dhr[j] : dhr[j] + dyr[j];
         const T dct = dcr[j] + dmj * og * (T(1) - tc * tc);
         d[j] = dct * gg * ig * (T(1) - ig);
         d[H + j] = dct * cp[j] * fg * (T(1) - fg);
@@ -151,8 +159,15 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> lstm_backward(
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
     using S = scalar_t;
     auto ptr = [](const Tensor& x) { return x.defined() ? x.data_ptr<S>() : nullptr; };
-    lstm_backward_loop<S>(ptr(dy), ptr(gates), ptr(c), ptr(c0), ptr(w_hh), ptr(whr), ptr(dh),
-                          ptr(dc), ptr(dg), ptr(dr), ptr(dm), rows, B, H, P, reverse);
+    const RecurrentWeight<S> W(ptr(w_hh), P, 4 * H, B, false);
+    std::optional<RecurrentWeight<S>> R;
+    if (whr.defined()) R.emplace(ptr(whr), H, P, B, false);
+    const double step_flops = 2.0 * B * (4 * H * P + (whr.defined() ? P * H : 0));
+    over_batch(B, step_flops, [&](RowBlock blk) {
+      lstm_backward_loop<S>(ptr(dy), ptr(gates), ptr(c), ptr(c0), W, R ? &*R : nullptr,
+                            ptr(dh), ptr(dc), ptr(dg), ptr(dr), ptr(dm), rows, blk, B, H, P,
+                            reverse);
+    });
   });
   return {dg, dh, dc, dr};
 }
