@@ -236,6 +236,29 @@ def test_cached_buffers_are_reused_only_once_nothing_holds_them(cpu):
     assert cpu.release_buffers() == 0
 
 
+def test_cached_buffers_serve_shorter_sequences_and_respect_the_limit(cpu):
+    x, *rest = _big_lstm_inputs()
+    cpu.release_buffers()
+    long_ptr = cpu.lstm_forward(x, *rest, False)[0].data_ptr()  # (64, 32, 64), dropped at once
+    short = cpu.lstm_forward(x[:40], *rest, False)[0]  # 40/64 of it: fits, under twice the size
+    assert short.data_ptr() == long_ptr  # the held buffer, not a new one
+    want = ref.lstm_forward(x[:40], *rest, False)[0]
+    torch.testing.assert_close(short, want, **tol(torch.float32))
+    del short
+    before = cpu.set_buffer_cache_limit(0)  # evicts every free buffer, caches nothing new
+    try:
+        assert cpu.release_buffers() == 0
+        cpu.lstm_forward(x, *rest, False)
+        assert cpu.release_buffers() == 0
+    finally:
+        cpu.set_buffer_cache_limit(before)
+    with pytest.raises(ValueError, match="RNNKIT_BUFFER_CACHE_MB"):
+        cpu._megabytes("lots")
+    with pytest.raises(ValueError, match="RNNKIT_BUFFER_CACHE_MB"):
+        cpu._megabytes("-1")
+    assert cpu._megabytes("1.5") == 3 * 2**19
+
+
 def test_overlapping_training_graphs_keep_their_saved_buffers(cpu):
     x, w_ih, w_hh, b, _, h0, c0, _, _ = _big_lstm_inputs(seed=5)
     w_ih.requires_grad_()

@@ -44,6 +44,7 @@ _CFLAGS = [
     "-fno-math-errno",
     "-fno-trapping-math",
 ]
+_CACHE_LIMIT_VAR = "RNNKIT_BUFFER_CACHE_MB"
 _ext: ModuleType | None = None
 _build_lock = threading.Lock()  # threads of one process; the file lock covers processes
 
@@ -122,7 +123,21 @@ def ensure_built() -> ModuleType:
             ]
             reason = (telling or lines or [repr(exc)])[0][:300]
             raise RuntimeError(f"building the C++ kernels failed: {reason}") from exc
+        limit = os.environ.get(_CACHE_LIMIT_VAR)
+        if limit is not None:
+            _ext.set_buffer_cache_limit(_megabytes(limit))
     return _ext
+
+
+def _megabytes(text: str) -> int:
+    """Bytes from $RNNKIT_BUFFER_CACHE_MB's text; a clear error for anything but a number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ValueError(f"{_CACHE_LIMIT_VAR} must be a number of megabytes >= 0, got {text!r}")
+    return int(value * 2**20)
 
 
 def _load(cpp_extension: ModuleType, build_dir: Path) -> ModuleType:
@@ -198,12 +213,20 @@ def gru_backward(
 def release_buffers() -> int:
     """Free the cached (T, B, ·) buffers that no tensor holds any more; returns the bytes freed.
 
-    The kernels keep their large outputs and saved activations in a cache (``csrc/buffers.cpp``)
-    and hand a buffer out again once nothing else holds it, so a training loop does not
-    page-fault them in at every step. The cache holds at most 32 buffers, about one training
-    step's worth; call this to return that memory when a model is done.
+    The kernels keep their large outputs and saved activations (256 KB and up) in a cache
+    (``csrc/buffers.cpp``) and hand a buffer out again once nothing else holds it, so a
+    training loop does not page-fault them in at every step. The cache holds at most 32
+    buffers and 2 GiB (``$RNNKIT_BUFFER_CACHE_MB`` or ``set_buffer_cache_limit``); call this
+    to return the memory when a model is done.
     """
     return _ext.release_buffers() if _ext is not None else 0
+
+
+def set_buffer_cache_limit(nbytes: int) -> int:
+    """Cap the bytes the buffer cache holds (0 turns it off); returns the previous cap."""
+    if nbytes < 0:
+        raise ValueError(f"the buffer cache limit must be >= 0 bytes, got {nbytes}")
+    return ensure_built().set_buffer_cache_limit(nbytes)
 
 
 jordan_forward = reference.jordan_forward

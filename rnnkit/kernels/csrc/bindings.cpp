@@ -12,4 +12,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("gru_forward", &rnnkit::gru_forward);
   m.def("gru_backward", &rnnkit::gru_backward);
   m.def("release_buffers", &rnnkit::release_buffers);
+  m.def("set_buffer_cache_limit", &rnnkit::set_buffer_cache_limit);
 }

@@ -133,6 +133,9 @@ inline bool is_packed(const OptTensor& batch_sizes) {
 Tensor new_buffer(at::IntArrayRef shape, const at::TensorOptions& opts, bool zeroed);
 // Drops the cached buffers nothing holds; returns the bytes released.
 int64_t release_buffers();
+// Caps the bytes the cache holds (0: cache nothing), evicting free buffers to fit; returns the
+// previous cap.
+int64_t set_buffer_cache_limit(int64_t bytes);
 
 // Row i of the state that step t started from, given the states after each step (seq, (T,B,X))
 // and the initial state (init, (B,X)). Forward: step t-1, or init at t = 0. Reverse: step t+1,
