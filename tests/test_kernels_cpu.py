@@ -198,9 +198,10 @@ def test_gru_gradcheck(cpu, bs, reverse):
 
 
 def _big_lstm_inputs(seed=4):
-    """An LSTM whose (T, B, H) outputs (512 KB) are large enough for the buffer cache."""
+    """An LSTM whose (T, B, H) outputs (512 KB) and (T, B, I) input gradients (320 KB) are large
+    enough for the buffer cache."""
     g = torch.Generator().manual_seed(seed)
-    t, b, i, h = 64, 32, 8, 64
+    t, b, i, h = 64, 32, 40, 64
     return (
         torch.randn(t, b, i, generator=g),
         0.3 * torch.randn(4 * h, i, generator=g),
@@ -236,6 +237,17 @@ def test_cached_buffers_are_reused_only_once_nothing_holds_them(cpu):
     assert cpu.release_buffers() == 0
 
 
+def test_every_kernel_provides_the_allocator(cpu):
+    like = torch.zeros(2, dtype=torch.float64)
+    for module in (ref, cpu):
+        out = module.empty((300, 200), like)
+        assert out.shape == (300, 200) and out.dtype == torch.float64 and out.is_contiguous()
+    cpu.release_buffers()
+    held = cpu.empty((300, 200), like)  # 480 KB: from the cache
+    assert cpu.empty((300, 200), like).data_ptr() != held.data_ptr()
+    assert cpu.release_buffers() == held.nbytes  # the second, dropped at once; not the held one
+
+
 def test_cached_buffers_serve_shorter_sequences_and_respect_the_limit(cpu):
     x, *rest = _big_lstm_inputs()
     cpu.release_buffers()
@@ -261,16 +273,22 @@ def test_cached_buffers_serve_shorter_sequences_and_respect_the_limit(cpu):
 
 def test_overlapping_training_graphs_keep_their_saved_buffers(cpu):
     x, w_ih, w_hh, b, _, h0, c0, _, _ = _big_lstm_inputs(seed=5)
+    x.requires_grad_()
     w_ih.requires_grad_()
+    w_hh.requires_grad_()
     grads = {}
     for kernel in ("reference", "cpu"):
-        # Two graphs alive at once: the second forward must not write into what the first saved.
+        # Two graphs alive at once: the second forward must not write into what the first saved,
+        # and the first backward's gradients (dX, dW from cached buffers) must survive the second.
         y1, _, _ = lstm_layer(x, w_ih, w_hh, b, None, None, h0, c0, kernel=kernel)
         y2, _, _ = lstm_layer(2 * x, w_ih, w_hh, b, None, None, h0, c0, kernel=kernel)
-        (g1,) = torch.autograd.grad(y1.square().sum(), w_ih)
-        (g2,) = torch.autograd.grad(y2.square().sum(), w_ih)
-        grads[kernel] = (g1, g2)
-    close(grads["cpu"], grads["reference"], torch.float32)
+        g1 = torch.autograd.grad(y1.square().sum(), (x, w_ih, w_hh))
+        g2 = torch.autograd.grad(y2.square().sum(), (x, w_ih, w_hh))
+        grads[kernel] = (*g1, *g2)
+    # Weight gradients sum 2048 (t, b) terms in different orders: 1e-4, not the 1e-5 of outputs.
+    # A buffer handed out while still in use would be off by O(1).
+    for got, want in zip(grads["cpu"], grads["reference"], strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
 
 
 def test_env_var_forces_a_kernel(cpu, monkeypatch):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 
 import torch
 from torch import Tensor
 
-from rnnkit.kernels import get_kernel
+from rnnkit.kernels import get_kernel, reference
 from rnnkit.kernels.reference import previous_states
 
 
@@ -49,13 +50,26 @@ def input_projection(x: Tensor, weight: Tensor, *biases: Tensor | None) -> Tenso
     return out.view(T, B, -1)  # (T, B, G)
 
 
+Empty = Callable[[tuple[int, ...], Tensor], Tensor]  # (shape, like) -> uninitialised tensor
+
+
 def product_grads(
-    d_out: Tensor, inp: Tensor, weight: Tensor, need_input: bool, need_weight: bool
+    d_out: Tensor,
+    inp: Tensor,
+    weight: Tensor,
+    need_input: bool,
+    need_weight: bool,
+    empty: Empty = reference.empty,
 ) -> tuple[Tensor | None, Tensor | None]:
-    """For out = inp @ weight^T over (T,B,·): (d_inp, d_weight), each one matrix product."""
+    """For out = inp @ weight^T over (T,B,·): (d_inp, d_weight), each one matrix product.
+
+    ``empty`` allocates d_inp: the kernel's, so the cpu kernel serves it from its buffer cache.
+    """
     T, B, G = d_out.shape
     d2 = d_out.reshape(T * B, G)
-    d_inp = (d2 @ weight).view(T, B, -1) if need_input else None
+    d_inp = None
+    if need_input:
+        d_inp = torch.mm(d2, weight, out=empty((T * B, weight.shape[1]), d2)).view(T, B, -1)
     d_weight = d2.t() @ inp.reshape(T * B, -1) if need_weight else None
     return d_inp, d_weight
 
@@ -69,24 +83,29 @@ def weight_grads(
     reverse: bool,
     need_ih: bool,
     need_hh: bool,
+    empty: Empty = reference.empty,
 ) -> tuple[Tensor | None, Tensor | None]:
     """dW_ih = sum_t d_t^T x_t and dW_hh = sum_t d_t^T h_{t-1}, from d_out (T,B,G).
 
     Both as one product d^T [x h_prev]: one wide GEMM beats two narrow ones, and h_prev is
-    written straight into its half of the joint buffer instead of a tensor of its own.
+    written straight into its half of the joint buffer instead of a tensor of its own. The
+    buffers come from ``empty`` (the kernel's), so the cpu kernel reuses them across steps.
     """
     T, B, I = x.shape
     P = y.shape[2]
-    d2t = d_out.reshape(T * B, -1).t()  # (G, T*B)
+    G = d_out.shape[2]
+    d2t = d_out.reshape(T * B, G).t()  # (G, T*B)
     if not need_hh:
         return (d2t @ x.reshape(T * B, I) if need_ih else None), None
-    xh = x.new_empty(T, B, I + P)  # (T, B, I+P): [x_t, h_{t-1}]
+    xh = empty((T, B, I + P), x)  # (T, B, I+P): [x_t, h_{t-1}]
     previous_states(y, h0, batch_sizes, reverse, out=xh[..., I:])
     if not need_ih:
         return None, d2t @ xh[..., I:].reshape(T * B, P)
     xh[..., :I] = x
-    dw = d2t @ xh.view(T * B, I + P)  # (G, I+P)
-    return dw[:, :I].contiguous(), dw[:, I:].contiguous()
+    dw = torch.mm(d2t, xh.view(T * B, I + P), out=empty((G, I + P), x))  # (G, I+P)
+    dw_ih = empty((G, I), x).copy_(dw[:, :I])  # (G, I)
+    dw_hh = empty((G, P), x).copy_(dw[:, I:])  # (G, P)
+    return dw_ih, dw_hh
 
 
 def bias_grad(d_out: Tensor) -> Tensor:

@@ -55,8 +55,10 @@ class ElmanFunction(torch.autograd.Function):
         dg, dh0 = kernel.elman_backward(
             dy.contiguous(), dhT.contiguous(), y, h0, w_hh, batch_sizes, reverse, relu
         )
-        dx, _ = product_grads(dg, x, w_ih, need[0], False)
-        dw_ih, dw_hh = weight_grads(dg, x, y, h0, batch_sizes, reverse, need[1], need[2])
+        dx, _ = product_grads(dg, x, w_ih, need[0], False, kernel.empty)
+        dw_ih, dw_hh = weight_grads(
+            dg, x, y, h0, batch_sizes, reverse, need[1], need[2], kernel.empty
+        )
         db = bias_grad(dg) if (has_b_ih or has_b_hh) else None
         return (
             dx,

@@ -71,7 +71,7 @@ class JordanFunction(torch.autograd.Function):
             reverse,
             relu,
         )
-        dx, dw_ih = product_grads(da, x, w_ih, need[0], need[1])
+        dx, dw_ih = product_grads(da, x, w_ih, need[0], need[1], kernel.empty)
         o_prev = previous_states(o, o0, batch_sizes, reverse)  # (T, B, O)
         _, dw_ho = product_grads(da, o_prev, w_ho, False, need[2])
         _, dw_out = product_grads(dout, h, w_out, False, need[5])

@@ -69,8 +69,10 @@ class LSTMFunction(torch.autograd.Function):
             batch_sizes,
             reverse,
         )
-        dx, _ = product_grads(dg, x, w_ih, need[0], False)
-        dw_ih, dw_hh = weight_grads(dg, x, y, h0, batch_sizes, reverse, need[1], need[2])
+        dx, _ = product_grads(dg, x, w_ih, need[0], False, kernel.empty)
+        dw_ih, dw_hh = weight_grads(
+            dg, x, y, h0, batch_sizes, reverse, need[1], need[2], kernel.empty
+        )
         db = bias_grad(dg) if (has_b_ih or has_b_hh) else None
         dw_hr = None
         if w_hr is not None and need[5]:

@@ -1,7 +1,8 @@
 """The time loop: one layer, one direction, over a whole sequence.
 
 Every kernel implementation (``reference`` in plain PyTorch ops, ``cpu`` as a C++ extension)
-provides the same eight functions with the same arguments. The weight and input gradients
+provides the same eight functions with the same arguments, and ``empty``, the allocator for
+the large products around the loop. The weight and input gradients
 after the loop are *not* the kernel's job: the autograd Functions in ``rnnkit.cells`` do them
 as single large matrix products. The LSTM and GRU forward kernels take x, the input weight
 and its bias rather than precomputed input pre-activations, so that a kernel may fuse x_t U^T
@@ -54,6 +55,9 @@ inference may pass it):
                     reverse, relu)
         -> da (T,B,H), dout (T,B,O), do0 (B,O)
         da = dL/d(pre-activation); dout = dL/do_t in full (external + recurrent)
+
+    empty(shape, like) -> an uninitialised tensor of like's dtype and device; the cpu kernel
+        serves it (and its own (T,B,·) results) from a cache of buffers nothing holds any more
 
 All tensors are contiguous and share one floating dtype and device.
 """

@@ -210,6 +210,11 @@ def gru_backward(
     return ensure_built().gru_backward(dy, dhT, y, h0, gates, ghn, w_hh, batch_sizes, reverse)
 
 
+def empty(shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """An uninitialised buffer with like's dtype, from the buffer cache when 256 KB or more."""
+    return ensure_built().empty(list(shape), like)
+
+
 def release_buffers() -> int:
     """Free the cached (T, B, ·) buffers that no tensor holds any more; returns the bytes freed.
 

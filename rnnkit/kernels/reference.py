@@ -32,6 +32,11 @@ def _project(x: Tensor, w_ih: Tensor, bias: Tensor | None) -> Tensor:
     return gx if bias is None else gx + bias
 
 
+def empty(shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """An uninitialised buffer with like's dtype and device (the contract's allocator)."""
+    return like.new_empty(shape)
+
+
 def previous_states(
     seq: Tensor,
     init: Tensor,

@@ -11,6 +11,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_step", &rnnkit::lstm_step);
   m.def("gru_forward", &rnnkit::gru_forward);
   m.def("gru_backward", &rnnkit::gru_backward);
+  m.def("empty", [](std::vector<int64_t> shape, const at::Tensor& like) {
+    return rnnkit::new_buffer(shape, like.options(), false);
+  });
   m.def("release_buffers", &rnnkit::release_buffers);
   m.def("set_buffer_cache_limit", &rnnkit::set_buffer_cache_limit);
 }
