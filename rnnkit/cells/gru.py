@@ -57,7 +57,7 @@ class GRUFunction(torch.autograd.Function):
             dy.contiguous(), dhT.contiguous(), y, h0, gates, ghn, w_hh, batch_sizes, reverse
         )
         dx, dw_ih = product_grads(dgx, x, w_ih, need[0], need[1], kernel.empty)
-        h_prev = previous_states(y, h0, batch_sizes, reverse)  # (T, B, H)
+        h_prev = previous_states(y, h0, batch_sizes, reverse, out=kernel.empty(y.shape, y))
         _, dw_hh = product_grads(dgh, h_prev, w_hh, False, need[2])
         db_ih = bias_grad(dgx) if has_b_ih else None
         db_hh = bias_grad(dgh) if has_b_hh else None

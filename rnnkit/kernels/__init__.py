@@ -2,13 +2,13 @@
 
 Every kernel implementation (``reference`` in plain PyTorch ops, ``cpu`` as a C++ extension)
 provides the same eight functions with the same arguments, and ``empty``, the allocator for
-the large products around the loop. The weight and input gradients
-after the loop are *not* the kernel's job: the autograd Functions in ``rnnkit.cells`` do them
-as single large matrix products. The LSTM and GRU forward kernels take x, the input weight
-and its bias rather than precomputed input pre-activations, so that a kernel may fuse x_t U^T
-into the loop (the C++ kernels do: the (T,B,G) input pre-activations then never go through
-memory). The Elman and Jordan forward kernels take gx = x U^T + biases, one product before the
-loop: for Elman (G = H) the fused form measured no faster.
+the large products around the loop. The weight and input gradients after the loop are *not*
+the kernel's job: the autograd Functions in ``rnnkit.cells`` do them as single large matrix
+products. The LSTM and GRU forward kernels take x, the input weight and its bias rather than
+precomputed input pre-activations, so that a kernel may fuse x_t U^T into the loop (the C++
+kernels do: the (T,B,G) input pre-activations then never go through memory). The Elman and
+Jordan forward kernels take gx = x U^T + biases, one product before the loop: for Elman
+(G = H) the fused form measured no faster.
 
 Symbols: T steps, B batch, I input features, H hidden units, P projected size (LSTM with
 ``proj_size``; P = H otherwise), O output size (Jordan).
