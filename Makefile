@@ -16,8 +16,8 @@ demo: install
 	$(PY) -m rnnkit.cli.main demo
 
 lint: install
-	$(PY) -m ruff check rnnkit tests bench
-	$(PY) -m ruff format --check rnnkit tests bench
+	$(PY) -m ruff check rnnkit tests bench tools
+	$(PY) -m ruff format --check rnnkit tests bench tools
 
 test: install lint
 	$(PY) -m pytest -q

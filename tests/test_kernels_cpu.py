@@ -197,6 +197,110 @@ def test_gru_gradcheck(cpu, bs, reverse):
     assert torch.autograd.gradcheck(fn, (x, w_ih, w_hh, b_ih, b_hh, h0))
 
 
+# The float32 kernels evaluate tanh and sigmoid by their own rational approximations
+# (csrc/fastmath.h). With an identity input weight (one per gate), zero recurrent weights and a
+# zero state, a one-step layer's gates are the activations of its input, so the kernels'
+# activations can be read directly and compared with float64 ones.
+ACTIVATION_ARGS = torch.cat(
+    [
+        torch.linspace(-40.0, 40.0, 400_001),
+        torch.logspace(-12, 0, 20_001),
+        -torch.logspace(-12, 0, 20_001),
+        torch.tensor([0.0, -0.0, float("inf"), -float("inf")]),
+    ]
+)
+WIDTH = 64  # hidden units: a row of the gate pass is vectorised as in real layers
+
+
+def _as_rows(values):
+    """values padded to a (1, rows, WIDTH) input and the count of real entries."""
+    pad = (-values.numel()) % WIDTH
+    return torch.cat([values, torch.zeros(pad)]).view(1, -1, WIDTH), values.numel()
+
+
+def _lstm_gates(cpu, values):
+    """sigmoid, sigmoid, tanh, sigmoid of values: an LSTM step's activated i, f, g, o."""
+    x, n = _as_rows(values)
+    h0 = torch.zeros(x.shape[1], WIDTH)
+    eye = torch.eye(WIDTH).repeat(4, 1)  # (4H, H): every gate's pre-activation is x
+    zeros = torch.zeros(4 * WIDTH, WIDTH)
+    gates = cpu.lstm_forward(x, eye, zeros, None, None, h0, h0, None, False, True)[3]
+    return [g.reshape(-1)[:n] for g in gates.split(WIDTH, dim=-1)]
+
+
+def _gru_gates(cpu, values):
+    """sigmoid, sigmoid, tanh of values: a GRU step's activated r, z, n (with h_{t-1} = 0)."""
+    x, n = _as_rows(values)
+    h0 = torch.zeros(x.shape[1], WIDTH)
+    eye = torch.eye(WIDTH).repeat(3, 1)  # (3H, H)
+    zeros = torch.zeros(3 * WIDTH, WIDTH)
+    gates = cpu.gru_forward(x, eye, None, zeros, None, h0, None, False, True)[2]
+    return [g.reshape(-1)[:n] for g in gates.split(WIDTH, dim=-1)]
+
+
+def _elman_tanh(cpu, values):
+    x, n = _as_rows(values)
+    h0 = torch.zeros(x.shape[1], WIDTH)
+    y = cpu.elman_forward(x, torch.zeros(WIDTH, WIDTH), h0, None, False, False, False)[0]
+    return y.reshape(-1)[:n]
+
+
+def _activations(cpu, values):
+    """(where, computed, float64 truth, function) for every place a kernel evaluates one."""
+    i, f, g, o = _lstm_gates(cpu, values)
+    r, z, n = _gru_gates(cpu, values)
+    x = values.double()
+    sig, tanh = torch.sigmoid(x), torch.tanh(x)
+    return [
+        ("lstm i", i, sig, "sigmoid"), ("lstm f", f, sig, "sigmoid"), ("lstm g", g, tanh, "tanh"),
+        ("lstm o", o, sig, "sigmoid"), ("gru r", r, sig, "sigmoid"), ("gru z", z, sig, "sigmoid"),
+        ("gru n", n, tanh, "tanh"), ("elman", _elman_tanh(cpu, values), tanh, "tanh"),
+    ]  # fmt: skip
+
+
+# The bounds fastmath.h states (measured 2.85e-7, 1.61e-7 and 2.07e-7 relative on the
+# development machine, with FMA; the margin is for compilers and CPUs that round differently).
+MAX_ERROR = {"tanh": 3.5e-7, "sigmoid": 2e-7}
+MAX_TANH_RELATIVE_NEAR_ZERO = 2.5e-7
+
+
+def test_float32_activations_are_within_their_stated_error(cpu):
+    values = ACTIVATION_ARGS[ACTIVATION_ARGS.isfinite()]
+    near_zero = (values.abs() < 1) & (values != 0)
+    for where, got, want, fn in _activations(cpu, values):
+        err = (got.double() - want).abs()
+        assert err.max() <= MAX_ERROR[fn], where
+        if fn == "tanh":  # tanh(x) ~ x keeps its relative precision near zero
+            rel = err[near_zero] / want[near_zero].abs()
+            assert rel.max() <= MAX_TANH_RELATIVE_NEAR_ZERO, where
+            assert torch.all(got[values == 0] == 0), where
+
+
+def test_float32_activations_saturate_and_pass_nan(cpu):
+    # Infinities would meet zero weights in the products (inf * 0 = nan), so these values come
+    # in as the biases of zero-weight layers, which the gate pass adds after the products.
+    values = torch.tensor([float("inf"), -float("inf"), 1e30, -1e30, float("nan")])
+    h, x = values.numel(), torch.zeros(1, 1, 1)
+    state = torch.zeros(1, h)
+    lstm = cpu.lstm_forward(
+        x, torch.zeros(4 * h, 1), torch.zeros(4 * h, h), values.repeat(4), None, state, state,
+        None, False, True,
+    )[3].view(4, h)  # fmt: skip
+    gru = cpu.gru_forward(
+        x, torch.zeros(3 * h, 1), values.repeat(3), torch.zeros(3 * h, h), None, state, None,
+        False, True,
+    )[2].view(3, h)  # fmt: skip
+    elman = cpu.elman_forward(values.view(1, 1, h), torch.zeros(h, h), state, None, False,
+                              False, False)[0].view(h)  # fmt: skip
+    sig, tanh = torch.sigmoid(values[:4].double()), torch.tanh(values[:4].double())
+    for got, want, fn in [(lstm[0], sig, "sigmoid"), (lstm[1], sig, "sigmoid"),
+                          (lstm[2], tanh, "tanh"), (lstm[3], sig, "sigmoid"),
+                          (gru[0], sig, "sigmoid"), (gru[1], sig, "sigmoid"),
+                          (gru[2], tanh, "tanh"), (elman, tanh, "tanh")]:  # fmt: skip
+        assert (got[:4].double() - want).abs().max() <= MAX_ERROR[fn]
+        assert got[4].isnan()
+
+
 def _big_lstm_inputs(seed=4):
     """An LSTM whose (T, B, H) outputs (512 KB) and (T, B, I) input gradients (320 KB) are large
     enough for the buffer cache."""
