@@ -218,44 +218,36 @@ def _as_rows(values):
     return torch.cat([values, torch.zeros(pad)]).view(1, -1, WIDTH), values.numel()
 
 
-def _lstm_gates(cpu, values):
-    """sigmoid, sigmoid, tanh, sigmoid of values: an LSTM step's activated i, f, g, o."""
-    x, n = _as_rows(values)
-    h0 = torch.zeros(x.shape[1], WIDTH)
-    eye = torch.eye(WIDTH).repeat(4, 1)  # (4H, H): every gate's pre-activation is x
-    zeros = torch.zeros(4 * WIDTH, WIDTH)
-    gates = cpu.lstm_forward(x, eye, zeros, None, None, h0, h0, None, False, True)[3]
-    return [g.reshape(-1)[:n] for g in gates.split(WIDTH, dim=-1)]
-
-
-def _gru_gates(cpu, values):
-    """sigmoid, sigmoid, tanh of values: a GRU step's activated r, z, n (with h_{t-1} = 0)."""
-    x, n = _as_rows(values)
-    h0 = torch.zeros(x.shape[1], WIDTH)
-    eye = torch.eye(WIDTH).repeat(3, 1)  # (3H, H)
-    zeros = torch.zeros(3 * WIDTH, WIDTH)
-    gates = cpu.gru_forward(x, eye, None, zeros, None, h0, None, False, True)[2]
-    return [g.reshape(-1)[:n] for g in gates.split(WIDTH, dim=-1)]
-
-
-def _elman_tanh(cpu, values):
-    x, n = _as_rows(values)
-    h0 = torch.zeros(x.shape[1], WIDTH)
-    y = cpu.elman_forward(x, torch.zeros(WIDTH, WIDTH), h0, None, False, False, False)[0]
-    return y.reshape(-1)[:n]
-
-
-def _activations(cpu, values):
-    """(where, computed, float64 truth, function) for every place a kernel evaluates one."""
-    i, f, g, o = _lstm_gates(cpu, values)
-    r, z, n = _gru_gates(cpu, values)
+def _labelled(values, lstm, gru, elman):
+    """(where, computed, float64 truth, function) for every place a kernel evaluates one:
+    lstm = [i, f, g, o], gru = [r, z, n], elman = tanh, each computed from ``values``."""
     x = values.double()
     sig, tanh = torch.sigmoid(x), torch.tanh(x)
     return [
-        ("lstm i", i, sig, "sigmoid"), ("lstm f", f, sig, "sigmoid"), ("lstm g", g, tanh, "tanh"),
-        ("lstm o", o, sig, "sigmoid"), ("gru r", r, sig, "sigmoid"), ("gru z", z, sig, "sigmoid"),
-        ("gru n", n, tanh, "tanh"), ("elman", _elman_tanh(cpu, values), tanh, "tanh"),
+        ("lstm i", lstm[0], sig, "sigmoid"), ("lstm f", lstm[1], sig, "sigmoid"),
+        ("lstm g", lstm[2], tanh, "tanh"), ("lstm o", lstm[3], sig, "sigmoid"),
+        ("gru r", gru[0], sig, "sigmoid"), ("gru z", gru[1], sig, "sigmoid"),
+        ("gru n", gru[2], tanh, "tanh"), ("elman", elman, tanh, "tanh"),
     ]  # fmt: skip
+
+
+def _activations(cpu, values):
+    """_labelled for one-step layers with identity input weights (one per gate), zero
+    recurrent weights and a zero state: every gate's pre-activation is ``values``."""
+    x, n = _as_rows(values)
+    h0 = torch.zeros(x.shape[1], WIDTH)
+    eye = torch.eye(WIDTH)
+
+    def zeros(gates):
+        return torch.zeros(gates * WIDTH, WIDTH)
+
+    def unpad(gates):  # (1, rows, G * WIDTH) -> G tensors of the values' length
+        return [g.reshape(-1)[:n] for g in gates.split(WIDTH, dim=-1)]
+
+    lstm = cpu.lstm_forward(x, eye.repeat(4, 1), zeros(4), None, None, h0, h0, None, False, True)
+    gru = cpu.gru_forward(x, eye.repeat(3, 1), None, zeros(3), None, h0, None, False, True)
+    elman = cpu.elman_forward(x, zeros(1), h0, None, False, False, False)
+    return _labelled(values, unpad(lstm[3]), unpad(gru[2]), unpad(elman[0])[0])
 
 
 # The bounds fastmath.h states (measured 2.85e-7, 1.61e-7 and 2.07e-7 relative on the
@@ -292,13 +284,9 @@ def test_float32_activations_saturate_and_pass_nan(cpu):
     )[2].view(3, h)  # fmt: skip
     elman = cpu.elman_forward(values.view(1, 1, h), torch.zeros(h, h), state, None, False,
                               False, False)[0].view(h)  # fmt: skip
-    sig, tanh = torch.sigmoid(values[:4].double()), torch.tanh(values[:4].double())
-    for got, want, fn in [(lstm[0], sig, "sigmoid"), (lstm[1], sig, "sigmoid"),
-                          (lstm[2], tanh, "tanh"), (lstm[3], sig, "sigmoid"),
-                          (gru[0], sig, "sigmoid"), (gru[1], sig, "sigmoid"),
-                          (gru[2], tanh, "tanh"), (elman, tanh, "tanh")]:  # fmt: skip
-        assert (got[:4].double() - want).abs().max() <= MAX_ERROR[fn]
-        assert got[4].isnan()
+    for where, got, want, fn in _labelled(values, lstm, gru, elman):
+        assert (got[:4].double() - want[:4]).abs().max() <= MAX_ERROR[fn], where
+        assert got[4].isnan(), where
 
 
 def _big_lstm_inputs(seed=4):

@@ -5,7 +5,8 @@ of degree 4 and P(0) = Q(0) = 1, so tanh(x) ~ x near zero to full relative preci
 minimises the largest relative error by Lawson's iteration: weighted least squares on the
 linearised residual x P - tanh(x) Q, reweighting by each point's error until the errors level
 out. In float64 the fit's relative error is about 2e-8; rounded to float32 and evaluated in
-float32, about 3.7e-7 absolute (6 units in the last place of 1.0), which the kernel tests check.
+the float32 kernels, 2.85e-7 absolute (about 5 units in the last place of 1.0), which
+tests/test_kernels_cpu.py checks.
 
     python tools/fit_tanh.py
 """
