@@ -1,7 +1,7 @@
 """Validation loss of the default language model after a fixed training time, rnnkit vs torch.nn.
 
-Both runs use the same LanguageModel, Trainer, data, seed and time budget; only the recurrent
-layers differ (``make_recurrent(backend=...)``). Validation is on the held-out last 5% of the
+Both runs use the same LanguageModel, driver, data, seed and time budget; only the recurrent
+layers differ (the ``backend`` model setting). Validation is on the held-out last 5% of the
 bundled Shakespeare corpus, in nats per character (bits per character = nats / ln 2).
 
     .venv/bin/python bench/lm_quality.py --minutes 2
@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rnnkit.tasks.lm import evaluate_lm, train_lm
+from rnnkit.tasks.lm import train_lm
 
 
 def main() -> None:
@@ -31,14 +31,14 @@ def main() -> None:
     rows = []
     for backend in args.backends.split(","):
         t0 = time.time()
-        summary = train_lm(
+        results = train_lm(
             out=root / backend,
             cell=args.cell,
             backend=backend,
             max_time=args.minutes * 60,
             progress=False,
         )
-        ev = evaluate_lm(root / backend)
+        summary, ev = results["training"], results["test"]
         rows.append(
             {
                 "backend": backend,

@@ -3,7 +3,7 @@
     python bench/memory_tasks.py --out docs/memory --jobs 3 --tasks adding \
         --hidden 64 --batch-size 64 --lr 5e-3 --max-steps 3000
 
-Each run is ``rnnkit.tasks.memory.train_memory_task`` (what ``rnnkit memory-task`` calls) on
+Each run is ``rnnkit.analysis.memory.train_memory_task`` (what ``rnnkit memory-task`` calls) on
 one thread; ``--jobs`` runs go side by side. Writes table.md, table.json and table.png under
 --out (rewritten as runs finish). ``rnnkit memory-task --all`` computes the same table one run
 after another.
@@ -16,8 +16,8 @@ import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from rnnkit.analysis.memory import LENGTHS, train_memory_task, write_table
 from rnnkit.analysis.plots import plot_memory_table
-from rnnkit.tasks.memory import LENGTHS, train_memory_task, write_table
 
 
 def one_run(task: str, cell: str, length: int, settings: dict) -> dict:

@@ -1,4 +1,4 @@
-"""Quality of the issue-6 tasks on their named datasets, each beside its baseline.
+"""Quality of the tasks on their named datasets, each beside its baseline.
 
 Runs each task through the ``rnnkit`` command with its default settings, as a user would, and
 prints the test figure next to the baseline's on the same split, with the wall time:

@@ -16,7 +16,7 @@ import statistics
 
 import torch
 
-from rnnkit.tasks.bench import _pair, _training_step, alternate
+from rnnkit.bench import _pair, _training_step, alternate
 
 
 def main() -> None:

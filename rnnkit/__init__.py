@@ -1,27 +1,30 @@
 """rnnkit: recurrent neural networks with hand-derived BPTT.
 
 The layers are drop-in replacements for their torch.nn namesakes (same arguments, parameter
-names, shapes and errors), plus ``JordanRNN``; see docs/layers.md. The task functions
-(``train_lm``, ``generate``, ...) are what the ``rnnkit`` command runs; see
-docs/language-model.md.
+names, shapes and errors), plus ``JordanRNN``; see docs/layers.md. ``import rnnkit`` loads the
+layers, cells and kernels only; the task functions (``fit``, ``load_run``, ``train_lm``,
+``generate``...) load on first use (docs/ARCHITECTURE.md).
 """
+
+import importlib
+from typing import Any
 
 from rnnkit.nn import GRU, LSTM, RNN, JordanRNN
 from rnnkit.nn.cell_modules import GRUCell, LSTMCell, RNNCell
-from rnnkit.tasks import complete, evaluate_lm, generate, load_lm, score, train_lm
 
-__all__ = [
-    "GRU",
-    "GRUCell",
-    "JordanRNN",
-    "LSTM",
-    "LSTMCell",
-    "RNN",
-    "RNNCell",
-    "complete",
-    "evaluate_lm",
-    "generate",
-    "load_lm",
-    "score",
-    "train_lm",
-]
+_LAZY = {
+    "fit": "rnnkit.train.run",
+    "load_run": "rnnkit.train.run",
+    "train_lm": "rnnkit.tasks.lm",
+    "generate": "rnnkit.tasks.lm",
+    "complete": "rnnkit.tasks.lm",
+    "score": "rnnkit.tasks.lm",
+}
+
+__all__ = ["GRU", "GRUCell", "JordanRNN", "LSTM", "LSTMCell", "RNN", "RNNCell", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")

@@ -160,9 +160,9 @@ def test_gradients_command_on_fresh_cells_and_on_a_trained_run(tmp_path, capsys)
     train_lm(
         out=run,
         cell="gru",
-        hidden=8,
-        layers=1,
-        embed=4,
+        hidden_size=8,
+        num_layers=1,
+        embed_dim=4,
         max_steps=2,
         seq_len=10,
         batch_size=2,

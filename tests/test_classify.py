@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from rnnkit.cli.main import main
+from rnnkit.data.splits import split_indices
 from rnnkit.data.tables import read_labelled_texts
 from rnnkit.errors import RnnkitError
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
-from rnnkit.tasks.classify import split_indices
 
 FILLER = "the a movie film plot actor scene story was is very quite rather".split()
 
@@ -38,7 +38,7 @@ def test_padding_never_reaches_the_logits(pool, bidirectional):
     """A padded batch gives each row the logits it gets alone (torch.nn backend as reference
     for the same weights)."""
     torch.manual_seed(0)
-    cfg = ClassifierConfig(3, vocab_size=20, embed_dim=8, hidden_size=6, pool=pool,
+    cfg = ClassifierConfig(num_classes=3, vocab_size=20, embed_dim=8, hidden_size=6, pool=pool,
                            bidirectional=bidirectional, dropout=0.0)  # fmt: skip
     model = SequenceClassifier(cfg).eval()
     ref = SequenceClassifier(ClassifierConfig(**{**cfg.to_dict(), "backend": "torch"})).eval()
@@ -54,7 +54,7 @@ def test_padding_never_reaches_the_logits(pool, bidirectional):
 
 
 def test_feature_sequences_and_gradients_flow():
-    cfg = ClassifierConfig(10, input_size=8, hidden_size=12, dropout=0.0)
+    cfg = ClassifierConfig(num_classes=10, input_size=8, hidden_size=12, dropout=0.0)
     model = SequenceClassifier(cfg)
     x = torch.randn(4, 8, 8)
     out = model(x, torch.tensor([8, 8, 5, 3]))
@@ -123,7 +123,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     empty.write_text("text,label\n,\n ,x\n")
     base = ["train", "classify", "--out", str(tmp_path / "o"), "--quiet"]
     _bad([*base, "--data", str(good), "--label-col", "stars"], capsys, "no label column 'stars'")
-    _bad([*base, "--data", str(one)], capsys, "holds one class")
+    _bad([*base, "--data", str(one)], capsys, "need 2+ classes")
     _bad([*base, "--data", str(empty)], capsys, "every row has an empty")
     _bad([*base, "--data", str(tmp_path / "none.csv")], capsys, "no such file")
     _bad([*base, "--dataset", "no-such-set"], capsys, "no classify dataset 'no-such-set'")

@@ -90,7 +90,7 @@ def test_train_prints_sample_figures_and_paths(corpus, tmp_path, capsys):
         "gru",
     )
     assert code == 0
-    assert "Validation loss" in out and "perplexity" in out
+    assert "Held-out loss" in out and "perplexity" in out
     assert "loss.png" in out and "Sample:" in out
     assert (tmp_path / "r" / "loss.png").is_file()
 
@@ -207,7 +207,7 @@ def test_damaged_checkpoint(run_dir, tmp_path, capsys, damage):
     elif damage == "flip":
         target.write_bytes(data[:-5] + bytes([data[-5] ^ 0x10]) + data[-4:])
     elif damage == "config":
-        target.write_bytes(data.replace(b'"hidden": 16', b'"hidden": 17'))
+        target.write_bytes(data.replace(b'"hidden_size": 16', b'"hidden_size": 17'))
     else:
         target.unlink()
     for cmd in (["generate", run], ["evaluate", run], ["score", run, "The"]):
@@ -218,7 +218,7 @@ def test_out_holding_another_run_is_refused_and_untouched(run_dir, corpus, capsy
     before = snapshot(run_dir)
     assert_user_error(
         cli(capsys, "train", "lm", "--data", corpus, "--out", run_dir, *SMALL, "--max-steps", 2),
-        "--resume",
+        "resume it",
     )
     assert snapshot(run_dir) == before
 
@@ -253,9 +253,9 @@ def test_sigkill_then_resume_gives_the_same_weights(corpus, tmp_path, capsys):
     train_lm(
         corpus,
         out=tmp_path / "straight",
-        hidden=16,
-        layers=2,
-        embed=8,
+        hidden_size=16,
+        num_layers=2,
+        embed_dim=8,
         seq_len=12,
         batch_size=4,
         dropout=0.2,

@@ -4,7 +4,6 @@ import pytest
 
 from rnnkit.data import (
     CharTokenizer,
-    WordTokenizer,
     default_corpus_path,
     fit_tokenizer,
     read_text,
@@ -63,7 +62,7 @@ def test_char_tokenizer_round_trips_and_rejects_unknown():
 
 def test_word_tokenizer_unknown_words_and_vocab_limit():
     text = "the cat sat on the mat .\nthe dog sat .\n"
-    tok = WordTokenizer.fit(text, max_vocab=4)
+    tok = fit_tokenizer(text, "word", max_vocab=4)
     assert len(tok) == 4 and tok.vocab[0] == "<unk>"
     assert tok.vocab[1:] == ["the", "sat", "."]  # most frequent first, ties by appearance
     assert tok.decode(tok.encode("the zebra sat .")) == "the <unk> sat."

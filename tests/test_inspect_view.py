@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 
 from rnnkit.analysis.activations import correlations, text_features
+from rnnkit.analysis.inspect import inspect_run
 from rnnkit.cli.main import main
-from rnnkit.tasks.inspect import inspect_run
 from rnnkit.tasks.lm import train_lm
 
 TEXT = 'ROMEO:\nBut soft, "what light" (through yonder)\nwindow breaks? It is the east.\n'
@@ -35,9 +35,9 @@ def run_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("lm") / "run"
     train_lm(
         out=out,
-        hidden=16,
-        layers=2,
-        embed=8,
+        hidden_size=16,
+        num_layers=2,
+        embed_dim=8,
         max_steps=3,
         seq_len=20,
         batch_size=4,

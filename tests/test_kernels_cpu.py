@@ -421,7 +421,7 @@ def test_build_key_tracks_sources_and_cpu(cpu, monkeypatch):
 
 
 def test_bench_smoke(cpu):
-    from rnnkit.tasks import bench
+    from rnnkit import bench
 
     peak, results = bench.run_bench(
         cells=("rnn", "lstm", "gru"), configs=((3, 2, 4, 5),), repeats=1, generation_tokens=2
@@ -442,7 +442,7 @@ def test_bench_smoke(cpu):
 
 
 def test_paired_speedup_is_the_median_of_back_to_back_ratios():
-    from rnnkit.tasks.bench import paired_speedup
+    from rnnkit.bench import paired_speedup
 
     # The machine slows down 3x half-way: every pair still says 2x, the medians would not.
     ours = [1.0, 1.0, 1.0, 3.0, 3.0]

@@ -10,15 +10,23 @@ from rnnkit.errors import RnnkitError
 from rnnkit.models import LanguageModel, LanguageModelConfig
 from rnnkit.tasks.lm import (
     complete,
-    evaluate_lm,
     generate,
     load_lm,
     sample_next,
     score,
     train_lm,
 )
+from rnnkit.train.run import load_run
 
-TINY = dict(hidden=24, layers=1, embed=8, seq_len=16, batch_size=8, eval_every=10, progress=False)
+TINY = dict(
+    hidden_size=24,
+    num_layers=1,
+    embed_dim=8,
+    seq_len=16,
+    batch_size=8,
+    eval_every=10,
+    progress=False,
+)
 
 
 @pytest.fixture(scope="module")
@@ -58,20 +66,20 @@ def test_score_is_sum_of_tokens_and_matches_a_direct_computation(request, fixtur
     result = score(lm, text)
     per_token = [t["logprob"] for t in result["tokens"]]
     assert result["total_logprob"] == pytest.approx(sum(per_token), abs=1e-9)
-    ids = [lm.tokenizer.index["\n"]] + lm.tokenizer.encode(text)
+    ids = [lm.task.tokenizer.index["\n"]] + lm.task.tokenizer.encode(text)
     assert len(per_token) == len(ids) - 1
-    assert [t["token"] for t in result["tokens"]] == [lm.tokenizer.token(i) for i in ids[1:]]
+    assert [t["token"] for t in result["tokens"]] == [lm.task.tokenizer.token(i) for i in ids[1:]]
     assert result["total_logprob"] == pytest.approx(stepwise_logprob(lm.model, ids), abs=1e-3)
 
 
 def test_complete_returns_the_top_k_of_the_next_token_distribution(char_run):
     lm = load_lm(char_run)
     got = complete(lm, "To be, or not to b", k=4)
-    ids = [lm.tokenizer.index["\n"]] + lm.tokenizer.encode("To be, or not to b")
+    ids = [lm.task.tokenizer.index["\n"]] + lm.task.tokenizer.encode("To be, or not to b")
     with torch.no_grad():
         probs = lm.model(torch.tensor([ids]))[0][0, -1].softmax(-1)
     top = torch.topk(probs, 4)
-    assert [g["token"] for g in got] == [lm.tokenizer.token(i) for i in top.indices.tolist()]
+    assert [g["token"] for g in got] == [lm.task.tokenizer.token(i) for i in top.indices.tolist()]
     assert [g["prob"] for g in got] == pytest.approx(top.values.tolist(), rel=1e-5)
 
 
@@ -106,13 +114,13 @@ def test_sampling_filters():
 
 
 def test_evaluate_reports_bits_per_char_and_perplexity(char_run, word_run, tmp_path):
-    r = evaluate_lm(char_run)
+    r = load_run(char_run).evaluate()
     assert r["bits_per_char"] == pytest.approx(r["loss"] / math.log(2))
-    assert 0 < r["loss"] < math.log(len(load_lm(char_run).tokenizer)) + 0.5
+    assert 0 < r["loss"] < math.log(len(load_lm(char_run).task.tokenizer)) + 0.5
     f = tmp_path / "other.txt"
     f.write_text(read_text(None)[-3000:])
-    assert evaluate_lm(char_run, f)["tokens"] > 2000
-    w = evaluate_lm(word_run)
+    assert load_run(char_run).evaluate(f)["tokens"] > 2000
+    w = load_run(word_run).evaluate()
     assert w["perplexity"] == pytest.approx(math.exp(w["loss"]))
 
 
@@ -121,4 +129,4 @@ def test_training_lowers_the_validation_loss(char_run):
 
     records = [json.loads(x) for x in (char_run / "metrics.jsonl").read_text().splitlines()]
     val = [r["val_loss"] for r in records if "val_loss" in r]
-    assert val[-1] < val[0] < math.log(len(load_lm(char_run).tokenizer)) + 0.1
+    assert val[-1] < val[0] < math.log(len(load_lm(char_run).task.tokenizer)) + 0.1

@@ -11,10 +11,10 @@ import json
 import pytest
 import torch
 
-from rnnkit.analysis.memory import N_COPY, N_SYMBOLS, GeneratedBatches, adding_batch, copy_batch
+from rnnkit.analysis.memory import markdown_table, memory_table, train_memory_task
 from rnnkit.cli.main import main
+from rnnkit.data.synthetic import N_COPY, N_SYMBOLS, GeneratedBatches, adding_batch, copy_batch
 from rnnkit.errors import RnnkitError
-from rnnkit.tasks.memory import markdown_table, memory_table, train_memory_task
 
 
 def test_adding_batch_has_one_marker_in_each_half_and_sums_the_marked_values():

@@ -81,7 +81,7 @@ def test_shapes_and_tokenizer():
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_padding_never_reaches_the_tags(bidirectional):
     torch.manual_seed(0)
-    cfg = TaggerConfig(30, 5, embed_dim=8, shape_dim=4, hidden_size=6,
+    cfg = TaggerConfig(vocab_size=30, num_tags=5, embed_dim=8, shape_dim=4, hidden_size=6,
                        bidirectional=bidirectional, dropout=0.0)  # fmt: skip
     model = SequenceTagger(cfg).eval()
     ref = SequenceTagger(TaggerConfig(**{**cfg.to_dict(), "backend": "torch"})).eval()

@@ -23,7 +23,9 @@ def stream(bs=4, T=6):
 
 def model(seed=0, cell="lstm"):
     torch.manual_seed(seed)
-    cfg = LanguageModelConfig(vocab_size=V, cell=cell, hidden=12, layers=2, embed=5, dropout=0.3)
+    cfg = LanguageModelConfig(
+        vocab_size=V, cell=cell, hidden_size=12, num_layers=2, embed_dim=5, dropout=0.3
+    )
     return LanguageModel(cfg)
 
 
@@ -127,7 +129,7 @@ def test_early_stopping_and_best_checkpoint(tmp_path):
         config=cfg(max_steps=100, eval_every=1, patience=2, monitor="val_score"),
     )
     summary = t.fit()
-    assert summary["steps"] == 4 and "early stop" in summary["stop_reason"]
+    assert summary["steps"] == 4 and summary["stop_reason"]["rule"] == "patience"
     assert summary["best_step"] == 2 and summary["best_value"] == 2.0
     assert resolve_checkpoint(tmp_path).name == "step-000000002"
     records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -201,5 +203,5 @@ def test_time_budget_stops_the_run_and_decays_the_rate():
     t = Trainer(model(), lm_loss, stream(), config=cfg(max_time=0.3, eval_every=1000))
     t.on_step = lambda tr: lrs.append(tr.optimizer.param_groups[0]["lr"])
     summary = t.fit()
-    assert "max-time" in summary["stop_reason"] and summary["elapsed_s"] >= 0.3
+    assert summary["stop_reason"]["rule"] == "max_time" and summary["elapsed_s"] >= 0.3
     assert lrs[-1] < lrs[len(lrs) // 2] <= 2e-3

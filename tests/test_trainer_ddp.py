@@ -14,7 +14,7 @@ V, STEPS = 13, 8
 def _worker(out: str) -> None:
     rank, world = rank_world()
     torch.manual_seed(0)
-    m = LanguageModel(LanguageModelConfig(vocab_size=V, hidden=16, layers=2, embed=6))
+    m = LanguageModel(LanguageModelConfig(vocab_size=V, hidden_size=16, num_layers=2, embed_dim=6))
     ids = torch.randint(0, V, (4000,), generator=torch.Generator().manual_seed(1))
     ids = (ids.cumsum(0) % V).clone()  # a learnable sequence, not pure noise
     train = TokenStream(ids[:3000], batch_size=8, seq_len=10, rank=rank, world_size=world)

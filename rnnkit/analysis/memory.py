@@ -1,92 +1,196 @@
-r"""Long-memory benchmarks: the adding problem and the copy task, generated on the fly.
+"""Train and evaluate a cell on the adding problem or the copy task, alone or as a table.
 
-Adding problem (Hochreiter & Schmidhuber 1997, in the form of Le et al. 2015): each step
-carries a pair (v_t, m_t) with v_t ~ U(0, 1); exactly two markers m_t = 1, one at a uniform
-position in the first half of the sequence and one in the second half. The target is the sum
-of the two marked values. Predicting the mean, 1, scores MSE = Var(v_a + v_b) = 2/12 ~ 0.167;
-the task counts as solved below 0.01.
+Usable from Python::
 
-Copy task (Hochreiter & Schmidhuber 1997; Arjovsky et al. 2016): ``n_copy`` symbols drawn
-from ``n_symbols`` (ids 1..n_symbols), then ``delay - 1`` blanks (id 0), a delimiter
-(id n_symbols + 1) and ``n_copy`` blanks; the target is blanks for the first delay + n_copy
-steps, then the symbols again. A memoryless model is right on 1/n_symbols of the copied
-symbols; the task counts as solved above 0.99 per-symbol accuracy on them.
+    r = rnnkit.analysis.memory.train_memory_task("adding", "lstm", length=100)
+    r["test_mse"], r["solved"]
+
+Training runs on the shared ``Trainer`` with freshly generated batches (the stream never
+repeats); validation uses a fixed generated set and the reported figure a separate fixed test
+set of ``test_size`` sequences.
 """
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Any
+
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
 
-TASKS = ("adding", "copy")
-ADDING_SOLVED_MSE = 0.01
-COPY_SOLVED_ACCURACY = 0.99
-N_SYMBOLS = 8
-N_COPY = 10
+from rnnkit.data.synthetic import (
+    ADDING_SOLVED_MSE,
+    COPY_SOLVED_ACCURACY,
+    N_COPY,
+    TASKS,
+    GeneratedBatches,
+)
+from rnnkit.errors import RnnkitError
+from rnnkit.models.memory import MemoryModel
+from rnnkit.models.recurrent import CELLS
+from rnnkit.train.checkpoint import prepare_run_dir
+from rnnkit.train.trainer import StepOutput, TrainConfig, Trainer
 
-
-def adding_batch(batch: int, length: int, g: torch.Generator) -> tuple[Tensor, Tensor]:
-    """-> inputs (B, T, 2) of (value, marker), targets (B,) the sum of the marked values."""
-    values = torch.rand(batch, length, generator=g)  # (B, T)
-    half = length // 2
-    first = torch.randint(0, half, (batch,), generator=g)  # (B,)
-    second = torch.randint(half, length, (batch,), generator=g)  # (B,)
-    markers = torch.zeros(batch, length)  # (B, T)
-    rows = torch.arange(batch)
-    markers[rows, first] = 1.0
-    markers[rows, second] = 1.0
-    target = values[rows, first] + values[rows, second]  # (B,)
-    return torch.stack([values, markers], 2), target
+LENGTHS = (50, 100, 200)
 
 
-def copy_batch(
-    batch: int,
-    delay: int,
-    g: torch.Generator,
-    n_symbols: int = N_SYMBOLS,
-    n_copy: int = N_COPY,
-) -> tuple[Tensor, Tensor]:
-    """-> input ids (B, delay + 2 n_copy), target ids (same shape); see the module docstring."""
-    total = delay + 2 * n_copy
-    symbols = torch.randint(1, n_symbols + 1, (batch, n_copy), generator=g)  # (B, n_copy)
-    x = torch.zeros(batch, total, dtype=torch.long)  # (B, T_total)
-    x[:, :n_copy] = symbols
-    x[:, n_copy + delay - 1] = n_symbols + 1
-    y = torch.zeros(batch, total, dtype=torch.long)  # (B, T_total)
-    y[:, -n_copy:] = symbols
-    return x, y
+def memory_loss(model: nn.Module, batch: tuple[Tensor, Tensor], state: Any) -> StepOutput:
+    """Adding: mean squared error. Copy: mean cross-entropy over every step."""
+    x, y = batch
+    out = model(x)
+    if out.dim() == 1:
+        return StepOutput(F.mse_loss(out, y), y.numel())
+    return StepOutput(F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1)), y.numel())
 
 
-def make_batch(task: str, batch: int, length: int, g: torch.Generator) -> tuple[Tensor, Tensor]:
-    """One batch of ``task`` at ``length`` (the adding sequence length or the copy delay)."""
-    return adding_batch(batch, length, g) if task == "adding" else copy_batch(batch, length, g)
+@torch.no_grad()
+def memory_metrics(model: nn.Module, data: GeneratedBatches) -> dict[str, float]:
+    """Adding: {'mse'}; copy: {'accuracy'} over the copied symbols only."""
+    model.eval()
+    total, count = 0.0, 0
+    for i in range(len(data)):
+        x, y = data.batch(0, i)
+        out = model(x)
+        if data.task == "adding":
+            total += float(((out - y) ** 2).sum())
+            count += y.numel()
+        else:
+            pred = out[:, -N_COPY:].argmax(-1)  # (B, N_COPY)
+            total += float((pred == y[:, -N_COPY:]).sum())
+            count += pred.numel()
+    return {("mse" if data.task == "adding" else "accuracy"): total / count}
 
 
-def input_size(task: str) -> int:
-    """Features per step: (value, marker) for adding; one-hot blank/symbols/delimiter for copy."""
-    return 2 if task == "adding" else N_SYMBOLS + 2
+def is_solved(task: str, metrics: dict[str, float]) -> bool:
+    if task == "adding":
+        return metrics["mse"] < ADDING_SOLVED_MSE
+    return metrics["accuracy"] > COPY_SOLVED_ACCURACY
 
 
-def output_size(task: str) -> int:
-    return 1 if task == "adding" else N_SYMBOLS + 2
+def check_args(task: str, cell: str, length: int, hidden: int, batch_size: int) -> None:
+    if task not in TASKS:
+        raise RnnkitError(f"unknown task {task!r} (choose adding or copy)")
+    if cell not in CELLS:
+        raise RnnkitError(f"unknown cell {cell!r} (choose one of {', '.join(CELLS)})")
+    if not 2 <= length <= 100_000:
+        raise RnnkitError(f"--length must be between 2 and 100000, got {length}")
+    if hidden < 1 or batch_size < 1:
+        raise RnnkitError("--hidden and --batch-size must be positive")
 
 
-class GeneratedBatches:
-    """A Trainer batch source of freshly generated batches, reproducible from (seed, epoch, i).
+def train_memory_task(
+    task: str,
+    cell: str,
+    length: int,
+    *,
+    hidden: int = 64,
+    batch_size: int = 64,
+    lr: float = 5e-3,
+    max_steps: int = 3000,
+    max_time: float | None = None,
+    clip: float = 1.0,
+    forget_bias: float = 1.0,
+    test_size: int = 2000,
+    eval_every: int = 250,
+    seed: int = 0,
+    out: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train ``cell`` on ``task`` at ``length`` and evaluate on a fixed test set.
 
-    ``len`` is the number of batches per epoch; every (epoch, index) gives a different batch,
-    so the training stream never repeats. Fixed sets (validation, test) use ``epochs=1``.
+    Returns the test metric (``test_mse`` or ``test_accuracy``), ``solved``, the steps and
+    seconds used, and the settings. ``out`` (optional) keeps the Trainer's run directory
+    (metrics.jsonl, checkpoints, loss.png).
     """
+    check_args(task, cell, length, hidden, batch_size)
+    if out is not None:
+        out = prepare_run_dir(out, f"memory-{task}", resume=False)
+    torch.manual_seed(seed)
+    model = MemoryModel(task, cell, hidden, forget_bias)
+    train = GeneratedBatches(task, length, batch_size, 1000, seed)
+    val = GeneratedBatches(task, length, 500, 2, seed + 1)
+    config = TrainConfig(
+        lr=lr,
+        clip=clip,
+        max_steps=max_steps,
+        max_time=max_time,
+        eval_every=eval_every,
+        patience=None,
+        progress=progress,
+        seed=seed,
+    )
+    trainer = Trainer(model, memory_loss, train, val, config=config, out_dir=out, unit="seqs")
+    t0 = time.perf_counter()
+    summary = trainer.fit()
+    wall = time.perf_counter() - t0
+    test = GeneratedBatches(task, length, 500, max(1, test_size // 500), seed + 2)
+    metrics = memory_metrics(model, test)
+    name, value = next(iter(metrics.items()))
+    return {
+        "task": task,
+        "cell": cell,
+        "length": length,
+        f"test_{name}": value,
+        "solved": is_solved(task, metrics),
+        "steps": summary["steps"],
+        "train_s": summary["elapsed_s"],
+        "wall_s": round(wall, 1),
+        "hidden": hidden,
+        "batch_size": batch_size,
+        "lr": lr,
+        "clip": clip,
+        "seed": seed,
+    }
 
-    stateful = False
 
-    def __init__(self, task: str, length: int, batch_size: int, n_batches: int, seed: int):
-        self.task, self.length, self.batch_size = task, length, batch_size
-        self.n_batches, self.seed = n_batches, seed
+def memory_table(
+    tasks: list[str],
+    cells: list[str],
+    lengths: list[int],
+    out: str | Path,
+    **train_args: Any,
+) -> list[dict[str, Any]]:
+    """Run every (task, cell, length); write ``table.md``, ``table.json`` and ``table.png``
+    under ``out`` (each rewritten after every run, so a long table can be watched)."""
+    from rnnkit.analysis.plots import plot_memory_table
 
-    def __len__(self) -> int:
-        return self.n_batches
+    for task in tasks:
+        for cell in cells:
+            check_args(task, cell, min(lengths), 1, 1)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    for task in tasks:
+        for cell in cells:
+            for length in lengths:
+                rows.append(train_memory_task(task, cell, length, progress=False, **train_args))
+                write_table(rows, out)
+                plot_memory_table(rows, out / "table.png")
+    return rows
 
-    def batch(self, epoch: int, index: int) -> tuple[Tensor, Tensor]:
-        g = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) * 1_000_003 + index)
-        return make_batch(self.task, self.batch_size, self.length, g)
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """One line per run: task, cell, length, test metric, solved, steps, seconds."""
+    lines = [
+        "| task | cell | T | test metric | solved | steps | train s |",
+        "|---|---|---:|---:|:---:|---:|---:|",
+    ]
+    for r in rows:
+        metric = f"MSE {r['test_mse']:.2g}" if "test_mse" in r else f"acc {r['test_accuracy']:.3f}"
+        lines.append(
+            f"| {r['task']} | {r['cell']} | {r['length']} | {metric} | "
+            f"{'yes' if r['solved'] else 'no'} | {r['steps']} | {r['train_s']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_table(rows: list[dict[str, Any]], out: Path) -> None:
+    """Write table.md and table.json under ``out`` atomically."""
+    import json
+
+    from rnnkit.files import atomic_write_bytes
+
+    atomic_write_bytes(out / "table.md", markdown_table(rows).encode())
+    atomic_write_bytes(out / "table.json", json.dumps(rows, indent=1).encode())

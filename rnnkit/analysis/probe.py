@@ -15,6 +15,7 @@ from torch import Tensor, nn
 import rnnkit.nn as rnn_layers
 from rnnkit.errors import RnnkitError
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
+from rnnkit.models.recurrent import set_forget_bias
 
 CELLS = ("rnn", "rnn-relu", "lstm", "gru", "jordan")
 
@@ -59,7 +60,9 @@ def fresh_model(
         raise RnnkitError(f"unknown cell {cell!r} (choose from {', '.join(CELLS)})")
     torch.manual_seed(seed)
     base = "rnn" if cell == "rnn-relu" else cell
-    config = LanguageModelConfig(vocab_size, base, hidden, layers, one_hot=True)
+    config = LanguageModelConfig(
+        vocab_size=vocab_size, cell=base, hidden_size=hidden, num_layers=layers, one_hot=True
+    )
     model = LanguageModel(config)
     if cell == "rnn-relu":
         rnn = model.rnn
@@ -69,12 +72,3 @@ def fresh_model(
     if cell == "lstm" and forget_bias:
         set_forget_bias(model.rnn, forget_bias)
     return model.eval()
-
-
-@torch.no_grad()
-def set_forget_bias(lstm: nn.Module, value: float) -> None:
-    """Make b_ih + b_hh of every forget gate equal ``value`` (b_ih's block set to 0)."""
-    H = lstm.hidden_size
-    for name, p in lstm.named_parameters():
-        if name.startswith("bias_"):
-            p[H : 2 * H] = value if name.startswith("bias_hh") else 0.0

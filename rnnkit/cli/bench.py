@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.tasks import bench
+    from rnnkit import bench
 
     cells = tuple(c.strip() for c in args.cells.split(",") if c.strip())
     unknown = [c for c in cells if c not in bench.CELLS]

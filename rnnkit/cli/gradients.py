@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from rnnkit.analysis.gradients import clipping_demo, measure_gradients
 from rnnkit.analysis.probe import CELLS
-from rnnkit.tasks.gradients import clipping_demo, measure_gradients
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rnnkit.tasks.inspect import inspect_run
+from rnnkit.analysis.inspect import inspect_run
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,16 +1,20 @@
-"""The ``rnnkit`` command: one sub-command per job, each a thin layer over a task function.
+"""The ``rnnkit`` command: one sub-command per job, each a thin layer over a library function.
 
 Each module listed in ``COMMAND_MODULES`` defines ``register(subparsers)``, which adds its
 sub-command(s) and sets ``func`` (taking the parsed ``argparse.Namespace``, returning an exit
-code) as the parser default.
+code) as the parser default. ``rnnkit train TASK``, ``evaluate`` and ``predict`` serve every
+task in the registry (``rnnkit.tasks``). ``main`` is the one error wrapper: a ``RnnkitError`` is
+one stderr line and exit code 2, and so is every bad flag of every sub-command.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
+from rnnkit.cli.flags import one_line_errors
 from rnnkit.errors import RnnkitError
 
 COMMAND_MODULES: list[str] = [
@@ -19,13 +23,9 @@ COMMAND_MODULES: list[str] = [
     "rnnkit.cli.gradients",
     "rnnkit.cli.inspect",
     "rnnkit.cli.train",
-    "rnnkit.cli.classify",
-    "rnnkit.cli.tag",
     "rnnkit.cli.forecast",
     "rnnkit.cli.predict",
-    "rnnkit.cli.generate",
-    "rnnkit.cli.complete",
-    "rnnkit.cli.score",
+    "rnnkit.cli.lm",
     "rnnkit.cli.evaluate",
     "rnnkit.cli.demo",
 ]
@@ -39,7 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
+    _one_line_everywhere(parser)
     return parser
+
+
+def _one_line_everywhere(parser: argparse.ArgumentParser) -> None:
+    one_line_errors(parser)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _one_line_everywhere(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rnnkit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader (head, less) went away: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from rnnkit.analysis.memory import TASKS
+from rnnkit.analysis.memory import LENGTHS, memory_table, train_memory_task
+from rnnkit.data.synthetic import TASKS
 from rnnkit.models.recurrent import CELLS
-from rnnkit.tasks.memory import LENGTHS, memory_table, train_memory_task
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

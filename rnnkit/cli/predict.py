@@ -1,58 +1,99 @@
-"""``rnnkit predict DIR TEXT...``: label texts with a classifier or tag them with a tagger.
-
-The run directory's config says which task trained it, so one command serves both.
-"""
+"""``rnnkit predict RUN``: a trained model's predictions for new inputs, from any task."""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from rnnkit.cli.classify import emit
-from rnnkit.cli.train import one_line_errors
+from rnnkit.cli.evaluate import add_input_settings, run_with_inputs
+from rnnkit.cli.flags import emit
 from rnnkit.errors import RnnkitError
+from rnnkit.files import atomic_write_bytes
+
+OUTPUT_SUFFIXES = (".jsonl", ".csv")
 
 
 def register(subparsers: Any) -> None:
-    p = one_line_errors(
-        subparsers.add_parser(
-            "predict",
-            help="label or tag texts with a trained classifier or tagger",
-            description="Print the predicted label and its probability per text (classifier) "
-            "or each token with its tag (tagger). With no TEXT, reads one text per line from "
-            "standard input.",
-        )
+    p = subparsers.add_parser(
+        "predict",
+        help="predict with a trained model: labels, tags, forecasts, next tokens",
+        description="Run the best checkpoint of any run on INPUT arguments, on --input FILE (one "
+        "input per line, or a table's text column; a series file for forecasters), or on "
+        "standard input, one input per line. Writes --output FILE.jsonl|.csv or prints.",
     )
-    p.add_argument("model", metavar="DIR", help="run directory of rnnkit train classify/tag")
-    # REMAINDER: texts may begin with '-' and --json may come before or after them
-    p.add_argument("texts", metavar="TEXT", nargs=argparse.REMAINDER, help="texts to label")
+    p.add_argument("dir", metavar="RUN", help="run folder written by `rnnkit train TASK`")
+    # REMAINDER: inputs may begin with '-' and flags may come before or after them
+    p.add_argument("inputs", metavar="INPUT", nargs=argparse.REMAINDER, help="inputs to predict")
+    p.add_argument("--input", metavar="FILE", help="file of inputs")
+    p.add_argument("--output", metavar="FILE", help="write rows to FILE.jsonl or FILE.csv")
+    p.add_argument("--force", action="store_true", help="replace an existing --output file")
+    add_input_settings(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from rnnkit.train import checkpoint as ckpt
+def _late_flags(args: argparse.Namespace) -> None:
+    """Flags written after the inputs (argparse's REMAINDER keeps them among the inputs)."""
+    rest, inputs = list(args.inputs), []
+    while rest:
+        item = rest.pop(0)
+        if item in ("--json", "--force"):
+            setattr(args, item[2:], True)
+        elif item in ("--input", "--output") and rest:
+            setattr(args, item[2:], rest.pop(0))
+        else:
+            inputs.append(item)
+    args.inputs = inputs
 
-    if "--json" in args.texts:
-        args.json = True
-        args.texts = [t for t in args.texts if t != "--json"]
-    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    if not texts:
-        raise RnnkitError("no text to predict: pass TEXT arguments or lines on stdin")
-    task = ckpt.read_json(Path(args.model) / "config.json", "model config").get("task")
-    if task == "classify":
-        from rnnkit.tasks.classify import LoadedClassifier
 
-        results = LoadedClassifier(args.model).predict(texts)
-        text = "\n".join(f"{r['label']}\t{r['probability']:.3f}\t{r['text']}" for r in results)
-    elif task == "tag":
-        from rnnkit.tasks.tag import LoadedTagger
-
-        results = LoadedTagger(args.model).predict(texts)
-        text = "\n".join(" ".join(f"{w}/{t}" for w, t in r["tokens"]) for r in results)
+def write_rows(rows: list[dict[str, Any]], path: Path, force: bool) -> None:
+    """JSON lines, or CSV with nested values as JSON text; atomic, never over a file unasked."""
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise RnnkitError(f"--output must end in .jsonl or .csv, got {path.name!r}")
+    if path.is_dir():
+        raise RnnkitError(f"--output {path} is a directory")
+    if path.exists() and not force:
+        raise RnnkitError(f"--output {path} exists; pass --force to replace it")
+    if path.suffix.lower() == ".jsonl":
+        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     else:
-        raise RnnkitError(f"{args.model} holds a {task!r} model; predict serves classify and tag")
-    emit(results, args.json, text)
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for r in rows:
+            flat = {
+                k: v if isinstance(v, (str, int, float)) else json.dumps(v) for k, v in r.items()
+            }
+            writer.writerow(flat)
+        data = buf.getvalue()
+    try:
+        atomic_write_bytes(path, data.encode("utf-8"))
+    except OSError as exc:
+        raise RnnkitError(f"cannot write --output {path}: {exc.strerror}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    _late_flags(args)
+    if args.inputs and args.input:
+        raise RnnkitError("give inputs as arguments or --input FILE, not both")
+    loaded = run_with_inputs(args)
+    task = loaded.task
+    if args.input:
+        inputs = task.read_inputs(args.input)
+    else:
+        lines = args.inputs or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        if not lines:
+            raise RnnkitError("no input to predict: pass INPUT arguments, --input FILE or stdin")
+        inputs = [task.parse_input(text) for text in lines]
+    rows = loaded.predict(inputs)
+    if args.output:
+        write_rows(rows, Path(args.output), args.force)
+        print(f"wrote {len(rows)} predictions to {args.output}")
+        return 0
+    emit(rows, args.json, "\n".join(task.format_prediction(r) for r in rows))
     return 0

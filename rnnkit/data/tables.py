@@ -55,6 +55,8 @@ def _rows(path: Path) -> tuple[list[str], list[dict]]:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise RnnkitError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise RnnkitError(f"{path} is a directory, not a data file") from None
     except UnicodeDecodeError as exc:
         raise RnnkitError(f"{path} is not UTF-8 text ({exc.reason})") from None
     if suffix in (".jsonl", ".ndjson", ".json"):
@@ -108,3 +110,27 @@ def read_labelled_texts(
     if not texts:
         raise RnnkitError(f"{path}: every row has an empty {tcol!r} or {lcol!r}")
     return LabelledTexts(texts, labels, skipped)
+
+
+def read_lines(path: str | Path, column: str | None = None) -> list[str]:
+    """Inputs to predict on: the text column of a .csv/.tsv/.jsonl file (``column`` or a common
+    name), or else one input per non-empty line of a UTF-8 text file."""
+    path = Path(path)
+    if path.suffix.lower() in (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json"):
+        columns, rows = _rows(path)
+        col = _pick(columns, column, TEXT_COLUMNS, "text")
+        lines = [str(r.get(col) or "").strip() for r in rows]
+    else:
+        if path.is_dir():
+            raise RnnkitError(f"{path} is a directory, not a file of inputs")
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise RnnkitError(f"no such file: {path}") from None
+        except UnicodeDecodeError as exc:
+            raise RnnkitError(f"{path} is not UTF-8 text ({exc.reason})") from None
+        lines = [line.strip() for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        raise RnnkitError(f"{path} holds no input")
+    return lines

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 
 from rnnkit.errors import RnnkitError
 
@@ -64,9 +65,8 @@ class CharTokenizer:
 class WordTokenizer:
     """Words, punctuation marks and line breaks as tokens, with ``<unk>`` for the rest.
 
-    The vocabulary keeps the ``max_vocab - 1`` most frequent tokens (ties broken by first
-    appearance) plus ``<unk>`` at id 0. Decoding joins tokens with single spaces, without a
-    space before closing punctuation or around line breaks.
+    ``<unk>`` is id 0 (``fit_tokenizer`` builds the vocabulary). Decoding joins tokens with
+    single spaces, without a space before closing punctuation or around line breaks.
     """
 
     level = "word"
@@ -77,16 +77,6 @@ class WordTokenizer:
         self.vocab = list(vocab)
         self.lowercase = lowercase
         self.index = {w: i for i, w in enumerate(self.vocab)}
-
-    @classmethod
-    def fit(cls, text: str, max_vocab: int = 10000, lowercase: bool = False) -> WordTokenizer:
-        if max_vocab < 2:
-            raise RnnkitError(f"--vocab-size must be at least 2, got {max_vocab}")
-        counts = Counter(cls._split(text, lowercase))
-        counts.pop(UNK, None)
-        # Counter.most_common keeps insertion order among equal counts: deterministic.
-        words = [w for w, _ in counts.most_common(max_vocab - 1)]
-        return cls([UNK, *words], lowercase)
 
     @staticmethod
     def _split(text: str, lowercase: bool) -> list[str]:
@@ -121,13 +111,37 @@ class WordTokenizer:
 Tokenizer = CharTokenizer | WordTokenizer
 
 
-def fit_tokenizer(text: str, level: str = "char", max_vocab: int = 10000) -> Tokenizer:
-    """Build a tokenizer of ``level`` ('char' or 'word') from the training text."""
+def fit_vocab(tokens: Iterable[str], max_size: int, min_count: int = 1) -> list[str]:
+    """``<unk>`` and the ``max_size - 1`` most frequent tokens seen at least ``min_count``
+    times (ties broken by first appearance, so the result is deterministic)."""
+    if max_size < 2:
+        raise RnnkitError(f"vocab_size must be at least 2, got {max_size}")
+    counts = Counter(tokens)
+    counts.pop(UNK, None)
+    kept = [w for w, c in counts.most_common() if c >= min_count]
+    return [UNK, *kept[: max_size - 1]]
+
+
+def fit_tokenizer(
+    texts: str | Iterable[str],
+    level: str = "char",
+    max_vocab: int = 10000,
+    min_count: int = 1,
+    lowercase: bool = False,
+) -> Tokenizer:
+    """The one vocabulary fitter: a tokenizer of ``level`` fitted on the training text(s).
+
+    Char level keeps every character seen (no ``<unk>``); word level keeps ``fit_vocab``'s
+    words. Fit on the training split only, so validation and test see unknown words as a user
+    would.
+    """
+    texts = [texts] if isinstance(texts, str) else list(texts)
     if level == "char":
-        return CharTokenizer.fit(text)
+        return CharTokenizer.fit("".join(texts))
     if level == "word":
-        return WordTokenizer.fit(text, max_vocab=max_vocab)
-    raise RnnkitError(f"unknown tokenizer level {level!r} (choose char or word)")
+        words = (w for t in texts for w in WordTokenizer._split(t, lowercase))
+        return WordTokenizer(fit_vocab(words, max_vocab, min_count), lowercase)
+    raise RnnkitError(f"level must be char or word, got {level!r}")
 
 
 def tokenizer_from_dict(d: dict) -> Tokenizer:

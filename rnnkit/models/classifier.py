@@ -10,79 +10,54 @@ state at step L-1 and the backward state at step 0, both having seen the whole r
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from rnnkit.config import setting
 from rnnkit.errors import RnnkitError
-from rnnkit.models.recurrent import make_recurrent
+from rnnkit.models.recurrent import (
+    PACKED_CELLS,
+    RecurrentSettings,
+    TaskModel,
+    encode_packed,
+    make_recurrent,
+    step_mask,
+)
 
-CELLS = ("lstm", "gru", "rnn")  # the cells that take packed sequences both ways
 POOLS = ("last", "mean", "max")
 
 
-def encode_packed(rnn: nn.Module, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-    """Run ``rnn`` over padded ``x`` (B, T, F) with per-row ``lengths`` (B,).
-
-    Returns the outputs (B, T, D*H), zero past each row's length, and the final hidden
-    state (L*D, B, H) taken at each row's own last step.
-    """
-    packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-    out, state = rnn(packed)
-    h_n = state[0] if isinstance(state, tuple) else state  # LSTM returns (h, c)
-    out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-    return out, h_n
-
-
-def step_mask(lengths: Tensor, steps: int) -> Tensor:
-    """(B, T) bool, True at the steps a row really has."""
-    return torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]
-
-
-@dataclass
-class ClassifierConfig:
+@dataclass(kw_only=True)
+class ClassifierConfig(RecurrentSettings):
     """Everything needed to rebuild a SequenceClassifier. Exactly one input kind: token ids
-    (``vocab_size > 0``) or real-valued feature vectors (``input_size > 0``)."""
+    (``vocab_size > 0``) or real-valued feature vectors (``input_size > 0``); both are set
+    from the data, not by the user."""
 
-    num_classes: int
-    vocab_size: int = 0
-    input_size: int = 0
-    embed_dim: int = 128
-    hidden_size: int = 128
-    num_layers: int = 1
-    cell: str = "lstm"
-    bidirectional: bool = False
-    pool: str = "last"
-    dropout: float = 0.2
-    backend: str = "rnnkit"
+    cell: str = setting("lstm", "recurrent cell", choices=PACKED_CELLS)
+    num_classes: int = setting(2, "classes (from the data)", lo=2, hi=10**6, cli=False)
+    vocab_size: int = setting(0, "vocabulary size (from the data)", lo=0, hi=10**7, cli=False)
+    input_size: int = setting(0, "features per step (from the data)", lo=0, hi=10**6, cli=False)
+    embed_dim: int = setting(128, "embedding size", lo=1, hi=16384, aliases=("--embed",))
+    bidirectional: bool = setting(False, "read both ways")
+    pool: str = setting("last", "how the steps' outputs become one vector", choices=POOLS)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ClassifierConfig:
-        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+    def check(self) -> None:
+        if self.vocab_size > 0 and self.input_size > 0:
+            raise RnnkitError("a classifier takes either token ids or feature vectors, not both")
 
 
-class SequenceClassifier(nn.Module):
+class SequenceClassifier(TaskModel):
     """logits (B, C) for a batch of variable-length sequences."""
 
     def __init__(self, config: ClassifierConfig):
         super().__init__()
-        c = config
-        if (c.vocab_size > 0) == (c.input_size > 0):
-            raise RnnkitError("a classifier takes either token ids or feature vectors")
-        if c.pool not in POOLS:
-            raise RnnkitError(f"unknown --pool {c.pool!r}; choose from {', '.join(POOLS)}")
-        if c.num_classes < 2:
-            raise RnnkitError("classification needs at least two classes")
-        self.config = c
+        c = self.config = config.validate()
+        if not (c.vocab_size or c.input_size):
+            raise RnnkitError("a classifier needs vocab_size (token ids) or input_size (features)")
         self.embed = nn.Embedding(c.vocab_size, c.embed_dim) if c.vocab_size else None
         feat = c.embed_dim if c.vocab_size else c.input_size
-        if c.cell not in CELLS:
-            raise RnnkitError(f"unknown cell {c.cell!r}; choose from {', '.join(CELLS)}")
         self.rnn = make_recurrent(
             c.cell, feat, c.hidden_size, num_layers=c.num_layers, dropout=c.dropout,
             backend=c.backend, bidirectional=c.bidirectional,

@@ -16,37 +16,35 @@ quantile; the median (q = 0.5) is the point forecast and (q_lo, q_hi) the interv
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from rnnkit.models.recurrent import make_recurrent
+from rnnkit.config import setting
+from rnnkit.errors import RnnkitError
+from rnnkit.models.recurrent import RecurrentSettings, TaskModel, make_recurrent
 
 SPREAD_FLOOR = 0.1  # keeps a flat window's scale away from zero (in standardised units)
 
 
-@dataclass
-class ForecasterConfig:
+@dataclass(kw_only=True)
+class ForecasterConfig(RecurrentSettings):
     """Everything needed to rebuild a Forecaster, including the training-part scaling."""
 
-    horizon: int
-    window: int
-    quantiles: list[float] = field(default_factory=lambda: [0.05, 0.5, 0.95])
-    hidden_size: int = 64
-    num_layers: int = 1
-    cell: str = "lstm"
-    dropout: float = 0.0
-    backend: str = "rnnkit"
-    mean: float = 0.0
-    std: float = 1.0
+    hidden_size: int = setting(64, "hidden units per layer", lo=1, hi=16384, aliases=("--hidden",))
+    horizon: int = setting(1, "steps forecast (from the task)", lo=1, hi=100_000, cli=False)
+    window: int = setting(24, "past values read (from the task)", lo=2, hi=1_000_000, cli=False)
+    quantiles: list[float] = setting(
+        [0.05, 0.5, 0.95], "quantiles forecast: lowest and highest bound the interval", cli=False
+    )
+    mean: float = setting(0.0, "training-part mean (from the data)", cli=False)
+    std: float = setting(1.0, "training-part standard deviation (from the data)", cli=False)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ForecasterConfig:
-        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+    def check(self) -> None:
+        q = self.quantiles
+        if not q or sorted(q) != q or not all(0 < x < 1 for x in q):
+            raise RnnkitError(f"quantiles must rise strictly inside (0, 1), got {q}")
 
 
 def pinball_loss(pred: Tensor, target: Tensor, quantiles: Tensor) -> Tensor:
@@ -58,13 +56,12 @@ def pinball_loss(pred: Tensor, target: Tensor, quantiles: Tensor) -> Tensor:
     return torch.maximum(quantiles * err, (quantiles - 1) * err).mean()
 
 
-class Forecaster(nn.Module):
+class Forecaster(TaskModel):
     """Standardised windows (B, W) -> standardised quantile forecasts (B, H, Q)."""
 
     def __init__(self, config: ForecasterConfig):
         super().__init__()
-        c = config
-        self.config = c
+        c = self.config = config.validate()
         self.rnn = make_recurrent(
             c.cell, 2, c.hidden_size, num_layers=c.num_layers, dropout=c.dropout,
             backend=c.backend,

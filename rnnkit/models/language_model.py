@@ -6,76 +6,51 @@ r"""A recurrent language model: tokens in, a distribution over the next token ou
     p(x_{t+1} \mid x_{\le t}) = \mathrm{softmax}(V\,\mathrm{dropout}(y_t) + c)
 
 The loss is the mean cross-entropy of the next token. With ``tie_weights`` (needs
-``embed == hidden``) the output matrix V is the embedding matrix E.
+``embed_dim == hidden_size``) the output matrix V is the embedding matrix E.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.config import setting
 from rnnkit.errors import RnnkitError
-from rnnkit.models.recurrent import BACKENDS, CELLS, make_recurrent
+from rnnkit.models.recurrent import RecurrentSettings, TaskModel, make_recurrent
 
 
-@dataclass
-class LanguageModelConfig:
+@dataclass(kw_only=True)
+class LanguageModelConfig(RecurrentSettings):
     """Everything that defines a LanguageModel's shape; round-trips through JSON."""
 
-    vocab_size: int
-    cell: str = "lstm"
-    hidden: int = 256
-    layers: int = 2
-    embed: int = 64
-    one_hot: bool = False
-    dropout: float = 0.0
-    tie_weights: bool = False
-    backend: str = "rnnkit"
+    vocab_size: int = setting(2, "vocabulary size (from the data)", lo=2, hi=10**7, cli=False)
+    hidden_size: int = setting(256, "hidden units per layer", lo=1, hi=16384, aliases=("--hidden",))
+    num_layers: int = setting(2, "stacked recurrent layers", lo=1, hi=64, aliases=("--layers",))
+    embed_dim: int = setting(64, "embedding size", lo=1, hi=16384, aliases=("--embed",))
+    one_hot: bool = setting(False, "one-hot inputs instead of embeddings")
+    tie_weights: bool = setting(False, "share the embedding and output matrices")
 
-    def validate(self) -> None:
-        """Raise ``RnnkitError`` for a value no model can be built with."""
-        if self.cell not in CELLS:
-            raise RnnkitError(f"unknown cell {self.cell!r} (choose one of {', '.join(CELLS)})")
-        if self.backend not in BACKENDS:
-            raise RnnkitError(f"unknown backend {self.backend!r} (choose rnnkit or torch)")
-        if self.vocab_size < 2:
-            raise RnnkitError(f"the vocabulary must hold at least 2 tokens, got {self.vocab_size}")
-        for name, hi in (("hidden", 16384), ("layers", 64), ("embed", 16384)):
-            value = getattr(self, name)
-            if not 1 <= value <= hi:
-                raise RnnkitError(f"--{name} must be between 1 and {hi}, got {value}")
-        if not 0 <= self.dropout < 1:
-            raise RnnkitError(f"--dropout must be in [0, 1), got {self.dropout}")
-        if self.tie_weights and (self.one_hot or self.embed != self.hidden):
-            raise RnnkitError("weight tying needs an embedding with --embed equal to --hidden")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> LanguageModelConfig:
-        names = {f.name for f in fields(cls)}
-        try:
-            return cls(**{k: v for k, v in d.items() if k in names})
-        except TypeError as exc:
-            raise RnnkitError(f"model config is malformed ({exc})") from None
+    def check(self) -> None:
+        if self.tie_weights and (self.one_hot or self.embed_dim != self.hidden_size):
+            raise RnnkitError("tie_weights needs an embedding with embed_dim equal to hidden_size")
 
 
-class LanguageModel(nn.Module):
+class LanguageModel(TaskModel):
     """Embedding (or one-hot) input, stacked recurrent layers, a linear softmax head."""
 
     def __init__(self, config: LanguageModelConfig):
         super().__init__()
-        c = self.config = config
-        c.validate()
-        in_size = c.vocab_size if c.one_hot else c.embed
-        self.embedding = None if c.one_hot else nn.Embedding(c.vocab_size, c.embed)
-        self.rnn = make_recurrent(c.cell, in_size, c.hidden, c.layers, c.dropout, True, c.backend)
+        c = self.config = config.validate()
+        in_size = c.vocab_size if c.one_hot else c.embed_dim
+        self.embedding = None if c.one_hot else nn.Embedding(c.vocab_size, c.embed_dim)
+        self.rnn = make_recurrent(
+            c.cell, in_size, c.hidden_size, c.num_layers, c.dropout, True, c.backend
+        )
         self.drop = nn.Dropout(c.dropout)
-        self.head = nn.Linear(c.hidden, c.vocab_size)
+        self.head = nn.Linear(c.hidden_size, c.vocab_size)
         if c.tie_weights:
             self.head.weight = self.embedding.weight
 

@@ -7,12 +7,42 @@ and benchmarks compare the two inside the same model and Trainer.
 
 from __future__ import annotations
 
-from torch import nn
+from dataclasses import dataclass
 
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from rnnkit.config import Settings, setting
 from rnnkit.errors import RnnkitError
 
 CELLS = ("lstm", "gru", "rnn", "jordan")
+PACKED_CELLS = ("lstm", "gru", "rnn")  # the cells that take PackedSequence (both directions)
 BACKENDS = ("rnnkit", "torch")
+
+
+@dataclass(kw_only=True)
+class RecurrentSettings(Settings):
+    """The settings every task model shares, spelled the same way in every task."""
+
+    cell: str = setting("lstm", "recurrent cell", choices=CELLS)
+    hidden_size: int = setting(128, "hidden units per layer", lo=1, hi=16384, aliases=("--hidden",))
+    num_layers: int = setting(1, "stacked recurrent layers", lo=1, hi=64, aliases=("--layers",))
+    dropout: float = setting(0.0, "dropout between layers and before the head", lo=0, hi=0.99)
+    backend: str = setting(
+        "rnnkit", "recurrent layers: rnnkit's, or torch.nn's for comparison", choices=BACKENDS
+    )
+
+
+class TaskModel(nn.Module):
+    """Base of the task models: a ``config`` (``Settings``) and the size they report."""
+
+    config: Settings
+
+    def num_parameters(self) -> int:
+        """Trainable scalars, shared (tied) tensors counted once."""
+        seen = {id(p): p for p in self.parameters() if p.requires_grad}
+        return sum(p.numel() for p in seen.values())
 
 
 def make_recurrent(
@@ -40,7 +70,7 @@ def make_recurrent(
     if hidden_size < 1 or num_layers < 1 or input_size < 1:
         raise RnnkitError("sizes and layer counts must be positive")
     if not 0 <= dropout < 1:
-        raise RnnkitError(f"--dropout must be in [0, 1), got {dropout}")
+        raise RnnkitError(f"dropout must be in [0, 1), got {dropout}")
     dropout = dropout if num_layers > 1 else 0.0  # inter-layer dropout needs two layers
     common = dict(num_layers=num_layers, batch_first=batch_first, dropout=dropout)
     if bidirectional:
@@ -56,3 +86,30 @@ def make_recurrent(
         return rnn.JordanRNN(input_size, hidden_size, hidden_size, **common)
     cls = {"lstm": rnn.LSTM, "gru": rnn.GRU, "rnn": rnn.RNN}[cell]
     return cls(input_size, hidden_size, **common)
+
+
+def encode_packed(rnn: nn.Module, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+    """Run ``rnn`` over padded ``x`` (B, T, F) with per-row ``lengths`` (B,).
+
+    Returns the outputs (B, T, D*H), zero past each row's length, and the final hidden
+    state (L*D, B, H) taken at each row's own last step. Padding is never computed.
+    """
+    packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    out, state = rnn(packed)
+    h_n = state[0] if isinstance(state, tuple) else state  # LSTM returns (h, c)
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+    return out, h_n
+
+
+def step_mask(lengths: Tensor, steps: int) -> Tensor:
+    """(B, T) bool, True at the steps a row really has."""
+    return torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]
+
+
+@torch.no_grad()
+def set_forget_bias(lstm: nn.Module, value: float) -> None:
+    """Make b_ih + b_hh of every forget gate equal ``value`` (b_ih's block set to 0)."""
+    H = lstm.hidden_size
+    for name, p in lstm.named_parameters():
+        if name.startswith("bias_"):
+            p[H : 2 * H] = value if name.startswith("bias_hh") else 0.0

@@ -13,13 +13,19 @@ Padded steps are never computed (packed input) and are excluded from the loss by
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from rnnkit.models.classifier import encode_packed
-from rnnkit.models.recurrent import make_recurrent
+from rnnkit.config import setting
+from rnnkit.models.recurrent import (
+    PACKED_CELLS,
+    RecurrentSettings,
+    TaskModel,
+    encode_packed,
+    make_recurrent,
+)
 
 SHAPES = (
     "other", "lower", "title", "upper", "mixed", "digit", "punct", "mention", "hashtag", "url",
@@ -48,36 +54,24 @@ def token_shape(token: str) -> int:
     return SHAPES.index("mixed") if any(ch.isalpha() for ch in token) else 0
 
 
-@dataclass
-class TaggerConfig:
+@dataclass(kw_only=True)
+class TaggerConfig(RecurrentSettings):
     """Everything needed to rebuild a SequenceTagger."""
 
-    vocab_size: int
-    num_tags: int
-    embed_dim: int = 100
-    shape_dim: int = 16
-    hidden_size: int = 128
-    num_layers: int = 1
-    cell: str = "lstm"
-    bidirectional: bool = True
-    dropout: float = 0.3
-    backend: str = "rnnkit"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TaggerConfig:
-        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+    cell: str = setting("lstm", "recurrent cell", choices=PACKED_CELLS)
+    vocab_size: int = setting(1, "vocabulary size (from the data)", lo=1, hi=10**7, cli=False)
+    num_tags: int = setting(2, "tags (from the data)", lo=2, hi=10**6, cli=False)
+    embed_dim: int = setting(100, "word embedding size", lo=1, hi=16384, aliases=("--embed",))
+    shape_dim: int = setting(16, "token-shape embedding size", lo=1, hi=1024)
+    bidirectional: bool = setting(True, "read both ways")
 
 
-class SequenceTagger(nn.Module):
+class SequenceTagger(TaskModel):
     """Tag logits (B, T, K) for word ids and shape ids (B, T) with per-row lengths (B,)."""
 
     def __init__(self, config: TaggerConfig):
         super().__init__()
-        c = config
-        self.config = c
+        c = self.config = config.validate()
         self.embed = nn.Embedding(c.vocab_size, c.embed_dim)
         self.shape = nn.Embedding(len(SHAPES), c.shape_dim)
         self.rnn = make_recurrent(

@@ -1,5 +1,19 @@
-"""Task functions: what each ``rnnkit`` sub-command does, callable from Python."""
+"""The tasks: each module defines one ``Task`` (``rnnkit.tasks.base``) and registers it.
 
-from rnnkit.tasks.lm import complete, evaluate_lm, generate, load_lm, score, train_lm
+Adding a task is its own module (and model) plus one line here.
+"""
 
-__all__ = ["complete", "evaluate_lm", "generate", "load_lm", "score", "train_lm"]
+import importlib
+
+TASK_MODULES = [
+    "rnnkit.tasks.lm",
+    "rnnkit.tasks.classify",
+    "rnnkit.tasks.tag",
+    "rnnkit.tasks.forecast",
+]
+
+
+def load_tasks() -> None:
+    """Import every task module, which registers its task (idempotent)."""
+    for name in TASK_MODULES:
+        importlib.import_module(name)

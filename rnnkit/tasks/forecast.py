@@ -1,4 +1,4 @@
-"""Forecasting real-valued series: train, rolling-origin test against naive baselines, forecast.
+"""Forecasting real-valued series: a rolling-origin test against naive baselines, and forecasts.
 
 Split (in time order): train | validation | test. The scaling (mean, standard deviation) is
 learned on the training part only. Training windows lie wholly in the training part; the
@@ -8,15 +8,15 @@ before t, and average the errors over all origins and steps:
 
     MAE = mean |e|     RMSE = sqrt(mean e^2)     MASE = MAE / mean_{t in train} |y_t - y_{t-1}|
 
-MASE < 1 means the model beats the in-sample one-step naive forecast on average. The
-prediction interval is the model's outer quantiles (default 5% and 95%, trained with the
-pinball loss); its empirical coverage on the test origins is reported beside it.
+MASE < 1 means the model beats the in-sample one-step naive forecast on average (Hyndman and
+Koehler 2006). The prediction interval is the model's outer quantiles (default 5% and 95%,
+trained with the pinball loss); its empirical coverage on the test origins is reported beside it.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +24,16 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rnnkit.config import Settings, setting
 from rnnkit.data.series import Series, read_series
 from rnnkit.errors import RnnkitError
 from rnnkit.files import save_figure
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig, pinball_loss
 from rnnkit.tasks import baselines
-from rnnkit.train import ListBatches, StepOutput, TrainConfig, Trainer
-from rnnkit.train import checkpoint as ckpt
+from rnnkit.tasks.base import Splits, Task, exactly_one_source, register_task
+from rnnkit.train.trainer import ListBatches, StepOutput
+
+Examples = tuple[np.ndarray, int, float]  # series (N,), first forecast origin, MASE scale
 
 
 def default_window(period: int | None) -> int:
@@ -40,8 +43,6 @@ def default_window(period: int | None) -> int:
 
 def split_points(n: int, window: int, horizon: int, val: float, test: float) -> tuple[int, int]:
     """(start of validation, start of test); refuses series too short for window + horizon."""
-    if not (0 < test < 1 and 0 < val < 1 and val + test < 1):
-        raise RnnkitError("--val and --test must be fractions in (0, 1) with val + test < 1")
     if n < window + horizon:
         raise RnnkitError(
             f"the series has {n} values, shorter than window + horizon = {window + horizon}"
@@ -52,7 +53,7 @@ def split_points(n: int, window: int, horizon: int, val: float, test: float) -> 
         need = window + 3 * horizon + 1
         raise RnnkitError(
             f"the series has {n} values: too short to train on windows of {window} with "
-            f"horizon {horizon} and keep validation and test parts (try --window smaller; "
+            f"horizon {horizon} and keep validation and test parts (try a smaller window; "
             f"need roughly {need / (1 - val - test):.0f} values)"
         )
     return t_val, t_test
@@ -65,10 +66,6 @@ def windows(z: np.ndarray, origins: range, window: int, horizon: int) -> tuple[T
     return torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
 
 
-def batches_of(x: Tensor, y: Tensor, batch_size: int) -> list[tuple[Tensor, Tensor]]:
-    return [(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-
-
 def errors(pred: np.ndarray, true: np.ndarray, scale: float) -> dict[str, float]:
     """MAE, RMSE and MASE of forecasts (N, H) against truth (N, H)."""
     e = pred - true
@@ -76,154 +73,228 @@ def errors(pred: np.ndarray, true: np.ndarray, scale: float) -> dict[str, float]
     return {"mae": mae, "rmse": float(np.sqrt((e**2).mean())), "mase": mae / scale}
 
 
-@torch.no_grad()
-def forecast_z(model: Forecaster, x: Tensor) -> Tensor:
-    """Quantile forecasts (N, H, Q) in scaled units for windows (N, W), in batches."""
-    model.eval()
-    return torch.cat([model(x[i : i + 512]) for i in range(0, len(x), 512)])
+def mase_scale(y: np.ndarray) -> float:
+    """Mean absolute one-step change: the in-sample naive forecast's error."""
+    return float(np.abs(np.diff(y)).mean()) or 1.0
 
 
 def median_index(quantiles: list[float]) -> int:
     return int(np.argmin([abs(q - 0.5) for q in quantiles]))
 
 
-def train_forecaster(
-    series: Series,
-    out_dir: str | Path,
-    *,
-    horizon: int,
-    window: int | None = None,
-    source: str = "data",
-    model_config: dict | None = None,
-    train_config: TrainConfig | None = None,
-    batch_size: int = 32,
-    val: float = 0.1,
-    test: float = 0.2,
-    resume: bool = False,
-) -> dict[str, Any]:
-    """Train a Forecaster on ``series`` and run the rolling-origin test beside naive and
-    seasonal-naive forecasts. Returns the results (also in results.json)."""
-    if horizon < 1:
-        raise RnnkitError(f"--horizon must be at least 1, got {horizon}")
-    window = window or default_window(series.period)
-    if window < 2:
-        raise RnnkitError(f"--window must be at least 2, got {window}")
-    y = series.values
-    n = len(y)
-    t_val, t_test = split_points(n, window, horizon, val, test)
-    mean, std = float(y[:t_val].mean()), float(y[:t_val].std())
-    std = std if std > 0 else 1.0
-    mc = ForecasterConfig(horizon, window, mean=mean, std=std)
-    mc = ForecasterConfig.from_dict({**mc.to_dict(), **(model_config or {}), "mean": mean,
-                                     "std": std, "horizon": horizon, "window": window})  # fmt: skip
-    tc = train_config or TrainConfig(epochs=200, eval_every=50, patience=8)
-    tc.monitor, tc.mode = "val_mae", "min"
-    z = (y - mean) / std
-    x_tr, y_tr = windows(z, range(window, t_val - horizon + 1), window, horizon)
-    x_va, y_va = windows(z, range(t_val, t_test - horizon + 1), window, horizon)
-    test_origins = range(t_test, n - horizon + 1)
-    x_te, _ = windows(z, test_origins, window, horizon)
-    y_te = np.stack([y[t : t + horizon] for t in test_origins])  # (N, H) original units
-    torch.manual_seed(tc.seed)
-    model = Forecaster(mc)
-    q = model.q
-    mid = median_index(mc.quantiles)
+@dataclass(kw_only=True)
+class ForecastData(Settings):
+    data: str | None = setting(None, "CSV/TSV file holding the series", metavar="FILE")
+    dataset: str | None = setting(None, "named dataset", metavar="NAME")
+    column: str | None = setting(None, "the numeric column to forecast", metavar="NAME")
+    date_col: str | None = setting(None, "date column (rows are sorted by it)", metavar="NAME")
+    period: int | None = setting(None, "season length for seasonal-naive", lo=1, hi=100_000)
+    horizon: int = setting(None, "steps to forecast", lo=1, hi=100_000)
+    window: int | None = setting(
+        None, "past values read (default: a season + 8, at least 24)", lo=2, hi=1_000_000
+    )
+    val: float = setting(0.1, "validation fraction (in time order)", lo=0, hi=1, lo_open=True)
+    test: float = setting(0.2, "rolling-origin test fraction", lo=0, hi=1, lo_open=True)
+    batch_size: int = setting(32, "windows per step", lo=1, hi=65536)
 
-    def loss_fn(m: nn.Module, batch, state) -> StepOutput:
-        xb, yb = batch
-        return StepOutput(pinball_loss(m(xb), yb, q), yb.numel())
-
-    def metrics_fn(m, src) -> dict:
-        pred = forecast_z(m, x_va)[..., mid] * std  # (N, H) errors in original units
-        return {"mae": float((pred - y_va * std).abs().mean())}
-
-    out = ckpt.prepare_run_dir(out_dir, "forecast", resume)
-    if not resume:
-        config = {"task": "forecast", "model": mc.to_dict(), "source": source,
-                  "column": series.name, "period": series.period, "train": asdict(tc)}  # fmt: skip
-        ckpt.atomic_write_json(out / "config.json", config)
-    trainer = Trainer(
-        model, loss_fn, ListBatches(batches_of(x_tr, y_tr, batch_size), seed=tc.seed),
-        ListBatches(batches_of(x_va, y_va, 512), shuffle=False),
-        config=tc, out_dir=out, metrics_fn=metrics_fn, resume=resume, unit="windows",
-    )  # fmt: skip
-    summary = trainer.fit()
-    model.load_state_dict(ckpt.load_weights(ckpt.resolve_checkpoint(out)))
-    pred = model.unscale(forecast_z(model, x_te)).numpy()  # (N, H, Q)
-    scale = float(np.abs(np.diff(y[:t_val])).mean()) or 1.0
-    lo, hi = pred[..., 0], pred[..., -1]
-    naive = np.stack([baselines.naive(y[:t], horizon) for t in test_origins])
-    results = {
-        "task": "forecast",
-        "source": source,
-        "horizon": horizon,
-        "window": window,
-        "split": {
-            "train": t_val,
-            "val": t_test - t_val,
-            "test": n - t_test,
-            "test_origins": len(test_origins),
-        },  # fmt: skip
-        "interpolated": series.interpolated,
-        "test": {
-            **errors(pred[..., mid], y_te, scale),
-            "interval": [mc.quantiles[0], mc.quantiles[-1]],
-            "coverage": float(((y_te >= lo) & (y_te <= hi)).mean()),
-        },  # fmt: skip
-        "baselines": {"naive": errors(naive, y_te, scale)},
-        "mase_scale": scale,
-        "training": {k: summary[k] for k in ("steps", "elapsed_s", "stop_reason", "best_step")},
-    }
-    if series.period:
-        seasonal = [baselines.seasonal_naive(y[:t], horizon, series.period) for t in test_origins]
-        results["baselines"][f"seasonal_naive_m{series.period}"] = errors(
-            np.stack(seasonal), y_te, scale
-        )
-    ckpt.atomic_write_json(out / "results.json", results)
-    return results
+    def check(self) -> None:
+        if self.val + self.test >= 1:
+            raise RnnkitError(f"val + test must be below 1, got {self.val} + {self.test}")
 
 
-def load_series(
-    data: str | None, dataset: str | None, column: str | None, date_col: str | None,
-    period: int | None = None,
-) -> tuple[Series, str]:  # fmt: skip
-    """(series, source name) from a CSV column or a named dataset; exactly one must be given."""
-    if (data is None) == (dataset is None):
-        raise RnnkitError("give exactly one of --data FILE or --dataset NAME")
-    if dataset is not None:
-        from rnnkit.data import named
+@register_task
+class ForecastTask(Task):
+    name = "forecast"
+    help = "train a multi-step forecaster on a time series"
+    description = (
+        "Train a recurrent forecaster of the next H values with a quantile prediction interval. "
+        "Scaling is learned on the training part; the test is rolling-origin over the last "
+        "test fraction of the series, beside naive and seasonal-naive forecasts (MAE, RMSE, MASE)."
+    )
+    Data = ForecastData
+    Model = ForecasterConfig
+    defaults = {"train": {"epochs": 50, "lr": 3e-3, "eval_every": 25, "patience": 5}}
+    monitor = ("val_mae", "min")
+    unit = "windows"
+    input_settings = ("column", "date_col")
+    restored = False
 
-        return named.get(dataset, "forecast").load(), dataset
-    if column is None:
-        raise RnnkitError("--column NAME is needed with --data")
-    return read_series(data, column, date_col, period), str(data)
+    def restore(self, files: dict[str, Any]) -> None:
+        self.restored = True  # the scaling lives in the model settings, saved with the run
 
+    def load_series(self, path: str) -> Series:
+        if self.data.column is None:
+            raise RnnkitError("column NAME is needed with a data file")
+        return read_series(path, self.data.column, self.data.date_col, self.data.period)
 
-def forecast_next(run_dir: str | Path, series: Series) -> dict[str, Any]:
-    """The next H values after the end of ``series`` with the model's interval."""
-    run_dir = Path(run_dir)
-    path = ckpt.resolve_checkpoint(run_dir)
-    config = ckpt.read_json(run_dir / "config.json", "model config")
-    if config.get("task") != "forecast":
-        raise RnnkitError(f"{run_dir} holds a {config.get('task')!r} model, not a forecaster")
-    mc = ForecasterConfig.from_dict(config["model"])
-    if len(series.values) < mc.window:
-        n = len(series.values)
-        raise RnnkitError(f"the series has {n} values; the model reads windows of {mc.window}")
-    model = Forecaster(mc)
-    model.load_state_dict(ckpt.load_weights(path))
-    x = model.scale(torch.tensor(series.values[-mc.window :], dtype=torch.float32))[None]
-    pred = model.unscale(forecast_z(model, x))[0].numpy()  # (H, Q)
-    mid = median_index(mc.quantiles)
-    steps = future_labels(series.dates, mc.horizon, len(series.values))
-    return {
-        "steps": steps,
-        "forecast": pred[:, mid].tolist(),
-        "lower": pred[:, 0].tolist(),
-        "upper": pred[:, -1].tolist(),
-        "interval": [mc.quantiles[0], mc.quantiles[-1]],
-        "interpolated": series.interpolated,
-    }
+    def prepare(self) -> Splits:
+        d = self.data
+        loaded, source = exactly_one_source(d.data, d.dataset, self.name)
+        series: Series = loaded or self.load_series(d.data)
+        period = d.period or series.period
+        window = self.model.window if self.restored else d.window or default_window(period)
+        y = series.values
+        t_val, t_test = split_points(len(y), window, d.horizon, d.val, d.test)
+        if not self.restored:
+            std = float(y[:t_val].std())
+            self.model.horizon, self.model.window = d.horizon, window
+            self.model.mean, self.model.std = float(y[:t_val].mean()), std if std > 0 else 1.0
+        info = {
+            "source": source,
+            "column": series.name,
+            "horizon": d.horizon,
+            "window": window,
+            "period": period,
+            "split": {"train": t_val, "val": t_test - t_val, "test": len(y) - t_test,
+                      "test_origins": len(y) - d.horizon + 1 - t_test},
+            "interpolated": series.interpolated,
+        }  # fmt: skip
+        scale = mase_scale(y[:t_val])
+        return Splits((y[:t_val], window, scale), (y[:t_test], t_val, scale), (y, t_test, scale),
+                      info)  # fmt: skip
+
+    def batch_sources(self, splits: Splits, rank: int, world: int, seed: int):
+        m = self.model
+        (y_tr, start, _), (y_va, t_val, _) = splits.train, splits.val
+        x_tr, z_tr = windows(self.scale(y_tr), range(start, len(y_tr) - m.horizon + 1),
+                             m.window, m.horizon)  # fmt: skip
+        x_va, z_va = windows(self.scale(y_va), range(t_val, len(y_va) - m.horizon + 1),
+                             m.window, m.horizon)  # fmt: skip
+        bs = self.data.batch_size
+        train = [(x_tr[i : i + bs], z_tr[i : i + bs]) for i in range(0, len(x_tr), bs)]
+        return (ListBatches(train, seed=seed, rank=rank, world=world),
+                ListBatches([(x_va, z_va)], shuffle=False))  # fmt: skip
+
+    def scale(self, y: np.ndarray) -> np.ndarray:
+        return (y - self.model.mean) / self.model.std
+
+    def build_model(self) -> Forecaster:
+        return Forecaster(self.model)
+
+    def loss(self, model: nn.Module, batch: tuple[Tensor, Tensor], state: Any) -> StepOutput:
+        x, z = batch
+        q = torch.tensor(self.model.quantiles, device=x.device)
+        return StepOutput(pinball_loss(model(x), z, q), z.numel())
+
+    @torch.no_grad()
+    def forecasts(self, model: nn.Module, x: Tensor) -> np.ndarray:
+        """Quantile forecasts (N, H, Q) in the series' units for scaled windows (N, W)."""
+        model.eval()
+        device = next(model.parameters()).device
+        z = torch.cat([model(x[i : i + 512].to(device)).cpu() for i in range(0, len(x), 512)])
+        return model.unscale(z).numpy()
+
+    def metrics(self, model: nn.Module, val: ListBatches) -> dict[str, float]:
+        ((x, z),) = val.batches
+        pred = self.forecasts(model, x)[..., median_index(self.model.quantiles)]  # (N, H)
+        return {"mae": float(np.abs(pred - model.unscale(z).numpy()).mean())}
+
+    def origins(self, y: np.ndarray, start: int) -> range:
+        return range(max(start, self.model.window), len(y) - self.model.horizon + 1)
+
+    def score(self, model: nn.Module, examples: Examples) -> dict[str, Any]:
+        y, start, scale = examples
+        m = self.model
+        origins = self.origins(y, start)
+        if len(origins) < 1:
+            raise RnnkitError(
+                f"the series has {len(y)} values; scoring needs window + horizon = "
+                f"{m.window + m.horizon}"
+            )
+        x, _ = windows(self.scale(y), origins, m.window, m.horizon)
+        pred = self.forecasts(model, x)  # (N, H, Q)
+        truth = np.stack([y[t : t + m.horizon] for t in origins])  # (N, H)
+        inside = (truth >= pred[..., 0]) & (truth <= pred[..., -1])
+        return {
+            "origins": len(origins),
+            **errors(pred[..., median_index(m.quantiles)], truth, scale),
+            "interval": [m.quantiles[0], m.quantiles[-1]],
+            "coverage": float(inside.mean()),
+        }
+
+    def test(self, model: nn.Module, splits: Splits, run_dir: Path) -> dict[str, Any]:
+        y, start, scale = splits.test
+        origins, h = self.origins(y, start), self.model.horizon
+        truth = np.stack([y[t : t + h] for t in origins])
+        naive = np.stack([baselines.naive(y[:t], h) for t in origins])
+        results = {
+            "test": self.score(model, splits.test),
+            "baselines": {"naive": errors(naive, truth, scale)},
+            "mase_scale": scale,
+        }
+        period = splits.info["period"]
+        if period:
+            seasonal = np.stack([baselines.seasonal_naive(y[:t], h, period) for t in origins])
+            results["baselines"][f"seasonal_naive_m{period}"] = errors(seasonal, truth, scale)
+        return results
+
+    @staticmethod
+    def format_results(r: dict[str, Any]) -> str:
+        t = r["test"]
+        lines = [
+            f"rolling-origin test: {r['split']['test_origins']} origins x horizon {r['horizon']} "
+            f"(window {r['window']}; train {r['split']['train']}, val {r['split']['val']}, "
+            f"test {r['split']['test']} values)",
+            f"{'':24s} {'MAE':>10s} {'RMSE':>10s} {'MASE':>8s}",
+            f"{'rnnkit forecaster':24s} {t['mae']:10.4f} {t['rmse']:10.4f} {t['mase']:8.4f}",
+        ]
+        for name, b in r["baselines"].items():
+            label = "baseline: " + name
+            lines.append(f"{label:24s} {b['mae']:10.4f} {b['rmse']:10.4f} {b['mase']:8.4f}")
+        lo, hi = t["interval"]
+        lines.append(f"{lo:.0%}-{hi:.0%} interval covered {t['coverage']:.1%} of test values")
+        if r["interpolated"]:
+            lines.append(f"note: {r['interpolated']} missing values were interpolated")
+        return "\n".join(lines)
+
+    # -- using a trained model -----------------------------------------------------------------
+
+    def read_examples(self, path: str) -> Examples:
+        y = self.load_series(path).values
+        return y, self.model.window, mase_scale(y)
+
+    def parse_input(self, text: str) -> Series:
+        """A series written inline: numbers separated by commas or spaces."""
+        try:
+            values = np.array([float(v) for v in text.replace(",", " ").split()], dtype=np.float64)
+        except ValueError:
+            raise RnnkitError(f"an input series must be numbers, got {text[:40]!r}") from None
+        return Series("input", values)
+
+    def read_inputs(self, path: str) -> list[Series]:
+        return [self.load_series(path)]
+
+    def predict(self, model: nn.Module, inputs: list[Series]) -> list[dict[str, Any]]:
+        """The next H values after the end of each series, with the model's interval."""
+        m = self.model
+        rows = []
+        for series in inputs:
+            y = series.values
+            if len(y) < m.window or not np.isfinite(y[-m.window :]).all():
+                raise RnnkitError(
+                    f"a series needs its last {m.window} values finite (the model's window); "
+                    f"got {len(y)} values"
+                )
+            x = torch.tensor(self.scale(y[-m.window :]), dtype=torch.float32)[None]  # (1, W)
+            pred = self.forecasts(model, x)[0]  # (H, Q)
+            rows.append({
+                "steps": future_labels(series.dates, m.horizon, len(y)),
+                "forecast": pred[:, median_index(m.quantiles)].tolist(),
+                "lower": pred[:, 0].tolist(),
+                "upper": pred[:, -1].tolist(),
+                "interval": [m.quantiles[0], m.quantiles[-1]],
+                "interpolated": series.interpolated,
+            })  # fmt: skip
+        return rows
+
+    def format_prediction(self, fc: dict[str, Any]) -> str:
+        lo, hi = fc["interval"]
+        lines = [f"{'step':>12s} {'forecast':>12s} {f'{lo:.0%}':>12s} {f'{hi:.0%}':>12s}"]
+        for s, m, a, b in zip(fc["steps"], fc["forecast"], fc["lower"], fc["upper"], strict=True):
+            lines.append(f"{s:>12s} {m:12.4f} {a:12.4f} {b:12.4f}")
+        if fc["interpolated"]:
+            lines.append(f"note: {fc['interpolated']} missing values were interpolated")
+        return "\n".join(lines)
 
 
 def future_labels(dates: list[str] | None, horizon: int, n: int) -> list[str]:
@@ -269,22 +340,3 @@ def plot_forecast(series: Series, fc: dict, path: Path, history: int = 200) -> N
     ax.legend()
     fig.tight_layout()
     save_figure(fig, path)
-
-
-def format_results(r: dict) -> str:
-    t = r["test"]
-    lines = [
-        f"rolling-origin test: {r['split']['test_origins']} origins x horizon {r['horizon']} "
-        f"(window {r['window']}; train {r['split']['train']}, val {r['split']['val']}, "
-        f"test {r['split']['test']} values)",
-        f"{'':24s} {'MAE':>10s} {'RMSE':>10s} {'MASE':>8s}",
-        f"{'rnnkit forecaster':24s} {t['mae']:10.4f} {t['rmse']:10.4f} {t['mase']:8.4f}",
-    ]
-    for name, b in r["baselines"].items():
-        label = "baseline: " + name
-        lines.append(f"{label:24s} {b['mae']:10.4f} {b['rmse']:10.4f} {b['mase']:8.4f}")
-    lo, hi = t["interval"]
-    lines.append(f"{lo:.0%}-{hi:.0%} interval covered {t['coverage']:.1%} of test values")
-    if r["interpolated"]:
-        lines.append(f"note: {r['interpolated']} missing values were interpolated")
-    return "\n".join(lines)

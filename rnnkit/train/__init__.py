@@ -1,7 +1,7 @@
 """Training: the Trainer, checkpoints, metrics and data-parallel launching."""
 
 from rnnkit.train.checkpoint import prepare_run_dir, resolve_checkpoint
-from rnnkit.train.distributed import is_main, launch, rank_world
+from rnnkit.train.distributed import launch, rank_world
 from rnnkit.train.trainer import ListBatches, StepOutput, TrainConfig, Trainer, detach_state
 
 __all__ = [
@@ -10,7 +10,6 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "detach_state",
-    "is_main",
     "launch",
     "prepare_run_dir",
     "rank_world",

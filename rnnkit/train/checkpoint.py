@@ -2,9 +2,9 @@
 
 Layout of a run directory::
 
-    run.json          the task name: marks the directory as one run's
-    config.json       everything needed to rebuild the model (written once, at the start)
-    tokenizer.json    the vocabulary (text tasks)
+    run.json          the task name, format and artefact list: marks the directory as a run
+    config.json       every setting of the run (written once, at the start)
+    tokenizer.json    the task's artefacts, e.g. a vocabulary (written once, at the start)
     metrics.jsonl     one JSON object per logged step or evaluation
     loss.png          loss curves
     latest, best      pointer files naming a checkpoint directory
@@ -12,7 +12,7 @@ Layout of a run directory::
         model.safetensors   weights (no pickle)
         state.pt            optimiser, scheduler, RNG, step, carried state (tensors and numbers
                             only, loaded with ``weights_only=True``)
-        manifest.json       sha256 of every file above and of config.json / tokenizer.json
+        manifest.json       sha256 of every file above, of config.json and of the artefacts
 
 A checkpoint is written into a temporary directory, renamed into place (atomic), and only then
 named by ``latest``, itself replaced atomically: ``latest`` always names a complete checkpoint.
@@ -38,7 +38,7 @@ from rnnkit.files import atomic_write_bytes, atomic_write_json  # noqa: F401  (r
 RUN_FILE = "run.json"
 CKPT_DIR = "ckpt"
 POINTERS = ("latest", "best")
-STATIC_FILES = ("config.json", "tokenizer.json")
+FORMAT = 2  # run.json "format": bumped when a run written before can no longer be read
 
 
 def sha256(path: Path) -> str:
@@ -58,7 +58,33 @@ def read_json(path: Path, what: str) -> Any:
         raise RnnkitError(f"{what} is damaged ({exc.__class__.__name__}): {path}") from None
 
 
-def prepare_run_dir(out: str | Path, task: str, resume: bool) -> Path:
+def run_info(run_dir: Path) -> dict:
+    """run.json of ``run_dir``: {"task", "format", "artefacts"}; RnnkitError if not a run."""
+    if not (run_dir / RUN_FILE).is_file():
+        raise RnnkitError(f"{run_dir} is not an rnnkit run directory (no {RUN_FILE})")
+    info = read_json(run_dir / RUN_FILE, "run file")
+    if not isinstance(info, dict) or not isinstance(info.get("task"), str):
+        raise RnnkitError(f"run file is malformed: {run_dir / RUN_FILE}")
+    if info.get("format") != FORMAT:
+        raise RnnkitError(
+            f"{run_dir} was written by another rnnkit version (run format "
+            f"{info.get('format')!r}, this version reads {FORMAT}); train it again"
+        )
+    return info
+
+
+def static_files(run_dir: Path) -> list[str]:
+    """Files written once at the start of a run that every checkpoint's manifest covers."""
+    if not (run_dir / RUN_FILE).is_file():  # a bare Trainer output directory
+        return []
+    artefacts = run_info(run_dir).get("artefacts", [])
+    names = ["config.json", *[a for a in artefacts if isinstance(a, str) and "/" not in a]]
+    return [n for n in names if (run_dir / n).is_file()]
+
+
+def prepare_run_dir(
+    out: str | Path, task: str, resume: bool, artefacts: tuple[str, ...] = ()
+) -> Path:
     """Create (or check, when resuming) the run directory ``out`` for ``task``.
 
     Refuses a directory that holds anything but this task's run unless ``resume`` is set, and
@@ -66,24 +92,25 @@ def prepare_run_dir(out: str | Path, task: str, resume: bool) -> Path:
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise RnnkitError(f"--out {out} exists and is not a directory")
+        raise RnnkitError(f"out {out} exists and is not a directory")
     has_files = out.is_dir() and any(out.iterdir())
     if resume:
         if not (out / RUN_FILE).is_file():
-            raise RnnkitError(f"--resume: {out} holds no rnnkit run to resume")
-        run = read_json(out / RUN_FILE, "run file")
-        if run.get("task") != task:
-            raise RnnkitError(f"--resume: {out} holds a {run.get('task')!r} run, not {task!r}")
+            raise RnnkitError(f"resume: {out} holds no rnnkit run to resume")
+        run = run_info(out)
+        if run["task"] != task:
+            raise RnnkitError(f"resume: {out} holds a {run['task']!r} run, not {task!r}")
         if latest_checkpoint(out) is None:
-            raise RnnkitError(f"--resume: {out} has no complete checkpoint yet")
+            raise RnnkitError(f"resume: {out} has no complete checkpoint yet")
         return out
     if has_files:
         raise RnnkitError(
-            f"--out {out} already holds files (another run?): pass --resume to continue it "
-            "or choose an empty directory"
+            f"out {out} already holds files (another run?): resume it or choose an empty directory"
         )
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / RUN_FILE, {"task": task, "format": 1})
+    atomic_write_json(
+        out / RUN_FILE, {"task": task, "format": FORMAT, "artefacts": list(artefacts)}
+    )
     return out
 
 
@@ -122,7 +149,7 @@ def save_checkpoint(
         save_file(tensors, str(tmp / "model.safetensors"))
         torch.save(train_state, tmp / "state.pt")
         files = {f: sha256(tmp / f) for f in ("model.safetensors", "state.pt")}
-        files.update({f: sha256(run_dir / f) for f in STATIC_FILES if (run_dir / f).is_file()})
+        files.update({f: sha256(run_dir / f) for f in static_files(run_dir)})
         for f in ("model.safetensors", "state.pt"):
             with open(tmp / f, "rb") as fh:
                 os.fsync(fh.fileno())
@@ -145,8 +172,9 @@ def verify_checkpoint(ckpt: Path) -> dict:
         files = dict(manifest["sha256"])
     except (KeyError, TypeError):
         raise RnnkitError(f"checkpoint manifest is malformed: {ckpt / 'manifest.json'}") from None
+    static = static_files(ckpt.parent.parent)
     for name, digest in files.items():
-        path = ckpt / name if name not in STATIC_FILES else ckpt.parent.parent / name
+        path = ckpt / name if name not in static else ckpt.parent.parent / name
         if not path.is_file():
             raise RnnkitError(f"checkpoint file is missing: {path}")
         if sha256(path) != digest:
@@ -159,8 +187,7 @@ def resolve_checkpoint(run_dir: str | Path, which: str = "best") -> Path:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RnnkitError(f"model directory not found: {run_dir}")
-    if not (run_dir / RUN_FILE).is_file():
-        raise RnnkitError(f"{run_dir} is not an rnnkit run directory (no {RUN_FILE})")
+    run_info(run_dir)
     ckpt = (best_checkpoint(run_dir) if which == "best" else None) or latest_checkpoint(run_dir)
     if ckpt is None:
         raise RnnkitError(f"{run_dir} holds no complete checkpoint")

@@ -27,10 +27,6 @@ def rank_world() -> tuple[int, int]:
     return 0, 1
 
 
-def is_main() -> bool:
-    return rank_world()[0] == 0
-
-
 def under_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
 

@@ -31,7 +31,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from rnnkit.config import Settings, setting
 from rnnkit.errors import RnnkitError
 from rnnkit.train import checkpoint as ckpt
 from rnnkit.train.distributed import rank_world
@@ -60,72 +61,102 @@ PLOT_EVERY_S = 30.0
 LossFn = Callable[[nn.Module, Any, Any], StepOutput]
 
 
-@dataclass
-class TrainConfig:
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("cosine", "constant")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(kw_only=True)
+class TrainConfig(Settings):
     """Optimisation, stopping, evaluation and logging settings (all JSON-serialisable)."""
 
-    optimizer: str = "adam"  # adam | adamw | sgd
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    momentum: float = 0.9  # sgd only
-    clip: float = 1.0  # max total gradient norm; 0 turns clipping off
-    schedule: str = "cosine"  # cosine | constant
-    warmup_steps: int = 0
-    min_lr_ratio: float = 0.1
-    max_steps: int | None = None
-    max_time: float | None = None  # seconds of training, summed over resumes
-    epochs: int | None = None
-    eval_every: int = 200
-    patience: int | None = 5  # evaluations without improvement before stopping; None: never
-    monitor: str = "val_loss"
-    mode: str = "min"  # min | max
-    log_every: int = 10
-    progress: bool = True
-    seed: int = 0
-    extra: dict = field(default_factory=dict)  # task-specific values kept with the run
+    optimizer: str = setting("adam", "optimiser", choices=OPTIMIZERS)
+    lr: float = setting(2e-3, "peak learning rate", lo=0, hi=10, lo_open=True)
+    weight_decay: float = setting(0.0, "weight decay", lo=0, hi=10)
+    momentum: float = setting(0.9, "momentum (sgd only)", lo=0, hi=1)
+    clip: float = setting(1.0, "max total gradient norm (0: no clipping)", lo=0, hi=1e9)
+    schedule: str = setting("cosine", "learning-rate schedule after warm-up", choices=SCHEDULES)
+    warmup_steps: int = setting(0, "steps of linear warm-up", lo=0, hi=10**9)
+    min_lr_ratio: float = setting(0.1, "final lr / peak lr of the cosine", lo=0, hi=1)
+    max_steps: int | None = setting(None, "stop after this many steps", lo=1, hi=10**9)
+    max_time: float | None = setting(
+        None, "stop after this many seconds of training", lo=0, hi=1e8, lo_open=True,
+        metavar="SECONDS",
+    )  # fmt: skip
+    epochs: int | None = setting(None, "stop after this many passes over the data", lo=1, hi=10**6)
+    eval_every: int = setting(200, "steps between validations (and checkpoints)", lo=1, hi=10**9)
+    patience: int | None = setting(
+        5, "validations without improvement before stopping", lo=1, hi=10**6
+    )
+    monitor: str = setting("val_loss", "validation figure that picks the best", cli=False)
+    mode: str = setting("min", "min or max: which way monitor improves", choices=("min", "max"),
+                        cli=False)  # fmt: skip
+    log_every: int = setting(10, "steps between logged training losses", lo=1, hi=10**6, cli=False)
+    progress: bool = setting(True, "show a progress bar", cli=False)
+    seed: int = setting(0, "random seed (initialisation, shuffling, splits)", lo=0, hi=2**63 - 1)
+    device: str = setting(
+        "auto", "where to train: auto (CUDA when present), cpu or cuda", choices=DEVICES
+    )
 
-    def validate(self) -> None:
-        checks = [
-            (self.optimizer in ("adam", "adamw", "sgd"), f"unknown optimizer {self.optimizer!r}"),
-            (self.schedule in ("cosine", "constant"), f"unknown schedule {self.schedule!r}"),
-            (self.mode in ("min", "max"), f"mode must be min or max, got {self.mode!r}"),
-            (math.isfinite(self.lr) and 0 < self.lr <= 10, f"--lr must be in (0, 10]: {self.lr}"),
-            (math.isfinite(self.clip) and self.clip >= 0, f"--clip must be >= 0, got {self.clip}"),
-            (self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}"),
-            (self.max_steps is None or self.max_steps >= 1, "--max-steps must be at least 1"),
-            (self.epochs is None or self.epochs >= 1, "--epochs must be at least 1"),
-            (self.max_time is None or self.max_time > 0, "--max-time must be positive"),
-            (self.eval_every >= 1, "eval_every must be at least 1"),
-            (self.log_every >= 1, "log_every must be at least 1"),
-            (self.patience is None or self.patience >= 1, "patience must be at least 1"),
-            (self.warmup_steps >= 0, "warmup_steps must be >= 0"),
-            (0 <= self.min_lr_ratio <= 1, "min_lr_ratio must be in [0, 1]"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise RnnkitError(msg)
+    def check(self) -> None:
         if self.max_steps is None and self.max_time is None and self.epochs is None:
-            raise RnnkitError("give at least one of --max-steps, --max-time, --epochs")
+            raise RnnkitError("give at least one of max_steps, max_time, epochs")
+
+
+@dataclass(frozen=True)
+class StopReason:
+    """Why training stopped: ``rule`` is max_steps, epochs, max_time, patience or peer (another
+    data-parallel process stopped), ``limit`` the value of that rule's setting."""
+
+    rule: str
+    limit: float | None = None
+
+    def __str__(self) -> str:
+        if self.rule == "patience":
+            return f"early stop: no better validation figure in {self.limit:g} evaluations"
+        if self.rule == "peer":
+            return "another process stopped"
+        return f"reached {self.rule} = {self.limit:g}"
 
 
 class ListBatches:
-    """A batch source over a fixed list of batches, reshuffled each epoch from ``seed``."""
+    """A batch source over a fixed list of batches, reshuffled each epoch from ``seed``.
+
+    Under data-parallel training each of ``world`` processes reads its own share: in every
+    epoch's order, rank ``r`` takes positions ``r, r + world, ...`` (the tail that does not fill a
+    round is dropped), so the ranks together see each batch at most once per epoch.
+    """
 
     stateful = False
 
-    def __init__(self, batches: list, shuffle: bool = True, seed: int = 0):
+    def __init__(
+        self, batches: list, shuffle: bool = True, seed: int = 0, rank: int = 0, world: int = 1
+    ):
         self.batches = batches
         self.shuffle = shuffle
         self.seed = seed
+        self.rank, self.world = rank, world
+        if len(batches) // world < 1:
+            raise RnnkitError(f"{len(batches)} batches cannot be shared by {world} processes")
 
     def __len__(self) -> int:
-        return len(self.batches)
+        return len(self.batches) // self.world
 
     def batch(self, epoch: int, index: int) -> Any:
+        position = index * self.world + self.rank
         if not self.shuffle:
-            return self.batches[index]
+            return self.batches[position]
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return self.batches[int(torch.randperm(len(self.batches), generator=g)[index])]
+        return self.batches[int(torch.randperm(len(self.batches), generator=g)[position])]
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """``batch`` with every tensor in it (nested tuples and lists too) on ``device``."""
+    if isinstance(batch, Tensor):
+        return batch.to(device)
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(to_device(b, device) for b in batch)
+    return batch
 
 
 def detach_state(state: Any) -> Any:
@@ -159,10 +190,11 @@ def evaluate(
     """Mean loss over every batch of ``data`` weighted by ``count`` (state carried along a
     stateful source), plus ``metrics_fn``'s figures; keys prefixed ``val_``."""
     was_training = model.training
+    device = next(model.parameters()).device
     model.eval()
     total, count, state = 0.0, 0, None
     for i in range(len(data)):
-        out = loss_fn(model, data.batch(0, i), state)
+        out = loss_fn(model, to_device(data.batch(0, i), device), state)
         total += float(out.loss) * out.count
         count += out.count
         state = out.state if getattr(data, "stateful", False) else None
@@ -217,7 +249,7 @@ class Trainer:
         self.best_step: int | None = None
         self.bad_evals = 0
         self.carry: Any = None
-        self.stop_reason = ""
+        self.stop_reason: StopReason | None = None
         self.log = None
         self.resumed_from: int | None = None
         self._plotted = -math.inf
@@ -305,7 +337,7 @@ class Trainer:
     def _restore(self) -> None:
         path = ckpt.latest_checkpoint(self.out_dir)
         if path is None:
-            raise RnnkitError(f"--resume: {self.out_dir} has no complete checkpoint yet")
+            raise RnnkitError(f"resume: {self.out_dir} has no complete checkpoint yet")
         ckpt.verify_checkpoint(path)
         self.model.load_state_dict(ckpt.load_weights(path))
         state = ckpt.load_train_state(path)
@@ -339,20 +371,20 @@ class Trainer:
 
     def _should_stop(self) -> bool:
         c = self.config
-        reason = ""
+        reason = None
         if c.max_steps and self.step >= c.max_steps:
-            reason = f"reached --max-steps {c.max_steps}"
+            reason = StopReason("max_steps", c.max_steps)
         elif c.epochs and self.step >= c.epochs * len(self.train_data):
-            reason = f"finished {c.epochs} epoch(s)"
+            reason = StopReason("epochs", c.epochs)
         elif c.max_time and self.elapsed >= c.max_time:
-            reason = f"reached --max-time {c.max_time:g} s"
-        elif self.config.patience and self.bad_evals >= self.config.patience:
-            reason = f"early stop: no better {c.monitor} in {c.patience} evaluations"
+            reason = StopReason("max_time", c.max_time)
+        elif c.patience and self.bad_evals >= c.patience:
+            reason = StopReason("patience", c.patience)
         stop = torch.tensor([1.0 if reason else 0.0], device=self.device)
         if self.world > 1:  # every rank must leave the loop at the same step
             dist.all_reduce(stop, op=dist.ReduceOp.MAX)
-        if stop.item() and not reason:
-            reason = "another process stopped"
+        if stop.item() and reason is None:
+            reason = StopReason("peer")
         self.stop_reason = reason
         return bool(stop.item())
 
@@ -403,7 +435,8 @@ class Trainer:
             if index == 0:
                 self.carry = None
             t0 = time.perf_counter()
-            out = self.loss_fn(self.train_model, data.batch(epoch, index), self.carry)
+            batch = to_device(data.batch(epoch, index), self.device)
+            out = self.loss_fn(self.train_model, batch, self.carry)
             self.optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             if c.clip > 0:
@@ -413,9 +446,7 @@ class Trainer:
             self.carry = detach_state(out.state) if getattr(data, "stateful", False) else None
             loss = float(out.loss.detach())
             if not math.isfinite(loss):
-                raise RnnkitError(
-                    f"the loss became {loss} at step {self.step}: lower --lr or --clip"
-                )
+                raise RnnkitError(f"the loss became {loss} at step {self.step}: lower lr or clip")
             dt = time.perf_counter() - t0
             self._add_time(dt)
             self.scheduler.step()
@@ -456,7 +487,7 @@ class Trainer:
         return {
             "steps": self.step,
             "elapsed_s": round(self.elapsed, 2),
-            "stop_reason": self.stop_reason,
+            "stop_reason": asdict(self.stop_reason) if self.stop_reason else None,
             "best_step": self.best_step,
             "best_value": self.best_value,
             **last_val,

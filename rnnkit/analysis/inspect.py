@@ -2,7 +2,7 @@
 
 Usable from Python::
 
-    rnnkit.tasks.inspect.inspect_run("runs/lm", "To be, or not to be", "view.html")
+    rnnkit.analysis.inspect.inspect_run("runs/lm", "To be, or not to be", "view.html")
 """
 
 from __future__ import annotations
@@ -52,14 +52,17 @@ def inspect_run(
         raise RnnkitError(f"--max-tokens must be between 1 and {MAX_TOKENS}, got {max_tokens}")
     lm = load_lm(run_dir, which)
     body = read_text_arg(text)
-    ids = lm.tokenizer.encode(body, strict=True)[:max_tokens]
+    ids = lm.task.tokenizer.encode(body, strict=True)[:max_tokens]
     if len(ids) < 2:
         raise RnnkitError("--text must hold at least 2 tokens the model knows")
-    sep = "" if lm.tokenizer.level == "char" else " "
-    tokens = [lm.tokenizer.token(i) + ("" if lm.tokenizer.token(i) == "\n" else sep) for i in ids]
+    sep = "" if lm.task.tokenizer.level == "char" else " "
+    tokens = [
+        lm.task.tokenizer.token(i) + ("" if lm.task.tokenizer.token(i) == "\n" else sep)
+        for i in ids
+    ]
     acts = collect(probe_of(lm.model), torch.tensor(ids), tokens)
     neurons = interesting_neurons(acts, per_list)
-    vocab = [lm.tokenizer.token(i) for i in range(len(lm.tokenizer))]
+    vocab = [lm.task.tokenizer.token(i) for i in range(len(lm.task.tokenizer))]
     title = f"{Path(run_dir).name}: {lm.model.config.cell}, {len(ids)} tokens"
     page = render(acts, neurons, vocab, title)
     out = Path(out)

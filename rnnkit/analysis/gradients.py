@@ -2,8 +2,8 @@
 
 Usable from Python::
 
-    result = rnnkit.tasks.gradients.measure_gradients(cells=["rnn", "lstm"], length=100)
-    result = rnnkit.tasks.gradients.measure_gradients("runs/lm")        # a trained model
+    result = rnnkit.analysis.gradients.measure_gradients(cells=["rnn", "lstm"], length=100)
+    result = rnnkit.analysis.gradients.measure_gradients("runs/lm")        # a trained model
 
 Batches are windows of real text: for a run, its own held-out tail (the validation text it
 was trained beside) through its tokenizer; for fresh models, the bundled Shakespeare corpus
@@ -71,9 +71,9 @@ def measure_gradients(
     results: dict[str, dict[str, Any]] = {}
     if run_dir is not None:
         lm = load_lm(run_dir)
-        d = lm.config["data"]
-        ids = torch.tensor(lm.tokenizer.encode(read_text(d.get("path")), strict=False))
-        _, tail = split_tail(ids, d.get("val_fraction", 0.05))
+        d = lm.task.data
+        ids = torch.tensor(lm.task.tokenizer.encode(read_text(d.data), strict=False))
+        _, tail = split_tail(ids, d.val)
         batch = text_windows(tail, length, batch_size, seed)
         name = f"{Path(run_dir).name} ({lm.model.config.cell}, trained)"
         results[name] = gradient_flow(probe_of(lm.model), batch, samples)

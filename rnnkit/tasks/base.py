@@ -1,0 +1,171 @@
+"""The task contract: what a task says about itself so that one driver can train, test,
+evaluate and use it (after fairseq's ``FairseqTask``).
+
+A task is one class in one file, registered by name::
+
+    @register_task
+    class ClassifyTask(Task):
+        name = "classify"
+        Data = ClassifyData                    # data settings (rnnkit.config.Settings)
+        Model = ClassifierConfig               # the model's settings
+        ...
+
+and one line in ``rnnkit/tasks/__init__.py`` naming that file. Everything else (run folder,
+config and artefact files inside the checksum manifest, device, data parallelism, the
+Trainer, the best-checkpoint reload, results.json, ``rnnkit train NAME``, ``evaluate`` and
+``predict`` with their flags) comes from ``rnnkit.train.run`` and ``rnnkit.cli``.
+
+What a task supplies, in the order the driver uses it:
+
+- ``prepare()``: read the data its ``Data`` settings name, split it, fit its artefacts (a
+  vocabulary, the label set, the scaling) on the training split, and fill in the model settings
+  that come from the data (``vocab_size``...). Returns ``Splits``. On resume and for a loaded
+  run the artefacts are restored first (``restore``) and not fitted again.
+- ``artefacts()`` / ``restore(files)``: the fitted artefacts as JSON-ready objects, one per file.
+- ``build_model()``: the model from ``self.model`` settings.
+- ``batch_sources(splits, rank, world, seed)``: the Trainer's training and validation batch
+  sources (``rank``'s share of the training batches, shuffled from ``seed``).
+- ``loss(model, batch, state)`` and optionally ``metrics(model, val_source)``; ``monitor``
+  names the validation figure that picks the best checkpoint.
+- ``test(model, splits, run_dir)``: figures on the test split beside the task's baselines.
+- ``read_examples(path)`` and ``score(model, examples)``: figures on labelled data from a file
+  (``rnnkit evaluate RUN --data FILE``); ``test`` uses the same ``score``.
+- ``parse_input(text)``, ``read_inputs(path)``, ``predict(model, inputs)``: unlabelled inputs
+  in, one JSON-ready row out per input (``rnnkit predict``).
+- ``format_results``, ``format_prediction``: what the console shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from torch import nn
+
+from rnnkit.config import Settings
+from rnnkit.errors import RnnkitError
+from rnnkit.train.trainer import StepOutput
+
+
+@dataclass
+class Splits:
+    """A task's data after ``prepare``: train / validation / test examples (any picklable
+    objects the task understands) and facts for results.json (source, sizes, skipped rows)."""
+
+    train: Any
+    val: Any
+    test: Any
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Task:
+    """Base of every task; see the module docstring for the contract."""
+
+    name: ClassVar[str]
+    help: ClassVar[str]
+    description: ClassVar[str]
+    Data: ClassVar[type[Settings]]
+    Model: ClassVar[type[Settings]]
+    defaults: ClassVar[dict[str, dict[str, Any]]] = {}  # {"data"|"model"|"train": {name: value}}
+    monitor: tuple[str, str] = ("val_loss", "min")  # (figure, "min" | "max"), read after prepare
+    unit: ClassVar[str] = "items"  # what a loss's count counts, for the items/s figure
+    input_settings: ClassVar[tuple[str, ...]] = ()  # Data settings that also apply to new files
+
+    def __init__(self, data: Settings, model: Settings):
+        self.data = data
+        self.model = model
+
+    # -- training ------------------------------------------------------------------------------
+
+    def prepare(self) -> Splits:
+        raise NotImplementedError
+
+    def artefacts(self) -> dict[str, Any]:
+        return {}
+
+    def restore(self, files: dict[str, Any]) -> None:
+        """Take back what ``artefacts`` returned (read from the run folder)."""
+
+    def build_model(self) -> nn.Module:
+        raise NotImplementedError
+
+    def batch_sources(self, splits: Splits, rank: int, world: int, seed: int) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def loss(self, model: nn.Module, batch: Any, state: Any) -> StepOutput:
+        raise NotImplementedError
+
+    metrics: ClassVar[Callable[..., dict] | None] = None  # (model, val_source) -> figures
+
+    def test(self, model: nn.Module, splits: Splits, run_dir: Path) -> dict[str, Any]:
+        """Figures on the test split with the baselines beside them (default: ``score``)."""
+        return {"test": self.score(model, splits.test)}
+
+    @staticmethod
+    def format_results(results: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    # -- using a trained model -----------------------------------------------------------------
+
+    def read_examples(self, path: str) -> Any:
+        raise NotImplementedError
+
+    def score(self, model: nn.Module, examples: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def format_scores(self, scores: dict[str, Any]) -> str:
+        return "  ".join(f"{k} {v:.4f}" for k, v in scores.items() if isinstance(v, float))
+
+    def parse_input(self, text: str) -> Any:
+        return text
+
+    def read_inputs(self, path: str) -> list[Any]:
+        from rnnkit.data.tables import read_lines
+
+        return read_lines(path)
+
+    def predict(self, model: nn.Module, inputs: list[Any]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def format_prediction(self, row: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+
+TASKS: dict[str, type[Task]] = {}
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    """Class decorator: make ``cls`` reachable by its ``name`` (``rnnkit train NAME``)."""
+    if cls.name in TASKS:
+        raise ValueError(f"two tasks are called {cls.name!r}")
+    TASKS[cls.name] = cls
+    return cls
+
+
+def get_task(name: str) -> type[Task]:
+    from rnnkit.tasks import load_tasks
+
+    load_tasks()
+    if name not in TASKS:
+        raise RnnkitError(f"unknown task {name!r}; choose from {', '.join(sorted(TASKS))}")
+    return TASKS[name]
+
+
+def task_names() -> list[str]:
+    from rnnkit.tasks import load_tasks
+
+    load_tasks()
+    return sorted(TASKS)
+
+
+def exactly_one_source(data: str | None, dataset: str | None, task: str) -> tuple[Any, str]:
+    """(what a named dataset loads, its name), or (None, the file path) for a user file."""
+    if (data is None) == (dataset is None):
+        raise RnnkitError("give exactly one of data (a file) or dataset (a name)")
+    if dataset is not None:
+        from rnnkit.data import named
+
+        return named.get(dataset, task).load(), dataset
+    return None, str(data)

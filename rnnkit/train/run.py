@@ -1,0 +1,222 @@
+"""The one driver: ``fit`` trains any registered task into a run folder, ``load_run`` brings any
+run back.
+
+``fit`` owns everything a task does not: checking every setting before a file is written, the
+run folder (``config.json`` with the data, model and training settings; the task's artefacts;
+both inside every checkpoint's checksum manifest), the device, data-parallel processes, the
+Trainer, reloading the best checkpoint, the test and ``results.json``::
+
+    results = rnnkit.fit("classify", data={"dataset": "sentiment-movies"},
+                         model={"hidden_size": 64}, train={"epochs": 5}, out="runs/movies")
+    run = rnnkit.load_run("runs/movies")
+    run.predict(["A gorgeous, witty, seductive movie."])
+    run.evaluate("more-reviews.csv")
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from rnnkit.errors import RnnkitError
+from rnnkit.tasks.base import Splits, Task, get_task
+from rnnkit.train import checkpoint as ckpt
+from rnnkit.train.distributed import launch, rank_world, under_torchrun
+from rnnkit.train.trainer import TrainConfig, Trainer
+
+MAX_PARAMS = 500_000_000
+STOP_RULES = ("max_steps", "max_time", "epochs")
+RESUME_CHANGES = (*STOP_RULES, "progress")  # what a resumed run may set differently
+SECTIONS = ("data", "model", "train")
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto``: CUDA (this process's LOCAL_RANK) when there is one, else the CPU."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RnnkitError("device cuda was asked for, but torch sees no CUDA device")
+    if name in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
+def make_task(name: str, data: dict, model: dict) -> Task:
+    """The task ``name`` with its settings: the task's defaults, then ``data`` and ``model``."""
+    cls = get_task(name)
+    d = cls.Data.from_dict({**cls.defaults.get("data", {}), **data})
+    m = cls.Model.from_dict({**cls.defaults.get("model", {}), **model})
+    return cls(d, m)
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    config = ckpt.read_json(run_dir / "config.json", "run config")
+    if not isinstance(config, dict) or not all(isinstance(config.get(s), dict) for s in SECTIONS):
+        raise RnnkitError(f"run config is malformed (needs data, model, train): {run_dir}")
+    return config
+
+
+def read_artefacts(run_dir: Path, task: Task) -> None:
+    names = ckpt.run_info(run_dir).get("artefacts", [])
+    task.restore({n: ckpt.read_json(run_dir / n, f"artefact {n}") for n in names})
+
+
+def count_parameters(task: Task) -> int:
+    """The model's size, built on the meta device (no memory, no initialisation cost)."""
+    with torch.device("meta"):
+        return task.build_model().num_parameters()
+
+
+def fit(
+    task: str,
+    *,
+    data: dict[str, Any] | None = None,
+    model: dict[str, Any] | None = None,
+    train: dict[str, Any] | None = None,
+    out: str | Path,
+    resume: bool = False,
+    nproc: int = 1,
+) -> dict[str, Any]:
+    """Train task ``task`` into run folder ``out`` and test it; return the results.
+
+    ``data``, ``model`` and ``train`` are settings by name (see ``rnnkit train TASK --help``, or
+    the task's ``Data`` and ``Model`` classes and ``TrainConfig``); missing ones take the task's
+    defaults. With ``resume``, the run in ``out`` continues with its own settings: only the
+    stopping rules (max_steps, max_time, epochs) and ``nproc`` may change. Returns what
+    results.json holds (an empty dict on ranks other than 0 under torchrun).
+    """
+    data, model = dict(data or {}), dict(model or {})
+    # an unset stop rule is absent, so that the task's default rule applies
+    train = {k: v for k, v in (train or {}).items() if not (k in STOP_RULES and v is None)}
+    if not 1 <= nproc <= 256:
+        raise RnnkitError(f"nproc must be in [1, 256], got {nproc}")
+    out = Path(out)
+    if resume:
+        ckpt.prepare_run_dir(out, task, resume=True)  # only checks there is a run to resume
+        other = sorted(set(data) | set(model) | (set(train) - set(RESUME_CHANGES)))
+        if other:
+            raise RnnkitError(
+                f"resume keeps the run's settings; only {', '.join(RESUME_CHANGES)} and nproc "
+                f"may change (got {', '.join(other)})"
+            )
+        saved = read_config(out)
+        the_task = make_task(task, saved["data"], saved["model"])
+        read_artefacts(out, the_task)
+        changes = {k: train[k] for k in ("progress",) if k in train}
+        if any(k in train for k in STOP_RULES):  # new stop rules replace the old ones
+            changes.update({k: train.get(k) for k in STOP_RULES})
+        train_cfg = TrainConfig.from_dict({**saved["train"], **changes})
+    else:
+        the_task = make_task(task, data, model)
+        defaults = type(the_task).defaults.get("train", {})
+        if any(train.get(k) is not None for k in STOP_RULES):  # the user's rules replace ours
+            defaults = {k: v for k, v in defaults.items() if k not in STOP_RULES}
+        train_cfg = TrainConfig.from_dict({**defaults, **train})
+    splits = the_task.prepare()  # reads and splits the data, fits artefacts unless restored
+    train_cfg.monitor, train_cfg.mode = the_task.monitor
+    the_task.model.validate()
+    size = count_parameters(the_task)
+    if size > MAX_PARAMS:
+        raise RnnkitError(
+            f"the model would have {size:,} parameters (limit {MAX_PARAMS:,}): lower "
+            "hidden_size, num_layers or embed_dim"
+        )
+    world = int(os.environ["WORLD_SIZE"]) if under_torchrun() else nproc
+    the_task.batch_sources(splits, 0, world, 0)  # data too small for the batches fails here
+    args = (the_task, splits, train_cfg.to_dict(), str(out), resume)
+    if under_torchrun() and int(os.environ["RANK"]) != 0:
+        launch(_train_worker, nproc, *args)  # rank 0 owns the run folder and reports
+        return {}
+    artefacts = the_task.artefacts()
+    run_dir = ckpt.prepare_run_dir(out, task, resume, tuple(artefacts))
+    if not resume:
+        for name, obj in artefacts.items():
+            ckpt.atomic_write_json(run_dir / name, obj)
+        config = {
+            "task": task,
+            "data": the_task.data.to_dict(),
+            "model": the_task.model.to_dict(),
+            "train": train_cfg.to_dict(),
+        }
+        ckpt.atomic_write_json(run_dir / "config.json", config)
+    summary_path = run_dir / "summary.json"
+    summary_path.unlink(missing_ok=True)
+    launch(_train_worker, nproc, *args)
+    summary = ckpt.read_json(summary_path, "training summary")
+    best = the_task.build_model()
+    best.load_state_dict(ckpt.load_weights(ckpt.resolve_checkpoint(run_dir)))
+    best.eval()
+    results = {
+        "task": task,
+        **splits.info,
+        **the_task.test(best, splits, run_dir),
+        "training": {
+            k: summary[k] for k in ("steps", "elapsed_s", "stop_reason", "best_step", "best_value")
+        },
+    }
+    ckpt.atomic_write_json(run_dir / "results.json", results)
+    return results
+
+
+def _train_worker(task: Task, splits: Splits, train_cfg: dict, run_dir: str, resume: bool) -> None:
+    """One training process (rank): its model, its share of the batches, the Trainer."""
+    rank, world = rank_world()
+    config = TrainConfig.from_dict(train_cfg)
+    device = pick_device(config.device)
+    torch.manual_seed(config.seed)
+    model = task.build_model().to(device)
+    train, val = task.batch_sources(splits, rank, world, config.seed)
+    trainer = Trainer(
+        model, task.loss, train, val, config=config, out_dir=run_dir, resume=resume,
+        unit=task.unit, metrics_fn=task.metrics,
+    )  # fmt: skip
+    summary = trainer.fit()
+    if rank == 0:
+        ckpt.atomic_write_json(Path(run_dir) / "summary.json", summary)
+
+
+@dataclass
+class LoadedRun:
+    """A trained run: its task (settings and artefacts restored), model, config and folder."""
+
+    task: Task
+    model: nn.Module
+    config: dict[str, Any]
+    run_dir: Path
+
+    def evaluate(self, data: str | Path | None = None) -> dict[str, Any]:
+        """Figures on labelled ``data`` (a file in the task's format), or by default on the
+        run's own test split, re-read and re-split as in training."""
+        if data is None:
+            examples, source = self.task.prepare().test, "the run's test split"
+        else:
+            examples, source = self.task.read_examples(str(data)), str(data)
+        with torch.no_grad():
+            return {"data": source, **self.task.score(self.model, examples)}
+
+    def predict(self, inputs: list[Any]) -> list[dict[str, Any]]:
+        """One JSON-ready row per input (texts, or what the task's ``parse_input`` makes)."""
+        with torch.no_grad():
+            return self.task.predict(self.model, inputs)
+
+
+def load_run(run_dir: str | Path, which: str = "best") -> LoadedRun:
+    """The ``best`` (or ``latest``) checkpoint of any run, verified against its manifest."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RnnkitError(f"{run_dir} is a file; give the run folder that training wrote")
+    path = ckpt.resolve_checkpoint(run_dir, which)  # checks the folder and every checksum
+    name = ckpt.run_info(run_dir)["task"]
+    config = read_config(run_dir)
+    task = make_task(name, config["data"], config["model"])
+    read_artefacts(run_dir, task)
+    model = task.build_model()
+    try:
+        model.load_state_dict(ckpt.load_weights(path))
+    except RuntimeError:
+        raise RnnkitError(f"the weights in {path} do not fit the run's model config") from None
+    model.eval()
+    return LoadedRun(task, model, config, run_dir)
