@@ -125,5 +125,5 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     _bad([*base, "--data", str(good), "--label-col", "stars"], capsys, "no label column 'stars'")
     _bad([*base, "--data", str(one)], capsys, "need 2+ classes")
     _bad([*base, "--data", str(empty)], capsys, "every row has an empty")
-    _bad([*base, "--data", str(tmp_path / "none.csv")], capsys, "no such file")
+    _bad([*base, "--data", str(tmp_path / "none.csv")], capsys, "not found")
     _bad([*base, "--dataset", "no-such-set"], capsys, "no classify dataset 'no-such-set'")

@@ -25,19 +25,11 @@ from rnnkit.tasks.base import TASKS, Splits, Task, register_task, task_names
 from rnnkit.train.run import fit, load_run
 from rnnkit.train.trainer import ListBatches, StepOutput, TrainConfig
 from tests.test_classify import write_reviews
+from tests.test_cli_lm import cli
 from tests.test_forecast import write_series
 from tests.test_tag import write_conll
 
 TINY = {"hidden_size": 12, "num_layers": 1}
-
-
-def cli(capsys, *argv):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # Per task: the training command's data flags, a new labelled file for `evaluate`, and a file

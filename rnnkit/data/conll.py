@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rnnkit.data.text import read_text
 from rnnkit.errors import RnnkitError
 
 Sentence = tuple[list[str], list[str]]
@@ -41,13 +42,7 @@ def parse_conll(text: str, source: str = "<text>") -> list[Sentence]:
 def read_conll(path: str | Path) -> list[Sentence]:
     """Sentences of the CoNLL file at ``path``; RnnkitError if it is missing, malformed or empty."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RnnkitError(f"no such file: {path}") from None
-    except UnicodeDecodeError as exc:
-        raise RnnkitError(f"{path} is not UTF-8 text ({exc.reason})") from None
-    sentences = parse_conll(text, str(path))
+    sentences = parse_conll(read_text(path), str(path))
     if not sentences:
         raise RnnkitError(f"{path} holds no tagged sentences")
     return sentences

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.data.text import read_text
 from rnnkit.errors import RnnkitError
 
 TEXT_COLUMNS = ("text", "sentence", "review", "content", "document")
@@ -51,14 +52,7 @@ def _pick(columns: list[str], asked: str | None, guesses: tuple[str, ...], what:
 
 def _rows(path: Path) -> tuple[list[str], list[dict]]:
     suffix = path.suffix.lower()
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise RnnkitError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise RnnkitError(f"{path} is a directory, not a data file") from None
-    except UnicodeDecodeError as exc:
-        raise RnnkitError(f"{path} is not UTF-8 text ({exc.reason})") from None
+    text = read_text(path)
     if suffix in (".jsonl", ".ndjson", ".json"):
         rows = []
         for n, line in enumerate(text.splitlines(), 1):
@@ -121,15 +115,7 @@ def read_lines(path: str | Path, column: str | None = None) -> list[str]:
         col = _pick(columns, column, TEXT_COLUMNS, "text")
         lines = [str(r.get(col) or "").strip() for r in rows]
     else:
-        if path.is_dir():
-            raise RnnkitError(f"{path} is a directory, not a file of inputs")
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except FileNotFoundError:
-            raise RnnkitError(f"no such file: {path}") from None
-        except UnicodeDecodeError as exc:
-            raise RnnkitError(f"{path} is not UTF-8 text ({exc.reason})") from None
-        lines = [line.strip() for line in text.splitlines()]
+        lines = [line.strip() for line in read_text(path).splitlines()]
     lines = [line for line in lines if line]
     if not lines:
         raise RnnkitError(f"{path} holds no input")

@@ -29,7 +29,10 @@ def read_text(path: str | Path | None) -> str:
         raise RnnkitError(f"data file not found: {p}")
     if not p.is_file():
         raise RnnkitError(f"data path is not a regular file: {p}")
-    raw = p.read_bytes()
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise RnnkitError(f"cannot read data file {p}: {exc.strerror}") from None
     if not raw.strip():
         raise RnnkitError(f"data file is empty: {p}")
     if b"\x00" in raw:
