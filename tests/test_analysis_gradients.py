@@ -173,4 +173,4 @@ def test_gradients_command_on_fresh_cells_and_on_a_trained_run(tmp_path, capsys)
     (name,) = json.loads((tmp_path / "t" / "gradients.json").read_text())
     assert "trained" in name and "gru" in name
     assert main(["gradients", "--cell", "rnn", "--length", "0"]) == 2
-    assert capsys.readouterr().err.startswith("rnnkit: error:")
+    assert capsys.readouterr().err.startswith("rnnkit gradients: error:")

@@ -101,7 +101,8 @@ def test_train_forecast_and_forecast_end_to_end(tmp_path, capsys):
         lo <= m <= hi for lo, m, hi in zip(fc["lower"], fc["forecast"], fc["upper"], strict=True)
     )
     assert png.stat().st_size > 1000
-    assert main(fa) == 0
+    assert main(fa) == 2  # the plot exists: refused unless --force
+    assert main([*fa, "--force"]) == 0
     assert "2021-02-08" in capsys.readouterr().out
 
 

@@ -109,7 +109,7 @@ def test_bad_arguments_are_one_line_errors(capsys):
     assert main(["memory-task", "--cell", "transformer", "--length", "10"]) == 2
     assert main(["memory-task", "--length", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and all(e.startswith("rnnkit: error:") for e in err)
+    assert len(err) == 2 and all(e.startswith("rnnkit") and ": error:" in e for e in err)
 
 
 def test_all_flag_writes_the_table(tmp_path, capsys):

@@ -24,13 +24,20 @@ MAX_TOKENS = 20_000
 
 
 def read_text_arg(text: str) -> str:
-    """``text`` is a path to a UTF-8 file when one exists there, else the text itself."""
+    """``text`` is read from a file when it names one, else it is the text itself. A folder, or
+    a single word with a path's form (a slash, or a .txt/.md ending) that names nothing, is an
+    error: the user meant a file."""
     p = Path(text)
     try:
-        is_file = len(text) < 4096 and p.is_file()
+        exists = len(text) < 4096 and p.exists()
     except OSError:
-        is_file = False
-    return read_text(p) if is_file else text
+        exists = False
+    looks_like_path = not any(c.isspace() for c in text) and (
+        "/" in text or p.suffix.lower() in (".txt", ".md", ".text")
+    )
+    if exists or looks_like_path:
+        return read_text(p)
+    return text
 
 
 def inspect_run(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from rnnkit.cli.flags import number
 from rnnkit.errors import RnnkitError
+from rnnkit.files import new_output
 
 QUICK_CONFIGS = ((20, 8, 32, 64),)
 
@@ -19,12 +21,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "machine's float32 matmul peak (measured in the same run) and the speed-up.",
     )
     p.add_argument("--cells", default="rnn,lstm,gru", help="comma-separated: rnn, lstm, gru")
-    p.add_argument("--repeats", type=int, default=7, help="timed runs per case (median)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    p.add_argument(
+        "--repeats", type=number(int, 1, 1000), default=7, help="timed runs per case (median)"
+    )
+    p.add_argument(
+        "--threads", type=number(int, 1, 1024), default=None, help="torch threads (default: all)"
+    )
     p.add_argument("--quick", action="store_true", help="one tiny configuration: a smoke test")
     p.add_argument("--no-generation", action="store_true", help="skip the batch-1 generation case")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead")
     p.add_argument("--plot", metavar="FILE.png", help="also save a chart of the speed-ups")
+    p.add_argument("--force", action="store_true", help="replace an existing --plot file")
     p.set_defaults(func=run)
 
 
@@ -37,8 +44,8 @@ def run(args: argparse.Namespace) -> int:
         raise RnnkitError(f"unknown cell(s) {unknown or args.cells!r}; choose from rnn, lstm, gru")
     if args.repeats < 1:
         raise RnnkitError("--repeats must be at least 1")
-    if args.plot and not args.plot.lower().endswith(".png"):
-        raise RnnkitError(f"--plot wants a .png file name, got {args.plot!r}")
+    if args.plot:
+        new_output(args.plot, args.force, "--plot", ".png")
     peak, results = bench.run_bench(
         cells=cells,
         configs=QUICK_CONFIGS if args.quick else bench.CONFIGS,

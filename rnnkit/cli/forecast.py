@@ -8,6 +8,7 @@ from typing import Any
 
 from rnnkit.cli.flags import emit, positive_int
 from rnnkit.errors import RnnkitError
+from rnnkit.files import new_output
 
 
 def register(subparsers: Any) -> None:
@@ -24,6 +25,7 @@ def register(subparsers: Any) -> None:
     f.add_argument("--date-col", metavar="NAME", help="date column (default: the run's)")
     f.add_argument("--period", type=positive_int, help="season length")
     f.add_argument("--png", metavar="FILE", help="plot path (default: RUN/forecast.png)")
+    f.add_argument("--force", action="store_true", help="replace an existing --png file")
     f.add_argument("--json", action="store_true", help="print JSON")
     f.set_defaults(func=run)
 
@@ -33,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from rnnkit.tasks.forecast import plot_forecast
     from rnnkit.train.run import load_run
 
+    if args.png:
+        new_output(args.png, args.force, "--png", ".png")
     loaded = load_run(args.model)
     task = loaded.task
     if task.name != "forecast":

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
+from pathlib import Path
 
 from rnnkit.analysis.gradients import clipping_demo, measure_gradients
 from rnnkit.analysis.probe import CELLS
+from rnnkit.cli.flags import number
+from rnnkit.errors import RnnkitError
+from rnnkit.files import new_output
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,23 +29,52 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=CELLS,
         help="a fresh cell to measure (repeat to overlay; default: all)",
     )
-    p.add_argument("--length", type=int, default=100, help="steps T (default 100)")
-    p.add_argument("--batch-size", type=int, default=32, help="text windows (default 32)")
-    p.add_argument("--hidden", type=int, default=128, help="fresh models' hidden size")
-    p.add_argument("--layers", type=int, default=1, help="fresh models' layers")
     p.add_argument(
-        "--forget-bias", type=float, default=1.0, help="fresh LSTM forget-gate bias (default 1)"
+        "--length", type=number(int, 1, 100_000), default=100, help="steps T (default 100)"
     )
-    p.add_argument("--samples", type=int, default=4, help="sequences whose Jacobians are computed")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--batch-size", type=number(int, 1, 65536), default=32, help="text windows (default 32)"
+    )
+    p.add_argument(
+        "--hidden", type=number(int, 1, 16384), default=128, help="fresh models' hidden size"
+    )
+    p.add_argument("--layers", type=number(int, 1, 64), default=1, help="fresh models' layers")
+    p.add_argument(
+        "--forget-bias",
+        type=number(float, -100, 100),
+        default=1.0,
+        help="fresh LSTM forget-gate bias (default 1)",
+    )
+    p.add_argument(
+        "--samples",
+        type=number(int, 1, 10_000),
+        default=4,
+        help="sequences whose Jacobians are computed",
+    )
+    p.add_argument("--seed", type=number(int, 0, 2**63 - 1), default=0)
     p.add_argument("--clip", action="store_true", help="also run the clipping demo")
-    p.add_argument("--radius", type=float, default=2.0, help="clipping demo: W_hh spectral radius")
-    p.add_argument("--clip-steps", type=int, default=150, help="clipping demo: SGD steps")
+    p.add_argument(
+        "--radius",
+        type=number(float, 0, 1000, lo_open=True),
+        default=2.0,
+        help="clipping demo: W_hh spectral radius",
+    )
+    p.add_argument(
+        "--clip-steps", type=number(int, 1, 10**7), default=150, help="clipping demo: SGD steps"
+    )
     p.add_argument("--out", default="gradients", help="output directory (default ./gradients)")
+    p.add_argument("--force", action="store_true", help="replace the files of an earlier run")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise RnnkitError(f"--out {out} is a file; give a folder")
+    for name in ("gradients.json", "gradients.png", "clipping.json", "clipping.png"):
+        new_output(out / name, args.force, "--out file")
+    if not (math.isfinite(args.radius) and args.radius > 0):
+        raise RnnkitError(f"--radius must be a positive number, got {args.radius}")
     results = measure_gradients(
         args.dir,
         cells=args.cell,

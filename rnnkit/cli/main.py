@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rnnkit",
         description="Train, evaluate, generate with and look inside recurrent neural networks.",
     )
+    parser.add_argument("--version", action="version", version=f"rnnkit {version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
@@ -51,9 +52,22 @@ def _one_line_everywhere(parser: argparse.ArgumentParser) -> None:
                 _one_line_everywhere(sub)
 
 
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("rnnkit")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a bad flag (already reported)
+        return int(exc.code or 0)
     if not hasattr(args, "func"):
         parser.print_help()
         return 2

@@ -77,6 +77,18 @@ def write_rows(rows: list[dict[str, Any]], path: Path, force: bool) -> None:
         raise RnnkitError(f"cannot write --output {path}: {exc.strerror}") from None
 
 
+def stdin_lines() -> list[str]:
+    """Non-empty lines of standard input, which must be UTF-8 text."""
+    raw = sys.stdin.buffer.read()
+    if b"\x00" in raw:
+        raise RnnkitError("standard input looks binary (it holds NUL bytes), expected text")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RnnkitError(f"standard input is not UTF-8 (byte {exc.start})") from None
+    return [line for line in text.splitlines() if line.strip()]
+
+
 def run(args: argparse.Namespace) -> int:
     _late_flags(args)
     if args.inputs and args.input:
@@ -86,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     if args.input:
         inputs = task.read_inputs(args.input)
     else:
-        lines = args.inputs or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        lines = args.inputs or stdin_lines()
         if not lines:
             raise RnnkitError("no input to predict: pass INPUT arguments, --input FILE or stdin")
         inputs = [task.parse_input(text) for text in lines]

@@ -4,9 +4,11 @@ data and model settings and the Trainer's (``rnnkit.cli.flags``)."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from rnnkit.cli.flags import add_settings, emit, number, section_values
+from rnnkit.errors import RnnkitError
 from rnnkit.train.run import STOP_RULES
 
 DEFAULT_STOP_HELP = " (default when no stop rule is given: {})"
@@ -46,7 +48,8 @@ def register(subparsers: Any) -> None:
                        help="data-parallel processes (default: 1)")  # fmt: skip
         r.add_argument("--quiet", action="store_true", help="no progress bar")
         r.add_argument("--json", action="store_true", help="print the results as JSON")
-        t.set_defaults(func=run, task=name)
+        defaults = {a.dest: a.default for a in t._actions if "." in a.dest}
+        t.set_defaults(func=run, task=name, parser_defaults=defaults)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,6 +58,12 @@ def run(args: argparse.Namespace) -> int:
 
     train = {**section_values(args, "train"), "progress": not args.quiet}
     if args.resume:
+        changed = changed_settings(args)
+        if changed:
+            raise RnnkitError(
+                f"--resume continues the run with its own settings; drop {', '.join(changed)} "
+                "(only --max-steps, --max-time, --epochs and --nproc may change)"
+            )
         keep = (*STOP_RULES, "progress")
         sections = {"train": {k: train[k] for k in keep if train[k] is not None}}
     else:
@@ -66,6 +75,24 @@ def run(args: argparse.Namespace) -> int:
     text = describe_training(results, args.out) + "\n" + get_task(args.task).format_results(results)
     emit(results, args.json, text)
     return 0
+
+
+def changed_settings(args: argparse.Namespace) -> list[str]:
+    """The setting flags given a value that is neither the default nor the run's own (so the
+    command that started a run, with --resume added, continues it), stop rules aside."""
+    from rnnkit.train.run import read_config
+
+    try:
+        saved = read_config(Path(args.out))
+    except RnnkitError:
+        return []  # no readable run: fit says what is wrong
+    changed = []
+    for dest, default in args.parser_defaults.items():
+        section, name = dest.split(".", 1)
+        value = getattr(args, dest)
+        if name not in STOP_RULES and value != default and value != saved[section].get(name):
+            changed.append("--" + name.replace("_", "-"))
+    return changed
 
 
 def describe_training(results: dict[str, Any], out: str) -> str:

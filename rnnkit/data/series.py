@@ -80,6 +80,8 @@ def read_series(
             raise RnnkitError(
                 f"{path}:{i + 2}: {column!r} holds {cell!r}, which is not a number"
             ) from None
+        if not np.isfinite(values[i]):
+            raise RnnkitError(f"{path}:{i + 2}: {column!r} holds {cell!r}, not a finite number")
     dates = None
     if date_col is not None:
         parsed = pd.to_datetime(frame[date_col], errors="coerce")

@@ -75,7 +75,15 @@ def _rows(path: Path) -> tuple[list[str], list[dict]]:
         raise RnnkitError(f"{path}: use a .csv, .tsv or .jsonl file (got {suffix or 'no suffix'})")
     reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
     columns = list(reader.fieldnames or [])
-    return columns, list(reader)
+    rows = []
+    for row in reader:
+        if None in row:  # more cells than the header names: the columns would shift
+            raise RnnkitError(
+                f"{path}:{reader.line_num}: the row has more cells than the header's "
+                f"{len(columns)} (a {'comma' if delimiter == ',' else 'tab'} in an unquoted cell?)"
+            )
+        rows.append(row)
+    return columns, rows
 
 
 def read_labelled_texts(

@@ -256,6 +256,11 @@ class ClassifyTask(Task):
                 f"{'baseline: ' + b['name'][:18]:28s} {b['accuracy']:9.4f} {b['macro_f1']:9.4f}",
                 f"confusion matrix: {r['confusion_png']}",
             ]
+            + (
+                [f"skipped {r['skipped_rows']} rows with an empty text or label"]
+                if r.get("skipped_rows")
+                else []
+            )  # fmt: skip
         )
 
     def read_examples(self, path: str) -> tuple[list, list[str]]:

@@ -74,8 +74,12 @@ def errors(pred: np.ndarray, true: np.ndarray, scale: float) -> dict[str, float]
 
 
 def mase_scale(y: np.ndarray) -> float:
-    """Mean absolute one-step change: the in-sample naive forecast's error."""
-    return float(np.abs(np.diff(y)).mean()) or 1.0
+    """Mean absolute one-step change: the in-sample naive forecast's error. A series that never
+    changes has none, and MASE (error / that) is then undefined: refused, not reported as 0."""
+    scale = float(np.abs(np.diff(y)).mean()) if len(y) > 1 else 0.0
+    if scale == 0:
+        raise RnnkitError("the series does not change over its first part: MASE is undefined")
+    return scale
 
 
 def median_index(quantiles: list[float]) -> int:

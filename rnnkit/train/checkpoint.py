@@ -21,10 +21,16 @@ Loading checks every sha256, so a truncated or edited file is reported, never ha
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import pickle
+import re
 import shutil
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +42,8 @@ from rnnkit.errors import RnnkitError
 from rnnkit.files import atomic_write_bytes, atomic_write_json  # noqa: F401  (re-exported)
 
 RUN_FILE = "run.json"
+LOCK_FILE = ".lock"
+CHECKPOINT_NAME = re.compile(r"step-\d{9}")
 CKPT_DIR = "ckpt"
 POINTERS = ("latest", "best")
 FORMAT = 2  # run.json "format": bumped when a run written before can no longer be read
@@ -56,6 +64,38 @@ def read_json(path: Path, what: str) -> Any:
         raise RnnkitError(f"{what} is missing: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RnnkitError(f"{what} is damaged ({exc.__class__.__name__}): {path}") from None
+
+
+def make_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RnnkitError(f"cannot create the folder {path}: {exc.strerror}") from None
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir`` for one writer. The lock is the kernel's (flock), so it ends with the
+    process that holds it: a run killed with SIGKILL leaves no lock to clear by hand."""
+    make_dir(run_dir)
+    try:
+        fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise RnnkitError(f"cannot write in {run_dir}: {exc.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise RnnkitError(
+                f"{run_dir} is being written by another rnnkit process (pid {holder}); wait "
+                "for it to finish or choose another folder"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def run_info(run_dir: Path) -> dict:
@@ -91,35 +131,52 @@ def prepare_run_dir(
     refuses ``resume`` where there is nothing to resume: existing files are never overwritten.
     """
     out = Path(out)
+    check_run_dir(out, task, resume)
+    if not resume:
+        make_dir(out)
+        atomic_write_json(
+            out / RUN_FILE, {"task": task, "format": FORMAT, "artefacts": list(artefacts)}
+        )
+    return out
+
+
+def check_run_dir(out: Path, task: str, resume: bool) -> None:
+    """``prepare_run_dir``'s checks alone: nothing is created or changed."""
     if out.exists() and not out.is_dir():
         raise RnnkitError(f"out {out} exists and is not a directory")
-    has_files = out.is_dir() and any(out.iterdir())
+    has_files = out.is_dir() and any(p.name != LOCK_FILE for p in out.iterdir())
     if resume:
         if not (out / RUN_FILE).is_file():
             raise RnnkitError(f"resume: {out} holds no rnnkit run to resume")
         run = run_info(out)
         if run["task"] != task:
             raise RnnkitError(f"resume: {out} holds a {run['task']!r} run, not {task!r}")
-        if latest_checkpoint(out) is None:
-            raise RnnkitError(f"resume: {out} has no complete checkpoint yet")
-        return out
+        return
     if has_files:
+        if (out / RUN_FILE).is_file() and latest_checkpoint(out) is None:
+            raise RnnkitError(
+                f"out {out} holds a run stopped before its first checkpoint: resume it (it "
+                "starts again from step 0 with its settings) or choose an empty directory"
+            )
         raise RnnkitError(
             f"out {out} already holds files (another run?): resume it or choose an empty directory"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(
-        out / RUN_FILE, {"task": task, "format": FORMAT, "artefacts": list(artefacts)}
-    )
-    return out
 
 
 def _pointer(run_dir: Path, name: str) -> Path | None:
+    """The checkpoint that pointer file ``name`` names. Only a name of this run's own
+    ``ckpt/`` folder is followed: a path that leads elsewhere is refused, not loaded."""
     p = run_dir / name
     if not p.is_file():
         return None
-    target = run_dir / CKPT_DIR / p.read_text(encoding="utf-8").strip()
-    return target if target.is_dir() else None
+    try:
+        target = p.read_bytes().decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise RnnkitError(f"pointer file {p} is damaged (not a checkpoint name)") from None
+    if not CHECKPOINT_NAME.fullmatch(target):
+        raise RnnkitError(f"pointer file {p} names {target[:40]!r}, not a checkpoint of this run")
+    path = run_dir / CKPT_DIR / target
+    return path if path.is_dir() else None
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
@@ -203,7 +260,17 @@ def load_weights(ckpt: Path) -> dict[str, torch.Tensor]:
 
 
 def load_train_state(ckpt: Path) -> dict:
+    """The training state, unpickled with ``weights_only=True``: anything but tensors, numbers
+    and containers of them (code to run, say) is refused without being run."""
     try:
-        return torch.load(ckpt / "state.pt", map_location="cpu", weights_only=True)
-    except Exception as exc:  # any unpickling failure means a damaged file
-        raise RnnkitError(f"cannot read training state in {ckpt}: {exc}") from None
+        with warnings.catch_warnings():  # torch warns about foreign pickles before refusing them
+            warnings.simplefilter("ignore")
+            return torch.load(ckpt / "state.pt", map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise RnnkitError(
+            f"the training state in {ckpt} holds objects other than tensors and numbers; "
+            "refused unread (was it replaced?)"
+        ) from None
+    except Exception as exc:  # any other failure means a damaged file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RnnkitError(f"cannot read the training state in {ckpt}: {first[:200]}") from None

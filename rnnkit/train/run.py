@@ -126,12 +126,28 @@ def fit(
         )
     world = int(os.environ["WORLD_SIZE"]) if under_torchrun() else nproc
     the_task.batch_sources(splits, 0, world, 0)  # data too small for the batches fails here
-    args = (the_task, splits, train_cfg.to_dict(), str(out), resume)
+    # a run killed before its first checkpoint starts again from step 0 with its settings
+    from_checkpoint = resume and ckpt.latest_checkpoint(out) is not None
+    args = (the_task, splits, train_cfg.to_dict(), str(out), from_checkpoint)
     if under_torchrun() and int(os.environ["RANK"]) != 0:
         launch(_train_worker, nproc, *args)  # rank 0 owns the run folder and reports
         return {}
+    ckpt.check_run_dir(out, task, resume)  # before the lock file, so a refusal leaves no trace
+    with ckpt.run_lock(out):
+        return _fit_locked(the_task, splits, train_cfg, out, resume, from_checkpoint, nproc)
+
+
+def _fit_locked(
+    the_task: Task, splits: Splits, train_cfg: TrainConfig, out: Path, resume: bool,
+    from_checkpoint: bool, nproc: int,
+) -> dict[str, Any]:  # fmt: skip
+    """``fit`` past the checks, holding the run folder's lock."""
+    task = the_task.name
     artefacts = the_task.artefacts()
     run_dir = ckpt.prepare_run_dir(out, task, resume, tuple(artefacts))
+    if resume and not from_checkpoint:
+        for stale in ("metrics.jsonl", "loss.png"):  # of steps that are about to be redone
+            (run_dir / stale).unlink(missing_ok=True)
     if not resume:
         for name, obj in artefacts.items():
             ckpt.atomic_write_json(run_dir / name, obj)
@@ -144,7 +160,7 @@ def fit(
         ckpt.atomic_write_json(run_dir / "config.json", config)
     summary_path = run_dir / "summary.json"
     summary_path.unlink(missing_ok=True)
-    launch(_train_worker, nproc, *args)
+    launch(_train_worker, nproc, the_task, splits, train_cfg.to_dict(), str(out), from_checkpoint)
     summary = ckpt.read_json(summary_path, "training summary")
     best = the_task.build_model()
     best.load_state_dict(ckpt.load_weights(ckpt.resolve_checkpoint(run_dir)))

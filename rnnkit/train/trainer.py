@@ -339,7 +339,10 @@ class Trainer:
         if path is None:
             raise RnnkitError(f"resume: {self.out_dir} has no complete checkpoint yet")
         ckpt.verify_checkpoint(path)
-        self.model.load_state_dict(ckpt.load_weights(path))
+        try:
+            self.model.load_state_dict(ckpt.load_weights(path))
+        except RuntimeError:
+            raise RnnkitError(f"the weights in {path} do not fit this run's model") from None
         state = ckpt.load_train_state(path)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
