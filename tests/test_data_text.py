@@ -1,6 +1,7 @@
 """Reading corpora and tokenizing them: round trips and every unusable-file case."""
 
 import pytest
+import torch
 
 from rnnkit.data import (
     CharTokenizer,
@@ -85,3 +86,18 @@ def test_bad_level_and_bad_saved_tokenizer():
         tokenizer_from_dict({"level": "word", "vocab": ["a"]})
     with pytest.raises(RnnkitError):
         tokenizer_from_dict({"nothing": 1})
+
+
+def test_compact_ids_equal_the_plain_encoding():
+    text = "Hello, w\u00f6rld! \U0001f600 tab\there\n" * 50
+    tok = fit_tokenizer(text, "char")
+    ids = tok.encode_ids(text)
+    assert ids.dtype == torch.uint8 and ids.tolist() == tok.encode(text)
+    big = fit_tokenizer("".join(chr(0x4E00 + i) for i in range(300)), "char")
+    assert big.encode_ids(big.vocab[299] + big.vocab[0]).tolist() == [299, 0]
+    assert big.encode_ids(big.vocab[5]).dtype == torch.int16
+    with pytest.raises(RnnkitError, match="vocabulary lacks"):
+        tok.encode_ids("caf\u00e9 \U0001f601")
+    assert tok.encode_ids("caf\u00e9 \U0001f601", strict=False).tolist() == tok.encode(
+        "caf\u00e9 \U0001f601", strict=False
+    )

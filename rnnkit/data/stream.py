@@ -59,8 +59,8 @@ class TokenStream:
     def batch(self, epoch: int, index: int) -> tuple[Tensor, Tensor]:
         start = index * self.seq_len
         end = min(start + self.seq_len, self.data.shape[1] - 1)
-        x = self.data[:, start:end]  # (b, T)
-        y = self.data[:, start + 1 : end + 1]  # (b, T)
+        x = self.data[:, start:end].long()  # (b, T); stored compact (id_dtype), used as int64
+        y = self.data[:, start + 1 : end + 1].long()  # (b, T)
         return x, y
 
     @property

@@ -50,6 +50,9 @@ class LMData(Settings):
     val: float = setting(0.05, "held-out tail fraction", lo=0, hi=1, lo_open=True)
     seq_len: int = setting(100, "BPTT chunk length", lo=1, hi=100_000)
     batch_size: int = setting(32, "parallel streams (global, over all processes)", lo=1, hi=65536)
+    max_val_tokens: int = setting(
+        1_000_000, "validation reads at most this many held-out tokens", lo=2, hi=10**10
+    )
 
     def check(self) -> None:
         if self.val >= 1:
@@ -84,8 +87,10 @@ class LMTask(Task):
         if self.tokenizer is None:
             self.tokenizer = fit_tokenizer(text, self.data.level, self.data.vocab_size)
             self.model.vocab_size = len(self.tokenizer)
-        ids = torch.tensor(self.tokenizer.encode(text, strict=True), dtype=torch.long)
+        ids = self.tokenizer.encode_ids(text, strict=True)  # (N,), 1-4 bytes a token
+        del text
         train, val = split_tail(ids, self.data.val)
+        val = val[: self.data.max_val_tokens]
         source = self.data.data or "the bundled Shakespeare corpus"
         info = {"source": source, "split": {"train_tokens": len(train), "val_tokens": len(val)}}
         return Splits(train, val, val, info)
@@ -137,7 +142,7 @@ class LMTask(Task):
         )
 
     def read_examples(self, path: str) -> Tensor:
-        return torch.tensor(self.tokenizer.encode(read_text(path), strict=True))
+        return self.tokenizer.encode_ids(read_text(path), strict=True)
 
     def format_scores(self, r: dict[str, Any]) -> str:
         extra = (

@@ -70,6 +70,18 @@ def count_parameters(task: Task) -> int:
         return task.build_model().num_parameters()
 
 
+def build_kernels(task: Task, config: TrainConfig) -> None:
+    """Compile rnnkit's C++ kernels now (once per source version and machine, then cached),
+    so that the first training step, and a time budget, do not pay for it."""
+    if (
+        getattr(task.model, "backend", "rnnkit") == "rnnkit"
+        and pick_device(config.device).type == "cpu"
+    ):
+        from rnnkit.kernels import get_kernel
+
+        get_kernel(device_type="cpu")
+
+
 def fit(
     task: str,
     *,
@@ -126,6 +138,7 @@ def fit(
         )
     world = int(os.environ["WORLD_SIZE"]) if under_torchrun() else nproc
     the_task.batch_sources(splits, 0, world, 0)  # data too small for the batches fails here
+    build_kernels(the_task, train_cfg)
     # a run killed before its first checkpoint starts again from step 0 with its settings
     from_checkpoint = resume and ckpt.latest_checkpoint(out) is not None
     args = (the_task, splits, train_cfg.to_dict(), str(out), from_checkpoint)
