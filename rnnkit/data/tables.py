@@ -17,6 +17,7 @@ from rnnkit.data.text import read_text
 from rnnkit.errors import RnnkitError
 
 TEXT_COLUMNS = ("text", "sentence", "review", "content", "document")
+MAX_CELL_CHARS = 1 << 24  # one cell of a table: a long document is fine, a runaway quote is not
 LABEL_COLUMNS = ("label", "labels", "sentiment", "class", "category", "target", "y")
 
 
@@ -73,16 +74,21 @@ def _rows(path: Path) -> tuple[list[str], list[dict]]:
         delimiter = ","
     else:
         raise RnnkitError(f"{path}: use a .csv, .tsv or .jsonl file (got {suffix or 'no suffix'})")
+    csv.field_size_limit(MAX_CELL_CHARS)
     reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
-    columns = list(reader.fieldnames or [])
     rows = []
-    for row in reader:
-        if None in row:  # more cells than the header names: the columns would shift
-            raise RnnkitError(
-                f"{path}:{reader.line_num}: the row has more cells than the header's "
-                f"{len(columns)} (a {'comma' if delimiter == ',' else 'tab'} in an unquoted cell?)"
-            )
-        rows.append(row)
+    try:
+        columns = list(reader.fieldnames or [])
+        for row in reader:
+            if None in row:  # more cells than the header names: the columns would shift
+                raise RnnkitError(
+                    f"{path}:{reader.line_num}: the row has more cells than the header's "
+                    f"{len(columns)} (a {'comma' if delimiter == ',' else 'tab'} in an "
+                    "unquoted cell?)"
+                )
+            rows.append(row)
+    except csv.Error as exc:
+        raise RnnkitError(f"{path}:{reader.line_num}: not a readable table row ({exc})") from None
     return columns, rows
 
 

@@ -123,28 +123,48 @@ def static_files(run_dir: Path) -> list[str]:
 
 
 def prepare_run_dir(
-    out: str | Path, task: str, resume: bool, artefacts: tuple[str, ...] = ()
+    out: str | Path, task: str, resume: bool, files: dict[str, Any] | None = None
 ) -> Path:
     """Create (or check, when resuming) the run directory ``out`` for ``task``.
 
-    Refuses a directory that holds anything but this task's run unless ``resume`` is set, and
-    refuses ``resume`` where there is nothing to resume: existing files are never overwritten.
+    A new run's ``files`` (config.json and the task's artefacts, name -> JSON object) are
+    written first and run.json last, so a folder holds a run only once its settings are all
+    there. Refuses a directory that holds anything else unless ``resume`` is set, and refuses
+    ``resume`` where there is nothing to resume: existing files are never overwritten.
     """
     out = Path(out)
     check_run_dir(out, task, resume)
     if not resume:
         make_dir(out)
-        atomic_write_json(
-            out / RUN_FILE, {"task": task, "format": FORMAT, "artefacts": list(artefacts)}
-        )
+        files = files or {}
+        for name, obj in files.items():
+            atomic_write_json(out / name, obj)
+        artefacts = [n for n in files if n != "config.json"]
+        atomic_write_json(out / RUN_FILE, {"task": task, "format": FORMAT, "artefacts": artefacts})
     return out
+
+
+def interrupted_setup(out: Path) -> bool:
+    """True for a folder that a run began to set up and was killed before run.json: only our
+    own files (a config.json with a run's sections, other .json files, temporaries) are in it."""
+    if (out / RUN_FILE).exists():
+        return False
+    names = [p.name for p in out.iterdir() if p.name != LOCK_FILE and ".tmp" not in p.name]
+    if not names:
+        return True
+    if "config.json" not in names or not all(n.endswith(".json") for n in names):
+        return False
+    try:
+        config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and set(config) == {"task", "data", "model", "train"}
 
 
 def check_run_dir(out: Path, task: str, resume: bool) -> None:
     """``prepare_run_dir``'s checks alone: nothing is created or changed."""
     if out.exists() and not out.is_dir():
         raise RnnkitError(f"out {out} exists and is not a directory")
-    has_files = out.is_dir() and any(p.name != LOCK_FILE for p in out.iterdir())
     if resume:
         if not (out / RUN_FILE).is_file():
             raise RnnkitError(f"resume: {out} holds no rnnkit run to resume")
@@ -152,7 +172,7 @@ def check_run_dir(out: Path, task: str, resume: bool) -> None:
         if run["task"] != task:
             raise RnnkitError(f"resume: {out} holds a {run['task']!r} run, not {task!r}")
         return
-    if has_files:
+    if out.is_dir() and not interrupted_setup(out):
         if (out / RUN_FILE).is_file() and latest_checkpoint(out) is None:
             raise RnnkitError(
                 f"out {out} holds a run stopped before its first checkpoint: resume it (it "

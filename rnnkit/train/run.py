@@ -156,21 +156,17 @@ def _fit_locked(
 ) -> dict[str, Any]:  # fmt: skip
     """``fit`` past the checks, holding the run folder's lock."""
     task = the_task.name
-    artefacts = the_task.artefacts()
-    run_dir = ckpt.prepare_run_dir(out, task, resume, tuple(artefacts))
+    config = {
+        "task": task,
+        "data": the_task.data.to_dict(),
+        "model": the_task.model.to_dict(),
+        "train": train_cfg.to_dict(),
+    }
+    files = {"config.json": config, **the_task.artefacts()}
+    run_dir = ckpt.prepare_run_dir(out, task, resume, files)
     if resume and not from_checkpoint:
         for stale in ("metrics.jsonl", "loss.png"):  # of steps that are about to be redone
             (run_dir / stale).unlink(missing_ok=True)
-    if not resume:
-        for name, obj in artefacts.items():
-            ckpt.atomic_write_json(run_dir / name, obj)
-        config = {
-            "task": task,
-            "data": the_task.data.to_dict(),
-            "model": the_task.model.to_dict(),
-            "train": train_cfg.to_dict(),
-        }
-        ckpt.atomic_write_json(run_dir / "config.json", config)
     summary_path = run_dir / "summary.json"
     summary_path.unlink(missing_ok=True)
     launch(_train_worker, nproc, the_task, splits, train_cfg.to_dict(), str(out), from_checkpoint)
