@@ -2,7 +2,8 @@ r"""How far back the last step's loss reaches: dL_T/ds_t, step Jacobians and the
 
 For a stack with flat state s_t (``rnnkit.analysis.stepping``) run over T inputs, L_T is the
 cross-entropy of the prediction made at the last step. Since the inputs are fixed, the only
-path from s_t to L_T is the recurrence, so by the chain rule (article 003)::
+path from s_t to L_T is the recurrence, so by the chain rule (Bengio et al. 1994; Pascanu et al.
+2013)::
 
     dL_T/ds_t = dL_T/ds_T · J_T J_{T-1} ... J_{t+1},      J_k = ds_k/ds_{k-1}  (S x S)
 

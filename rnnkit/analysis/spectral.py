@@ -1,7 +1,7 @@
 """Spectral radius (largest |eigenvalue|) of the recurrent weights, per layer and gate.
 
 For the Elman recurrence h_t = tanh(W h_{t-1} + ...), a radius of W well above 1 lets
-products of step Jacobians explode, well below 1 makes them vanish (article 003). LSTM and
+products of step Jacobians explode, well below 1 makes them vanish (Pascanu et al. 2013). LSTM and
 GRU stack one square block per gate in ``weight_hh`` (LSTM: i, f, g, o; GRU: r, z, n); each
 block's radius is reported. A Jordan layer's linearised recurrence o -> o is
 W_out W_ho, whose radius is reported instead.
