@@ -13,7 +13,7 @@ from rnnkit.cli.main import main
 from rnnkit.data.series import read_series
 from rnnkit.errors import RnnkitError
 from rnnkit.models.forecaster import pinball_loss
-from rnnkit.tasks.baselines import naive, seasonal_naive
+from rnnkit.tasks.baselines import infer_period, naive, seasonal_naive, statespace_forecasts
 from rnnkit.tasks.forecast import errors, split_points
 
 
@@ -52,6 +52,8 @@ def test_baselines_and_errors():
     np.testing.assert_array_equal(naive(h, 3), [7, 7, 7])
     np.testing.assert_array_equal(seasonal_naive(h, 5, 3), [5, 6, 7, 5, 6])
     e = errors(np.array([[1.0, 2]]), np.array([[2.0, 4]]), scale=0.5)
+    assert e["mase_by_step"] == pytest.approx([2.0, 4.0])  # |e| per step / scale
+    del e["mase_by_step"]
     assert e == pytest.approx({"mae": 1.5, "rmse": np.sqrt(2.5), "mase": 3.0})
 
 
@@ -85,6 +87,9 @@ def test_train_forecast_and_forecast_end_to_end(tmp_path, capsys):
     assert main(argv) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["interpolated"] == 1
+    assert r["period"] == 20 and r["period_from"] == "given"
+    assert {"naive", "seasonal_naive_m20", "ets", "sarima"} <= set(r["baselines"])
+    assert len(r["test"]["mase_by_step"]) == 5
     assert r["test"]["mase"] < r["baselines"]["naive"]["mase"]
     cfg = json.loads((out / "config.json").read_text())["model"]
     train_part = read_series(data, "value", "day").values[: r["split"]["train"]]
@@ -119,3 +124,44 @@ def test_bad_series_is_one_line_and_exit_2(tmp_path, capsys):
     assert "text.csv:3: 'v' holds 'two'" in capsys.readouterr().err
     assert main([*base, "--data", str(text)]) == 2
     assert "column NAME is needed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "freq, period, name",
+    [("30min", 48, "half-hourly"), ("h", 24, "hourly"), ("D", 7, "daily"), ("W", 52, "weekly"),
+     ("MS", 12, "monthly"), ("QS", 4, "quarterly"), ("YS", None, "yearly")],
+)  # fmt: skip
+def test_season_length_is_inferred_from_the_dates(freq, period, name):
+    import pandas as pd
+
+    dates = [str(d) for d in pd.date_range("2020-01-01", periods=40, freq=freq)]
+    assert infer_period(dates) == (period, name)
+    assert infer_period(None) == (None, None)
+    assert infer_period(["2020-01-01", "2020-01-03", "2020-02-19", "2021-01-01"]) == (None, None)
+
+
+@pytest.mark.parametrize("kind", ["ets", "sarima"])
+def test_all_origin_forecasts_equal_statsmodels_own(kind):
+    """The vectorised h-step forecasts from every origin equal statsmodels' dynamic
+    predictions from the same fitted model, origin by origin."""
+    import warnings
+
+    from statsmodels.tsa.statespace.exponential_smoothing import ExponentialSmoothing
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    rng = np.random.default_rng(0)
+    t = np.arange(160)
+    y = 5 + 0.05 * t + np.sin(2 * np.pi * t / 4) + 0.2 * rng.standard_normal(160)
+    origins, h = range(120, 155), 5
+    got = statespace_forecasts(kind, y, origins, h, 4, 120)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if kind == "ets":
+            model = ExponentialSmoothing(y[:120], trend=True, seasonal=4)
+        else:
+            model = SARIMAX(y[:120], order=(1, 1, 1), seasonal_order=(0, 1, 1, 4))
+        fitted = model.fit(disp=False).apply(y)
+    for i, o in enumerate(origins):
+        want = fitted.get_prediction(start=o, end=o + h - 1, dynamic=True).predicted_mean
+        np.testing.assert_allclose(got[i], want, rtol=1e-9, atol=1e-9)
+    assert np.abs(got - np.stack([y[o : o + h] for o in origins])).mean() < 0.5  # it forecasts

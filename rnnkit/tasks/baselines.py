@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from typing import Any
 
 import numpy as np
 
@@ -78,3 +79,87 @@ def seasonal_naive(history: np.ndarray, horizon: int, period: int) -> np.ndarray
         return naive(history, horizon)
     season = history[-period:]
     return np.array([season[h % period] for h in range(horizon)], dtype=np.float64)
+
+
+# name: (median spacing of the dates in days, season length); a spacing within 15% matches
+SPACINGS = {
+    "half-hourly": (1 / 48, 48),
+    "hourly": (1 / 24, 24),
+    "daily": (1.0, 7),
+    "weekly": (7.0, 52),
+    "monthly": (30.44, 12),
+    "quarterly": (91.3, 4),
+    "yearly": (365.25, None),
+}
+
+
+def infer_period(dates: list[str] | None) -> tuple[int | None, str | None]:
+    """(season length, spacing name) from the median spacing of ``dates``: monthly data has a
+    season of 12, weekly 52, daily 7, hourly 24, half-hourly 48, quarterly 4; yearly none.
+    (None, None) when there are no dates or the spacing is none of these."""
+    if not dates or len(dates) < 3:
+        return None, None
+    import pandas as pd
+
+    try:
+        stamps = pd.to_datetime(pd.Series(dates)).to_numpy()
+    except (ValueError, TypeError):
+        return None, None
+    days = float(np.median(np.diff(stamps).astype("timedelta64[s]").astype(np.float64))) / 86400
+    for name, (spacing, period) in SPACINGS.items():
+        if abs(days - spacing) <= 0.15 * spacing:
+            return period, name
+    return None, None
+
+
+def statespace_forecasts(
+    kind: str, y: np.ndarray, origins: range, horizon: int, period: int | None, fit_end: int
+) -> np.ndarray:
+    """(N, H) forecasts from every origin by a model fitted once on ``y[:fit_end]`` and then run
+    forward over the series without refitting (each origin sees only the values before it).
+
+    ``kind``: ``ets``, exponential smoothing with an additive trend and, when the series has a
+    season, additive seasonality (Hyndman et al. 2008); ``sarima``, a seasonal ARIMA
+    (1,1,1)x(0,1,1)_m, the "airline" family (Box and Jenkins), or ARIMA(1,1,1) without a season.
+    Both from statsmodels' state-space models.
+    """
+    import warnings
+
+    from statsmodels.tsa.statespace.exponential_smoothing import ExponentialSmoothing
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    seasonal = period if period and 2 <= period <= fit_end // 3 else None
+    with warnings.catch_warnings():  # convergence chatter from the optimiser
+        warnings.simplefilter("ignore")
+        if kind == "ets":
+            model = ExponentialSmoothing(y[:fit_end], trend=True, seasonal=seasonal)
+        elif kind == "sarima":
+            season = (0, 1, 1, seasonal) if seasonal else (0, 0, 0, 0)
+            model = SARIMAX(y[:fit_end], order=(1, 1, 1), seasonal_order=season)
+        else:
+            raise ValueError(f"unknown baseline {kind!r}")
+        fitted = model.fit(disp=False).apply(y)  # same parameters, filtered over the series
+    return state_forecasts(fitted, origins, horizon)
+
+
+def state_forecasts(fitted: Any, origins: range, horizon: int) -> np.ndarray:
+    """(N, H) forecasts of a time-invariant state-space model from every origin at once:
+    a = a_{t|t-1} (the filter's predicted state), then yhat_{t+j} = Z a + d, a <- T a + c."""
+    ssm = fitted.model.ssm
+
+    def fixed(name: str, dims: int) -> np.ndarray:
+        m = np.asarray(ssm[name])
+        if m.ndim > dims:  # time-varying: these models never are, but say so if one is
+            if m.shape[-1] != 1:
+                raise ValueError(f"{name} varies in time")
+            m = m[..., 0]
+        return m
+
+    Z, T = fixed("design", 2), fixed("transition", 2)  # (1, k), (k, k)
+    d, c = fixed("obs_intercept", 1), fixed("state_intercept", 1)  # (1,), (k,)
+    a = np.asarray(fitted.predicted_state)[:, list(origins)]  # (k, N)
+    out = np.empty((len(origins), horizon))
+    for j in range(horizon):
+        out[:, j] = (Z @ a)[0] + d[0]
+        a = T @ a + c[:, None]
+    return out

@@ -66,11 +66,14 @@ def windows(z: np.ndarray, origins: range, window: int, horizon: int) -> tuple[T
     return torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
 
 
-def errors(pred: np.ndarray, true: np.ndarray, scale: float) -> dict[str, float]:
-    """MAE, RMSE and MASE of forecasts (N, H) against truth (N, H)."""
+def errors(pred: np.ndarray, true: np.ndarray, scale: float) -> dict[str, Any]:
+    """MAE, RMSE and MASE of forecasts (N, H) against truth (N, H), and MASE at each of the H
+    steps ahead."""
     e = pred - true
     mae = float(np.abs(e).mean())
-    return {"mae": mae, "rmse": float(np.sqrt((e**2).mean())), "mase": mae / scale}
+    by_step = (np.abs(e).mean(axis=0) / scale).tolist()
+    return {"mae": mae, "rmse": float(np.sqrt((e**2).mean())), "mase": mae / scale,
+            "mase_by_step": by_step}  # fmt: skip
 
 
 def mase_scale(y: np.ndarray) -> float:
@@ -135,7 +138,12 @@ class ForecastTask(Task):
         d = self.data
         loaded, source = exactly_one_source(d.data, d.dataset, self.name)
         series: Series = loaded or self.load_series(d.data)
-        period = d.period or series.period
+        period, period_from = d.period, "given"
+        if period is None and series.period:
+            period, period_from = series.period, "the dataset"
+        if period is None:
+            period, spacing = baselines.infer_period(series.dates)
+            period_from = f"inferred from the {spacing} dates" if spacing else "none found"
         window = self.model.window if self.restored else d.window or default_window(period)
         y = series.values
         t_val, t_test = split_points(len(y), window, d.horizon, d.val, d.test)
@@ -149,6 +157,7 @@ class ForecastTask(Task):
             "horizon": d.horizon,
             "window": window,
             "period": period,
+            "period_from": period_from,
             "split": {"train": t_val, "val": t_test - t_val, "test": len(y) - t_test,
                       "test_origins": len(y) - d.horizon + 1 - t_test},
             "interpolated": series.interpolated,
@@ -230,6 +239,9 @@ class ForecastTask(Task):
         if period:
             seasonal = np.stack([baselines.seasonal_naive(y[:t], h, period) for t in origins])
             results["baselines"][f"seasonal_naive_m{period}"] = errors(seasonal, truth, scale)
+        for kind in ("ets", "sarima"):  # fitted on train + validation, run over the test part
+            pred = baselines.statespace_forecasts(kind, y, origins, h, period, start)
+            results["baselines"][kind] = errors(pred, truth, scale)
         return results
 
     @staticmethod
@@ -247,6 +259,10 @@ class ForecastTask(Task):
             lines.append(f"{label:24s} {b['mae']:10.4f} {b['rmse']:10.4f} {b['mase']:8.4f}")
         lo, hi = t["interval"]
         lines.append(f"{lo:.0%}-{hi:.0%} interval covered {t['coverage']:.1%} of test values")
+        if r["horizon"] > 1:
+            steps = " ".join(f"{m:.3f}" for m in t["mase_by_step"])
+            lines.append(f"rnnkit MASE at steps 1..{r['horizon']}: {steps}")
+        lines.append(f"season length: {r['period'] or 'none'} ({r['period_from']})")
         if r["interpolated"]:
             lines.append(f"note: {r['interpolated']} missing values were interpolated")
         return "\n".join(lines)
