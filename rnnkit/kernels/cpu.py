@@ -140,10 +140,26 @@ def _megabytes(text: str) -> int:
     return int(value * 2**20)
 
 
+def _sources_in(build_dir: Path) -> list[str]:
+    """The sources, copied into the build folder: ninja keys its build on the source paths, so
+    compiling from the cache's own copy lets every checkout of the same sources (same key)
+    reuse one build instead of rebuilding in turn."""
+    src = build_dir / "src"
+    src.mkdir(exist_ok=True)
+    for fname in _SOURCES + _HEADERS:
+        target = src / fname
+        data = (_csrc() / fname).read_bytes()
+        if not target.is_file() or target.read_bytes() != data:
+            tmp = src / f".{fname}.tmp{os.getpid()}"
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+    return [str(src / f) for f in _SOURCES]
+
+
 def _load(cpp_extension: ModuleType, build_dir: Path) -> ModuleType:
     return cpp_extension.load(
         name=f"rnnkit_cpu_{build_dir.name}",
-        sources=[str(_csrc() / f) for f in _SOURCES],
+        sources=_sources_in(build_dir),
         extra_cflags=_CFLAGS,
         extra_ldflags=["-fopenmp"],
         build_directory=str(build_dir),
