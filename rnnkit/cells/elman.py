@@ -26,6 +26,7 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
+from rnnkit.cells import differentiable
 from rnnkit.cells._common import (
     bias_grad,
     input_projection,
@@ -34,6 +35,7 @@ from rnnkit.cells._common import (
     resolve_kernel,
     weight_grads,
 )
+from rnnkit.cells.differentiable import differentiable_grads, use_plain_ops
 
 
 class ElmanFunction(torch.autograd.Function):
@@ -43,14 +45,21 @@ class ElmanFunction(torch.autograd.Function):
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu, kernel):
         gx = input_projection(x, w_ih, b_ih, b_hh)  # (T, B, H)
         y, hT = kernel.elman_forward(gx, w_hh, h0, batch_sizes, reverse, relu, True)
-        ctx.save_for_backward(x, w_ih, w_hh, h0, y, batch_sizes)
+        ctx.save_for_backward(x, w_ih, w_hh, b_ih, b_hh, h0, y, batch_sizes)
         ctx.flags = (reverse, relu, kernel, b_ih is not None, b_hh is not None)
         return y, hT
 
     @staticmethod
     def backward(ctx, dy, dhT):
-        x, w_ih, w_hh, h0, y, batch_sizes = ctx.saved_tensors
+        x, w_ih, w_hh, b_ih, b_hh, h0, y, batch_sizes = ctx.saved_tensors
         reverse, relu, kernel, has_b_ih, has_b_hh = ctx.flags
+        if torch.is_grad_enabled():  # create_graph: a gradient that can be differentiated
+            grads = differentiable_grads(
+                lambda *a: differentiable.elman(*a, batch_sizes, reverse, relu),
+                (x, w_ih, w_hh, b_ih, b_hh, h0),
+                (dy, dhT),
+            )
+            return (*grads, None, None, None, None)
         need = ctx.needs_input_grad
         dg, dh0 = kernel.elman_backward(
             dy.contiguous(), dhT.contiguous(), y, h0, w_hh, batch_sizes, reverse, relu
@@ -91,6 +100,8 @@ def elman_layer(
 
     ``batch_sizes`` and ``reverse`` as in the kernel contract (``rnnkit.kernels``).
     """
+    if use_plain_ops(x):
+        return differentiable.elman(x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu)
     kern = resolve_kernel(kernel, x)
     x, h0, w_hh = x.contiguous(), h0.contiguous(), w_hh.contiguous()
     if needs_grad(x, w_ih, w_hh, b_ih, b_hh, h0):

@@ -27,12 +27,14 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
+from rnnkit.cells import differentiable
 from rnnkit.cells._common import (
     bias_grad,
     needs_grad,
     product_grads,
     resolve_kernel,
 )
+from rnnkit.cells.differentiable import differentiable_grads, use_plain_ops
 from rnnkit.kernels.reference import previous_states
 
 
@@ -44,14 +46,21 @@ class GRUFunction(torch.autograd.Function):
         y, hT, gates, ghn = kernel.gru_forward(
             x, w_ih, b_ih, w_hh, b_hh, h0, batch_sizes, reverse, True
         )
-        ctx.save_for_backward(x, w_ih, w_hh, h0, y, gates, ghn, batch_sizes)
+        ctx.save_for_backward(x, w_ih, w_hh, b_ih, b_hh, h0, y, gates, ghn, batch_sizes)
         ctx.flags = (reverse, kernel, b_ih is not None, b_hh is not None)
         return y, hT
 
     @staticmethod
     def backward(ctx, dy, dhT):
-        x, w_ih, w_hh, h0, y, gates, ghn, batch_sizes = ctx.saved_tensors
+        x, w_ih, w_hh, b_ih, b_hh, h0, y, gates, ghn, batch_sizes = ctx.saved_tensors
         reverse, kernel, has_b_ih, has_b_hh = ctx.flags
+        if torch.is_grad_enabled():  # create_graph: a gradient that can be differentiated
+            grads = differentiable_grads(
+                lambda *a: differentiable.gru(*a, batch_sizes, reverse),
+                (x, w_ih, w_hh, b_ih, b_hh, h0),
+                (dy, dhT),
+            )
+            return (*grads, None, None, None)
         need = ctx.needs_input_grad
         dgx, dgh, dh0 = kernel.gru_backward(
             dy.contiguous(), dhT.contiguous(), y, h0, gates, ghn, w_hh, batch_sizes, reverse
@@ -80,6 +89,8 @@ def gru_layer(
 
     ``batch_sizes`` and ``reverse`` as in the kernel contract (``rnnkit.kernels``).
     """
+    if use_plain_ops(x):
+        return differentiable.gru(x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse)
     kern = resolve_kernel(kernel, x)
     x, h0 = x.contiguous(), h0.contiguous()
     w_ih, w_hh = w_ih.contiguous(), w_hh.contiguous()

@@ -28,6 +28,7 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
+from rnnkit.cells import differentiable
 from rnnkit.cells._common import (
     bias_grad,
     input_projection,
@@ -35,6 +36,7 @@ from rnnkit.cells._common import (
     product_grads,
     resolve_kernel,
 )
+from rnnkit.cells.differentiable import differentiable_grads, use_plain_ops
 from rnnkit.kernels.reference import previous_states
 
 
@@ -49,14 +51,21 @@ class JordanFunction(torch.autograd.Function):
         h, o, oT = kernel.jordan_forward(
             gx, w_ho, w_out, b_out, o0, batch_sizes, reverse, relu, True
         )
-        ctx.save_for_backward(x, w_ih, w_ho, w_out, o0, h, o, batch_sizes)
+        ctx.save_for_backward(x, w_ih, w_ho, b_ih, b_ho, w_out, b_out, o0, h, o, batch_sizes)
         ctx.flags = (reverse, relu, kernel, b_ih is not None, b_ho is not None, b_out is not None)
         return h, o, oT
 
     @staticmethod
     def backward(ctx, dh, do, doT):
-        x, w_ih, w_ho, w_out, o0, h, o, batch_sizes = ctx.saved_tensors
+        x, w_ih, w_ho, b_ih, b_ho, w_out, b_out, o0, h, o, batch_sizes = ctx.saved_tensors
         reverse, relu, kernel, has_b_ih, has_b_ho, has_b_out = ctx.flags
+        if torch.is_grad_enabled():  # create_graph: a gradient that can be differentiated
+            grads = differentiable_grads(
+                lambda *a: differentiable.jordan(*a, batch_sizes, reverse, relu),
+                (x, w_ih, w_ho, b_ih, b_ho, w_out, b_out, o0),
+                (dh, do, doT),
+            )
+            return (*grads, None, None, None, None)
         need = ctx.needs_input_grad
         da, dout, do0 = kernel.jordan_backward(
             dh.contiguous(),
@@ -112,6 +121,10 @@ def jordan_layer(
     Returns hidden states (T,B,H), outputs (T,B,O) and the final output (B,O).
     ``batch_sizes`` and ``reverse`` as in the kernel contract (``rnnkit.kernels``).
     """
+    if use_plain_ops(x):
+        return differentiable.jordan(
+            x, w_ih, w_ho, b_ih, b_ho, w_out, b_out, o0, batch_sizes, reverse, relu
+        )
     kern = resolve_kernel(kernel, x)
     x, o0 = x.contiguous(), o0.contiguous()
     w_ho, w_out = w_ho.contiguous(), w_out.contiguous()

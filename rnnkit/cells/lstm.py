@@ -30,6 +30,7 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
+from rnnkit.cells import differentiable
 from rnnkit.cells._common import (
     bias_grad,
     joint_bias,
@@ -38,6 +39,7 @@ from rnnkit.cells._common import (
     resolve_kernel,
     weight_grads,
 )
+from rnnkit.cells.differentiable import differentiable_grads, use_plain_ops
 
 
 class LSTMFunction(torch.autograd.Function):
@@ -48,14 +50,21 @@ class LSTMFunction(torch.autograd.Function):
         y, hT, cT, gates, c = kernel.lstm_forward(
             x, w_ih, w_hh, joint_bias(b_ih, b_hh), w_hr, h0, c0, batch_sizes, reverse, True
         )
-        ctx.save_for_backward(x, w_ih, w_hh, w_hr, h0, c0, y, gates, c, batch_sizes)
+        ctx.save_for_backward(x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, y, gates, c, batch_sizes)
         ctx.flags = (reverse, kernel, b_ih is not None, b_hh is not None)
         return y, hT, cT
 
     @staticmethod
     def backward(ctx, dy, dhT, dcT):
-        x, w_ih, w_hh, w_hr, h0, c0, y, gates, c, batch_sizes = ctx.saved_tensors
+        x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, y, gates, c, batch_sizes = ctx.saved_tensors
         reverse, kernel, has_b_ih, has_b_hh = ctx.flags
+        if torch.is_grad_enabled():  # create_graph: a gradient that can be differentiated
+            grads = differentiable_grads(
+                lambda *a: differentiable.lstm(*a, batch_sizes, reverse),
+                (x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0),
+                (dy, dhT, dcT),
+            )
+            return (*grads, None, None, None)
         need = ctx.needs_input_grad
         dg, dh0, dc0, dr = kernel.lstm_backward(
             dy.contiguous(),
@@ -112,6 +121,8 @@ def lstm_layer(
     Returns outputs (T,B,P), final hidden state (B,P) and final cell state (B,H).
     ``batch_sizes`` and ``reverse`` as in the kernel contract (``rnnkit.kernels``).
     """
+    if use_plain_ops(x):
+        return differentiable.lstm(x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, batch_sizes, reverse)
     kern = resolve_kernel(kernel, x)
     x, h0, c0 = x.contiguous(), h0.contiguous(), c0.contiguous()
     w_ih, w_hh = w_ih.contiguous(), w_hh.contiguous()

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from rnnkit.kernels import KERNEL_NAMES
-from rnnkit.nn.checks import LayerValueError, user_errors
+from rnnkit.nn.checks import LayerValueError, NotScriptable, user_errors
 from rnnkit.nn.packing import active_mask, pack_sorted, unpack_sorted
 
 INIT_STATES = ("zeros", "learned")
@@ -32,7 +32,7 @@ def check_extras(init_state: str, kernel: str | None) -> None:
         raise LayerValueError(f"kernel must be None or one of {KERNEL_NAMES}, got {kernel!r}")
 
 
-class StackedRecurrent:
+class StackedRecurrent(NotScriptable):
     """Mixin for a ``torch.nn.RNNBase`` subclass; the subclass defines the per-layer step.
 
     Subclass contract: ``_family`` (the name in torch's messages), ``_state_sizes()`` (the
@@ -183,9 +183,6 @@ class StackedRecurrent:
 
     def _run_stack(self, x: Tensor, state: State, batch_sizes: Tensor | None):
         """x (T, B, I) sorted and time-major -> (y (T, B, D*H_out), final state (L*D, B, ·))."""
-        if x.size(1) == 0:  # an empty batch, as torch.nn allows: nothing to run
-            width = len(self._suffixes()) * self._state_sizes()[0]
-            return x.new_zeros(x.size(0), 0, width), tuple(s.clone() for s in state)
         finals: list[list[Tensor]] = [[] for _ in state]
         suffixes = self._suffixes()
         for layer in range(self.num_layers):

@@ -18,10 +18,10 @@ from rnnkit.cells.elman import elman_layer
 from rnnkit.cells.gru import gru_layer
 from rnnkit.cells.lstm import lstm_layer
 from rnnkit.nn.base import check_extras
-from rnnkit.nn.checks import user_errors
+from rnnkit.nn.checks import NotScriptable, user_errors
 
 
-class _StepMixin:
+class _StepMixin(NotScriptable):
     """Input handling shared by the three cells, with torch.nn's checks and messages."""
 
     def _setup(self, kernel: str | None) -> None:

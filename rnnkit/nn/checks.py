@@ -25,6 +25,21 @@ class LayerRuntimeError(RnnkitError, RuntimeError):
     """A bad input shape or dtype (torch.nn raises RuntimeError here)."""
 
 
+NOT_SCRIPTABLE = (
+    "rnnkit layers cannot be compiled by TorchScript (torch.jit.script): their time loop is a "
+    "C++ kernel behind an autograd Function. Use torch.compile(model) instead, or torch.nn's "
+    "layers where TorchScript is required"
+)
+
+
+class NotScriptable:
+    """Mixin: ``torch.jit.script`` asks a module to prepare itself first; refuse clearly
+    instead of failing deep inside the TorchScript compiler."""
+
+    def __prepare_scriptable__(self):
+        raise LayerRuntimeError(NOT_SCRIPTABLE)
+
+
 _AS_USER_ERROR = {
     ValueError: LayerValueError,
     TypeError: LayerTypeError,

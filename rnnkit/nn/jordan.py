@@ -12,11 +12,11 @@ from torch.nn.utils.rnn import PackedSequence
 
 from rnnkit.cells.jordan import jordan_layer, jordan_teacher_forced
 from rnnkit.nn.base import check_extras
-from rnnkit.nn.checks import user_errors
+from rnnkit.nn.checks import NotScriptable, user_errors
 from rnnkit.nn.packing import active_mask, last_steps, pack_sorted, unpack_sorted
 
 
-class JordanRNN(nn.Module):
+class JordanRNN(NotScriptable, nn.Module):
     r"""A multi-layer Jordan network: the recurrence runs from the previous *output*.
 
     Each layer k computes, for t = 1..L,
@@ -171,9 +171,6 @@ class JordanRNN(nn.Module):
         elif self.batch_first:
             x = x.transpose(0, 1)
             targets = None if targets is None else targets.transpose(0, 1)
-        if x.size(1) == 0:  # an empty batch: nothing to run
-            x, o0 = x.new_zeros(x.size(0), 0, self.output_size), o0.clone()
-            return (x.transpose(0, 1) if self.batch_first else x), o0
         finals = []
         relu = self.nonlinearity == "relu"
         for k in range(self.num_layers):
