@@ -19,21 +19,14 @@ from rnnkit.cells.elman import elman_layer
 from rnnkit.cells.gru import gru_layer
 from rnnkit.cells.lstm import lstm_layer
 from rnnkit.kernels import reference as ref
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("c++") is None and shutil.which("g++") is None,
-    reason="no C++ compiler: the fused kernels cannot be built (the reference ones are used)",
-)
+from tests.conftest import compiler_missing, require_cpu_kernel
 
 
 @pytest.fixture(scope="module")
 def cpu():
     from rnnkit.kernels import cpu as module
 
-    try:
-        module.ensure_built()
-    except Exception as exc:  # a broken toolchain is an environment problem, not a failure
-        pytest.skip(f"the C++ extension does not build here: {exc}")
+    require_cpu_kernel()  # skips without a compiler; a build error is a failure
     return module
 
 
@@ -457,3 +450,24 @@ def test_bench_cli_rejects_bad_input(capsys):
     assert main(["bench", "--cells", "lstm,nope"]) == 2
     assert "unknown cell" in capsys.readouterr().err
     assert main(["bench", "--plot", "chart.jpg"]) == 2
+
+
+def test_a_broken_source_fails_the_build_and_the_suite(tmp_path, monkeypatch):
+    """A compile error in csrc/ must not turn the kernel tests into skips."""
+    if compiler_missing():
+        pytest.skip(compiler_missing())
+    from rnnkit.kernels import cpu as module
+
+    broken = tmp_path / "csrc"
+    shutil.copytree(module._csrc(), broken)
+    (broken / "common.h").write_text(
+        "#error deliberately broken\n" + (broken / "common.h").read_text()
+    )
+    monkeypatch.setattr(module, "_csrc", lambda: broken)
+    monkeypatch.setattr(module, "_ext", None)
+    monkeypatch.setenv("RNNKIT_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(RuntimeError, match="building the C.. kernels failed"):
+        module.ensure_built()
+    monkeypatch.setattr("tests.conftest.cpu_build_error", lambda: "RuntimeError: broken")
+    with pytest.raises(pytest.fail.Exception, match="do not build"):
+        require_cpu_kernel()
