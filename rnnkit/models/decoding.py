@@ -157,15 +157,15 @@ def beam_search(
         for b in range(B):
             kept = 0
             for s, i in zip(top[b].tolist(), idx[b].tolist(), strict=True):
-                if s == NEG or len(finished[b]) >= K:
-                    break
+                if s == NEG or len(finished[b]) >= K or kept == K:
+                    break  # an EOS ranked below K live prefixes does not finish (fairseq)
                 parent, tok = b * K + i // V, i % V
                 if tok == eos or t == max_len - 1:
                     toks = hist[parent].tolist() + ([] if tok == eos else [tok])
                     length = len(toks) + (tok == eos)
                     steps = None if w is None else torch.stack([*attn_hist, w])[:, parent]
                     finished[b].append(Hypothesis(toks, s, s / length**alpha, steps))
-                elif kept < K:
+                else:
                     parents.append(parent)
                     tokens.append(tok)
                     new_score[b, kept] = s
