@@ -80,14 +80,16 @@ def test_padding_gets_no_attention_and_changes_no_output(attention):
 
 
 @pytest.mark.parametrize("attention", ["none", "general"])
-def test_beam_of_one_is_greedy_and_top_k_of_one_is_greedy(attention):
+def test_beam_of_one_top_k_of_one_and_tiny_top_p_are_greedy(attention):
     m = tiny(attention=attention, tie_embeddings=True)
     src, lengths = padded_batch()
     g = greedy(m, src, lengths, BOS, EOS, 6)
     b = beam_search(m, src, lengths, BOS, EOS, 6, beam=1, alpha=0.0)
-    s = sample(m, src, lengths, BOS, EOS, 6, top_k=1, generator=torch.Generator().manual_seed(0))
-    for x, y, z in zip(g, b, s, strict=True):
-        assert x.tokens == y.tokens == z.tokens
+    gen = torch.Generator().manual_seed(0)
+    k1 = sample(m, src, lengths, BOS, EOS, 6, temperature=2.0, top_k=1, generator=gen)
+    p0 = sample(m, src, lengths, BOS, EOS, 6, temperature=2.0, top_p=1e-6, generator=gen)
+    for x, y, z, w in zip(g, b, k1, p0, strict=True):
+        assert x.tokens == y.tokens == z.tokens == w.tokens
         assert x.logprob == pytest.approx(y.logprob, abs=1e-5)
 
 

@@ -213,10 +213,12 @@ class ReorderTask(Task):
 
     def loss(self, model: nn.Module, batch: Batch, state: Any) -> StepOutput:
         """Label-smoothed cross-entropy of the sentence given its shuffle, EOS included. While
-        training the shuffle is drawn afresh (torch's generator, saved in checkpoints)."""
+        training the shuffle is drawn afresh from torch's CPU generator, whose state every
+        checkpoint keeps (CUDA's is not kept)."""
         src, lengths, tgt = batch
         if model.training:
-            keys = torch.rand(tgt.shape, device=tgt.device).masked_fill(tgt == PAD, 2.0)
+            keys = torch.rand(tgt.shape).to(tgt.device)  # CPU generator: the one checkpoints keep
+            keys = keys.masked_fill(tgt == PAD, 2.0)
             src = tgt.gather(1, keys.argsort(1))  # (B, S): real words first, shuffled
         B = tgt.shape[0]
         bos = torch.full((B, 1), BOS, device=tgt.device)
