@@ -28,6 +28,7 @@ COMMAND_MODULES: list[str] = [
     "rnnkit.cli.lm",
     "rnnkit.cli.evaluate",
     "rnnkit.cli.demo",
+    "rnnkit.cli.reorder",
 ]
 
 

@@ -10,6 +10,7 @@ TASK_MODULES = [
     "rnnkit.tasks.classify",
     "rnnkit.tasks.tag",
     "rnnkit.tasks.forecast",
+    "rnnkit.tasks.reorder",
 ]
 
 

@@ -1,0 +1,341 @@
+"""Word reordering: a sentence's words shuffled in, the sentence out (sequence to sequence),
+beside the best order under a word-bigram model trained on the same split.
+
+Sentences come from any text (default: the bundled Shakespeare): stage directions in brackets
+are dropped, the text is cut at ``.``, ``!`` and ``?``, words are lowercased (punctuation
+dropped), and sentences of ``min_words``..``max_words`` words are kept, each text once, before
+the split, so that no sentence appears in two splits. Training sees a fresh shuffle of every
+sentence each time; validation and test shuffles are fixed by ``split_seed``.
+
+Decoding is restricted to the input's words (``bag`` in ``rnnkit.models.decoding``), so every
+output is a permutation of the input; words outside the vocabulary keep their relative order.
+Scores: exact match (the whole sentence) and corpus BLEU (sacrebleu).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.config import Settings, setting
+from rnnkit.data.splits import batched, split_indices
+from rnnkit.data.text import read_text
+from rnnkit.data.tokenizers import WordTokenizer, fit_vocab, tokenizer_from_dict
+from rnnkit.errors import RnnkitError
+from rnnkit.models.decoding import beam_search, greedy, plot_attention
+from rnnkit.models.seq2seq import BOS, EOS, PAD, SPECIALS, UNK, Seq2Seq, Seq2SeqConfig
+from rnnkit.tasks.base import Splits, Task, register_task
+from rnnkit.train.trainer import ListBatches, StepOutput
+
+MAX_INPUT_WORDS = 64  # longest input `predict` takes: longer ones are refused, not truncated
+BEAM = 5
+Example = tuple[list[str], list[str]]  # (shuffled words, the sentence's words)
+Batch = tuple[Tensor, Tensor, Tensor]  # source ids (B, S), lengths (B,), target ids (B, S)
+_BRACKETS = re.compile(r"\[[^\]]*\]")
+_SENTENCE_END = re.compile(r"[.!?]+")
+_WORD = re.compile(r"\w+(?:'\w+)*")
+
+
+def words_of(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def sentences(text: str, min_words: int, max_words: int) -> list[list[str]]:
+    """Distinct sentences of ``text`` with min..max words, in order of first appearance."""
+    seen: dict[str, list[str]] = {}
+    for part in _SENTENCE_END.split(_BRACKETS.sub(" ", text)):
+        words = words_of(part)
+        if min_words <= len(words) <= max_words:
+            seen.setdefault(" ".join(words), words)
+    return list(seen.values())
+
+
+def shuffled(words: list[str], seed: int, i: int) -> list[str]:
+    """A fixed shuffle of ``words`` (example ``i`` under ``seed``)."""
+    order = np.random.default_rng([seed, i]).permutation(len(words))
+    return [words[j] for j in order]
+
+
+def scores(pred: list[list[str]], gold: list[list[str]]) -> dict[str, float]:
+    """Exact match (fraction of sentences) and corpus BLEU (0-100, sacrebleu's default)."""
+    import sacrebleu
+
+    hyps, refs = [" ".join(p) for p in pred], [" ".join(g) for g in gold]
+    return {
+        "exact_match": sum(p == g for p, g in zip(pred, gold, strict=True)) / max(len(gold), 1),
+        "bleu": float(sacrebleu.corpus_bleu(hyps, [refs]).score),
+    }
+
+
+class BigramOrder:
+    """The baseline: the order of a bag of words that an add-k smoothed word-bigram model (with
+    sentence start and end) scores highest, found by beam search over permutations."""
+
+    def __init__(self, train: list[list[str]], k: float = 0.1, beam: int = 64):
+        self.k, self.beam = k, beam
+        self.pairs: Counter = Counter()
+        self.firsts: Counter = Counter()
+        for words in train:
+            seq = ["<s>", *words, "</s>"]
+            self.pairs.update(zip(seq, seq[1:], strict=False))
+            self.firsts.update(seq[:-1])
+        self.V = len({w for pair in self.pairs for w in pair})
+
+    def logp(self, prev: str, word: str) -> float:
+        return math.log((self.pairs[prev, word] + self.k) / (self.firsts[prev] + self.k * self.V))
+
+    def order(self, words: list[str]) -> list[str]:
+        beams: list[tuple[float, list[int]]] = [(0.0, [])]
+        for _ in words:
+            grown = {}
+            for s, used in beams:
+                prev = words[used[-1]] if used else "<s>"
+                for j, w in enumerate(words):
+                    if j not in used:
+                        key = (*sorted(used + [j]), w)  # same words used, same last: one state
+                        cand = (s + self.logp(prev, w), used + [j])
+                        if key not in grown or cand[0] > grown[key][0]:
+                            grown[key] = cand
+            beams = sorted(grown.values(), key=lambda c: -c[0])[: self.beam]
+        best = max(beams, key=lambda c: c[0] + self.logp(words[c[1][-1]], "</s>"))
+        return [words[j] for j in best[1]]
+
+
+@dataclass(kw_only=True)
+class ReorderData(Settings):
+    data: str | None = setting(
+        None, "UTF-8 text file (default: bundled Shakespeare)", metavar="FILE"
+    )
+    min_words: int = setting(4, "shortest sentence kept (words)", lo=2, hi=MAX_INPUT_WORDS)
+    max_words: int = setting(8, "longest sentence kept (words)", lo=2, hi=MAX_INPUT_WORDS)
+    vocab_size: int = setting(10000, "vocabulary cap (with 4 special tokens)", lo=5, hi=10**7)
+    val: float = setting(0.05, "validation fraction", lo=0, hi=1, lo_open=True)
+    test: float = setting(0.1, "held-out test fraction", lo=0, hi=1, lo_open=True)
+    split_seed: int = setting(0, "seed of the split and of the fixed shuffles", lo=0, hi=2**63 - 1)
+    batch_size: int = setting(64, "sentences per step", lo=1, hi=65536)
+
+    def check(self) -> None:
+        if self.min_words > self.max_words:
+            raise RnnkitError(f"min_words ({self.min_words}) is above max_words ({self.max_words})")
+
+
+@register_task
+class ReorderTask(Task):
+    name = "reorder"
+    help = "train a sequence-to-sequence model to put shuffled words back in order"
+    description = (
+        "Train an attention encoder-decoder to restore sentences from their shuffled words "
+        "(default: the bundled Shakespeare; --data FILE for any text). Prints exact match and "
+        "BLEU with beam search and greedy decoding beside the best order under a word-bigram "
+        "model, and writes attention.png for a test sentence."
+    )
+    Data = ReorderData
+    Model = Seq2SeqConfig
+    defaults = {
+        "model": {"hidden_size": 256, "embed_dim": 128, "dropout": 0.2},
+        "train": {"epochs": 30, "lr": 3e-3, "eval_every": 200, "patience": 5},
+    }
+    monitor = ("val_bleu", "max")
+    unit = "tokens"
+    input_settings = ("min_words", "max_words")
+
+    vocab: WordTokenizer | None = None
+    val_examples: list[Example] = []
+
+    # -- data ----------------------------------------------------------------------------------
+
+    def prepare(self) -> Splits:
+        d = self.data
+        sents = sentences(read_text(d.data), d.min_words, d.max_words)
+        source = d.data or "bundled Shakespeare"
+        if len(sents) < 3:
+            raise RnnkitError(
+                f"{source}: {len(sents)} distinct sentences of {d.min_words}-{d.max_words} "
+                "words; need at least 3"
+            )
+        tr, va, te = split_indices(len(sents), d.val, d.test, d.split_seed)
+        if self.vocab is None:
+            words = fit_vocab((w for i in tr for w in sents[i]), d.vocab_size - 3)
+            self.vocab = WordTokenizer([*SPECIALS, *words[1:]])
+            self.model.src_vocab_size = self.model.tgt_vocab_size = len(self.vocab)
+
+        def fixed(idx: list[int]) -> list[Example]:
+            return [(shuffled(sents[i], d.split_seed, i), sents[i]) for i in idx]
+
+        info = {"source": source, "split": {"train": len(tr), "val": len(va), "test": len(te)}}
+        return Splits(fixed(tr), fixed(va), fixed(te), info)
+
+    def artefacts(self) -> dict[str, Any]:
+        return {"tokenizer.json": self.vocab.to_dict()}
+
+    def restore(self, files: dict[str, Any]) -> None:
+        vocab = tokenizer_from_dict(files.get("tokenizer.json", {}))
+        if not isinstance(vocab, WordTokenizer) or tuple(vocab.vocab[:4]) != SPECIALS:
+            raise RnnkitError("tokenizer.json of the run is not a reorder vocabulary")
+        self.vocab = vocab
+
+    def ids(self, words: list[str]) -> list[int]:
+        return [self.vocab.index.get(w, UNK) for w in words]
+
+    def make_batches(self, examples: list[Example], batch_size: int) -> tuple[list, list]:
+        def make(rows: list[Example]) -> Batch:
+            lengths = torch.tensor([len(t) for _, t in rows])  # (B,)
+            src = torch.full((len(rows), int(lengths.max())), PAD)  # (B, S)
+            tgt = torch.full_like(src, PAD)  # (B, S): a sentence is as long as its shuffle
+            for r, (s, t) in enumerate(rows):
+                src[r, : len(s)], tgt[r, : len(t)] = (
+                    torch.tensor(self.ids(s)),
+                    torch.tensor(self.ids(t)),
+                )
+            return src, lengths, tgt
+
+        return batched(examples, batch_size, lambda e: len(e[1]), make)
+
+    def batch_sources(self, splits: Splits, rank: int, world: int, seed: int):
+        train, _ = self.make_batches(splits.train, self.data.batch_size)
+        val, _ = self.make_batches(splits.val, 256)
+        self.val_examples = splits.val  # the words, unknown ones included, for `metrics`
+        return ListBatches(train, seed=seed, rank=rank, world=world), ListBatches(val, False)
+
+    def build_model(self) -> Seq2Seq:
+        return Seq2Seq(self.model)
+
+    # -- training ------------------------------------------------------------------------------
+
+    def loss(self, model: nn.Module, batch: Batch, state: Any) -> StepOutput:
+        """Label-smoothed cross-entropy of the sentence given its shuffle, EOS included. While
+        training the shuffle is drawn afresh from torch's CPU generator, whose state every
+        checkpoint keeps (CUDA's is not kept)."""
+        src, lengths, tgt = batch
+        if model.training:
+            keys = torch.rand(tgt.shape).to(tgt.device)  # CPU generator: the one checkpoints keep
+            keys = keys.masked_fill(tgt == PAD, 2.0)
+            src = tgt.gather(1, keys.argsort(1))  # (B, S): real words first, shuffled
+        B = tgt.shape[0]
+        bos = torch.full((B, 1), BOS, device=tgt.device)
+        tgt_in = torch.cat([bos, tgt], 1)  # (B, S+1)
+        tgt_out = torch.cat([tgt, torch.full_like(bos, PAD)], 1)  # (B, S+1)
+        tgt_out[torch.arange(B), lengths.to(tgt.device)] = EOS
+        logits = model(src, lengths, tgt_in)  # (B, S+1, V)
+        eps = model.config.label_smoothing if model.training else 0.0
+        loss = F.cross_entropy(
+            logits.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD, label_smoothing=eps
+        )
+        return StepOutput(loss, int(lengths.sum()) + B)
+
+    # -- decoding and scores -------------------------------------------------------------------
+
+    @torch.no_grad()
+    def reorder(self, model: nn.Module, inputs: list[list[str]], beam: int = BEAM) -> list[dict]:
+        """Per input word list: the output words, log-probability, score and attention
+        (T_out, S), in the order given. ``beam=1`` is greedy decoding."""
+        model.eval()
+        device = next(model.parameters()).device
+        rows = [(words, words) for words in inputs]
+        batches, order = self.make_batches(rows, 256)
+        out: list[dict] = [{} for _ in inputs]
+        positions = iter(order)
+        for src, lengths, _ in batches:
+            src = src.to(device)
+            bag = torch.zeros(src.shape[0], len(self.vocab), dtype=torch.long, device=device)
+            bag.scatter_add_(1, src, torch.ones_like(src))
+            bag[:, PAD] = 0
+            max_len = int(lengths.max()) + 1
+            if beam == 1:
+                hyps = greedy(model, src, lengths, BOS, EOS, max_len, bag=bag)
+            else:
+                hyps = beam_search(model, src, lengths, BOS, EOS, max_len, beam=beam, bag=bag)
+            for h in hyps:
+                i = next(positions)
+                unknown = iter([w for w in inputs[i] if self.vocab.index.get(w, UNK) == UNK])
+                words = [next(unknown) if t == UNK else self.vocab.vocab[t] for t in h.tokens]
+                out[i] = {"words": words, "logprob": h.logprob, "score": h.score,
+                          "attention": h.attention}  # fmt: skip
+        return out
+
+    def metrics(self, model: nn.Module, val: ListBatches) -> dict[str, float]:
+        """Greedy decoding of the validation split (quicker than the beam; picks the best)."""
+        pred = [r["words"] for r in self.reorder(model, [s for s, _ in self.val_examples], 1)]
+        return scores(pred, [t for _, t in self.val_examples])
+
+    def score(self, model: nn.Module, examples: list[Example]) -> dict[str, Any]:
+        pred = [r["words"] for r in self.reorder(model, [s for s, _ in examples])]
+        return {"sentences": len(examples), **scores(pred, [t for _, t in examples])}
+
+    def test(self, model: nn.Module, splits: Splits, run_dir: Path) -> dict[str, Any]:
+        inputs, gold = [s for s, _ in splits.test], [t for _, t in splits.test]
+        rows = self.reorder(model, inputs)
+        greedy_pred = [r["words"] for r in self.reorder(model, inputs, beam=1)]
+        bigram = BigramOrder([t for _, t in splits.train])
+        first = rows[0]
+        if first["attention"] is not None:
+            plot_attention(first["attention"], inputs[0], [*first["words"], "</s>"],
+                           run_dir / "attention.png", "attention, first test sentence")  # fmt: skip
+        return {
+            "test": {"sentences": len(gold), **scores([r["words"] for r in rows], gold)},
+            "greedy": scores(greedy_pred, gold),
+            "baseline": {
+                "name": "best order under an add-0.1 word bigram (beam 64 over permutations)",
+                **scores([bigram.order(s) for s in inputs], gold),
+            },
+        }
+
+    @staticmethod
+    def format_results(r: dict[str, Any]) -> str:
+        s = r["split"]
+        lines = [f"test split: {s['test']} sentences (train {s['train']}, val {s['val']})",
+                 f"{'':36s} {'exact match':>12s} {'BLEU':>8s}"]  # fmt: skip
+        for name, t in [(f"seq2seq, beam {BEAM}", r["test"]), ("seq2seq, greedy", r["greedy"]),
+                        ("baseline: word bigram", r["baseline"])]:  # fmt: skip
+            lines.append(f"{name:36s} {t['exact_match']:12.4f} {t['bleu']:8.2f}")
+        return "\n".join(lines)
+
+    # -- using a trained model -----------------------------------------------------------------
+
+    def read_examples(self, path: str) -> list[Example]:
+        d = self.data
+        sents = sentences(read_text(path), d.min_words, d.max_words)
+        if not sents:
+            raise RnnkitError(f"{path}: no sentence of {d.min_words}-{d.max_words} words")
+        return [(shuffled(s, d.split_seed, i), s) for i, s in enumerate(sents)]
+
+    def parse_input(self, text: str) -> list[str]:
+        words = words_of(text)
+        if not words:
+            raise RnnkitError(f"an input holds no word: {text!r}")
+        if len(words) > MAX_INPUT_WORDS:
+            raise RnnkitError(
+                f"an input has {len(words)} words; at most {MAX_INPUT_WORDS} are taken"
+            )
+        if all(self.vocab.index.get(w, UNK) == UNK for w in words):
+            raise RnnkitError(f"no word of this input is in the model's vocabulary: {text[:60]!r}")
+        return words
+
+    def read_inputs(self, path: str) -> list[list[str]]:
+        from rnnkit.data.tables import read_lines
+
+        return [self.parse_input(line) for line in read_lines(path)]
+
+    def predict(self, model: nn.Module, inputs: list[Any]) -> list[dict[str, Any]]:
+        inputs = [w if isinstance(w, list) else self.parse_input(w) for w in inputs]
+        rows = []
+        for words, r in zip(inputs, self.reorder(model, inputs), strict=True):
+            a = None if r["attention"] is None else r["attention"].tolist()
+            rows.append({
+                "input": " ".join(words), "output": " ".join(r["words"]),
+                "logprob": round(r["logprob"], 4),
+                "attention": None if a is None else [[round(x, 4) for x in row] for row in a],
+            })  # fmt: skip
+        return rows
+
+    def format_prediction(self, row: dict[str, Any]) -> str:
+        return row["output"]
