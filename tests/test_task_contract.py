@@ -68,7 +68,21 @@ def lm_case(d: Path):
     return flags, d / "new.txt", d / "inputs.txt", 2
 
 
-CASES = {"classify": classify_case, "tag": tag_case, "forecast": forecast_case, "lm": lm_case}
+def reorder_case(d: Path):
+    text = read_text(None)
+    (d / "train.txt").write_text(text[:15000])
+    (d / "new.txt").write_text(text[40000:42000])
+    (d / "inputs.txt").write_text("king the of denmark\nam I reading\n")
+    flags = ["--data", d / "train.txt", "--max-steps", "4", "--embed-dim", "8"]
+    return flags, d / "new.txt", d / "inputs.txt", 2
+
+
+CASES = {"classify": classify_case, "tag": tag_case, "forecast": forecast_case, "lm": lm_case,
+         "reorder": reorder_case}  # fmt: skip
+FIGURE = {"classify": "accuracy", "tag": "token_accuracy", "forecast": "mase", "lm": "loss",
+          "reorder": "exact_match"}  # fmt: skip
+PREDICTION = {"classify": "label", "tag": "tokens", "forecast": "forecast", "lm": "next",
+              "reorder": "output"}  # fmt: skip
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
@@ -114,7 +128,7 @@ def test_evaluate_on_a_new_labelled_file(trained, capsys):
     assert code == 0, err
     r = json.loads(text)
     assert r["data"] == str(new)
-    figure = {"classify": "accuracy", "tag": "token_accuracy", "forecast": "mase", "lm": "loss"}
+    figure = FIGURE
     assert r[figure[task]] >= 0
     default = load_run(out).evaluate()  # the run's own test split, re-read
     assert default["data"] == "the run's test split"
@@ -134,7 +148,7 @@ def test_predict_from_a_file_into_jsonl_or_csv(trained, suffix, capsys):
     else:
         rows = list(csv.DictReader(target.open()))
     assert len(rows) == n_rows
-    key = {"classify": "label", "tag": "tokens", "forecast": "forecast", "lm": "next"}[task]
+    key = PREDICTION[task]
     assert all(r[key] for r in rows)
     before = target.read_bytes()
     code, _, err = cli(capsys, "predict", out, "--input", inputs, "--output", target)
@@ -144,7 +158,7 @@ def test_predict_from_a_file_into_jsonl_or_csv(trained, suffix, capsys):
 def test_predict_from_arguments_matches_the_library(trained, capsys):
     task, out, *_ = trained
     arg = {"classify": "a great film", "tag": "Alice met Bob", "forecast": " ".join(
-        str(v) for v in range(40)), "lm": "ROMEO:"}[task]  # fmt: skip
+        str(v) for v in range(40)), "lm": "ROMEO:", "reorder": "king the"}[task]  # fmt: skip
     code, text, err = cli(capsys, "predict", out, arg, "--json")
     assert code == 0, err
     run = load_run(out)
