@@ -63,8 +63,8 @@ def _states(kind: str, B: int, H: int, P: int, O: int):
     return [_rand(B, H)]
 
 
-def _layer_fn(kind: str, relu: bool, reverse: bool, batch_sizes):
-    opts = dict(reverse=reverse, batch_sizes=batch_sizes, kernel="reference")
+def _layer_fn(kind: str, relu: bool, reverse: bool, batch_sizes, kernel: str = "reference"):
+    opts = dict(reverse=reverse, batch_sizes=batch_sizes, kernel=kernel)
     if kind == "elman":
         return lambda *a: elman_layer(*a, relu=relu, **opts)
     if kind in ("lstm", "lstm_proj"):

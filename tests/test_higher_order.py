@@ -17,25 +17,10 @@ from torch.autograd import gradgradcheck
 from torch.func import functional_call, grad, jacrev
 
 import rnnkit
-from rnnkit.cells.elman import elman_layer
-from rnnkit.cells.gru import gru_layer
-from rnnkit.cells.jordan import jordan_layer
-from rnnkit.cells.lstm import lstm_layer
-from tests.test_cells_gradcheck import _inputs, _params, _states
+from tests.test_cells_gradcheck import _inputs, _layer_fn, _params, _states
 
 CELLS = [("elman", False), ("elman", True), ("lstm", False), ("lstm_proj", False),
          ("gru", False), ("jordan", False)]  # fmt: skip
-
-
-def layer(kind: str, relu: bool, reverse: bool, batch_sizes, kernel: str):
-    opts = dict(reverse=reverse, batch_sizes=batch_sizes, kernel=kernel)
-    if kind == "elman":
-        return lambda *a: elman_layer(*a, relu=relu, **opts)
-    if kind in ("lstm", "lstm_proj"):
-        return lambda *a: lstm_layer(*a, **opts)
-    if kind == "gru":
-        return lambda *a: gru_layer(*a, **opts)
-    return lambda *a: jordan_layer(*a, relu=relu, **opts)
 
 
 @pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
@@ -48,7 +33,7 @@ def test_gradgradcheck_every_cell(kind, relu, kernel, packed):
     params = _params(kind, I, H, P, O, bias=True)
     args = [x, *params, *_states(kind, B, H, P, O)]
     for reverse in (False, True):
-        fn = layer(kind, relu, reverse, batch_sizes, kernel)
+        fn = _layer_fn(kind, relu, reverse, batch_sizes, kernel)
         assert gradgradcheck(fn, args, atol=1e-6, rtol=1e-4)
 
 

@@ -255,3 +255,41 @@ def test_a_closed_pipe_ends_quietly(run):
 def test_version(capsys):
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("rnnkit ")
+
+
+def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    import errno
+
+    import torch
+
+    run = ckpt.prepare_run_dir(tmp_path / "run", "test", False)
+    weights = {"w": torch.ones(3)}
+    first = ckpt.save_checkpoint(run, 1, weights, {"step": 1}, best=True)
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ckpt, "save_file", no_space)
+    with pytest.raises(RnnkitError, match="No space left on device; the previous one is intact"):
+        ckpt.save_checkpoint(run, 2, {"w": torch.zeros(3)}, {"step": 2}, best=True)
+    assert ckpt.latest_checkpoint(run) == first and ckpt.best_checkpoint(run) == first
+    ckpt.verify_checkpoint(first)
+    assert sorted(p.name for p in (run / "ckpt").iterdir()) == [first.name]
+
+
+def test_inspect_text_that_names_a_folder_or_a_missing_file(run, tmp_path, capsys):
+    lm = tmp_path / "lm"
+    assert main(["train", "lm", "--data", str(Path(__file__)), "--max-steps", "1",
+                 "--hidden-size", "4", "--num-layers", "1", "--seq-len", "8",
+                 "--batch-size", "2", "--out", str(lm), "--quiet"]) == 0  # fmt: skip
+    capsys.readouterr()
+    out = tmp_path / "v.html"
+    assert_user_error(cli(capsys, "inspect", lm, "--text", tmp_path, "--out", out), "not a regular")
+    assert_user_error(cli(capsys, "inspect", lm, "--text", "notes/missing.txt", "--out", out),
+                      "not found")  # fmt: skip
+    assert not out.exists()
+
+
+def test_a_folder_given_as_a_series_file(tmp_path, capsys):
+    argv = ["train", "forecast", "--data", tmp_path, "--column", "v", "--horizon", "1"]
+    assert_user_error(cli(capsys, *argv, "--out", tmp_path / "o"), "cannot read")

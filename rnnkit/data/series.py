@@ -64,6 +64,8 @@ def read_series(
         frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
     except FileNotFoundError:
         raise RnnkitError(f"no such file: {path}") from None
+    except (IsADirectoryError, PermissionError) as exc:
+        raise RnnkitError(f"cannot read {path}: {exc.strerror}") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise RnnkitError(f"{path}: cannot read as a table: {str(exc).splitlines()[0]}") from None
     for col in (column, date_col):

@@ -220,18 +220,15 @@ def save_checkpoint(
         shutil.rmtree(final)  # left by a run killed before it could name it
     if not final.exists():
         tmp = root / f".tmp-{name}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        tensors = {k: v.detach().contiguous().cpu() for k, v in model_state.items()}
-        save_file(tensors, str(tmp / "model.safetensors"))
-        torch.save(train_state, tmp / "state.pt")
-        files = {f: sha256(tmp / f) for f in ("model.safetensors", "state.pt")}
-        files.update({f: sha256(run_dir / f) for f in static_files(run_dir)})
-        for f in ("model.safetensors", "state.pt"):
-            with open(tmp / f, "rb") as fh:
-                os.fsync(fh.fileno())
-        atomic_write_json(tmp / "manifest.json", {"step": step, "sha256": files})
-        os.replace(tmp, final)
+        try:
+            _write_checkpoint(tmp, run_dir, step, model_state, train_state)
+            os.replace(tmp, final)
+        except (OSError, RnnkitError) as exc:  # disk full, folder gone: keep what was there
+            shutil.rmtree(tmp, ignore_errors=True)
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise RnnkitError(
+                f"cannot write checkpoint {name} in {root}: {why}; the previous one is intact"
+            ) from None
     atomic_write_bytes(run_dir / "latest", name.encode())
     if best:
         atomic_write_bytes(run_dir / "best", name.encode())
@@ -240,6 +237,22 @@ def save_checkpoint(
         if old.name not in keep:
             shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def _write_checkpoint(
+    tmp: Path, run_dir: Path, step: int, model_state: dict[str, torch.Tensor], train_state: dict
+) -> None:
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model_state.items()}
+    save_file(tensors, str(tmp / "model.safetensors"))
+    torch.save(train_state, tmp / "state.pt")
+    files = {f: sha256(tmp / f) for f in ("model.safetensors", "state.pt")}
+    files.update({f: sha256(run_dir / f) for f in static_files(run_dir)})
+    for f in ("model.safetensors", "state.pt"):
+        with open(tmp / f, "rb") as fh:
+            os.fsync(fh.fileno())
+    atomic_write_json(tmp / "manifest.json", {"step": step, "sha256": files})
 
 
 def verify_checkpoint(ckpt: Path) -> dict:
