@@ -1,6 +1,6 @@
 r"""The Elman recurrence, with tanh or ReLU, and its backpropagation through time.
 
-Forward, for t = 1..T with the same U, W, b at every step (articles 000, 001, 004)::
+Forward, for t = 1..T with the same U, W, b at every step (Elman 1990)::
 
     a_t = U x_t + W h_{t-1} + b          (U = weight_ih, W = weight_hh, b = b_ih + b_hh)
     h_t = f(a_t)                          f = tanh or ReLU
@@ -14,9 +14,9 @@ t and from step t+1 through the recurrence)::
     dx_t  = U^T da_t                        dh_0 = W^T da_1
 
 The step Jacobian dh_t/dh_{t-1} = diag(f'(a_t)) W: its product over many steps is what
-vanishes or explodes (article 003's 0.9^50 and 1.9^50). Only ``W^T da_{t+1}`` and the
-element-wise lines run inside the time loop; dU, dW, db and dx are one matrix product each
-over all steps.
+vanishes or explodes (0.9^50 ~ 0.005, 1.9^50 ~ 8e13; Bengio et al. 1994). Only
+``W^T da_{t+1}`` and the element-wise lines run inside the time loop; dU, dW, db and dx are
+one matrix product each over all steps.
 """
 
 from __future__ import annotations

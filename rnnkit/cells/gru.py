@@ -1,6 +1,6 @@
 r"""The GRU (torch.nn's variant) and its backpropagation through time.
 
-Forward, with torch.nn's gate order r, z, n (articles 001, 003). The reset gate multiplies
+Forward, with torch.nn's gate order r, z, n (Cho et al. 2014). The reset gate multiplies
 the recurrent part of the candidate *after* its bias, as torch.nn and cuDNN do::
 
     [xr, xz, xn] = U x_t + b_i          U = weight_ih (3H,I)

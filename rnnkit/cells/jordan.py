@@ -1,7 +1,7 @@
 r"""The Jordan network: the recurrence runs from the previous *output* to the hidden state.
 
-Article 000 (its figure 4) describes the variation in which "the recurrent connection" goes
-"from output to hidden state" rather than hidden to hidden. With U = weight_ih (H,I),
+Jordan (1986) feeds the previous output, not the previous hidden state, back into the hidden
+state. With U = weight_ih (H,I),
 W = weight_ho (H,O), V = weight_out (O,H)::
 
     a_t = U x_t + W o_{t-1} + b          (b = b_ih + b_ho)

@@ -1,7 +1,7 @@
 r"""The LSTM (with optional projection) and its backpropagation through time.
 
 Forward, with torch.nn's gate order i, f, g, o and the same weights at every step
-(articles 001, 002, 003)::
+(Hochreiter & Schmidhuber 1997; forget gate: Gers et al. 2000)::
 
     [ai, af, ag, ao] = U x_t + W h_{t-1} + b       U = weight_ih (4H,I), W = weight_hh (4H,P)
     i = σ(ai)   f = σ(af)   g = tanh(ag)   o = σ(ao)
