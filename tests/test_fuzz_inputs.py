@@ -20,9 +20,12 @@ from rnnkit.data.text import read_text
 from rnnkit.errors import RnnkitError
 from tests.test_cli_lm import cli
 
+# derandomize: CI runs the same examples every time (a failure is reproducible, not flaky);
+# bench/reliability_sweep.py draws fresh ones
 FUZZ = settings(
-    max_examples=120, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+    max_examples=120, deadline=2000, derandomize=True, database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)  # fmt: skip
 CELL = st.one_of(
     st.text(alphabet=string.printable, max_size=12),
     st.sampled_from(["", "nan", "NaN", "inf", "-inf", "1e309", "0", "pos", "neg", '"', ",", "\t"]),
@@ -79,6 +82,15 @@ def test_random_bytes_through_every_reader(tmp_path, suffix, data):
         reads_or_refuses(lambda p: read_series(p, "v"), path)
 
 
+def test_a_row_longer_than_the_header_in_a_series_file(tmp_path):
+    """Found by the fuzzer: pandas took the first column as the index and the reader raised
+    KeyError; now the file is refused in one line."""
+    path = tmp_path / "s.tsv"
+    path.write_bytes(b"v\tday\n\t\t\n")
+    with pytest.raises(RnnkitError, match="more cells than the header"):
+        read_series(path, "v", "day")
+
+
 @FUZZ
 @given(csv_bytes=tables(","), tsv_bytes=tables("\t"), json_bytes=jsonl())
 def test_structured_but_wrong_tables(tmp_path, csv_bytes, tsv_bytes, json_bytes):
@@ -92,7 +104,8 @@ def test_structured_but_wrong_tables(tmp_path, csv_bytes, tsv_bytes, json_bytes)
             reads_or_refuses(lambda p: read_series(p, "v", "day"), path)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=12, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))  # fmt: skip
 @given(
     task_and_data=st.one_of(
         st.tuples(st.just("classify"), tables(","), st.just(".csv")),

@@ -7,6 +7,7 @@ refused, since an interpolated series would then be mostly made up.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +62,13 @@ def read_series(
     path = Path(path)
     sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     try:
-        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+        # index_col=False: a row with more cells than the header must not turn the first
+        # column into the index; pandas then warns that it drops cells, which is refused
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, index_col=False)
+        if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+            raise RnnkitError(f"{path}: some rows have more cells than the header")
     except FileNotFoundError:
         raise RnnkitError(f"no such file: {path}") from None
     except (IsADirectoryError, PermissionError) as exc:
@@ -89,7 +96,7 @@ def read_series(
         parsed = pd.to_datetime(frame[date_col], errors="coerce")
         if parsed.isna().any():
             bad = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-            raise RnnkitError(f"{path}:{bad + 2}: {frame[date_col][bad]!r} is not a date")
+            raise RnnkitError(f"{path}:{bad + 2}: {frame[date_col].iloc[bad]!r} is not a date")
         order = np.argsort(parsed.to_numpy(), kind="stable")
         values = values[order]
         dates = [str(d.date()) if d == d.normalize() else str(d) for d in parsed.iloc[order]]
