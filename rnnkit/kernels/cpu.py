@@ -10,7 +10,7 @@ libm. Jordan networks stay on the reference kernels.
 
 The extension is compiled on first use with ``torch.utils.cpp_extension`` (ninja) into
 ``$RNNKIT_CACHE_DIR`` or ``~/.cache/rnnkit/kernels/<key>``, where the key hashes the sources,
-the torch and Python versions and the CPU's instruction-set flags (the code is built with
+the torch version and install folder, the Python version and the CPU's instruction-set flags (the code is built with
 ``-march=native``, so a cache must never move to another CPU). A file lock makes concurrent
 first uses (several DDP ranks) build once.
 """
@@ -65,11 +65,15 @@ def _cpu_flags() -> str:
 
 
 def build_key() -> str:
-    """Hash of everything the compiled library depends on: sources, flags, torch, CPU."""
+    """Hash of everything the compiled library depends on: sources, flags, torch (version and
+    install folder), Python, CPU."""
     digest = hashlib.sha256()
     for fname in _SOURCES + _HEADERS:
         digest.update((_csrc() / fname).read_bytes())
-    for part in (torch.__version__, sys.version, " ".join(_CFLAGS), _cpu_flags()):
+    # torch's folder too: each virtual environment's build.ninja names its own include paths,
+    # so two environments sharing one folder would rebuild it every time they alternate
+    torch_dir = str(Path(torch.__file__).resolve().parent)
+    for part in (torch.__version__, torch_dir, sys.version, " ".join(_CFLAGS), _cpu_flags()):
         digest.update(part.encode())
     return digest.hexdigest()[:16]
 
