@@ -29,6 +29,8 @@ COMMAND_MODULES: list[str] = [
     "rnnkit.cli.evaluate",
     "rnnkit.cli.demo",
     "rnnkit.cli.reorder",
+    "rnnkit.cli.translate",
+    "rnnkit.cli.chat",
 ]
 
 

@@ -1,11 +1,13 @@
-"""Character- and word-level tokenizers that turn text into integer ids and back.
+"""Character-, word- and subword-level tokenizers that turn text into integer ids and back.
 
-Both serialise to a plain JSON dict (``to_dict`` / ``tokenizer_from_dict``) that is saved
+Each serialises to a plain JSON dict (``to_dict`` / ``tokenizer_from_dict``) that is saved
 beside every checkpoint, so a trained model is always used with the vocabulary it learned.
+Subword vocabularies (BPE, unigram) are learned by the ``tokenizers`` library.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -128,9 +130,12 @@ class WordTokenizer:
         return torch.tensor(self.encode(text, strict), dtype=torch.int64).to(id_dtype(len(self)))
 
     def decode(self, ids: list[int]) -> str:
+        return self.detokenize([self.vocab[i] for i in ids])
+
+    def detokenize(self, tokens: list[str]) -> str:
+        """Tokens (from the vocabulary or not) joined back into text."""
         out: list[str] = []
-        for i in ids:
-            w = self.vocab[i]
+        for w in tokens:
             if out and not (w[0] in _NO_SPACE_BEFORE or out[-1][-1] in _NO_SPACE_AFTER):
                 out.append(" ")
             out.append(w)
@@ -143,7 +148,87 @@ class WordTokenizer:
         return {"level": "word", "vocab": self.vocab, "lowercase": self.lowercase}
 
 
-Tokenizer = CharTokenizer | WordTokenizer
+class SubwordTokenizer:
+    """Subword units learned from the training text by the ``tokenizers`` library: BPE
+    (Sennrich et al. 2016) or the unigram model (Kudo 2018), over text whose spaces are kept as
+    a ``▁`` prefix (SentencePiece's convention), so ``decode(encode(t)) == t`` up to
+    runs of whitespace. ``char`` is BPE with no merges: one token per character, and ``<unk>``
+    (always id 0) for a character the training text lacked. ``specials`` take the first ids.
+    """
+
+    LEVELS = ("char", "bpe", "unigram")
+
+    def __init__(self, level: str, model: dict):
+        from tokenizers import Tokenizer as HFTokenizer
+
+        if level not in self.LEVELS:
+            raise RnnkitError(f"subword level must be one of {self.LEVELS}, got {level!r}")
+        self.level, self.model = level, model
+        try:
+            self.hf = HFTokenizer.from_str(json.dumps(model))
+        except Exception as exc:  # the library's own error types are not exported
+            raise RnnkitError(f"subword tokenizer is malformed ({exc})") from None
+        self.vocab = [self.hf.id_to_token(i) for i in range(self.hf.get_vocab_size())]
+        self.index = {w: i for i, w in enumerate(self.vocab)}
+        if not self.vocab or self.vocab[0] != UNK:
+            raise RnnkitError("subword vocabulary must start with the <unk> token")
+
+    @classmethod
+    def fit(
+        cls, texts: Iterable[str], level: str, vocab_size: int, specials: tuple[str, ...] = (UNK,)
+    ) -> SubwordTokenizer:
+        from tokenizers import Tokenizer as HFTokenizer
+        from tokenizers import decoders, models, pre_tokenizers, trainers
+
+        if not specials or specials[0] != UNK:
+            raise RnnkitError("the first special token must be <unk>")
+        if level == "unigram":
+            hf = HFTokenizer(models.Unigram())
+            trainer = trainers.UnigramTrainer(
+                vocab_size=vocab_size, special_tokens=list(specials), unk_token=UNK,
+                show_progress=False,
+            )  # fmt: skip
+        elif level in ("bpe", "char"):
+            hf = HFTokenizer(models.BPE(unk_token=UNK))
+            trainer = trainers.BpeTrainer(
+                vocab_size=vocab_size if level == "bpe" else 1,
+                special_tokens=list(specials), show_progress=False,
+            )  # fmt: skip
+        else:
+            raise RnnkitError(f"subword level must be one of {cls.LEVELS}, got {level!r}")
+        hf.pre_tokenizer = pre_tokenizers.Metaspace()
+        hf.decoder = decoders.Metaspace()
+        hf.train_from_iterator(texts, trainer)
+        return cls(level, json.loads(hf.to_str()))
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def tokenize(self, text: str) -> list[str]:
+        return self.hf.encode(text, add_special_tokens=False).tokens
+
+    def encode(self, text: str, strict: bool = False) -> list[int]:
+        """Ids of ``text``; what the vocabulary cannot spell becomes ``<unk>`` (id 0)."""
+        return self.hf.encode(text, add_special_tokens=False).ids
+
+    def encode_ids(self, text: str, strict: bool = False) -> torch.Tensor:
+        return torch.tensor(self.encode(text, strict), dtype=torch.int64).to(id_dtype(len(self)))
+
+    def decode(self, ids: list[int]) -> str:
+        return self.detokenize([self.vocab[i] for i in ids])
+
+    def detokenize(self, tokens: list[str]) -> str:
+        """Tokens (from the vocabulary or not) joined back into text."""
+        return self.hf.decoder.decode(list(tokens))
+
+    def token(self, i: int) -> str:
+        return self.vocab[i]
+
+    def to_dict(self) -> dict:
+        return {"level": self.level, "model": self.model}
+
+
+Tokenizer = CharTokenizer | WordTokenizer | SubwordTokenizer
 
 
 def fit_vocab(tokens: Iterable[str], max_size: int, min_count: int = 1) -> list[str]:
@@ -182,6 +267,8 @@ def fit_tokenizer(
 def tokenizer_from_dict(d: dict) -> Tokenizer:
     """Rebuild a tokenizer saved with ``to_dict``."""
     try:
+        if d["level"] in SubwordTokenizer.LEVELS and "model" in d:
+            return SubwordTokenizer(d["level"], d["model"])
         if d["level"] == "char":
             return CharTokenizer(d["vocab"])
         if d["level"] == "word":

@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.config import setting
@@ -80,13 +81,22 @@ class Attention(nn.Module):
         else:
             self.w = nn.Linear(key_size, query_size, bias=False)
 
-    def forward(self, query: Tensor, keys: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """query (B, Q), keys (B, S, K), mask (B, S) True at real steps -> (B, K), (B, S)."""
+    def project(self, keys: Tensor) -> Tensor:
+        """The keys' side of the score (W_k h_j + b additive, W h_j general), (B, S, Q): it does
+        not change while decoding one source, so it is computed once per source."""
+        return self.w_k(keys) if self.kind == "additive" else self.w(keys)
+
+    def forward(
+        self, query: Tensor, keys: Tensor, mask: Tensor, projected: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """query (B, Q), keys (B, S, K), mask (B, S) True at real steps, and optionally
+        ``project(keys)`` -> context (B, K), weights (B, S)."""
+        pk = self.project(keys) if projected is None else projected  # (B, S, Q)
         if self.kind == "additive":
-            e = torch.tanh(self.w_q(query)[:, None, :] + self.w_k(keys))  # (B, S, Q)
+            e = torch.tanh(self.w_q(query)[:, None, :] + pk)  # (B, S, Q)
             score = self.v(e).squeeze(-1)  # (B, S)
         else:
-            score = torch.einsum("bq,bsq->bs", query, self.w(keys))  # (B, S)
+            score = torch.einsum("bq,bsq->bs", query, pk)  # (B, S)
         weights = score.masked_fill(~mask, float("-inf")).softmax(-1)  # (B, S)
         return torch.einsum("bs,bsk->bk", weights, keys), weights
 
@@ -100,13 +110,14 @@ class DecodeState:
     feed: Tensor  # (B, A): the previous attentional vector
     keys: Tensor  # (B, S, D*H)
     mask: Tensor  # (B, S) bool
+    projected: Tensor | None  # (B, S, H): Attention.project(keys), None without attention
 
     def select(self, index: Tensor) -> DecodeState:
         st = self.state
         st = tuple(s[:, index] for s in st) if isinstance(st, tuple) else st[:, index]
-        return replace(
-            self, state=st, feed=self.feed[index], keys=self.keys[index], mask=self.mask[index]
-        )
+        pk = None if self.projected is None else self.projected[index]
+        return replace(self, state=st, feed=self.feed[index], keys=self.keys[index],
+                       mask=self.mask[index], projected=pk)  # fmt: skip
 
 
 class Seq2Seq(TaskModel):
@@ -152,28 +163,55 @@ class Seq2Seq(TaskModel):
         s0 = torch.tanh(self.bridge(top)).view(B, self.n_states, L, H).permute(1, 2, 0, 3)
         state = (s0[0].contiguous(), s0[1].contiguous()) if self.n_states == 2 else s0[0]
         feed = keys.new_zeros(B, self.feed_size)  # (B, A): nothing attended yet
-        return DecodeState(state, feed, keys, step_mask(lengths.to(src.device), src.shape[1]))
+        mask = step_mask(lengths.to(src.device), src.shape[1])  # (B, S)
+        projected = None if self.attention is None else self.attention.project(keys)
+        return DecodeState(state, feed, keys, mask, projected)
 
-    def step(self, tokens: Tensor, st: DecodeState) -> tuple[Tensor, DecodeState, Tensor | None]:
-        """One decoder step for previous tokens (B,): logits (B, V), the next state, and the
-        attention weights (B, S) (None without attention)."""
-        x = torch.cat([self.drop(self.tgt_embed(tokens)), st.feed], dim=-1)  # (B, E+A)
+    def advance(self, embedded: Tensor, st: DecodeState) -> tuple[DecodeState, Tensor | None]:
+        """The recurrence and attention of one step for embedded previous tokens (B, E): the
+        next state (its ``feed`` is the attentional vector a~_t) and the weights (B, S)."""
+        x = torch.cat([embedded, st.feed], dim=-1)  # (B, E+A)
         y, state = self.decoder(x[:, None, :], st.state)
         s = y[:, 0]  # (B, H)
         if self.attention is None:
             weights, both = None, s
         else:
-            context, weights = self.attention(s, st.keys, st.mask)  # (B, D*H), (B, S)
+            context, weights = self.attention(s, st.keys, st.mask, st.projected)  # (B, D*H)
             both = torch.cat([s, context], dim=-1)  # (B, H + D*H)
         feed = torch.tanh(self.combine(both))  # (B, A)
-        logits = self.out(self.drop(feed))  # (B, V)
-        return logits, replace(st, state=state, feed=feed), weights
+        return replace(st, state=state, feed=feed), weights
+
+    def step(self, tokens: Tensor, st: DecodeState) -> tuple[Tensor, DecodeState, Tensor | None]:
+        """One decoder step for previous tokens (B,): logits (B, V), the next state, and the
+        attention weights (B, S) (None without attention)."""
+        st, weights = self.advance(self.drop(self.tgt_embed(tokens)), st)
+        return self.out(self.drop(st.feed)), st, weights  # logits (B, V)
 
     def forward(self, src: Tensor, lengths: Tensor, tgt_in: Tensor) -> Tensor:
-        """Teacher forcing: logits (B, T, V) for target inputs tgt_in (B, T) (BOS, y_1, ...)."""
+        """Teacher forcing: logits (B, T, V) for target inputs tgt_in (B, T) (BOS, y_1, ...).
+        The embedding and the output layer run once over all steps (one large product each,
+        not T small ones); only the recurrence and attention go step by step."""
         st = self.start(src, lengths)
-        steps = []
+        embedded = self.drop(self.tgt_embed(tgt_in))  # (B, T, E)
+        feeds = []
         for t in range(tgt_in.shape[1]):
-            logits, st, _ = self.step(tgt_in[:, t], st)
-            steps.append(logits)
-        return torch.stack(steps, dim=1)  # (B, T, V)
+            st, _ = self.advance(embedded[:, t], st)
+            feeds.append(st.feed)
+        return self.out(self.drop(torch.stack(feeds, dim=1)))  # (B, T, V)
+
+
+def teacher_forced_loss(
+    model: Seq2Seq, src: Tensor, src_lengths: Tensor, tgt: Tensor, tgt_lengths: Tensor
+) -> Tensor:
+    """Mean cross-entropy of the targets tgt (B, T) (``PAD`` past each row's tgt_lengths) and
+    their end tokens, given the sources; label-smoothed by the model's setting while training."""
+    B = tgt.shape[0]
+    bos = torch.full((B, 1), BOS, device=tgt.device)
+    tgt_in = torch.cat([bos, tgt], 1)  # (B, T+1): BOS y_1 ... y_T
+    tgt_out = torch.cat([tgt, torch.full_like(bos, PAD)], 1)  # (B, T+1): y_1 ... y_T EOS
+    tgt_out[torch.arange(B, device=tgt.device), tgt_lengths.to(tgt.device)] = EOS
+    logits = model(src, src_lengths, tgt_in)  # (B, T+1, V)
+    eps = model.config.label_smoothing if model.training else 0.0
+    return F.cross_entropy(
+        logits.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD, label_smoothing=eps
+    )

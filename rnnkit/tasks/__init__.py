@@ -11,6 +11,9 @@ TASK_MODULES = [
     "rnnkit.tasks.tag",
     "rnnkit.tasks.forecast",
     "rnnkit.tasks.reorder",
+    "rnnkit.tasks.translate",
+    "rnnkit.tasks.summarize",
+    "rnnkit.tasks.chat",
 ]
 
 

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.config import Settings, setting
@@ -32,7 +31,16 @@ from rnnkit.data.text import read_text
 from rnnkit.data.tokenizers import WordTokenizer, fit_vocab, tokenizer_from_dict
 from rnnkit.errors import RnnkitError
 from rnnkit.models.decoding import beam_search, greedy, plot_attention
-from rnnkit.models.seq2seq import BOS, EOS, PAD, SPECIALS, UNK, Seq2Seq, Seq2SeqConfig
+from rnnkit.models.seq2seq import (
+    BOS,
+    EOS,
+    PAD,
+    SPECIALS,
+    UNK,
+    Seq2Seq,
+    Seq2SeqConfig,
+    teacher_forced_loss,
+)
 from rnnkit.tasks.base import Splits, Task, register_task
 from rnnkit.train.trainer import ListBatches, StepOutput
 
@@ -220,17 +228,8 @@ class ReorderTask(Task):
             keys = torch.rand(tgt.shape).to(tgt.device)  # CPU generator: the one checkpoints keep
             keys = keys.masked_fill(tgt == PAD, 2.0)
             src = tgt.gather(1, keys.argsort(1))  # (B, S): real words first, shuffled
-        B = tgt.shape[0]
-        bos = torch.full((B, 1), BOS, device=tgt.device)
-        tgt_in = torch.cat([bos, tgt], 1)  # (B, S+1)
-        tgt_out = torch.cat([tgt, torch.full_like(bos, PAD)], 1)  # (B, S+1)
-        tgt_out[torch.arange(B), lengths.to(tgt.device)] = EOS
-        logits = model(src, lengths, tgt_in)  # (B, S+1, V)
-        eps = model.config.label_smoothing if model.training else 0.0
-        loss = F.cross_entropy(
-            logits.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD, label_smoothing=eps
-        )
-        return StepOutput(loss, int(lengths.sum()) + B)
+        loss = teacher_forced_loss(model, src, lengths, tgt, lengths)
+        return StepOutput(loss, int(lengths.sum()) + tgt.shape[0])
 
     # -- decoding and scores -------------------------------------------------------------------
 

@@ -1,0 +1,153 @@
+"""Summarization and the dialogue model: their data readers on text made here, their scores
+against the libraries or by hand, the baselines, and `rnnkit chat` reading standard input."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from rnnkit.data.named.debian import description_pairs
+from rnnkit.data.named.dialogue import dialogue_pairs, speeches
+from rnnkit.tasks.chat import distinct, nearest_replies
+from rnnkit.tasks.summarize import rouge
+from tests.test_cli_lm import cli
+
+TRANSLATIONS = """Package: foo
+Description-md5: 1
+Description-en: frobnicate files quickly
+ Foo frobnicates files.
+ .
+ It is quick.
+
+Package: foo-doc
+Description-md5: 2
+Description-en: frobnicate files quickly (documentation)
+ Foo frobnicates files.
+ .
+ This package holds the manual.
+
+Package: foo-doc
+Description-md5: 2
+Description-en: frobnicate files quickly (documentation)
+ Foo frobnicates files.
+ .
+ This package holds the manual.
+
+Package: bare
+Description-md5: 3
+Description-en: no long description
+"""
+PACKAGES = """Package: foo
+Version: 1
+
+Package: foo-doc
+Source: foo (1.2)
+Version: 1
+"""
+
+
+def test_debian_descriptions_pair_with_synopses_deduplicated_and_grouped_by_source():
+    pairs, groups = description_pairs(TRANSLATIONS, PACKAGES)
+    assert pairs == [
+        ("Foo frobnicates files. It is quick.", "frobnicate files quickly"),
+        ("Foo frobnicates files. This package holds the manual.",
+         "frobnicate files quickly (documentation)"),
+    ]  # fmt: skip
+    assert groups == ["foo", "foo"]  # foo-doc is built from foo's source
+
+
+PLAY = """PERSONS REPRESENTED.
+
+Osric, Courtier.
+A Priest.
+
+ACT I.
+
+Scene I. A platform.
+
+Ber.
+Who's there?
+
+Fran.
+Nay, answer me: stand,
+and unfold yourself. [Draws.]
+
+Fran.
+Again.
+
+Scene II. A room.
+
+Ham.
+A new scene.
+
+Hor.
+My lord.
+"""
+
+
+def test_dialogue_pairs_are_adjacent_speeches_of_different_speakers_in_one_scene():
+    assert [s[1:] for s in speeches(PLAY)] == [
+        ("ber", "Who's there?"), ("fran", "Nay, answer me: stand, and unfold yourself."),
+        ("fran", "Again."), ("ham", "A new scene."), ("hor", "My lord."),
+    ]  # fmt: skip
+    pairs, groups = dialogue_pairs(PLAY)
+    assert pairs == [("Who's there?", "Nay, answer me: stand, and unfold yourself."),
+                     ("A new scene.", "My lord.")]  # fmt: skip
+    assert groups[0] != groups[1]
+
+
+def test_distinct_n_counts_unique_ngrams_over_all():
+    assert distinct(["a b a", "a b"], 1) == pytest.approx(2 / 5)
+    assert distinct(["a b a", "a b"], 2) == pytest.approx(2 / 3)  # ab, ba, ab
+    assert distinct([], 2) == 0.0
+
+
+def test_rouge_is_rouge_score_f_measure_times_100():
+    from rouge_score import rouge_scorer
+
+    outs, refs = ["the cat sat on a mat", "dogs run"], ["a cat sat on the mat", "the dog runs"]
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    want = 50 * sum(scorer.score(r, o)["rougeL"].fmeasure for o, r in zip(outs, refs, strict=True))
+    assert rouge(outs, refs)["rougeL"] == pytest.approx(want)
+    assert rouge(refs, refs) == {"rouge1": 100.0, "rouge2": 100.0, "rougeL": 100.0}
+
+
+def test_retrieval_baseline_answers_with_the_nearest_training_lines_reply():
+    train = [("how are you today", "well, I thank you"), ("where is the king", "in his chamber")]
+    assert nearest_replies(train, ["where is the queen", "how are you"]) == [
+        "in his chamber", "well, I thank you"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def chat_run(tmp_path_factory):
+    from rnnkit.train.run import fit
+
+    d = tmp_path_factory.mktemp("chat")
+    rows = [{"line": f"hello number {i}", "reply": f"greetings to number {i}"} for i in range(60)]
+    (d / "turns.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    fit("chat", data={"data": str(d / "turns.jsonl"), "src_col": "line", "tgt_col": "reply",
+                      "tokens": "word", "val": 0.1, "test": 0.1},
+        model={"hidden_size": 16, "embed_dim": 8},
+        train={"max_steps": 20, "eval_every": 10, "progress": False, "lr": 0.02},
+        out=d / "run")  # fmt: skip
+    return d / "run"
+
+
+def test_chat_results_have_perplexity_distinct_and_the_retrieval_baseline(chat_run):
+    r = json.loads((chat_run / "results.json").read_text())
+    assert r["test"]["perplexity"] > 1 and 0 <= r["test"]["distinct1"] <= 1
+    assert set(r["baselines"]) == {"retrieval"} and "distinct2" in r["baselines"]["retrieval"]
+    assert (chat_run / "loss_curve.png").is_file()
+
+
+def test_chat_command_reads_standard_input_line_by_line(chat_run, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("hello number 3\n\n@@@\nhello\n/quit\nnot read\n"))
+    code, out, err = cli(capsys, "chat", chat_run, "--temperature", "0.7", "--seed", "1")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 3  # the blank line is skipped, /quit ends before "not read"
+    assert "vocabulary" in lines[1]  # a line of unknown words gets a note, not an exit
+    code, out, err = cli(capsys, "chat", chat_run.parent, "--beam", "2")
+    assert code == 2 and len(err.strip().splitlines()) == 1

@@ -1,0 +1,338 @@
+"""Translation: pair files, subword tokenizers, the IBM Model 1 baseline against a plain-loop
+reference, the SWORD zText reader on a module built here, unknown-word replacement, the task
+end to end through the CLI, and bad input as one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import lzma
+import math
+import struct
+import tarfile
+import zlib
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rnnkit.data.parallel import read_pairs
+from rnnkit.data.tokenizers import SubwordTokenizer, tokenizer_from_dict
+from rnnkit.errors import RnnkitError
+from rnnkit.models.decoding import Hypothesis
+from rnnkit.models.seq2seq import SPECIALS, UNK, Seq2SeqConfig
+from rnnkit.tasks.ibm_model1 import NULL, IBMModel1
+from rnnkit.tasks.translate import TranslateData, TranslateTask
+from tests.test_cli_lm import assert_user_error, cli
+
+LEXICON = {"the": "el", "cat": "gato", "dog": "perro", "sees": "ve", "eats": "come",
+           "big": "grande", "small": "pequeño", "bird": "pájaro", "fish": "pez",
+           "a": "un", "likes": "quiere", "red": "rojo"}  # fmt: skip
+NOUNS, VERBS, ADJS = ["cat", "dog", "bird", "fish"], ["sees", "eats", "likes"], ["big", "small"]
+
+
+def toy_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """English-like sentences and their word-by-word 'Spanish', adjectives after the noun."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        src, tgt = [], []
+        for part in range(2):
+            det, noun, adj = rng.choice(["the", "a"]), rng.choice(NOUNS), rng.choice(ADJS)
+            src += [det, adj, noun]
+            tgt += [LEXICON[det], LEXICON[noun], LEXICON[adj]]
+            if part == 0:
+                verb = rng.choice(VERBS)
+                src.append(verb)
+                tgt.append(LEXICON[verb])
+        out.append((" ".join(src) + ".", " ".join(tgt) + "."))
+    return out
+
+
+def write_pairs(path: Path, n: int, seed: int = 0) -> Path:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f, delimiter="\t")
+        w.writerow(["source", "target"])
+        w.writerows(toy_pairs(n, seed))
+    return path
+
+
+# -- pair files ------------------------------------------------------------------------------
+
+
+def test_pairs_from_a_table_guess_columns_and_count_skipped_rows(tmp_path):
+    p = tmp_path / "p.csv"
+    p.write_text("id,source,target\n1,hello there,hola\n2,,vacío\n3,bye,\n4, good  day ,buen día\n")
+    pairs = read_pairs(p)
+    assert pairs.sources == ["hello there", "good day"] and pairs.targets == ["hola", "buen día"]
+    assert pairs.skipped == 2 and pairs.groups == ["0", "3"]
+    j = tmp_path / "p.jsonl"
+    j.write_text(
+        '{"en": "one", "es": "uno", "book": "a"}\n{"en": "two", "es": "dos", "book": "a"}\n'
+    )
+    pairs = read_pairs(j, "en", "es", group_col="book")
+    assert pairs.sources == ["one", "two"] and pairs.groups == ["a", "a"]
+
+
+def test_pairs_from_two_aligned_text_files(tmp_path):
+    (tmp_path / "a.en").write_text("one\ntwo\n\nfour\n")
+    (tmp_path / "a.es").write_text("uno\ndos\ntres\ncuatro\n")
+    pairs = read_pairs(tmp_path / "a.en", tgt_file=tmp_path / "a.es")
+    assert pairs.sources == ["one", "two", "four"]
+    assert pairs.targets == ["uno", "dos", "cuatro"]
+    assert pairs.skipped == 1
+    (tmp_path / "b.es").write_text("uno\n")
+    with pytest.raises(RnnkitError, match="has 4 lines but .* has 1"):
+        read_pairs(tmp_path / "a.en", tgt_file=tmp_path / "b.es")
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [("", ["empty"]), ("source,target\n", ["no rows"]), ("source,target\n,x\ny,\n", ["no row"]),
+     ("a,b\n1,2\n", ["--src-col"])],
+)  # fmt: skip
+def test_bad_pair_files_are_one_line_errors(tmp_path, content, words):
+    p = tmp_path / "p.csv"
+    p.write_text(content)
+    with pytest.raises(RnnkitError) as e:
+        read_pairs(p)
+    assert all(w in str(e.value) for w in words) and "\n" not in str(e.value)
+
+
+# -- tokenizers ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("level", ["bpe", "unigram", "char"])
+def test_subword_tokenizers_round_trip_and_reload(level):
+    texts = [s for s, _ in toy_pairs(200)]
+    tok = SubwordTokenizer.fit(texts, level, 60, SPECIALS)
+    assert tuple(tok.vocab[:4]) == SPECIALS and len(tok) <= max(60, len(tok))
+    text = "the big cat sees a small fish."
+    assert tok.decode(tok.encode(text)) == text
+    assert tok.detokenize(tok.tokenize(text)) == text
+    again = tokenizer_from_dict(json.loads(json.dumps(tok.to_dict())))
+    assert again.encode(text) == tok.encode(text) and again.vocab == tok.vocab
+    assert UNK in tok.encode("the Zebra")  # "Z" was never seen: <unk>, not an error
+    if level == "bpe":
+        assert len(tok.encode(text)) < len(text)  # merges: fewer tokens than characters
+
+
+# -- IBM Model 1 -----------------------------------------------------------------------------
+
+
+def model1_reference(pairs, iterations):
+    """Model 1 EM as the textbook loops write it (Koehn, Statistical MT, fig. 4.3), with NULL."""
+    t = defaultdict(lambda: 1.0)
+    for _ in range(iterations):
+        count, total = defaultdict(float), defaultdict(float)
+        for src, tgt in pairs:
+            f_words = [NULL, *src]
+            for e in tgt:
+                z = sum(t[e, f] for f in f_words)
+                for f in f_words:
+                    count[e, f] += t[e, f] / z
+                    total[f] += t[e, f] / z
+        t = defaultdict(float, {(e, f): c / total[f] for (e, f), c in count.items()})
+    return t
+
+
+def test_ibm_model1_matches_the_textbook_loops_and_learns_the_lexicon():
+    pairs = [(s[:-1].split(), t[:-1].split()) for s, t in toy_pairs(60)]
+    model = IBMModel1(pairs, iterations=4)
+    ref = model1_reference(pairs, 4)
+    for (e, f), p in ref.items():
+        assert model.prob(e, f) == pytest.approx(p, rel=1e-9, abs=1e-12)
+    assert model.prob("gato", "unseen") == 0.0
+    full = IBMModel1([(s[:-1].split(), t[:-1].split()) for s, t in toy_pairs(400)], 10)
+    assert all(full.best[w] == LEXICON[w] for w in LEXICON if w in full.best)
+    assert full.translate(["the", "cat", "Zorro"]) == ["el", "gato", "Zorro"]  # unknown: copied
+
+
+# -- the Bible reader on a SWORD module made here ----------------------------------------------
+
+
+def ztext(entries: list[str]) -> dict[str, bytes]:
+    """One testament of a zText module holding ``entries`` (index order), in two blocks."""
+    blocks, bzv = [], b""
+    half = len(entries) // 2
+    for b, part in enumerate((entries[:half], entries[half:])):
+        data = b""
+        for e in part:
+            raw = e.encode()
+            bzv += struct.pack("<IIH", b if raw else 0, len(data) if raw else 0, len(raw))
+            data += raw
+        blocks.append(zlib.compress(data))
+    bzs, offset = b"", 0
+    for blk in blocks:
+        bzs += struct.pack("<III", offset, len(blk), 0)
+        offset += len(blk)
+    return {"bzs": bzs, "bzv": bzv, "bzz": b"".join(blocks)}
+
+
+def fake_deb(path: Path, module: str, ot: list[str], nt: list[str]) -> None:
+    """A .deb (ar archive, data.tar.xz) holding the module's zText files."""
+    tar_bytes = io.BytesIO()
+    with tarfile.open(fileobj=tar_bytes, mode="w") as tf:
+        for testament, entries in (("ot", ot), ("nt", nt)):
+            for ext, data in ztext(entries).items():
+                info = tarfile.TarInfo(f"./usr/share/sword/modules/texts/ztext/{module}/"
+                                       f"{testament}.{ext}")  # fmt: skip
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    members = [("debian-binary", b"2.0\n"), ("control.tar.xz", lzma.compress(b"")),
+               ("data.tar.xz", lzma.compress(tar_bytes.getvalue()))]  # fmt: skip
+    out = b"!<arch>\n"
+    for name, data in members:
+        out += f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(data):<10}`\n".encode() + data
+        out += b"\n" if len(data) % 2 else b""
+    path.write_bytes(out)
+
+
+def test_bible_reader_aligns_verses_by_index_and_groups_them_by_chapter(tmp_path, monkeypatch):
+    from rnnkit.data.named.bible import load_bible
+
+    book = '<div type="book" osisID="Gen" sID="g"/><title type="main">Genesis</title>'
+    ch = '<chapter sID="Gen.{n}" osisID="Gen.{n}"/>'
+    en = ["", "<milestone/>", book, ch.format(n=1),
+          'In the <w lemma="H1">beginning</w> God.<note>a note</note>', "\u00b6 And light.",
+          ch.format(n=2), "Verse empty in Spanish.", "Thus."]  # fmt: skip
+    es = ["", "<milestone/>", book, ch.format(n=1), "En el <w>principio</w> Dios.",
+          "Y luz.", ch.format(n=2), "", "Así."]  # fmt: skip
+    nt_en, nt_es = ["", "", book.replace("Gen", "Matt"), ch.format(n=1).replace("Gen", "Matt"),
+                    "The book."], ["", "", "x", "y", "El libro."]  # fmt: skip
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    fake_deb(packages / "sword-text-kjv_1_all.deb", "engKJV2006eb", en, nt_en)
+    fake_deb(packages / "sword-text-sparv_1_all.deb", "spaRV1909eb", es, nt_es)
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
+    verses = load_bible()
+    assert [(v.chapter, v.en, v.es) for v in verses] == [
+        ("Gen.1", "In the beginning God.", "En el principio Dios."),
+        ("Gen.1", "And light.", "Y luz."),
+        ("Gen.2", "Thus.", "Así."),
+        ("Matt.1", "The book.", "El libro."),
+    ]
+
+
+# -- decoding: unknown-word replacement --------------------------------------------------------
+
+
+def word_task(pairs) -> TranslateTask:
+    task = TranslateTask(TranslateData(tokens="word"), Seq2SeqConfig())
+    from rnnkit.tasks.text_pairs import fit_side
+
+    task.src_tok = fit_side([s for s, _ in pairs], "word", 100)
+    task.tgt_tok = fit_side([t for _, t in pairs], "word", 100)
+    return task
+
+
+def test_an_unknown_output_word_takes_the_source_word_attended_to(monkeypatch):
+    task = word_task(toy_pairs(50))
+    import rnnkit.tasks.text_pairs as tp
+
+    el = task.tgt_tok.index["el"]
+
+    def fake_beam(model, src, lengths, bos, eos, max_len, beam):
+        # "el <unk>" with the <unk> step attending to source position 1 ("Zorro")
+        attn = torch.tensor([[0.9, 0.1, 0.0], [0.1, 0.8, 0.1], [0.0, 0.0, 1.0]])
+        return [Hypothesis([el, UNK], -1.0, -1.0, attn)]
+
+    monkeypatch.setattr(tp, "beam_search", fake_beam)
+    model = torch.nn.Linear(1, 1)
+    (row,) = task.decode(model, ["the Zorro ."])
+    assert row["text"] == "el Zorro" and row["tokens"] == ["el", "Zorro"]
+
+
+# -- the task end to end ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    from rnnkit.cli.main import main
+
+    d = tmp_path_factory.mktemp("translate")
+    write_pairs(d / "train.tsv", 300)
+    write_pairs(d / "new.tsv", 20, seed=3)
+    out = d / "run"
+    argv = ["train", "translate", "--data", d / "train.tsv", "--tokens", "word", "--val", "0.1",
+            "--test", "0.1", "--hidden-size", "32", "--embed-dim", "16", "--max-steps", "60",
+            "--eval-every", "30", "--lr", "0.01", "--out", out, "--quiet", "--json"]  # fmt: skip
+    assert main([str(a) for a in argv]) == 0
+    return d, out
+
+
+def test_translate_run_writes_figures_baselines_and_plots(toy_run):
+    d, out = toy_run
+    r = json.loads((out / "results.json").read_text())
+    assert r["task"] == "translate" and r["split"]["test"] == 30
+    assert set(r["baselines"]) == {"copy", "ibm1"}
+    for fig in (r["test"], r["greedy"], *r["baselines"].values()):
+        assert 0 <= fig["bleu"] <= 100 and 0 <= fig["chrf"] <= 100
+    # the toy language is word-by-word with a fixed lexicon: Model 1 gets most words right
+    assert r["baselines"]["ibm1"]["chrf"] > r["baselines"]["copy"]["chrf"]
+    assert (out / "bleu_curve.png").stat().st_size > 0 and (out / "attention.png").is_file()
+    assert any(
+        "val_bleu" in json.loads(x) for x in (out / "metrics.jsonl").read_text().split("\n") if x
+    )
+
+
+def test_translate_command_and_predict_agree(toy_run, capsys, tmp_path):
+    d, out = toy_run
+    code, text, err = cli(capsys, "translate", out, "the big cat sees a small dog.", "--json")
+    assert code == 0, err
+    (row,) = json.loads(text)
+    assert row["input"] == "the big cat sees a small dog." and row["output"]
+    assert len(row["attention"]) == len(row["output_tokens"]) + 1  # one row per token and EOS
+    code, text2, _ = cli(capsys, "predict", out, "the big cat sees a small dog.", "--json")
+    assert json.loads(text2)[0]["output"] == row["output"]
+    png = tmp_path / "a.png"
+    code, _, err = cli(capsys, "translate", out, "the cat.", "--beam", "1", "--attention", png)
+    assert code == 0 and png.stat().st_size > 0, err
+    code, text, err = cli(capsys, "evaluate", out, "--data", d / "new.tsv", "--json")
+    assert code == 0, err
+    assert json.loads(text)["pairs"] == 20
+
+
+def test_translate_bad_input_is_one_line(toy_run, capsys, tmp_path):
+    d, out = toy_run
+    assert_user_error(cli(capsys, "translate", out, "the " * 10000), "at most 1000")
+    assert_user_error(cli(capsys, "translate", out, "@@@ ###"), "vocabulary")
+    assert_user_error(cli(capsys, "translate", out), "give texts")
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("")
+    assert_user_error(cli(capsys, "train", "translate", "--data", empty), "empty")
+    assert_user_error(cli(capsys, "train", "translate", "--tgt-file", empty), "give data too")
+    assert_user_error(cli(capsys, "train", "translate", "--data", d / "train.tsv",
+                          "--dataset", "bible-en-es"), "not both")  # fmt: skip
+    assert_user_error(cli(capsys, "train", "translate", "--data", d / "train.tsv",
+                          "--src-col", "nope"), "no src column")  # fmt: skip
+
+
+def test_a_10000_word_training_pair_is_left_out_and_counted(tmp_path):
+    from rnnkit.train.run import fit
+
+    pairs = toy_pairs(60)
+    pairs[5] = ("the " * 10000, "el " * 10000)
+    p = tmp_path / "p.tsv"
+    p.write_text("source\ttarget\n" + "".join(f"{s}\t{t}\n" for s, t in pairs))
+    r = fit(
+        "translate",
+        data={"data": str(p), "tokens": "word", "max_tokens": 50},
+        model={"hidden_size": 8, "embed_dim": 8},
+        train={"max_steps": 2, "eval_every": 2, "progress": False},
+        out=tmp_path / "run",
+    )
+    assert r["too_long_left_out"] == 1
+
+
+def test_reverse_swaps_the_direction(tmp_path):
+    write_pairs(tmp_path / "p.tsv", 40)
+    task = TranslateTask(TranslateData(data=str(tmp_path / "p.tsv"), reverse=True,
+                                       tokens="word"), Seq2SeqConfig())  # fmt: skip
+    splits = task.prepare()
+    src, tgt = splits.train[0]
+    assert any(w in src.split() for w in ("el", "un")) and "the" not in src.split()
+    assert math.isclose(len(splits.train) + len(splits.val) + len(splits.test), 40)
