@@ -77,12 +77,26 @@ def reorder_case(d: Path):
     return flags, d / "new.txt", d / "inputs.txt", 2
 
 
+def pairs_case(d: Path):
+    from tests.test_translate import write_pairs
+
+    write_pairs(d / "train.tsv", 120)
+    write_pairs(d / "new.tsv", 10, seed=2)
+    (d / "inputs.txt").write_text("the big cat sees a dog.\n\na small bird.\n")
+    flags = ["--data", d / "train.tsv", "--tokens", "word", "--max-steps", "4", "--embed-dim",
+             "8", "--val", "0.1", "--test", "0.1"]  # fmt: skip
+    return flags, d / "new.tsv", d / "inputs.txt", 2
+
+
 CASES = {"classify": classify_case, "tag": tag_case, "forecast": forecast_case, "lm": lm_case,
-         "reorder": reorder_case}  # fmt: skip
+         "reorder": reorder_case, "translate": pairs_case, "summarize": pairs_case,
+         "chat": pairs_case}  # fmt: skip
 FIGURE = {"classify": "accuracy", "tag": "token_accuracy", "forecast": "mase", "lm": "loss",
-          "reorder": "exact_match"}  # fmt: skip
+          "reorder": "exact_match", "translate": "bleu", "summarize": "rougeL",
+          "chat": "perplexity"}  # fmt: skip
 PREDICTION = {"classify": "label", "tag": "tokens", "forecast": "forecast", "lm": "next",
-              "reorder": "output"}  # fmt: skip
+              "reorder": "output", "translate": "output", "summarize": "output",
+              "chat": "output"}  # fmt: skip
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
@@ -158,7 +172,8 @@ def test_predict_from_a_file_into_jsonl_or_csv(trained, suffix, capsys):
 def test_predict_from_arguments_matches_the_library(trained, capsys):
     task, out, *_ = trained
     arg = {"classify": "a great film", "tag": "Alice met Bob", "forecast": " ".join(
-        str(v) for v in range(40)), "lm": "ROMEO:", "reorder": "king the"}[task]  # fmt: skip
+        str(v) for v in range(40)), "lm": "ROMEO:", "reorder": "king the",
+        "translate": "a cat.", "summarize": "a cat.", "chat": "a cat."}[task]  # fmt: skip
     code, text, err = cli(capsys, "predict", out, arg, "--json")
     assert code == 0, err
     run = load_run(out)
