@@ -196,7 +196,11 @@ class SubwordTokenizer:
             )  # fmt: skip
         else:
             raise RnnkitError(f"subword level must be one of {cls.LEVELS}, got {level!r}")
-        hf.pre_tokenizer = pre_tokenizers.Metaspace()
+        # words at spaces, then punctuation apart ("See," -> "▁See" ","): pieces then
+        # never fuse a word with the mark after it
+        hf.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation()]
+        )
         hf.decoder = decoders.Metaspace()
         hf.train_from_iterator(texts, trainer)
         return cls(level, json.loads(hf.to_str()))
