@@ -308,10 +308,19 @@ def test_a_new_task_is_its_own_class_plus_one_registration(tmp_path, capsys):
         TASKS.pop("test-parity")
 
 
-def test_every_task_trains_data_parallel(tmp_path):
-    """Two processes (gloo) for a task other than the language model."""
-    write_reviews(tmp_path / "r.csv", n=160)
-    results = fit("classify", data={"data": str(tmp_path / "r.csv")}, model=TINY,
+@pytest.mark.parametrize("task", ["classify", "translate"])
+def test_every_task_trains_data_parallel(tmp_path, task):
+    """Two processes (gloo) for tasks other than the language model: a classifier, and an
+    encoder-decoder whose loss reads the model's settings through the DDP wrapper."""
+    if task == "classify":
+        write_reviews(tmp_path / "r.csv", n=160)
+        data = {"data": str(tmp_path / "r.csv")}
+    else:
+        from tests.test_translate import write_pairs
+
+        write_pairs(tmp_path / "p.tsv", 120)
+        data = {"data": str(tmp_path / "p.tsv"), "tokens": "word", "val": 0.1, "test": 0.1}
+    results = fit(task, data=data, model=TINY,
                   train={"max_steps": 4, "eval_every": 2, "progress": False},
                   out=tmp_path / "run", nproc=2)  # fmt: skip
     assert results["training"]["steps"] == 4

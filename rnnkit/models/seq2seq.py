@@ -211,7 +211,8 @@ def teacher_forced_loss(
     tgt_out = torch.cat([tgt, torch.full_like(bos, PAD)], 1)  # (B, T+1): y_1 ... y_T EOS
     tgt_out[torch.arange(B, device=tgt.device), tgt_lengths.to(tgt.device)] = EOS
     logits = model(src, src_lengths, tgt_in)  # (B, T+1, V)
-    eps = model.config.label_smoothing if model.training else 0.0
+    config = getattr(model, "module", model).config  # under DDP the model is wrapped
+    eps = config.label_smoothing if model.training else 0.0
     return F.cross_entropy(
         logits.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD, label_smoothing=eps
     )
