@@ -10,9 +10,9 @@ libm. Jordan networks stay on the reference kernels.
 
 The extension is compiled on first use with ``torch.utils.cpp_extension`` (ninja) into
 ``$RNNKIT_CACHE_DIR`` or ``~/.cache/rnnkit/kernels/<key>``, where the key hashes the sources,
-the torch version and install folder, the Python version and the CPU's instruction-set flags (the code is built with
-``-march=native``, so a cache must never move to another CPU). A file lock makes concurrent
-first uses (several DDP ranks) build once.
+the torch version and install folder, the Python version and the CPU's instruction-set flags
+(the code is built with ``-march=native``, so a cache must never move to another CPU). A file
+lock makes concurrent first uses (several DDP ranks) build once.
 """
 
 from __future__ import annotations
