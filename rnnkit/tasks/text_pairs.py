@@ -336,13 +336,14 @@ class TextToTextTask(Task):
     @staticmethod
     def format_results(r: dict[str, Any]) -> str:
         s = r["split"]
-        columns = list(r["greedy"])
+        columns = [c for c in r["test"] if c != "pairs"]  # beam's figures (chat: perplexity)
         lines = [f"test split: {s['test']} pairs (train {s['train']}, val {s['val']})",
                  f"{'':44s}" + "".join(f" {c:>8s}" for c in columns)]  # fmt: skip
         named = [(f"seq2seq, beam {BEAM}", r["test"]), ("seq2seq, greedy", r["greedy"])]
         named += [(f"baseline: {b['name']}", b) for b in r.get("baselines", {}).values()]
         for name, t in named:
-            lines.append(f"{name[:44]:44s}" + "".join(f" {t[c]:8.2f}" for c in columns))
+            cells = (f" {t[c]:8.2f}" if c in t else f" {'-':>8s}" for c in columns)
+            lines.append(f"{name[:44]:44s}" + "".join(cells))
         return "\n".join(lines)
 
     # -- using a trained model -----------------------------------------------------------------
