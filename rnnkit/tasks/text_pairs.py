@@ -7,7 +7,8 @@ A subclass names its named datasets and baselines (``baselines``); ``TranslateTa
 Splits keep a group together (a Bible chapter; a user row is its own group unless
 ``--group-col`` names one), so no test pair has its neighbours in training. Pairs with a side
 longer than ``max_tokens`` are left out of training (counted in results.json); validation and
-test pairs are all kept, and decoding stops at twice the source's length plus 10 tokens.
+test pairs are all kept, and decoding stops at twice the source's length plus 10 tokens or
+at ``max_tokens`` + 1, whichever comes first (no training target was longer).
 
 Unknown words: a word-level vocabulary maps a word it lacks to ``<unk>``; when the model
 emits ``<unk>`` the output takes the source token it attended to most at that step
@@ -258,7 +259,8 @@ class TextToTextTask(Task):
         positions = iter(order)
         for src, src_len, _, _ in batches:
             src = src.to(device)
-            max_len = 2 * int(src_len.max()) + 10
+            # no training target was longer than max_tokens: a longer output is a loop
+            max_len = min(2 * int(src_len.max()) + 10, self.data.max_tokens + 1)
             if temperature > 0:
                 hyps = sample(model, src, src_len, BOS, EOS, max_len, temperature=temperature,
                               top_p=top_p, generator=generator)  # fmt: skip
