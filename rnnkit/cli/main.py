@@ -29,6 +29,7 @@ COMMAND_MODULES: list[str] = [
     "rnnkit.cli.evaluate",
     "rnnkit.cli.demo",
     "rnnkit.cli.reorder",
+    "rnnkit.cli.transcribe",
 ]
 
 

@@ -11,6 +11,7 @@ TASK_MODULES = [
     "rnnkit.tasks.tag",
     "rnnkit.tasks.forecast",
     "rnnkit.tasks.reorder",
+    "rnnkit.tasks.speech",
 ]
 
 
