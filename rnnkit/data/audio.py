@@ -157,11 +157,13 @@ def features(x: np.ndarray, n_mels: int = 40) -> Tensor:
     return normalise(log_mel(x, n_mels))
 
 
-def normalise(feats: Tensor, eps: float = 1e-5) -> Tensor:
-    """Each band of ``feats`` (T, F) to zero mean and unit variance over the T frames."""
+def normalise(feats: Tensor, min_std: float = 1e-2) -> Tensor:
+    """Each band of ``feats`` (T, F) to zero mean and unit variance over the T frames. A band
+    that barely varies (std below ``min_std`` nats: a steady tone, digital silence) is only
+    centred, so that float rounding is not blown up into features."""
     mean = feats.mean(0, keepdim=True)
     std = feats.std(0, unbiased=False, keepdim=True)
-    return (feats - mean) / (std + eps)
+    return (feats - mean) / std.clamp(min=min_std)
 
 
 def spec_augment(
