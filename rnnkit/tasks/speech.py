@@ -301,12 +301,13 @@ class SpeechTask(Task):
                     for g, idx in sorted(groups.items(), key=lambda kv: condition_order(kv[0]))
                 }
         if "by_condition" in result and "by_kind" in result:  # e.g. digit strings per SNR
-            both: dict[str, list[int]] = defaultdict(list)
+            both: dict[tuple[str, str], list[int]] = defaultdict(list)
             for i, u in enumerate(rows):
-                both[f"{u.kind}, {u.condition}"].append(i)
+                both[u.kind, u.condition].append(i)
+            ordered = sorted(both.items(), key=lambda kv: (kv[0][0], condition_order(kv[0][1])))
             result["by_kind_condition"] = {
-                g: error_rates([rows[i].text for i in idx], [hyps[i] for i in idx])
-                for g, idx in sorted(both.items())
+                f"{k}, {c}": error_rates([rows[i].text for i in idx], [hyps[i] for i in idx])
+                for (k, c), idx in ordered
             }
         return result
 
