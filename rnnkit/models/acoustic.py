@@ -72,13 +72,13 @@ class AcousticConfig(RecurrentSettings):
     """Everything needed to rebuild an AcousticModel."""
 
     cell: str = setting("lstm", "recurrent cell", choices=PACKED_CELLS)
-    hidden_size: int = setting(192, "hidden units per direction and layer", lo=1, hi=16384,
+    hidden_size: int = setting(160, "hidden units per direction and layer", lo=1, hi=16384,
                                aliases=("--hidden",))  # fmt: skip
     num_layers: int = setting(3, "stacked recurrent layers", lo=1, hi=64, aliases=("--layers",))
     dropout: float = setting(0.15, "dropout between layers and before the output", lo=0, hi=0.99)
     bidirectional: bool = setting(True, "read the utterance both ways")
     reduce: str = setting("stack", "frame-rate reduction before the recurrence", choices=REDUCTIONS)
-    reduce_factor: int = setting(2, "input frames per model frame (reduce stack/conv)", lo=1, hi=8)
+    reduce_factor: int = setting(3, "input frames per model frame (reduce stack/conv)", lo=1, hi=8)
     recurrent: bool = setting(
         True, "false: the baseline, a per-frame classifier of about the same size"
     )

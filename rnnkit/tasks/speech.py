@@ -73,7 +73,7 @@ class SpeechData(Settings):
         None, "transcript table (path, text: .tsv/.csv/.jsonl) or a folder with one",
         metavar="FILE",
     )  # fmt: skip
-    dataset: str | None = setting(None, "named dataset: digits or tuxpaint-es", metavar="NAME")
+    dataset: str | None = setting(None, "named dataset (see docs/speech.md)", metavar="NAME")
     path_col: str | None = setting(None, "audio path column (default: guessed)", metavar="COL")
     text_col: str | None = setting(None, "transcript column (default: guessed)", metavar="COL")
     n_mels: int = setting(40, "mel bands of the log-mel features", lo=8, hi=128)
@@ -115,7 +115,7 @@ class SpeechTask(Task):
                           "warmup_steps": 100}}  # fmt: skip
     monitor = ("val_cer", "min")
     unit = "chars"
-    input_settings = ("path_col", "text_col", "beam", "lm", "lm_weight", "length_bonus")
+    input_settings = ("path_col", "text_col", "lm")  # (numbers: `rnnkit transcribe` flags)
 
     symbols: list[str] | None = None
     val_examples: list[Utterance] = []
