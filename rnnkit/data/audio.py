@@ -87,6 +87,18 @@ def read_audio(
     return resample(data.mean(axis=1), rate, sample_rate)
 
 
+def duration(path: str | Path) -> float:
+    """Seconds of audio in ``path`` from its header (nothing decoded); 0 when unreadable, so
+    that ``read_audio`` gives the reason."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, sf.LibsndfileError, TypeError):
+        return 0.0
+    return info.frames / info.samplerate if info.samplerate > 0 else 0.0
+
+
 def resample(x: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
     """``x`` (N,) from ``rate`` to ``target`` Hz by polyphase filtering: upsample by L, low-pass
     at min(rate, target) / 2 with a Kaiser-windowed sinc (scipy's ``resample_poly``), downsample

@@ -78,7 +78,8 @@ class AcousticConfig(RecurrentSettings):
     dropout: float = setting(0.15, "dropout between layers and before the output", lo=0, hi=0.99)
     bidirectional: bool = setting(True, "read the utterance both ways")
     reduce: str = setting("stack", "frame-rate reduction before the recurrence", choices=REDUCTIONS)
-    reduce_factor: int = setting(3, "input frames per model frame (reduce stack/conv)", lo=1, hi=8)
+    reduce_factor: int = setting(3, "input frames per model frame (ignored by reduce none)", lo=1,
+                                 hi=8)  # fmt: skip
     recurrent: bool = setting(
         True, "false: the baseline, a per-frame classifier of about the same size"
     )
@@ -87,10 +88,6 @@ class AcousticConfig(RecurrentSettings):
     frame_width: int = setting(
         0, "baseline's layer width (0: match the recurrent model's size)", lo=0, hi=65536, cli=False
     )
-
-    def check(self) -> None:
-        if self.reduce == "none" and self.reduce_factor != 1:
-            self.reduce_factor = 1  # nothing to reduce by; keeps output lengths honest
 
 
 class AcousticModel(TaskModel):
