@@ -24,6 +24,7 @@ from rnnkit.models.recurrent import TaskModel
 from rnnkit.tasks.base import TASKS, Splits, Task, register_task, task_names
 from rnnkit.train.run import fit, load_run
 from rnnkit.train.trainer import ListBatches, StepOutput, TrainConfig
+from tests.speech_data import write_tone_corpus
 from tests.test_classify import write_reviews
 from tests.test_cli_lm import cli
 from tests.test_forecast import write_series
@@ -88,15 +89,24 @@ def pairs_case(d: Path):
     return flags, d / "new.tsv", d / "inputs.txt", 2
 
 
+def speech_case(d: Path):
+    write_tone_corpus(d / "train", n=40)
+    new = write_tone_corpus(d / "new", n=8, seed=5)
+    (d / "inputs.txt").write_text(f"{d / 'train/audio/000.wav'}\n{d / 'new/audio/001.wav'}\n")
+    flags = ["--data", d / "train", "--max-steps", "4", "--batch-size", "8",
+             "--baseline-steps", "2"]  # fmt: skip
+    return flags, new, d / "inputs.txt", 2
+
+
 CASES = {"classify": classify_case, "tag": tag_case, "forecast": forecast_case, "lm": lm_case,
          "reorder": reorder_case, "translate": pairs_case, "summarize": pairs_case,
-         "chat": pairs_case}  # fmt: skip
+         "chat": pairs_case, "speech": speech_case}  # fmt: skip
 FIGURE = {"classify": "accuracy", "tag": "token_accuracy", "forecast": "mase", "lm": "loss",
           "reorder": "exact_match", "translate": "bleu", "summarize": "rougeL",
-          "chat": "perplexity"}  # fmt: skip
+          "chat": "perplexity", "speech": "cer"}  # fmt: skip
 PREDICTION = {"classify": "label", "tag": "tokens", "forecast": "forecast", "lm": "next",
               "reorder": "output", "translate": "output", "summarize": "output",
-              "chat": "output"}  # fmt: skip
+              "chat": "output", "speech": "path"}  # fmt: skip
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
@@ -173,7 +183,8 @@ def test_predict_from_arguments_matches_the_library(trained, capsys):
     task, out, *_ = trained
     arg = {"classify": "a great film", "tag": "Alice met Bob", "forecast": " ".join(
         str(v) for v in range(40)), "lm": "ROMEO:", "reorder": "king the",
-        "translate": "a cat.", "summarize": "a cat.", "chat": "a cat."}[task]  # fmt: skip
+        "translate": "a cat.", "summarize": "a cat.", "chat": "a cat.",
+        "speech": str(out.parent / "train" / "audio" / "000.wav")}[task]  # fmt: skip
     code, text, err = cli(capsys, "predict", out, arg, "--json")
     assert code == 0, err
     run = load_run(out)

@@ -31,6 +31,7 @@ COMMAND_MODULES: list[str] = [
     "rnnkit.cli.reorder",
     "rnnkit.cli.translate",
     "rnnkit.cli.chat",
+    "rnnkit.cli.transcribe",
 ]
 
 

@@ -14,6 +14,7 @@ TASK_MODULES = [
     "rnnkit.tasks.translate",
     "rnnkit.tasks.summarize",
     "rnnkit.tasks.chat",
+    "rnnkit.tasks.speech",
 ]
 
 

@@ -49,4 +49,14 @@ def get(name: str, task: str | None = None) -> NamedDataset:
     return ds
 
 
-from rnnkit.data.named import bible, debian, dialogue, digits, ner, sentiment, timeseries  # noqa: E402, F401  (register)
+from rnnkit.data.named import (  # noqa: E402, F401  (register)
+    bible,
+    debian,
+    dialogue,
+    digits,
+    ner,
+    sentiment,
+    speech_digits,
+    timeseries,
+    tuxpaint,
+)
