@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from rnnkit.kernels import KERNEL_NAMES
+from rnnkit.nn import precision
 from rnnkit.nn.checks import LayerValueError, NotScriptable, user_errors
 from rnnkit.nn.packing import active_mask, pack_sorted, unpack_sorted
 
@@ -36,8 +37,10 @@ class StackedRecurrent(NotScriptable):
     """Mixin for a ``torch.nn.RNNBase`` subclass; the subclass defines the per-layer step.
 
     Subclass contract: ``_family`` (the name in torch's messages), ``_state_sizes()`` (the
-    feature size of each state tensor) and ``_run_layer(x, layer, suffix, state,
-    batch_sizes) -> (y, final_state)``, state being a tuple of (B, ·) tensors.
+    feature size of each state tensor), ``_run_layer(x, layer, suffix, state, batch_sizes,
+    mixed) -> (y, final_state)``, state being a tuple of (B, ·) tensors, with the parameters
+    read through ``_weights(layer, suffix, mixed, ...)``, and ``_mixed_dtypes(mixed, packed)``
+    (the output dtypes in mixed precision, ``rnnkit.nn.precision``).
     """
 
     _family: str
@@ -98,7 +101,11 @@ class StackedRecurrent(NotScriptable):
             x = unpack_sorted(x, mask)  # (T, B, I)
         elif self.batch_first:
             x = x.transpose(0, 1)  # (T, B, I)
-        y, final = self._run_stack(x, state, batch_sizes)
+        mixed = precision.plan(x, self.weight_hh_l0)
+        if mixed is None:
+            y, final = self._run_stack(x, state, batch_sizes, None)
+        else:
+            y, final = self._run_mixed(x, state, batch_sizes, mixed)
         if sorted_idx is not None:
             final = tuple(s.index_select(1, unsorted_idx) for s in final)
         if batch_sizes is not None:
@@ -181,16 +188,34 @@ class StackedRecurrent(NotScriptable):
             for j, size in enumerate(self._state_sizes())
         )
 
-    def _run_stack(self, x: Tensor, state: State, batch_sizes: Tensor | None):
-        """x (T, B, I) sorted and time-major -> (y (T, B, D*H_out), final state (L*D, B, ·))."""
+    def _run_mixed(self, x: Tensor, state: State, batch_sizes: Tensor | None, mixed):
+        """``_run_stack`` in mixed precision: float32 compute on low-precision operands, the
+        outputs cast to the dtypes torch.nn returns (``rnnkit.nn.precision``)."""
+        with precision.autocast_off(x.device.type):
+            y, final = self._run_stack(
+                x, tuple(precision.state(s) for s in state), batch_sizes, mixed
+            )
+        y_dtype, state_dtypes = self._mixed_dtypes(mixed, batch_sizes is not None)
+        final = tuple(f.to(d) for f, d in zip(final, state_dtypes, strict=True))
+        return y.to(y_dtype), final
+
+    def _run_stack(
+        self, x: Tensor, state: State, batch_sizes: Tensor | None, mixed: precision.Mixed | None
+    ):
+        """x (T, B, I) sorted and time-major -> (y (T, B, D*H_out), final state (L*D, B, ·)).
+
+        With ``mixed``, x and state are float32 and each layer's input is rounded to the
+        product dtype (the layers below read their weights rounded the same way).
+        """
         finals: list[list[Tensor]] = [[] for _ in state]
         suffixes = self._suffixes()
         for layer in range(self.num_layers):
             outs = []
             for d, suffix in enumerate(suffixes):
                 idx = layer * len(suffixes) + d
+                inp = x if mixed is None else precision.operand(x, mixed)
                 y, final = self._run_layer(
-                    x, layer, suffix, tuple(s[idx] for s in state), batch_sizes
+                    inp, layer, suffix, tuple(s[idx] for s in state), batch_sizes, mixed
                 )
                 outs.append(y)
                 for k, f in enumerate(final):
@@ -200,6 +225,14 @@ class StackedRecurrent(NotScriptable):
                 x = F.dropout(x, self.dropout, training=True)
         return x, tuple(torch.stack(f) for f in finals)
 
-    def _weights(self, layer: int, suffix: str, *kinds: str) -> list[Tensor | None]:
-        """This layer's parameters by kind ('weight_ih', 'bias_hh', ...); None when absent."""
-        return [getattr(self, f"{kind}_l{layer}{suffix}", None) for kind in kinds]
+    def _weights(
+        self, layer: int, suffix: str, mixed: precision.Mixed | None, *kinds: str
+    ) -> list[Tensor | None]:
+        """This layer's parameters by kind ('weight_ih', 'bias_hh', ...); None when absent.
+
+        In mixed precision: as float32 product operands holding low-precision values.
+        """
+        params = [getattr(self, f"{kind}_l{layer}{suffix}", None) for kind in kinds]
+        if mixed is None:
+            return params
+        return [precision.weight_operand(p, mixed) for p in params]

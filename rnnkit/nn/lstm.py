@@ -119,9 +119,20 @@ class LSTM(StackedRecurrent, nn.LSTM):
     def _state_sizes(self) -> tuple[int, int]:
         return (self.proj_size or self.hidden_size, self.hidden_size)
 
-    def _run_layer(self, x, layer, suffix, state, batch_sizes) -> tuple[Tensor, tuple]:
+    def _mixed_dtypes(self, mixed, packed: bool):
+        """torch.nn's LSTM under autocast: with a projection h_t is a product (low) and c_t
+        carried; padded input without projection runs oneDNN's LSTM on CPU, which returns
+        the low dtype throughout; packed input runs element-wise math on a carried state."""
+        low, carried = mixed.low, mixed.carried()
+        if self.proj_size > 0:
+            return low, (low, carried)
+        if packed:
+            return carried, (carried, carried)
+        return low, (low, low)
+
+    def _run_layer(self, x, layer, suffix, state, batch_sizes, mixed) -> tuple[Tensor, tuple]:
         w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(
-            layer, suffix, "weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"
+            layer, suffix, mixed, "weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"
         )
         y, h, c = lstm_layer(
             x,
