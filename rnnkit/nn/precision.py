@@ -92,8 +92,10 @@ class _RoundThrough(torch.autograd.Function):
 
 
 # Rounded copies of weights for calls without autograd (inference, generation): a weight is
-# rounded once per update (its version counter), not once per token.
-_rounded: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# rounded once per update (its version counter), not once per token. Keyed by id() with a
+# weak reference that drops the entry with the weight (tensors compare element-wise, so
+# they cannot be the keys of a WeakKeyDictionary).
+_rounded: dict[int, tuple[weakref.ref, tuple, Tensor]] = {}
 
 
 def operand(t: Tensor | None, mixed: Mixed) -> Tensor | None:
@@ -120,11 +122,12 @@ def weight_operand(w: Tensor | None, mixed: Mixed) -> Tensor | None:
     if w is None or (torch.is_grad_enabled() and w.requires_grad):
         return operand(w, mixed)
     key = (w._version, w.data_ptr(), w.dtype, mixed.low, mixed.autocast)
-    hit = _rounded.get(w)
-    if hit is not None and hit[0] == key:
-        return hit[1]
+    hit = _rounded.get(id(w))
+    if hit is not None and hit[0]() is w and hit[1] == key:
+        return hit[2]
     value = operand(w, mixed)
-    _rounded[w] = (key, value)
+    ident = id(w)
+    _rounded[ident] = (weakref.ref(w, lambda _: _rounded.pop(ident, None)), key, value)
     return value
 
 
