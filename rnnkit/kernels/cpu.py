@@ -65,11 +65,17 @@ def _cpu_flags() -> str:
 
 
 def build_key() -> str:
-    """Hash of everything the compiled library depends on: sources, flags, torch, CPU."""
+    """Hash of everything the compiled library depends on: sources, flags, torch, CPU.
+
+    torch's install path is part of it: the build file names torch's headers and libraries by
+    path, so two environments (virtualenvs) sharing one key would rewrite each other's build
+    file and rebuild in turn, minutes each time.
+    """
     digest = hashlib.sha256()
     for fname in _SOURCES + _HEADERS:
         digest.update((_csrc() / fname).read_bytes())
-    for part in (torch.__version__, sys.version, " ".join(_CFLAGS), _cpu_flags()):
+    torch_path = os.path.dirname(os.path.abspath(torch.__file__))
+    for part in (torch.__version__, torch_path, sys.version, " ".join(_CFLAGS), _cpu_flags()):
         digest.update(part.encode())
     return digest.hexdigest()[:16]
 
