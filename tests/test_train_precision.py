@@ -82,3 +82,24 @@ def test_bf16_loss_follows_fp32():
         out = Trainer(lm(), lm_loss, stream(), stream(2, 6), config=config).fit()
         losses[precision] = out["val_loss"]
     assert abs(losses["bf16"] - losses["fp32"]) < 0.02 * losses["fp32"]
+
+
+@pytest.mark.parametrize("task", ["classify", "tag", "forecast", "lm", "reorder"])
+def test_every_task_trains_in_bf16(task, tmp_path, capsys):
+    """--precision bf16 is a flag of every task and trains it to a finite result."""
+    import json
+
+    from rnnkit.cli.main import main
+    from tests.test_task_contract import CASES
+
+    flags, _, _, _ = CASES[task](tmp_path)
+    flags = [str(f) for f in flags]
+    if "--epochs" in flags:  # one pass is enough to show it runs
+        flags[flags.index("--epochs") + 1] = "1"
+    argv = ["train", task, *flags, "--hidden-size", "12", "--num-layers", "1",
+            "--precision", "bf16", "--out", str(tmp_path / "run"), "--quiet", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "precision bf16" in captured.err
+    results = json.loads(captured.out)
+    assert results["training"]["steps"] >= 1

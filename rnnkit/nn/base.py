@@ -101,7 +101,7 @@ class StackedRecurrent(NotScriptable):
             x = unpack_sorted(x, mask)  # (T, B, I)
         elif self.batch_first:
             x = x.transpose(0, 1)  # (T, B, I)
-        mixed = precision.plan(x, self.weight_hh_l0)
+        mixed = precision.plan(x, self.weight_hh_l0, state)
         if mixed is None:
             y, final = self._run_stack(x, state, batch_sizes, None)
         else:
@@ -144,8 +144,9 @@ class StackedRecurrent(NotScriptable):
                     hx = tuple(h.unsqueeze(1) for h in hx)
         state = hx if hx is not None else self._default_state(x, batch_sizes)
         self.check_forward_args(x, state if self._family == "LSTM" else state[0], batch_sizes)
+        autocast = precision.plan(x, self.weight_hh_l0)
         for h in state:
-            if h.dtype != x.dtype:
+            if h.dtype != x.dtype and not (autocast and autocast.autocast):
                 raise RuntimeError(
                     f"{self._family}: initial state dtype ({h.dtype}) does not match "
                     f"input dtype ({x.dtype})"

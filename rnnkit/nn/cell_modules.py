@@ -72,7 +72,7 @@ class _StepMixin(NotScriptable):
                     f"hidden{i} has inconsistent hidden_size: got {h.size(1)}, "
                     f"expected {self.hidden_size}"
                 )
-            if h.dtype != x.dtype:
+            if h.dtype != x.dtype and not (autocast and autocast.autocast):
                 raise RuntimeError(
                     f"{family}: hx[{i}] dtype ({h.dtype}) does not match input dtype ({x.dtype})"
                 )
@@ -84,7 +84,7 @@ class _StepMixin(NotScriptable):
         in mixed precision when ``precision.plan`` says so: float32 compute on low-precision
         operands, results cast to ``_mixed_dtype`` (the dtype torch.nn's cell returns)."""
         weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
-        mixed = precision.plan(x, self.weight_ih)
+        mixed = precision.plan(x, self.weight_ih, tuple(states))
         if mixed is None:
             return layer(x, *weights, *extra, *states, kernel=self.kernel, **kwargs)
         with precision.autocast_off(x.device.type):

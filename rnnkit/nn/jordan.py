@@ -280,7 +280,7 @@ class JordanRNN(NotScriptable, nn.Module):
             o0 = self._default_o0(batch, x)
         elif tuple(o0.shape) != expected:
             raise RuntimeError(f"Expected o0 size {expected}, got {list(o0.shape)}")
-        elif o0.dtype != x.dtype:
+        elif o0.dtype != x.dtype and not (mixed and mixed.autocast):
             raise RuntimeError(f"o0 dtype ({o0.dtype}) does not match input dtype ({x.dtype})")
         elif sorted_idx is not None:
             o0 = o0.index_select(1, sorted_idx)

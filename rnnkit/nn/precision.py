@@ -32,6 +32,8 @@ whose layers decompose into autocast's low-precision products and float32 elemen
 | LSTM, padded or unbatched input | L, as torch.nn's oneDNN LSTM returns on CPU |
 | LSTM, PackedSequence input | promote(L, x) (torch.nn's packed LSTM does not use oneDNN) |
 
+where x stands for the input's dtype promoted with the initial states' when they are given
+(torch.nn under autocast accepts a bfloat16 state with a float32 input, and so does rnnkit).
 Without autocast every output has the dtype of the input and weights.
 """
 
@@ -60,8 +62,9 @@ class Mixed:
         return torch.promote_types(self.low, self.given) if self.autocast else self.low
 
 
-def plan(x: Tensor, weight: Tensor) -> Mixed | None:
-    """The mixed-precision plan for input x and a layer weight; None for a plain run.
+def plan(x: Tensor, weight: Tensor, states: tuple[Tensor, ...] = ()) -> Mixed | None:
+    """The mixed-precision plan for input x, a layer weight and the initial states given
+    (they decide the dtype of a carried state, as in torch.nn); None for a plain run.
 
     float64 never runs mixed (autocast leaves float64 alone, as torch.nn does).
     """
@@ -73,7 +76,10 @@ def plan(x: Tensor, weight: Tensor) -> Mixed | None:
     if torch.is_autocast_enabled(device):
         low = torch.get_autocast_dtype(device)
         if low in LOW_PRECISION:
-            return Mixed(low, x.dtype, True)
+            given = x.dtype
+            for s in states:
+                given = torch.promote_types(given, s.dtype) if s is not None else given
+            return Mixed(low, given if states else x.dtype, True)
     if x.dtype in LOW_PRECISION and weight.dtype == x.dtype:
         return Mixed(x.dtype, x.dtype, False)
     return None
