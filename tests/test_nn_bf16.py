@@ -270,3 +270,19 @@ def test_float64_is_left_alone_by_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         y, h = model(torch.randn(3, 2, 4, dtype=torch.float64))
     assert y.dtype == h.dtype == torch.float64
+
+
+@pytest.mark.parametrize("proj", [0, 5], ids=["lstm", "lstm_proj"])
+def test_bf16_generation_step_matches_the_sequence_path(proj):
+    """Without gradients a one-token bfloat16 LSTM call runs the step that reads 16-bit
+    weights (cpu kernel); it gives what the general mixed-precision path gives."""
+    torch.manual_seed(0)
+    model = rnnkit.LSTM(6, 8, num_layers=2, proj_size=proj)
+    x = torch.randn(1, 3, 6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.no_grad():
+            fast = model(x)
+        general = model(x)  # gradients enabled: the general path
+    for a, b in zip((fast[0], *fast[1]), (general[0], *general[1]), strict=True):
+        assert a.dtype == b.dtype
+        torch.testing.assert_close(a.float(), b.float(), atol=1e-6, rtol=1e-5)

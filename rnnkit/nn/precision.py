@@ -101,7 +101,7 @@ class _RoundThrough(torch.autograd.Function):
 # rounded once per update (its version counter), not once per token. Keyed by id() with a
 # weak reference that drops the entry with the weight (tensors compare element-wise, so
 # they cannot be the keys of a WeakKeyDictionary).
-_rounded: dict[int, tuple[weakref.ref, tuple, Tensor]] = {}
+_rounded: dict[tuple, tuple[weakref.ref, tuple, Tensor]] = {}
 
 
 def operand(t: Tensor | None, mixed: Mixed) -> Tensor | None:
@@ -127,12 +127,24 @@ def weight_operand(w: Tensor | None, mixed: Mixed) -> Tensor | None:
     """``operand`` for a parameter, cached across calls that record no gradient."""
     if w is None or (torch.is_grad_enabled() and w.requires_grad):
         return operand(w, mixed)
-    key = (w._version, w.data_ptr(), w.dtype, mixed.low, mixed.autocast)
-    hit = _rounded.get(id(w))
+    return _cached(w, ("f32", mixed.low, mixed.autocast), lambda: operand(w, mixed))
+
+
+def low_weight(w: Tensor | None, mixed: Mixed) -> Tensor | None:
+    """A parameter in the low dtype itself (for kernels that read 16-bit weights), cached
+    like ``weight_operand``; only for calls that record no gradient."""
+    if w is None or w.dtype == mixed.low:
+        return w
+    return _cached(w, ("low", mixed.low), lambda: w.detach().to(mixed.low))
+
+
+def _cached(w: Tensor, kind: tuple, make) -> Tensor:
+    key = (w._version, w.data_ptr(), w.dtype, *kind)
+    ident = (id(w), kind)
+    hit = _rounded.get(ident)
     if hit is not None and hit[0]() is w and hit[1] == key:
         return hit[2]
-    value = operand(w, mixed)
-    ident = id(w)
+    value = make()
     _rounded[ident] = (weakref.ref(w, lambda _: _rounded.pop(ident, None)), key, value)
     return value
 
