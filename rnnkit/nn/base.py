@@ -93,6 +93,8 @@ class StackedRecurrent(NotScriptable):
     def forward(self, input, hx=None):
         """Run the stack; see the class docstring for the forms of ``input`` and ``hx``."""
         self._update_flat_weights()  # torch.nn's checks read _flat_weights (functional_call)
+        if self._use_torch_fused(input, hx):
+            return super().forward(input, hx)
         with user_errors():
             x, state, batch_sizes, sorted_idx, unsorted_idx, unbatched = self._prepare(input, hx)
         mask = None
@@ -117,6 +119,19 @@ class StackedRecurrent(NotScriptable):
                 y = y.squeeze(0 if self.batch_first else 1)
                 final = tuple(s.squeeze(1) for s in final)
         return y, (final if len(final) > 1 else final[0])
+
+    def _use_torch_fused(self, input, hx) -> bool:
+        """On CUDA, with no kernel asked for and torch.nn's options (no learned initial state
+        unless a state is passed), run torch.nn's own fused path (cuDNN): rnnkit's kernels are
+        CPU kernels, and the reference kernels on a GPU are far slower. Not verified on a GPU
+        in this project's CI (no GPU there)."""
+        data = input.data if isinstance(input, PackedSequence) else input
+        return (
+            data.is_cuda
+            and self.kernel is None
+            and (self.init_state == "zeros" or hx is not None)
+            and not torch._C._are_functorch_transforms_active()
+        )
 
     def _prepare(self, input, hx):
         """torch.nn's checks, in its order -> (x, state, batch_sizes, sorted, unsorted, unbatched).
