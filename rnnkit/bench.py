@@ -17,7 +17,18 @@ repeat (the two runs are adjacent), not the ratio of the medians: on a shared ma
 speed drifts by tens of percent within a minute, adjacent pairs see the same conditions.
 
 The machine's matrix-multiply peak is measured in the same run, before and after the cases,
-as the best GFLOP/s of a 2048^3 float32 ``torch.mm``; each figure is a percentage of it.
+as the best GFLOP/s of a 2048^3 float32 ``torch.mm`` (1024^3 in bfloat16); each figure is a
+percentage of it.
+
+Precision. ``precision="bf16"`` runs both libraries' float32 layers under
+``torch.autocast("cpu", dtype=torch.bfloat16)`` (the backward outside it, as a trainer does).
+On a CPU whose oneDNN has no bfloat16 LSTM (no AVX-512) torch.nn's padded LSTM raises under
+autocast; its native path (oneDNN off) is timed instead and the row says so.
+
+Products-only bound: every matrix product of the case (the input projection, each time
+step's recurrent product, and in training each step's dh product, dX and dW), each timed
+alone in the precision's dtype with ATen, summed: what the step would cost if nothing but
+its products took time, at ATen's speed for these shapes.
 
 Generation: an LSTM at batch 1 fed one token at a time, rnnkit's layer (whose single-step call
 is one fused C++ step) against ``torch.nn.LSTM`` called once per token, per-token medians.
@@ -25,6 +36,8 @@ is one fused C++ step) against ``torch.nn.LSTM`` called once per token, per-toke
 
 from __future__ import annotations
 
+import contextlib
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -63,6 +76,9 @@ class Result:
     torch_gflops: float
     peak_pct: float = 0.0  # of the matmul peak; set once the peak is known
     torch_peak_pct: float = 0.0
+    bound_ms: float = 0.0  # the products alone, each timed on its own (products_bound)
+    precision: str = "fp32"
+    note: str = ""  # e.g. which torch.nn path ran
 
     @property
     def ceiling(self) -> float:
@@ -71,14 +87,20 @@ class Result:
         return 100.0 / self.torch_peak_pct if self.torch_peak_pct else float("nan")
 
 
-def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
-    """Best float32 GFLOP/s of a size x size x size torch.mm on this machine, now.
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+NATIVE_NOTE = "torch.nn native (no oneDNN bf16)"
+
+
+def matmul_peak(size: int = 2048, repeats: int = 10, dtype: torch.dtype = torch.float32) -> float:
+    """Best GFLOP/s of a size x size x size torch.mm in ``dtype`` on this machine, now.
 
     The best run, not the median: a peak is what the machine can do, and on a shared machine
     the median would flatter every other figure.
     """
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    out = torch.empty(size, size)
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    if dtype != torch.float32:  # ATen's 16-bit GEMM without AMX is fastest on a transposed b
+        b = b.t()
+    out = torch.empty(size, size, dtype=dtype)
     torch.mm(a, b, out=out)
     times = []
     for _ in range(repeats):
@@ -86,6 +108,33 @@ def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
         torch.mm(a, b, out=out)
         times.append(time.perf_counter() - start)
     return 2 * size**3 / min(times) / 1e9
+
+
+def _product_ms(m: int, k: int, n: int, dtype: torch.dtype, count: int, repeats: int = 3) -> float:
+    """Milliseconds of ``count`` products (m,k) x (k,n) (a weight as (n,k), used transposed,
+    as layers hold them), run back to back; the best of ``repeats``."""
+    a, w = torch.randn(m, k, dtype=dtype), torch.randn(n, k, dtype=dtype)
+    out = torch.empty(m, n, dtype=dtype)
+    torch.mm(a, w.t(), out=out)
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(count):
+            torch.mm(a, w.t(), out=out)
+        best = min(best, time.perf_counter() - start)
+    return best * 1e3
+
+
+def products_bound(cell: str, config: tuple[int, int, int, int], mode: str, dtype) -> float:
+    """Milliseconds of the case's matrix products alone (see the module docstring)."""
+    T, B, I, H = config
+    G = CELLS[cell][2] * H
+    ms = _product_ms(T * B, I, G, dtype, 1) + _product_ms(B, H, G, dtype, T)  # x U^T, h W^T
+    if mode == "train":
+        ms += _product_ms(B, G, H, dtype, T)  # dh_{t-1} = dG_t W, each step
+        ms += _product_ms(T * B, G, I, dtype, 1)  # dX = dG U
+        ms += _product_ms(G, T * B, I + H, dtype, 1)  # [dW_ih dW_hh] = dG^T [X H_prev]
+    return ms
 
 
 def alternate(fns: list[Callable[[], None]], repeats: int, warmup: int = 2) -> list[list[float]]:
@@ -122,29 +171,59 @@ def _pair(cell: str, I: int, H: int) -> tuple[nn.Module, nn.Module]:
     return ours, ref
 
 
-def _training_step(model: nn.Module, x: torch.Tensor, grad: torch.Tensor) -> Callable[[], None]:
+def _autocast(precision: str, native_torch: bool = False):
+    """The forward's context: autocast for bf16; ``native_torch`` also turns oneDNN off (for
+    torch.nn's LSTM where oneDNN has no bfloat16 RNN on this CPU)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.autocast("cpu", dtype=PRECISIONS[precision]))
+    if native_torch:
+        stack.enter_context(torch.backends.mkldnn.flags(enabled=False))
+    return stack
+
+
+def _training_step(
+    model: nn.Module, x: torch.Tensor, grad: torch.Tensor, precision: str = "fp32", native=False
+) -> Callable[[], None]:
     params = list(model.parameters())
 
     def step() -> None:
         for p in params:
             p.grad = None
         x.grad = None
-        y, _ = model(x)
-        y.backward(grad)
+        with _autocast(precision, native):
+            y, _ = model(x)
+        y.float().backward(grad)
 
     return step
 
 
-def _inference(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+def _inference(
+    model: nn.Module, x: torch.Tensor, precision: str = "fp32", native=False
+) -> Callable[[], None]:
     def run() -> None:
-        with torch.no_grad():
+        with torch.no_grad(), _autocast(precision, native):
             model(x)
 
     return run
 
 
-def bench_sequence(cell: str, config: tuple[int, int, int, int], repeats: int) -> list[Result]:
-    """Training and inference medians for one cell at one (T, B, I, H)."""
+def _torch_needs_native(run: Callable[[], None]) -> bool:
+    """Whether torch.nn's run raises for want of a bfloat16 oneDNN RNN on this CPU."""
+    try:
+        run()
+    except RuntimeError as exc:
+        if "could not create a primitive descriptor" in str(exc):
+            return True
+        raise
+    return False
+
+
+def bench_sequence(
+    cell: str, config: tuple[int, int, int, int], repeats: int, precision: str = "fp32"
+) -> list[Result]:
+    """Training and inference medians for one cell at one (T, B, I, H), in ``precision``."""
     T, B, I, H = config
     gates = CELLS[cell][2]
     ours, ref = _pair(cell, I, H)
@@ -154,38 +233,47 @@ def bench_sequence(cell: str, config: tuple[int, int, int, int], repeats: int) -
     flops = 2 * T * B * gates * H * (I + H)
     results = []
     for mode, factor, make in (
-        ("train", 3, lambda m: _training_step(m, x_train, grad)),
-        ("infer", 1, lambda m: _inference(m, x)),
+        ("train", 3, lambda m, nat: _training_step(m, x_train, grad, precision, nat)),
+        ("infer", 1, lambda m, nat: _inference(m, x, precision, nat)),
     ):
-        ours_s, torch_s, speedup = _timed([make(ours), make(ref)], repeats)
+        native = precision != "fp32" and _torch_needs_native(make(ref, False))
+        ours_s, torch_s, speedup = _timed([make(ours, False), make(ref, native)], repeats)
         results.append(
             Result(cell, mode, T, B, I, H, ours_s * 1e3, torch_s * 1e3, speedup, T * B / ours_s,
-                   factor * flops / ours_s / 1e9, factor * flops / torch_s / 1e9)
+                   factor * flops / ours_s / 1e9, factor * flops / torch_s / 1e9,
+                   bound_ms=products_bound(cell, config, mode, PRECISIONS[precision]),
+                   precision=precision, note=NATIVE_NOTE if native else "")
         )  # fmt: skip
     return results
 
 
-def bench_generation(repeats: int, tokens: int | None = None) -> Result:
+def bench_generation(repeats: int, tokens: int | None = None, precision: str = "fp32") -> Result:
     """Per-token medians of an LSTM fed one token at a time at batch 1, no gradients."""
     I, H, default_tokens = GENERATION
     tokens = tokens or default_tokens
     ours, ref = _pair("lstm", I, H)
     xs = torch.randn(tokens, 1, 1, I)  # (tokens, T=1, B=1, I)
 
-    def sampler(model: nn.Module) -> Callable[[], None]:
+    def sampler(model: nn.Module, native: bool) -> Callable[[], None]:
         def run() -> None:
-            with torch.no_grad():
+            with torch.no_grad(), _autocast(precision, native):
                 state = (torch.zeros(1, 1, H), torch.zeros(1, 1, H))
                 for x in xs:
                     _, state = model(x, state)
 
         return run
 
-    ours_s, torch_s, speedup = _timed([sampler(ours), sampler(ref)], repeats, warmup=1)
+    native = precision != "fp32" and _torch_needs_native(sampler(ref, False))
+    ours_s, torch_s, speedup = _timed(
+        [sampler(ours, False), sampler(ref, native)], repeats, warmup=1
+    )
     ours_s, torch_s = ours_s / tokens, torch_s / tokens
     flops = 2 * 4 * H * (I + H)
+    dtype = PRECISIONS[precision]
+    bound = _product_ms(1, I, 4 * H, dtype, 1) + _product_ms(1, H, 4 * H, dtype, 1)
     return Result("lstm", "generate", 1, 1, I, H, ours_s * 1e3, torch_s * 1e3, speedup,
-                  1 / ours_s, flops / ours_s / 1e9, flops / torch_s / 1e9)  # fmt: skip
+                  1 / ours_s, flops / ours_s / 1e9, flops / torch_s / 1e9, bound_ms=bound,
+                  precision=precision, note=NATIVE_NOTE if native else "")  # fmt: skip
 
 
 def run_bench(
@@ -195,18 +283,26 @@ def run_bench(
     generation: bool = True,
     generation_tokens: int | None = None,
     threads: int | None = None,
+    precision: str = "fp32",
 ) -> tuple[float, list[Result]]:
-    """Every case, with the matmul peak measured before and after; (peak GFLOP/s, results)."""
+    """Every case, with the matmul peak (in the precision's dtype) measured before and after;
+    (peak GFLOP/s, results)."""
     if threads:
         torch.set_num_threads(threads)
-    peak = matmul_peak()
+    dtype = PRECISIONS[precision]
+    size = 2048 if dtype == torch.float32 else 1024  # 16-bit GEMMs can be slow without AMX
+
+    def peak_now() -> float:
+        return matmul_peak(size, 10 if dtype == torch.float32 else 3, dtype)
+
+    peak = peak_now()
     results = []
     for config in configs:
         for cell in cells:
-            results += bench_sequence(cell, config, repeats)
+            results += bench_sequence(cell, config, repeats, precision)
     if generation:
-        results.append(bench_generation(max(3, repeats // 2), generation_tokens))
-    peak = max(peak, matmul_peak())
+        results.append(bench_generation(max(3, repeats // 2), generation_tokens, precision))
+    peak = max(peak, peak_now())
     for r in results:
         r.peak_pct, r.torch_peak_pct = 100 * r.gflops / peak, 100 * r.torch_gflops / peak
     return peak, results
@@ -214,13 +310,18 @@ def run_bench(
 
 def format_table(peak: float, results: list[Result]) -> str:
     """The human-readable report."""
+    precision = results[0].precision if results else "fp32"
     head = (
         f"{'cell':5} {'mode':8} {'T,B,I,H':>16} {'rnnkit ms':>10} {'torch ms':>10} "
-        f"{'tokens/s':>10} {'GFLOP/s':>8} {'%peak':>6} {'torch%':>6} {'speed-up':>8} "
-        f"{'ceiling':>7}"
+        f"{'bound ms':>9} {'tokens/s':>10} {'GFLOP/s':>8} {'%peak':>6} {'torch%':>6} "
+        f"{'speed-up':>8} {'ceiling':>7}"
     )
+    size = 2048 if precision == "fp32" else 1024
+    name = "float32" if precision == "fp32" else "bfloat16"
     lines = [
-        f"float32 matmul peak: {peak:.1f} GFLOP/s (torch.mm 2048^3, best run), "
+        f"precision {precision}"
+        + ("" if precision == "fp32" else " (both libraries under torch.autocast)")
+        + f"; {name} matmul peak: {peak:.1f} GFLOP/s (torch.mm {size}^3, best run), "
         f"threads: {torch.get_num_threads()}",
         head,
     ]
@@ -228,12 +329,14 @@ def format_table(peak: float, results: list[Result]) -> str:
         shape = f"{r.T},{r.B},{r.I},{r.H}"
         lines.append(
             f"{r.cell:5} {r.mode:8} {shape:>16} {r.rnnkit_ms:10.3f} {r.torch_ms:10.3f} "
-            f"{r.tokens_per_s:10.0f} {r.gflops:8.1f} {r.peak_pct:6.1f} {r.torch_peak_pct:6.1f} "
-            f"{r.speedup:7.2f}x {r.ceiling:6.2f}x"
+            f"{r.bound_ms:9.3f} {r.tokens_per_s:10.0f} {r.gflops:8.1f} {r.peak_pct:6.1f} "
+            f"{r.torch_peak_pct:6.1f} {r.speedup:7.2f}x {r.ceiling:6.2f}x"
+            + (f"  [{r.note}]" if r.note else "")
         )
     lines.append(
         "times are medians; generation times are per token (LSTM, batch 1); speed-up is the "
-        "median of back-to-back ratios; ceiling = 100 / torch%, the speed-up at 100% of peak"
+        "median of back-to-back ratios; ceiling = 100 / torch%, the speed-up at 100% of peak; "
+        f"bound = the case's matrix products alone, each timed on its own in {name}"
     )
     return "\n".join(lines)
 

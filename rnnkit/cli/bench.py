@@ -27,6 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--threads", type=number(int, 1, 1024), default=None, help="torch threads (default: all)"
     )
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="fp32, or bf16: both libraries under torch.autocast(bfloat16) (default: fp32)",
+    )
     p.add_argument("--quick", action="store_true", help="one tiny configuration: a smoke test")
     p.add_argument("--no-generation", action="store_true", help="skip the batch-1 generation case")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead")
@@ -53,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         generation=not args.no_generation,
         generation_tokens=20 if args.quick else None,
         threads=args.threads,
+        precision=args.precision,
     )
     if args.json:
         print(json.dumps(bench.to_json(peak, results), indent=2))

@@ -35,7 +35,7 @@ from rnnkit.kernels import reference
 name = "cpu"
 
 _SOURCES = ("bindings.cpp", "buffers.cpp", "elman.cpp", "lstm.cpp", "gru.cpp")
-_HEADERS = ("common.h", "fastmath.h")
+_HEADERS = ("common.h", "fastmath.h", "bf16.h")
 _CFLAGS = [
     "-O3",
     "-march=native",
@@ -214,6 +214,14 @@ def lstm_step(
     """One LSTM step without autograd: x (B,I), h (B,P), c (B,H) -> (h', c'); bias (4H) | None
     is b_ih + b_hh. Both products and the gate pass in one call (the generation path)."""
     return ensure_built().lstm_step(x, w_ih, w_hh, bias, w_hr, h, c)
+
+
+def lstm_step_bf16(
+    x: Tensor, w_ih: Tensor, w_hh: Tensor, bias: Opt, w_hr: Opt, h: Tensor, c: Tensor
+) -> tuple[Tensor, Tensor]:
+    """``lstm_step`` with bfloat16 weights and float32 x, h, c, bias: the products read the
+    16-bit weights and accumulate in float32 (half the bytes of a memory-bound step)."""
+    return ensure_built().lstm_step_bf16(x, w_ih, w_hh, bias, w_hr, h, c)
 
 
 def gru_forward(

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from rnnkit.kernels import KERNEL_NAMES
+from rnnkit.nn import precision
 from rnnkit.nn.checks import LayerValueError, NotScriptable, user_errors
 from rnnkit.nn.packing import active_mask, pack_sorted, unpack_sorted
 
@@ -36,8 +37,10 @@ class StackedRecurrent(NotScriptable):
     """Mixin for a ``torch.nn.RNNBase`` subclass; the subclass defines the per-layer step.
 
     Subclass contract: ``_family`` (the name in torch's messages), ``_state_sizes()`` (the
-    feature size of each state tensor) and ``_run_layer(x, layer, suffix, state,
-    batch_sizes) -> (y, final_state)``, state being a tuple of (B, ·) tensors.
+    feature size of each state tensor), ``_run_layer(x, layer, suffix, state, batch_sizes,
+    mixed) -> (y, final_state)``, state being a tuple of (B, ·) tensors, with the parameters
+    read through ``_weights(layer, suffix, mixed, ...)``, and ``_mixed_dtypes(mixed, packed)``
+    (the output dtypes in mixed precision, ``rnnkit.nn.precision``).
     """
 
     _family: str
@@ -90,6 +93,8 @@ class StackedRecurrent(NotScriptable):
     def forward(self, input, hx=None):
         """Run the stack; see the class docstring for the forms of ``input`` and ``hx``."""
         self._update_flat_weights()  # torch.nn's checks read _flat_weights (functional_call)
+        if self._use_torch_fused(input, hx):
+            return super().forward(input, hx)
         with user_errors():
             x, state, batch_sizes, sorted_idx, unsorted_idx, unbatched = self._prepare(input, hx)
         mask = None
@@ -98,7 +103,11 @@ class StackedRecurrent(NotScriptable):
             x = unpack_sorted(x, mask)  # (T, B, I)
         elif self.batch_first:
             x = x.transpose(0, 1)  # (T, B, I)
-        y, final = self._run_stack(x, state, batch_sizes)
+        mixed = precision.plan(x, self.weight_hh_l0, state)
+        if mixed is None:
+            y, final = self._run_stack(x, state, batch_sizes, None)
+        else:
+            y, final = self._run_mixed(x, state, batch_sizes, mixed)
         if sorted_idx is not None:
             final = tuple(s.index_select(1, unsorted_idx) for s in final)
         if batch_sizes is not None:
@@ -110,6 +119,19 @@ class StackedRecurrent(NotScriptable):
                 y = y.squeeze(0 if self.batch_first else 1)
                 final = tuple(s.squeeze(1) for s in final)
         return y, (final if len(final) > 1 else final[0])
+
+    def _use_torch_fused(self, input, hx) -> bool:
+        """On CUDA, with no kernel asked for and torch.nn's options (no learned initial state
+        unless a state is passed), run torch.nn's own fused path (cuDNN): rnnkit's kernels are
+        CPU kernels, and the reference kernels on a GPU are far slower. Not verified on a GPU
+        in this project's CI (no GPU there)."""
+        data = input.data if isinstance(input, PackedSequence) else input
+        return (
+            data.is_cuda
+            and self.kernel is None
+            and (self.init_state == "zeros" or hx is not None)
+            and not torch._C._are_functorch_transforms_active()
+        )
 
     def _prepare(self, input, hx):
         """torch.nn's checks, in its order -> (x, state, batch_sizes, sorted, unsorted, unbatched).
@@ -137,8 +159,9 @@ class StackedRecurrent(NotScriptable):
                     hx = tuple(h.unsqueeze(1) for h in hx)
         state = hx if hx is not None else self._default_state(x, batch_sizes)
         self.check_forward_args(x, state if self._family == "LSTM" else state[0], batch_sizes)
+        autocast = precision.plan(x, self.weight_hh_l0)
         for h in state:
-            if h.dtype != x.dtype:
+            if h.dtype != x.dtype and not (autocast and autocast.autocast):
                 raise RuntimeError(
                     f"{self._family}: initial state dtype ({h.dtype}) does not match "
                     f"input dtype ({x.dtype})"
@@ -181,16 +204,34 @@ class StackedRecurrent(NotScriptable):
             for j, size in enumerate(self._state_sizes())
         )
 
-    def _run_stack(self, x: Tensor, state: State, batch_sizes: Tensor | None):
-        """x (T, B, I) sorted and time-major -> (y (T, B, D*H_out), final state (L*D, B, ·))."""
+    def _run_mixed(self, x: Tensor, state: State, batch_sizes: Tensor | None, mixed):
+        """``_run_stack`` in mixed precision: float32 compute on low-precision operands, the
+        outputs cast to the dtypes torch.nn returns (``rnnkit.nn.precision``)."""
+        with precision.autocast_off(x.device.type):
+            y, final = self._run_stack(
+                x, tuple(precision.state(s) for s in state), batch_sizes, mixed
+            )
+        y_dtype, state_dtypes = self._mixed_dtypes(mixed, batch_sizes is not None)
+        final = tuple(f.to(d) for f, d in zip(final, state_dtypes, strict=True))
+        return y.to(y_dtype), final
+
+    def _run_stack(
+        self, x: Tensor, state: State, batch_sizes: Tensor | None, mixed: precision.Mixed | None
+    ):
+        """x (T, B, I) sorted and time-major -> (y (T, B, D*H_out), final state (L*D, B, ·)).
+
+        With ``mixed``, x and state are float32 and each layer's input is rounded to the
+        product dtype (the layers below read their weights rounded the same way).
+        """
         finals: list[list[Tensor]] = [[] for _ in state]
         suffixes = self._suffixes()
         for layer in range(self.num_layers):
             outs = []
             for d, suffix in enumerate(suffixes):
                 idx = layer * len(suffixes) + d
+                inp = x if mixed is None else precision.operand(x, mixed)
                 y, final = self._run_layer(
-                    x, layer, suffix, tuple(s[idx] for s in state), batch_sizes
+                    inp, layer, suffix, tuple(s[idx] for s in state), batch_sizes, mixed
                 )
                 outs.append(y)
                 for k, f in enumerate(final):
@@ -200,6 +241,14 @@ class StackedRecurrent(NotScriptable):
                 x = F.dropout(x, self.dropout, training=True)
         return x, tuple(torch.stack(f) for f in finals)
 
-    def _weights(self, layer: int, suffix: str, *kinds: str) -> list[Tensor | None]:
-        """This layer's parameters by kind ('weight_ih', 'bias_hh', ...); None when absent."""
-        return [getattr(self, f"{kind}_l{layer}{suffix}", None) for kind in kinds]
+    def _weights(
+        self, layer: int, suffix: str, mixed: precision.Mixed | None, *kinds: str
+    ) -> list[Tensor | None]:
+        """This layer's parameters by kind ('weight_ih', 'bias_hh', ...); None when absent.
+
+        In mixed precision: as float32 product operands holding low-precision values.
+        """
+        params = [getattr(self, f"{kind}_l{layer}{suffix}", None) for kind in kinds]
+        if mixed is None:
+            return params
+        return [precision.weight_operand(p, mixed) for p in params]

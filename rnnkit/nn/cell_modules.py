@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from rnnkit.cells.elman import elman_layer
 from rnnkit.cells.gru import gru_layer
 from rnnkit.cells.lstm import lstm_layer
+from rnnkit.nn import precision
 from rnnkit.nn.base import check_extras
 from rnnkit.nn.checks import NotScriptable, user_errors
 
@@ -41,7 +42,8 @@ class _StepMixin(NotScriptable):
                     )
         batched = input.dim() == 2
         x = input if batched else input.unsqueeze(0)  # (N, H_in)
-        if input.dtype != self.weight_ih.dtype:
+        autocast = precision.plan(input, self.weight_ih)
+        if input.dtype != self.weight_ih.dtype and not (autocast and autocast.autocast):
             raise RuntimeError(
                 f"{family}: input dtype ({input.dtype}) does not match weight dtype "
                 f"({self.weight_ih.dtype})"
@@ -70,12 +72,36 @@ class _StepMixin(NotScriptable):
                     f"hidden{i} has inconsistent hidden_size: got {h.size(1)}, "
                     f"expected {self.hidden_size}"
                 )
-            if h.dtype != x.dtype:
+            if h.dtype != x.dtype and not (autocast and autocast.autocast):
                 raise RuntimeError(
                     f"{family}: hx[{i}] dtype ({h.dtype}) does not match input dtype ({x.dtype})"
                 )
             states.append(h)
         return x.unsqueeze(0), states, batched
+
+    def _step(self, layer, x: Tensor, states: list[Tensor], *extra, **kwargs):
+        """``layer(x, weight_ih, weight_hh, bias_ih, bias_hh, *extra, *states, **kwargs)``,
+        in mixed precision when ``precision.plan`` says so: float32 compute on low-precision
+        operands, results cast to ``_mixed_dtype`` (the dtype torch.nn's cell returns)."""
+        weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        mixed = precision.plan(x, self.weight_ih, tuple(states))
+        if mixed is None:
+            return layer(x, *weights, *extra, *states, kernel=self.kernel, **kwargs)
+        with precision.autocast_off(x.device.type):
+            out = layer(
+                precision.operand(x, mixed),
+                *(precision.weight_operand(w, mixed) for w in weights),
+                *extra,
+                *(precision.state(h) for h in states),
+                kernel=self.kernel,
+                **kwargs,
+            )
+        return tuple(t.to(self._mixed_dtype(mixed)) for t in out)
+
+    def _mixed_dtype(self, mixed: precision.Mixed) -> torch.dtype:
+        """LSTMCell and GRUCell carry the state through element-wise math (promote(low, x)
+        under autocast, like torch.nn's); RNNCell overrides: its state is a product's."""
+        return mixed.carried()
 
     def extra_repr(self) -> str:
         s = super().extra_repr()
@@ -116,17 +142,11 @@ class RNNCell(_StepMixin, nn.RNNCell):
             x, (h0,), batched = self._prepare(input, None if hx is None else (hx,), ("hidden",))
             if self.nonlinearity not in ("tanh", "relu"):
                 raise RuntimeError(f"Unknown nonlinearity: {self.nonlinearity}")
-        _, h = elman_layer(
-            x,
-            self.weight_ih,
-            self.weight_hh,
-            self.bias_ih,
-            self.bias_hh,
-            h0,
-            relu=self.nonlinearity == "relu",
-            kernel=self.kernel,
-        )
+        _, h = self._step(elman_layer, x, [h0], relu=self.nonlinearity == "relu")
         return h if batched else h.squeeze(0)
+
+    def _mixed_dtype(self, mixed: precision.Mixed) -> torch.dtype:
+        return mixed.low  # h' = tanh(products): torch.nn's RNNCell returns autocast's dtype
 
 
 class LSTMCell(_StepMixin, nn.LSTMCell):
@@ -171,17 +191,7 @@ class LSTMCell(_StepMixin, nn.LSTMCell):
     ) -> tuple[Tensor, Tensor]:
         with user_errors():
             x, (h0, c0), batched = self._prepare(input, hx, ("hx[0]", "hx[1]"))
-        _, h, c = lstm_layer(
-            x,
-            self.weight_ih,
-            self.weight_hh,
-            self.bias_ih,
-            self.bias_hh,
-            None,
-            h0,
-            c0,
-            kernel=self.kernel,
-        )
+        _, h, c = self._step(lstm_layer, x, [h0, c0], None)
         return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
 
 
@@ -224,7 +234,5 @@ class GRUCell(_StepMixin, nn.GRUCell):
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         with user_errors():
             x, (h0,), batched = self._prepare(input, None if hx is None else (hx,), ("hidden",))
-        _, h = gru_layer(
-            x, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, h0, kernel=self.kernel
-        )
+        _, h = self._step(gru_layer, x, [h0])
         return h if batched else h.squeeze(0)

@@ -113,9 +113,16 @@ class GRU(StackedRecurrent, nn.GRU):
     def _state_sizes(self) -> tuple[int]:
         return (self.hidden_size,)
 
-    def _run_layer(self, x, layer, suffix, state, batch_sizes) -> tuple[Tensor, tuple[Tensor]]:
+    def _mixed_dtypes(self, mixed, packed: bool):
+        """Output and h_n: h_t = (1 - z) n + z h_{t-1} carries the state's dtype, as in
+        torch.nn's GRU under autocast (float32 for a float32 input)."""
+        return mixed.carried(), (mixed.carried(),)
+
+    def _run_layer(
+        self, x, layer, suffix, state, batch_sizes, mixed
+    ) -> tuple[Tensor, tuple[Tensor]]:
         w_ih, w_hh, b_ih, b_hh = self._weights(
-            layer, suffix, "weight_ih", "weight_hh", "bias_ih", "bias_hh"
+            layer, suffix, mixed, "weight_ih", "weight_hh", "bias_ih", "bias_hh"
         )
         y, h = gru_layer(
             x,

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from rnnkit.cells.jordan import jordan_layer, jordan_teacher_forced
+from rnnkit.nn import precision
 from rnnkit.nn.base import check_extras
 from rnnkit.nn.checks import NotScriptable, user_errors
 from rnnkit.nn.packing import active_mask, last_steps, pack_sorted, unpack_sorted
@@ -171,10 +172,39 @@ class JordanRNN(NotScriptable, nn.Module):
         elif self.batch_first:
             x = x.transpose(0, 1)
             targets = None if targets is None else targets.transpose(0, 1)
+        mixed = precision.plan(x, self.weight_ih_l0)
+        if mixed is None:
+            x, finals = self._run_stack(x, o0, targets, batch_sizes, mask, None)
+        else:  # float32 compute on low-precision operands; every output is a product's
+            with precision.autocast_off(x.device.type):
+                x, finals = self._run_stack(
+                    precision.state(x),
+                    precision.state(o0),
+                    precision.operand(targets, mixed),
+                    batch_sizes,
+                    mask,
+                    mixed,
+                )
+            x, finals = x.to(mixed.low), [f.to(mixed.low) for f in finals]
+        o_n = torch.stack(finals)  # (num_layers, B, O)
+        if batch_sizes is not None:
+            packed = PackedSequence(pack_sorted(x, mask), batch_sizes, sorted_idx, unsorted_idx)
+            return packed, o_n if unsorted_idx is None else o_n.index_select(1, unsorted_idx)
+        if self.batch_first:
+            x = x.transpose(0, 1)
+        if unbatched:
+            return x.squeeze(0 if self.batch_first else 1), o_n.squeeze(1)
+        return x, o_n
+
+    def _run_stack(self, x, o0, targets, batch_sizes, mask, mixed):
+        """x (T, B, H_in) time-major -> (top outputs (T, B, O), [o_T of each layer (B, O)])."""
         finals = []
         relu = self.nonlinearity == "relu"
         for k in range(self.num_layers):
             w = [getattr(self, f"{n}_l{k}", None) for n in _PARAMS]
+            if mixed is not None:
+                x = precision.operand(x, mixed)
+                w = [precision.weight_operand(p, mixed) for p in w]
             if k == self.num_layers - 1 and targets is not None:
                 _, x = jordan_teacher_forced(x, targets, *w, relu=relu)  # (T, B, O)
                 finals.append(x[-1] if mask is None else last_steps(x, mask))
@@ -185,15 +215,7 @@ class JordanRNN(NotScriptable, nn.Module):
                 finals.append(oT)
             if self.dropout > 0 and self.training and k < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, training=True)
-        o_n = torch.stack(finals)  # (num_layers, B, O)
-        if batch_sizes is not None:
-            packed = PackedSequence(pack_sorted(x, mask), batch_sizes, sorted_idx, unsorted_idx)
-            return packed, o_n if unsorted_idx is None else o_n.index_select(1, unsorted_idx)
-        if self.batch_first:
-            x = x.transpose(0, 1)
-        if unbatched:
-            return x.squeeze(0 if self.batch_first else 1), o_n.squeeze(1)
-        return x, o_n
+        return x, finals
 
     def _prepare(self, input, o0, prev_targets):
         """Checks -> (x, o0 (L, B, O) sorted, targets, batch_sizes, sorted, unsorted, unbatched)."""
@@ -240,7 +262,8 @@ class JordanRNN(NotScriptable, nn.Module):
             batch = x.size(batch_dim)
             if x.size(1 - batch_dim) == 0:
                 raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
-        if x.dtype != self.weight_ih_l0.dtype:
+        mixed = precision.plan(x, self.weight_ih_l0)
+        if x.dtype != self.weight_ih_l0.dtype and not (mixed and mixed.autocast):
             raise ValueError(
                 f"RNN input dtype ({x.dtype}) does not match weight dtype "
                 f"({self.weight_ih_l0.dtype})"
@@ -257,7 +280,7 @@ class JordanRNN(NotScriptable, nn.Module):
             o0 = self._default_o0(batch, x)
         elif tuple(o0.shape) != expected:
             raise RuntimeError(f"Expected o0 size {expected}, got {list(o0.shape)}")
-        elif o0.dtype != x.dtype:
+        elif o0.dtype != x.dtype and not (mixed and mixed.autocast):
             raise RuntimeError(f"o0 dtype ({o0.dtype}) does not match input dtype ({x.dtype})")
         elif sorted_idx is not None:
             o0 = o0.index_select(1, sorted_idx)

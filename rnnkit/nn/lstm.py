@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
+from rnnkit.cells._common import joint_bias, needs_grad, resolve_kernel
 from rnnkit.cells.lstm import lstm_layer
+from rnnkit.nn import precision
 from rnnkit.nn.base import StackedRecurrent
 from rnnkit.nn.checks import user_errors
 
@@ -119,9 +122,22 @@ class LSTM(StackedRecurrent, nn.LSTM):
     def _state_sizes(self) -> tuple[int, int]:
         return (self.proj_size or self.hidden_size, self.hidden_size)
 
-    def _run_layer(self, x, layer, suffix, state, batch_sizes) -> tuple[Tensor, tuple]:
+    def _mixed_dtypes(self, mixed, packed: bool):
+        """torch.nn's LSTM under autocast: with a projection h_t is a product (low) and c_t
+        carried; padded input without projection runs oneDNN's LSTM on CPU, which returns
+        the low dtype throughout; packed input runs element-wise math on a carried state."""
+        low, carried = mixed.low, mixed.carried()
+        if self.proj_size > 0:
+            return low, (low, carried)
+        if packed:
+            return carried, (carried, carried)
+        return low, (low, low)
+
+    def _run_layer(self, x, layer, suffix, state, batch_sizes, mixed) -> tuple[Tensor, tuple]:
+        if _bf16_step(x, state, batch_sizes, mixed, self.kernel):
+            return self._bf16_step(x, layer, suffix, state, mixed)
         w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(
-            layer, suffix, "weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"
+            layer, suffix, mixed, "weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"
         )
         y, h, c = lstm_layer(
             x,
@@ -137,3 +153,32 @@ class LSTM(StackedRecurrent, nn.LSTM):
             kernel=self.kernel,
         )
         return y, (h, c)
+
+    def _bf16_step(self, x, layer, suffix, state, mixed) -> tuple[Tensor, tuple]:
+        """One token without gradients in bfloat16: the fused step reading 16-bit weights."""
+        names = ("weight_ih", "weight_hh", "weight_hr")
+        w_ih, w_hh, w_hr = (
+            precision.low_weight(getattr(self, f"{n}_l{layer}{suffix}", None), mixed) for n in names
+        )
+        b_ih, b_hh = self._weights(layer, suffix, mixed, "bias_ih", "bias_hh")
+        kern = resolve_kernel(self.kernel, x)
+        h, c = kern.lstm_step_bf16(
+            x[0].contiguous(), w_ih, w_hh, joint_bias(b_ih, b_hh), w_hr, *state
+        )
+        return h.unsqueeze(0), (h, c)
+
+
+def _bf16_step(x: Tensor, state, batch_sizes, mixed, kernel) -> bool:
+    """Whether a layer call is a one-token bfloat16 step the cpu kernel's 16-bit-weight step
+    can run: one time step, no packing, nothing needing gradients."""
+    return (
+        mixed is not None
+        and mixed.low == torch.bfloat16
+        and x.shape[0] == 1
+        and x.shape[1] > 0
+        and batch_sizes is None
+        and x.device.type == "cpu"
+        and not needs_grad(x, *state)
+        and not torch.is_grad_enabled()
+        and hasattr(resolve_kernel(kernel, x), "lstm_step_bf16")
+    )

@@ -117,9 +117,15 @@ class RNN(StackedRecurrent, nn.RNN):
     def _state_sizes(self) -> tuple[int]:
         return (self.hidden_size,)
 
-    def _run_layer(self, x, layer, suffix, state, batch_sizes) -> tuple[Tensor, tuple[Tensor]]:
+    def _mixed_dtypes(self, mixed, packed: bool):
+        """Output and h_n: the product dtype (h_t is an activation of products)."""
+        return mixed.low, (mixed.low,)
+
+    def _run_layer(
+        self, x, layer, suffix, state, batch_sizes, mixed
+    ) -> tuple[Tensor, tuple[Tensor]]:
         w_ih, w_hh, b_ih, b_hh = self._weights(
-            layer, suffix, "weight_ih", "weight_hh", "bias_ih", "bias_hh"
+            layer, suffix, mixed, "weight_ih", "weight_hh", "bias_ih", "bias_hh"
         )
         y, h = elman_layer(
             x,

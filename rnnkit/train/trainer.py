@@ -43,6 +43,7 @@ from tqdm import tqdm
 from rnnkit.config import Settings, setting
 from rnnkit.errors import RnnkitError
 from rnnkit.train import checkpoint as ckpt
+from rnnkit.train import precision as amp
 from rnnkit.train.distributed import rank_world
 from rnnkit.train.metrics import MetricsLog, plot_losses
 
@@ -96,6 +97,12 @@ class TrainConfig(Settings):
     seed: int = setting(0, "random seed (initialisation, shuffling, splits)", lo=0, hi=2**63 - 1)
     device: str = setting(
         "auto", "where to train: auto (CUDA when present), cpu or cuda", choices=DEVICES
+    )
+    precision: str = setting(
+        "fp32",
+        "fp32, bf16 (autocast forward; weights, gradients, loss and optimiser stay fp32) or "
+        "auto (bf16 where the CPU has AMX or AVX-512 BF16, or the GPU bfloat16)",
+        choices=amp.PRECISIONS,
     )
 
     def check(self) -> None:
@@ -159,13 +166,16 @@ def to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
-def detach_state(state: Any) -> Any:
-    """Cut the graph behind a recurrent state (a tensor or a tuple/list of them)."""
+def detach_state(state: Any, dtype: torch.dtype | None = None) -> Any:
+    """Cut the graph behind a recurrent state (a tensor or a tuple/list of them); with
+    ``dtype``, floating tensors also take that dtype (a bfloat16 state from an autocast
+    forward goes back to the parameters' float32 before the next batch starts from it)."""
     if state is None:
         return None
     if isinstance(state, Tensor):
-        return state.detach()
-    return type(state)(detach_state(s) for s in state)
+        state = state.detach()
+        return state.to(dtype) if dtype is not None and state.is_floating_point() else state
+    return type(state)(detach_state(s, dtype) for s in state)
 
 
 def _flatten_state(state: Any) -> list[Tensor] | None:
@@ -186,18 +196,24 @@ def evaluate(
     loss_fn: LossFn,
     data: Any,
     metrics_fn: Callable[[nn.Module, Any], dict] | None = None,
+    autocast_dtype: torch.dtype | None = None,
 ) -> dict[str, float]:
     """Mean loss over every batch of ``data`` weighted by ``count`` (state carried along a
-    stateful source), plus ``metrics_fn``'s figures; keys prefixed ``val_``."""
+    stateful source), plus ``metrics_fn``'s figures; keys prefixed ``val_``. The loss runs
+    under autocast with ``autocast_dtype`` (the training precision), the metrics as given."""
     was_training = model.training
-    device = next(model.parameters()).device
+    param = next(model.parameters())
+    device = param.device
     model.eval()
     total, count, state = 0.0, 0, None
     for i in range(len(data)):
-        out = loss_fn(model, to_device(data.batch(0, i), device), state)
+        with amp.autocast(device, autocast_dtype):
+            out = loss_fn(model, to_device(data.batch(0, i), device), state)
         total += float(out.loss) * out.count
         count += out.count
         state = out.state if getattr(data, "stateful", False) else None
+        if state is not None and autocast_dtype is not None:
+            state = detach_state(state, param.dtype)
     result = {"val_loss": total / max(count, 1), "val_count": float(count)}
     if metrics_fn is not None:
         result.update({f"val_{k}": float(v) for k, v in metrics_fn(model, data).items()})
@@ -237,6 +253,10 @@ class Trainer:
         self.rank, self.world = rank_world()
         self.main = self.rank == 0
         self.device = next(model.parameters()).device
+        self.param_dtype = next(model.parameters()).dtype
+        self.autocast_dtype, precision_text = amp.resolve(self.config.precision, self.device)
+        if self.main and self.config.precision != "fp32":
+            amp.announce(precision_text)
         self.train_model: nn.Module = model
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -297,7 +317,11 @@ class Trainer:
     def evaluate(self, data: Any = None) -> dict[str, float]:
         """``evaluate`` on ``data`` (default: the validation data) with this Trainer's loss."""
         return evaluate(
-            self.model, self.loss_fn, self.val_data if data is None else data, self.metrics_fn
+            self.model,
+            self.loss_fn,
+            self.val_data if data is None else data,
+            self.metrics_fn,
+            self.autocast_dtype,
         )
 
     # -- checkpoints -------------------------------------------------------------------------
@@ -439,14 +463,19 @@ class Trainer:
                 self.carry = None
             t0 = time.perf_counter()
             batch = to_device(data.batch(epoch, index), self.device)
-            out = self.loss_fn(self.train_model, batch, self.carry)
+            with amp.autocast(self.device, self.autocast_dtype):
+                out = self.loss_fn(self.train_model, batch, self.carry)
             self.optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
+            out.loss.float().backward()  # outside autocast; a float32 loss
             if c.clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.clip)
             self.optimizer.step()
             self.step += 1
-            self.carry = detach_state(out.state) if getattr(data, "stateful", False) else None
+            self.carry = None
+            if getattr(data, "stateful", False):
+                self.carry = detach_state(
+                    out.state, self.param_dtype if self.autocast_dtype else None
+                )
             loss = float(out.loss.detach())
             if not math.isfinite(loss):
                 raise RnnkitError(f"the loss became {loss} at step {self.step}: lower lr or clip")

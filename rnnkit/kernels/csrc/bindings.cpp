@@ -9,6 +9,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_forward", &rnnkit::lstm_forward);
   m.def("lstm_backward", &rnnkit::lstm_backward);
   m.def("lstm_step", &rnnkit::lstm_step);
+  m.def("lstm_step_bf16", &rnnkit::lstm_step_bf16);
   m.def("gru_forward", &rnnkit::gru_forward);
   m.def("gru_backward", &rnnkit::gru_backward);
   m.def("empty", [](std::vector<int64_t> shape, const at::Tensor& like) {

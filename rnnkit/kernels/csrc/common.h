@@ -230,6 +230,10 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> lstm_backward(
 std::tuple<Tensor, Tensor> lstm_step(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh,
                                      const OptTensor& bias, const OptTensor& w_hr,
                                      const Tensor& h, const Tensor& c);
+std::tuple<Tensor, Tensor> lstm_step_bf16(const Tensor& x, const Tensor& w_ih,
+                                          const Tensor& w_hh, const OptTensor& bias,
+                                          const OptTensor& w_hr, const Tensor& h,
+                                          const Tensor& c);
 std::tuple<Tensor, Tensor, Tensor, Tensor> gru_forward(const Tensor& x, const Tensor& w_ih,
                                                        const OptTensor& b_ih, const Tensor& w_hh,
                                                        const OptTensor& b_hh, const Tensor& h0,
