@@ -235,6 +235,12 @@ def test_reorder_trains_predicts_and_evaluates_through_the_cli(reorder_run, caps
     assert code == 0, err
     r = json.loads(out)
     assert r["sentences"] > 0 and 0 <= r["exact_match"] <= 1
+    # a number setting of the new file is parsed as the number it is, not passed as a string
+    code, out, err = cli(capsys, "evaluate", run, "--data", new, "--min-words", "5",
+                         "--max-words", "6", "--json")  # fmt: skip
+    assert code == 0, err
+    assert 0 < json.loads(out)["sentences"] < r["sentences"]
+    assert_user_error(cli(capsys, "evaluate", run, "--data", new, "--min-words", "x"), "int")
     png = run.parent / "attention-cli.png"
     code, out, err = cli(capsys, "reorder", run, "of king the denmark", "--attention", png)
     assert code == 0, err

@@ -294,6 +294,10 @@ def test_translate_command_and_predict_agree(toy_run, capsys, tmp_path):
     code, text, err = cli(capsys, "evaluate", out, "--data", d / "new.tsv", "--json")
     assert code == 0, err
     assert json.loads(text)["pairs"] == 20
+    forward = json.loads(text)["bleu"]
+    code, text, err = cli(capsys, "evaluate", out, "--data", d / "new.tsv", "--reverse", "--json")
+    assert code == 0, err  # a flag of the new file: its pairs read the other way
+    assert json.loads(text)["pairs"] == 20 and json.loads(text)["bleu"] != forward
 
 
 def test_translate_bad_input_is_one_line(toy_run, capsys, tmp_path):

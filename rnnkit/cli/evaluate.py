@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rnnkit.cli.flags import emit, section_values
+from rnnkit.cli.flags import add_flag, emit, section_values
 
 
 def register(subparsers: Any) -> None:
@@ -24,7 +24,7 @@ def register(subparsers: Any) -> None:
 
 def add_input_settings(p: argparse.ArgumentParser) -> None:
     """The data settings a task lets a new file override (which column holds what), spelled
-    as ``rnnkit train`` spells them."""
+    and parsed (type, range) as ``rnnkit train`` does; not given: the run's own."""
     from rnnkit.tasks.base import get_task, task_names
 
     group = p.add_argument_group("columns of a new file (default: the run's own)")
@@ -35,9 +35,8 @@ def add_input_settings(p: argparse.ArgumentParser) -> None:
             if setting in seen:
                 continue
             seen.add(setting)
-            meta = task.Data.__dataclass_fields__[setting].metadata
-            group.add_argument("--" + setting.replace("_", "-"), dest=f"input.{setting}",
-                               metavar=meta.get("metavar"), help=meta["help"])  # fmt: skip
+            help_text = task.Data.__dataclass_fields__[setting].metadata["help"]
+            add_flag(group, task.Data, setting, f"input.{setting}", None, help_text)
 
 
 def run_with_inputs(args: argparse.Namespace):

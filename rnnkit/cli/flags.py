@@ -81,18 +81,28 @@ def add_settings(
             help_text += f" (default: {'on' if default else 'off'})"
         elif default is not None:
             help_text += f" (default: {default})"
-        flags = ["--" + f.name.replace("_", "-"), *meta.get("aliases", ())]
-        common = dict(dest=f"{section}.{f.name}", default=default, help=help_text)
-        if kind is bool:
-            parser.add_argument(*flags, action=argparse.BooleanOptionalAction, **common)
-        elif meta.get("choices"):
-            parser.add_argument(*flags, choices=meta["choices"], **common)
-        elif kind in (int, float):
-            parse = number(kind, meta.get("lo"), meta.get("hi"), meta.get("lo_open", False))
-            metavar = meta.get("metavar") or ("N" if kind is int else "X")
-            parser.add_argument(*flags, type=parse, metavar=metavar, **common)
-        else:
-            parser.add_argument(*flags, metavar=meta.get("metavar"), **common)
+        add_flag(parser, cls, f.name, f"{section}.{f.name}", default, help_text)
+
+
+def add_flag(
+    parser: argparse.ArgumentParser | Any, cls: type, name: str, dest: str, default: Any,
+    help_text: str,
+) -> None:  # fmt: skip
+    """The flag of setting ``name`` of ``cls``, parsed to the setting's type and range."""
+    meta = cls.__dataclass_fields__[name].metadata
+    kind, _ = field_kind(cls, name)
+    flags = ["--" + name.replace("_", "-"), *meta.get("aliases", ())]
+    common = dict(dest=dest, default=default, help=help_text)
+    if kind is bool:
+        parser.add_argument(*flags, action=argparse.BooleanOptionalAction, **common)
+    elif meta.get("choices"):
+        parser.add_argument(*flags, choices=meta["choices"], **common)
+    elif kind in (int, float):
+        parse = number(kind, meta.get("lo"), meta.get("hi"), meta.get("lo_open", False))
+        metavar = meta.get("metavar") or ("N" if kind is int else "X")
+        parser.add_argument(*flags, type=parse, metavar=metavar, **common)
+    else:
+        parser.add_argument(*flags, metavar=meta.get("metavar"), **common)
 
 
 def section_values(args: argparse.Namespace, section: str) -> dict[str, Any]:

@@ -141,7 +141,7 @@ class TextToTextTask(Task):
     Model = Seq2SeqConfig
     monitor = ("val_bleu", "max")
     unit = "tokens"
-    input_settings = ("src_col", "tgt_col", "tokens")
+    input_settings = ("src_col", "tgt_col")
     default_dataset: ClassVar[str]
 
     src_tok: Any = None
