@@ -151,3 +151,25 @@ def test_chat_command_reads_standard_input_line_by_line(chat_run, capsys, monkey
     assert "vocabulary" in lines[1]  # a line of unknown words gets a note, not an exit
     code, out, err = cli(capsys, "chat", chat_run.parent, "--beam", "2")
     assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_copy_map_links_equal_tokens_and_sources_are_cut_to_source_tokens(tmp_path):
+    from rnnkit.models.seq2seq import UNK
+    from rnnkit.train.run import fit, load_run
+
+    names = ["alpha", "beta", "gamma", "delta", "omega", "sigma"]
+    rows = [{"document": f"{n} tool reads files {n} fast and well", "summary": f"{n} tool"}
+            for n in names * 10]  # fmt: skip
+    (tmp_path / "docs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    fit("summarize", data={"data": str(tmp_path / "docs.jsonl"), "tokens": "word",
+                           "source_tokens": 3, "val": 0.2, "test": 0.2},
+        model={"hidden_size": 8, "embed_dim": 8, "copy": True},
+        train={"max_steps": 3, "eval_every": 3, "progress": False},
+        out=tmp_path / "run")  # fmt: skip
+    run = load_run(tmp_path / "run")
+    src, tgt, copy_map = run.task.src_tok, run.task.tgt_tok, run.model.copy_map
+    assert int(copy_map[src.encode("tool")[0]]) == tgt.encode("tool")[0] != UNK
+    assert int(copy_map[src.encode("files")[0]]) == UNK  # no summary has it
+    row = run.predict(["beta tool reads files beta fast"])[0]
+    assert row["source_tokens"] == ["beta", "tool", "reads"]  # the first source_tokens only
+    assert len(row["attention"][0]) == 3
