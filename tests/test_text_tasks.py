@@ -200,14 +200,21 @@ def test_chat_command_reads_standard_input_line_by_line(chat_run, capsys, monkey
     assert code == 2 and len(err.strip().splitlines()) == 1
 
 
+NAMES = ["alpha", "beta", "gamma", "delta", "omega", "sigma"]
+
+
+def summary_file(tmp_path):
+    rows = [{"document": f"{n} tool reads files {n} fast and well", "summary": f"{n} tool"}
+            for n in NAMES * 10]  # fmt: skip
+    (tmp_path / "docs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return tmp_path / "docs.jsonl"
+
+
 def test_copy_map_links_equal_tokens_and_sources_are_cut_to_source_tokens(tmp_path):
     from rnnkit.models.seq2seq import UNK
     from rnnkit.train.run import fit, load_run
 
-    names = ["alpha", "beta", "gamma", "delta", "omega", "sigma"]
-    rows = [{"document": f"{n} tool reads files {n} fast and well", "summary": f"{n} tool"}
-            for n in names * 10]  # fmt: skip
-    (tmp_path / "docs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary_file(tmp_path)
     fit("summarize", data={"data": str(tmp_path / "docs.jsonl"), "tokens": "word",
                            "source_tokens": 3, "val": 0.2, "test": 0.2},
         model={"hidden_size": 8, "embed_dim": 8, "copy": True},
@@ -220,3 +227,19 @@ def test_copy_map_links_equal_tokens_and_sources_are_cut_to_source_tokens(tmp_pa
     row = run.predict(["beta tool reads files beta fast"])[0]
     assert row["source_tokens"] == ["beta", "tool", "reads"]  # the first source_tokens only
     assert len(row["attention"][0]) == 3
+
+
+def test_a_shared_vocabulary_serves_both_sides_and_copies_every_token_as_itself(tmp_path):
+    import torch
+
+    from rnnkit.train.run import fit, load_run
+
+    fit("summarize", data={"data": str(summary_file(tmp_path)), "tokens": "word",
+                           "shared_vocab": True, "val": 0.2, "test": 0.2},
+        model={"hidden_size": 8, "embed_dim": 8, "copy": True},
+        train={"max_steps": 2, "eval_every": 2, "progress": False},
+        out=tmp_path / "run")  # fmt: skip
+    run = load_run(tmp_path / "run")
+    src, tgt = run.task.src_tok, run.task.tgt_tok
+    assert src.vocab == tgt.vocab and "files" in tgt.vocab  # a source-only word is in both
+    assert torch.equal(run.model.copy_map, torch.arange(len(src)))

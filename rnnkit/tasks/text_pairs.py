@@ -14,7 +14,8 @@ alike (summaries of long documents: the opening carries most of what a summary s
 
 Copy attention (``--copy``): a source token copies to the target token of the same text; one
 the target vocabulary lacks copies to ``<unk>``, which the replacement below turns back into
-the source token.
+the source token. With ``shared_vocab`` both sides have one tokenizer (fitted on both sides'
+training text), so every source token can be copied as itself.
 
 Unknown words: a word-level vocabulary maps a word it lacks to ``<unk>``; when the model
 emits ``<unk>`` the output takes the source token it attended to most at that step
@@ -82,6 +83,9 @@ class TextPairData(Settings):
     tokens: str = setting("bpe", "token level of both sides", choices=TOKEN_LEVELS)
     vocab_size: int = setting(4000, "vocabulary size of each side (word, bpe, unigram)", lo=8,
                               hi=10**6)  # fmt: skip
+    shared_vocab: bool = setting(
+        False, "one vocabulary for both sides, fitted on both (same-language pairs: summaries)"
+    )
     max_tokens: int = setting(120, "training pairs with a longer side are left out", lo=1, hi=10**5)
     source_tokens: int = setting(
         0, "the model reads only a source's first N tokens (0: all of it)", lo=0, hi=10**5
@@ -185,8 +189,12 @@ class TextToTextTask(Task):
         for p, g in zip(pairs, groups, strict=True):
             (train, val, test)[part[g]].append(p)
         if self.src_tok is None:
-            self.src_tok = fit_side([s for s, _ in train], d.tokens, d.vocab_size)
-            self.tgt_tok = fit_side([t for _, t in train], d.tokens, d.vocab_size)
+            sources, targets = [s for s, _ in train], [t for _, t in train]
+            if d.shared_vocab:
+                self.src_tok = self.tgt_tok = fit_side(sources + targets, d.tokens, d.vocab_size)
+            else:
+                self.src_tok = fit_side(sources, d.tokens, d.vocab_size)
+                self.tgt_tok = fit_side(targets, d.tokens, d.vocab_size)
             self.model.src_vocab_size = len(self.src_tok)
             self.model.tgt_vocab_size = len(self.tgt_tok)
         kept = [p for p in train if max(map(len, self.encode(p))) <= d.max_tokens]
