@@ -372,9 +372,12 @@ class Tune:
 
 
 def split_tunes(text: str) -> Iterator[str]:
-    """Each tune of a collection: from its ``X:`` line to the next one."""
+    """Each tune of a collection: from its ``X:`` line to the next one (a file without X: that
+    has a K: line is one tune)."""
     starts = [m.start() for m in re.finditer(r"^X:", text, re.M)]
-    for a, b in zip(starts, [*starts[1:], len(text)], strict=True):
+    if not starts and re.search(r"^K:", text, re.M):
+        starts = [0]
+    for a, b in zip(starts, [*starts[1:], len(text)], strict=False):  # none: no tune
         yield text[a:b]
 
 
@@ -458,8 +461,11 @@ def body_text(tokens: list[str], bars_per_line: int = 4) -> str:
 
 
 def in_key(tokens: list[str], key: Key) -> list[str]:
-    """Tokens (meter and key first) moved to ``key``, which names the new key token."""
+    """Tokens (meter and key first) moved to ``key`` (of the same mode), which names the new
+    key token."""
     meter, here, body = header_of(tokens)
+    if key.mode != here.mode:
+        raise TuneError(f"a {here.mode} tune cannot move to {key.name()}; keep the mode")
     events = parse_body(body_text(body), here)
     steps, semis = to_c(here)
     to_steps, to_semis = to_c(key)

@@ -47,7 +47,7 @@ class MusicData(Settings):
     test: float = setting(0.05, "share of tunes held out for the test", lo=0, hi=1, lo_open=True)
     split_seed: int = setting(0, "seed of the split by tune", lo=0, hi=2**31 - 1)
     batch_size: int = setting(32, "tunes per batch", lo=1, hi=65536)
-    ngram_order: int = setting(12, "order of the Kneser-Ney baseline", lo=1, hi=12)
+    ngram_order: int = setting(12, "order of the Kneser-Ney baseline", lo=1, hi=20)
     eval_tunes: int = setting(
         100, "tunes sampled from each model for the test checks (0: none)", lo=0, hi=10**5
     )
@@ -91,7 +91,7 @@ def read_abc_path(path: str) -> tuple[list[Tune], dict[str, int]]:
 def _why_not(text: str) -> str:
     chunks = list(split_tunes(text))
     if not chunks:
-        return "not an ABC tune file (no X: line)"
+        return "not an ABC tune file (no X: or K: line)"
     try:
         read_tune(chunks[0])
     except (TuneError, ValueError) as exc:
