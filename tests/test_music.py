@@ -294,6 +294,19 @@ def test_compose_writes_abc_midi_png_and_never_overwrites(music_run, capsys):
     code, _, err = cli(capsys, "compose", d / "run", "--meter", "6/8", "--key", "Dlyd",
                        "--out", d / "x")  # fmt: skip
     assert code == 2 and "mode lyd never occurs" in err
+    code, _, err = cli(capsys, "compose", d / "run", "--meter", "6/8")
+    assert code == 2 and "give --out" in err
+
+
+def test_compose_check_reports_shares_of_drawn_tunes(music_run, capsys):
+    d, _ = music_run
+    code, text, err = cli(capsys, "compose", d / "run", "--n", "3", "--check", "--json")
+    assert code == 0, err
+    r = json.loads(text)
+    assert r["tunes"] == 3 and r["temperature"] == 1.0
+    assert {"finished", "parses_music21", "bars_ok", "ends_on_tonic"} <= set(r)
+    assert all(0 <= r[k] <= 1 for k in r if k not in ("tunes", "temperature", "seed"))
+    assert not (d / "tune-01.abc").exists()
 
 
 def test_sampled_tunes_follow_the_forced_header(music_run):

@@ -20,20 +20,33 @@ def register(subparsers: Any) -> None:
     p.add_argument("--n", type=positive_int, default=10, help="how many tunes")
     p.add_argument("--meter", help="meter, e.g. 6/8, 4/4, 3/4 (default: sampled)")
     p.add_argument("--key", help="key with mode, e.g. Dmaj, Emin, Ador, Gmix (needs --meter)")
-    p.add_argument("--out", required=True, help="folder to write the tunes into")
+    p.add_argument("--out", help="folder to write the tunes into")
     p.add_argument("--temperature", type=nonneg_float, default=1.0,
                    help="softmax temperature (0: greedy)")  # fmt: skip
     p.add_argument("--seed", type=nonneg_int, help="random seed for repeatable tunes")
     p.add_argument("--no-midi", action="store_true", help="no .mid files")
     p.add_argument("--no-png", action="store_true", help="no piano-roll .png files")
     p.add_argument("--force", action="store_true", help="replace existing tune files")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing: print the shares of N drawn tunes that finish, parse "
+                   "with music21, have well-formed bars and end on the tonic")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_compose)
 
 
 def run_compose(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.music_compose import compose
+    from rnnkit.errors import RnnkitError
+    from rnnkit.tasks.music_compose import check_samples, compose
 
+    if args.check:
+        r = check_samples(args.dir, args.n, args.meter, args.key, args.temperature,
+                          args.seed or 0)  # fmt: skip
+        shares = "  ".join(f"{k} {v:.0%}" for k, v in r.items() if k not in ("tunes", "seed",
+                           "temperature"))  # fmt: skip
+        emit(r, args.json, f"{r['tunes']} tunes at temperature {args.temperature}: {shares}")
+        return 0
+    if args.out is None:
+        raise RnnkitError("give --out FOLDER (or --check to write nothing)")
     r = compose(args.dir, args.n, args.meter, args.key, args.out, args.temperature, args.seed,
                 args.force, not args.no_midi, not args.no_png)  # fmt: skip
     lines = ["  ".join(group) for group in r["files"]]

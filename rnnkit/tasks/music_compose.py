@@ -93,6 +93,29 @@ def conditioning(task: Any, meter: str | None, key: str | None) -> tuple[list[st
     return prefix, asked
 
 
+def check_samples(
+    run_dir: str | Path,
+    n: int = 100,
+    meter: str | None = None,
+    key: str | None = None,
+    temperature: float = 1.0,
+    seed: int = 0,
+    music21: bool = True,
+) -> dict[str, Any]:
+    """The checks of ``rnnkit.tasks.music_metrics`` on ``n`` tunes drawn from a run's model as
+    they come (nothing drawn again), as the task's test reports them."""
+    from rnnkit.tasks.music_metrics import tune_checks
+
+    check_value("n", n, {"lo": 1, "hi": 100_000}, int, False)
+    check_value("temperature", temperature, {"lo": 0, "hi": 100}, float, False)
+    run = load_run(run_dir)
+    if run.task.name != "music":
+        raise RnnkitError(f"{run.run_dir} holds a {run.task.name!r} run, not a music model")
+    prefix, _ = conditioning(run.task, meter, key)
+    tunes = sample_tunes(run.model, run.task, n, seed, prefix, temperature)
+    return {"temperature": temperature, "seed": seed, **tune_checks(tunes, music21)}
+
+
 def compose(
     run_dir: str | Path,
     n: int = 10,
