@@ -200,6 +200,10 @@ def test_kneser_ney_distributions_sum_to_one():
             assert p[0] == 0 and p[1] == 0 and (p[2:] > 0).all()
         ids = kn.sample(np.random.default_rng(1), end=9, max_len=50)
         assert 1 <= len(ids) <= 50 and not {0, 1} & set(ids)
+    # temperature sharpens p ** (1 / T); a prefix conditions the draw (and is not returned)
+    kn = KneserNey(2, 10, bos=0).fit([[5, 6, 9]] * 20 + [[5, 7, 9]])
+    cold = [kn.sample(np.random.default_rng(i), 9, 5, 0.05, prefix=[5]) for i in range(20)]
+    assert all(ids == [6, 9] for ids in cold)
 
 
 # -- files and checks ------------------------------------------------------------------------
@@ -300,12 +304,14 @@ def test_compose_writes_abc_midi_png_and_never_overwrites(music_run, capsys):
 
 def test_compose_check_reports_shares_of_drawn_tunes(music_run, capsys):
     d, _ = music_run
-    code, text, err = cli(capsys, "compose", d / "run", "--n", "3", "--check", "--json")
+    argv = ["compose", d / "run", "--n", "3", "--check", "--ngram", "--meter", "6/8"]
+    code, text, err = cli(capsys, *argv, "--json")
     assert code == 0, err
     r = json.loads(text)
+    assert r["ngram"]["tunes"] == 3 and 0 <= r["ngram"]["bars_ok"] <= 1
     assert r["tunes"] == 3 and r["temperature"] == 1.0
     assert {"finished", "parses_music21", "bars_ok", "ends_on_tonic"} <= set(r)
-    assert all(0 <= r[k] <= 1 for k in r if k not in ("tunes", "temperature", "seed"))
+    assert all(0 <= r[k] <= 1 for k in r if k not in ("tunes", "temperature", "seed", "ngram"))
     assert not (d / "tune-01.abc").exists()
 
 

@@ -30,6 +30,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--check", action="store_true",
                    help="write nothing: print the shares of N drawn tunes that finish, parse "
                    "with music21, have well-formed bars and end on the tonic")  # fmt: skip
+    p.add_argument("--ngram", action="store_true",
+                   help="with --check: the same shares for the Kneser-Ney baseline, refitted on "
+                   "the run's training split")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_compose)
 
@@ -40,10 +43,14 @@ def run_compose(args: argparse.Namespace) -> int:
 
     if args.check:
         r = check_samples(args.dir, args.n, args.meter, args.key, args.temperature,
-                          args.seed or 0)  # fmt: skip
-        shares = "  ".join(f"{k} {v:.0%}" for k, v in r.items() if k not in ("tunes", "seed",
-                           "temperature"))  # fmt: skip
-        emit(r, args.json, f"{r['tunes']} tunes at temperature {args.temperature}: {shares}")
+                          args.seed or 0, ngram=args.ngram)  # fmt: skip
+        lines = [f"{args.n} tunes at temperature {args.temperature}, seed {r['seed']}"]
+        for who, shares in (("rnn", r), ("ngram", r.get("ngram"))):
+            if shares:
+                figures = "  ".join(f"{k} {v:.0%}" for k, v in shares.items()
+                                    if isinstance(v, float) and k != "temperature")  # fmt: skip
+                lines.append(f"{who:>6}: {figures}")
+        emit(r, args.json, "\n".join(lines))
         return 0
     if args.out is None:
         raise RnnkitError("give --out FOLDER (or --check to write nothing)")

@@ -116,11 +116,21 @@ class KneserNey:
                 count += 1
         return total, count
 
-    def sample(self, rng: np.random.Generator, end: int, max_len: int) -> list[int]:
-        """Ids drawn one by one until ``end`` (included) or ``max_len`` ids."""
+    def sample(
+        self,
+        rng: np.random.Generator,
+        end: int,
+        max_len: int,
+        temperature: float = 1.0,
+        prefix: Sequence[int] = (),
+    ) -> list[int]:
+        """Ids drawn one by one after ``prefix`` from p ** (1 / temperature), renormalised,
+        until ``end`` (included) or ``max_len`` ids; the prefix is not returned."""
         out: list[int] = []
         while len(out) < max_len:
-            p = self.distribution(out)
+            p = self.distribution([*prefix, *out])
+            if temperature != 1.0:
+                p = p ** (1.0 / temperature)
             out.append(int(rng.choice(self.vocab_size, p=p / p.sum())))
             if out[-1] == end:
                 break

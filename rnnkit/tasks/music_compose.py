@@ -101,9 +101,12 @@ def check_samples(
     temperature: float = 1.0,
     seed: int = 0,
     music21: bool = True,
+    ngram: bool = False,
 ) -> dict[str, Any]:
     """The checks of ``rnnkit.tasks.music_metrics`` on ``n`` tunes drawn from a run's model as
-    they come (nothing drawn again), as the task's test reports them."""
+    they come (nothing drawn again), as the task's test reports them; with ``ngram``, also on
+    ``n`` tunes from the Kneser-Ney model fitted on the run's training split, drawn at the same
+    temperature after the same forced tokens."""
     from rnnkit.tasks.music_metrics import tune_checks
 
     check_value("n", n, {"lo": 1, "hi": 100_000}, int, False)
@@ -113,7 +116,22 @@ def check_samples(
         raise RnnkitError(f"{run.run_dir} holds a {run.task.name!r} run, not a music model")
     prefix, _ = conditioning(run.task, meter, key)
     tunes = sample_tunes(run.model, run.task, n, seed, prefix, temperature)
-    return {"temperature": temperature, "seed": seed, **tune_checks(tunes, music21)}
+    out = {"temperature": temperature, "seed": seed, **tune_checks(tunes, music21)}
+    if ngram:
+        import numpy as np
+
+        from rnnkit.tasks.music import EOS, MAX_TUNE_TOKENS
+
+        task = run.task
+        kn = task.ngram(task.prepare().train)
+        rng, end = np.random.default_rng(seed), task.index[EOS]
+        forced = [task.index[t] for t in prefix]
+        drawn = []
+        for _ in range(n):
+            ids = forced + kn.sample(rng, end, MAX_TUNE_TOKENS - len(forced), temperature, forced)
+            drawn.append(task.decode(ids))
+        out["ngram"] = tune_checks(drawn, music21)
+    return out
 
 
 def compose(

@@ -10,6 +10,9 @@ is checked on the tune's own tokens (in eighths), so it is the same for every mo
 
 from __future__ import annotations
 
+import contextlib
+import io
+import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -120,8 +123,12 @@ def parses_with_music21(abc: str) -> bool:
     """music21 reads the ABC text into a score with at least one note, without raising."""
     import music21
 
+    quiet = io.StringIO()  # music21 prints what it could not beam; that is not an error
     try:
-        score = music21.converter.parse(abc, format="abc")
+        with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                score = music21.converter.parse(abc, format="abc")
         return len(score.recurse().notes) > 0
     except Exception:  # music21 raises many kinds; any of them is "does not parse"
         return False
