@@ -170,6 +170,7 @@ _TUPLET = re.compile(r"\(([2-9])(:\d*)?(:\d*)?")
 _NOTE = re.compile(r"(\^\^|\^|__|_|=)?([A-Ga-g])([,']*)(\d*)(/*)(\d*)")
 _REST = re.compile(r"([zx])(\d*)(/*)(\d*)")
 _BROKEN = re.compile(r"[<>]{1,3}")
+_CHORD_LENGTH = re.compile(r"(\d*)(/*)(\d*)")
 _LENGTH_TOKEN = re.compile(r"\d+|\d*/\d+")
 _ACCIDENTAL = {"^^": 2, "^": 1, "__": -2, "_": -1, "=": 0}
 
@@ -282,7 +283,7 @@ def parse_body(body: str, key: Key, unit: Fraction = EIGHTH) -> list[Event]:
             notes = [e for e in inner if isinstance(e, Note)]
             if not notes or len(notes) != len(inner):
                 raise TuneError(f"chord {body[i : j + 1]!r} holds more than notes")
-            m = re.compile(r"(\d*)(/*)(\d*)").match(body, j + 1)
+            m = _CHORD_LENGTH.match(body, j + 1)
             top = max(notes, key=lambda n: n.pitch)
             events.append(Note(top.step, top.alter, top.length * _length(*m.groups())))
             i = m.end()
