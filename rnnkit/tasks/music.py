@@ -42,7 +42,9 @@ class MusicData(Settings):
     data: str | None = setting(
         None, "an .abc file or a folder of them (default: the folk-abc collection)", metavar="PATH"
     )
-    dataset: str = setting("folk-abc", "named collection, used when no data is given")
+    dataset: str = setting(
+        "folk-abc", "named collection, used when no data is given", metavar="NAME"
+    )
     val: float = setting(0.05, "share of tunes held out for validation", lo=0, hi=1, lo_open=True)
     test: float = setting(0.05, "share of tunes held out for the test", lo=0, hi=1, lo_open=True)
     split_seed: int = setting(0, "seed of the split by tune", lo=0, hi=2**31 - 1)
