@@ -54,6 +54,7 @@ from rnnkit.data.named import (  # noqa: E402, F401  (register)
     debian,
     dialogue,
     digits,
+    folk_abc,
     ner,
     sentiment,
     speech_digits,
