@@ -11,8 +11,8 @@ Compositions held out: an emoji's name is a *base* and its skin tones ("waving h
 to the test split (a fifth, at least one) and to validation (a tenth, at least one), the rest to
 training with the base's untoned form, so each test emoji is a (base, tones) pair never seen in
 training while its base and its tones each were. Its concepts (for recall) are the name's parts
-between colons and commas: "waving hand", "medium-dark skin tone". Emoji without tones are all training data (a
-name never seen cannot be written). The choice is seeded, the same every time.
+between colons and commas: "waving hand", "medium-dark skin tone". Emoji without tones are all
+training data (a name never seen cannot be written). The choice is seeded, the same every time.
 """
 
 from __future__ import annotations

@@ -32,8 +32,18 @@ from rnnkit.data.images import CaptionedImage
 from rnnkit.data.named import NamedDataset, register
 from rnnkit.errors import RnnkitError
 
-KINDS = ("top", "trousers", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
-         "boot")  # fmt: skip  (Fashion-MNIST's labels 0-9; "ankle boot" is "boot")
+KINDS = (
+    "top",
+    "trousers",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "boot",
+)  # fmt: skip  (Fashion-MNIST's labels 0-9; "ankle boot" is "boot")
 HELD_OUT = frozenset(frozenset((i, (i + 3) % 10)) for i in range(10))  # 10 pairs, each kind twice
 CANVAS, CELL, ITEM, JITTER = 64, 32, 28, 4
 SIZES = {"train": 8000, "val": 400, "test": 1000}
