@@ -218,11 +218,11 @@ class CaptionTask(Task):
         return {"tokenizer.json": self.tokenizer.to_dict()}
 
     def restore(self, files: dict[str, Any]) -> None:
-        tok = files.get("tokenizer.json", {})
+        tok = files.get("tokenizer.json")
         vocab = tok.get("vocab") if isinstance(tok, dict) else None
         if (
-            tok.get("level") != "caption-word"
-            or not isinstance(vocab, list)
+            not isinstance(vocab, list)
+            or tok.get("level") != "caption-word"
             or (tuple(vocab[: len(SPECIALS)]) != SPECIALS)
         ):
             raise RnnkitError("tokenizer.json of the run is not a caption vocabulary")
