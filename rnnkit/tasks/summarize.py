@@ -7,6 +7,11 @@ descriptions and their synopses, split by source package). Scores: ROUGE-1, ROUG
 ROUGE-L F-measures (Google's ``rouge-score``, Porter stemming, 0-100); ROUGE-L on the
 validation split picks the best checkpoint. The run writes ``rougeL_curve.png`` and
 ``attention.png`` like every text-to-text task.
+
+Defaults differ from translation's in two ways, both measured on ``debian-synopsis``: copy
+attention (a synopsis mostly reuses the description's words, and names the vocabulary lacks)
+and reading only the first 48 source tokens (the opening carries the synopsis; training
+steps are about three times quicker than over whole descriptions).
 """
 
 from __future__ import annotations
@@ -46,8 +51,8 @@ class SummarizeTask(TextToTextTask):
     default_dataset = "debian-synopsis"
     monitor = ("val_rougeL", "max")
     defaults = {
-        "data": {"max_tokens": 160},
-        "model": {"hidden_size": 256, "embed_dim": 128, "dropout": 0.2},
+        "data": {"max_tokens": 160, "source_tokens": 48},
+        "model": {"hidden_size": 256, "embed_dim": 128, "dropout": 0.2, "copy": True},
         "train": {"epochs": 20, "lr": 2e-3, "eval_every": 500, "patience": 6},
     }
 

@@ -8,7 +8,14 @@ Splits keep a group together (a Bible chapter; a user row is its own group unles
 ``--group-col`` names one), so no test pair has its neighbours in training. Pairs with a side
 longer than ``max_tokens`` are left out of training (counted in results.json); validation and
 test pairs are all kept, and decoding stops at twice the source's length plus 10 tokens or
-at ``max_tokens`` + 1, whichever comes first (no training target was longer).
+at ``max_tokens`` + 1, whichever comes first (no training target was longer). With
+``source_tokens`` N the model reads only each source's first N tokens, in training and use
+alike (summaries of long documents: the opening carries most of what a summary says).
+
+Copy attention (``--copy``): a source token copies to the target token of the same text; one
+the target vocabulary lacks copies to ``<unk>``, which the replacement below turns back into
+the source token. With ``shared_vocab`` both sides have one tokenizer (fitted on both sides'
+training text), so every source token can be copied as itself.
 
 Unknown words: a word-level vocabulary maps a word it lacks to ``<unk>``; when the model
 emits ``<unk>`` the output takes the source token it attended to most at that step
@@ -76,7 +83,13 @@ class TextPairData(Settings):
     tokens: str = setting("bpe", "token level of both sides", choices=TOKEN_LEVELS)
     vocab_size: int = setting(4000, "vocabulary size of each side (word, bpe, unigram)", lo=8,
                               hi=10**6)  # fmt: skip
+    shared_vocab: bool = setting(
+        False, "one vocabulary for both sides, fitted on both (same-language pairs: summaries)"
+    )
     max_tokens: int = setting(120, "training pairs with a longer side are left out", lo=1, hi=10**5)
+    source_tokens: int = setting(
+        0, "the model reads only a source's first N tokens (0: all of it)", lo=0, hi=10**5
+    )
     val: float = setting(0.02, "validation fraction (of groups)", lo=0, hi=1, lo_open=True)
     test: float = setting(0.03, "held-out test fraction (of groups)", lo=0, hi=1, lo_open=True)
     split_seed: int = setting(0, "seed of the split", lo=0, hi=2**63 - 1)
@@ -176,8 +189,12 @@ class TextToTextTask(Task):
         for p, g in zip(pairs, groups, strict=True):
             (train, val, test)[part[g]].append(p)
         if self.src_tok is None:
-            self.src_tok = fit_side([s for s, _ in train], d.tokens, d.vocab_size)
-            self.tgt_tok = fit_side([t for _, t in train], d.tokens, d.vocab_size)
+            sources, targets = [s for s, _ in train], [t for _, t in train]
+            if d.shared_vocab:
+                self.src_tok = self.tgt_tok = fit_side(sources + targets, d.tokens, d.vocab_size)
+            else:
+                self.src_tok = fit_side(sources, d.tokens, d.vocab_size)
+                self.tgt_tok = fit_side(targets, d.tokens, d.vocab_size)
             self.model.src_vocab_size = len(self.src_tok)
             self.model.tgt_vocab_size = len(self.tgt_tok)
         kept = [p for p in train if max(map(len, self.encode(p))) <= d.max_tokens]
@@ -204,7 +221,8 @@ class TextToTextTask(Task):
             setattr(self, "src_tok" if side == "source" else "tgt_tok", tok)
 
     def encode(self, pair: Pair) -> tuple[list[int], list[int]]:
-        return self.src_tok.encode(pair[0]), self.tgt_tok.encode(pair[1])
+        src = self.src_tok.encode(pair[0])
+        return src[: self.data.source_tokens or None], self.tgt_tok.encode(pair[1])
 
     def make_batches(self, pairs: list[Pair], batch_size: int) -> tuple[list[Batch], list[int]]:
         encoded = [self.encode(p) for p in pairs]
@@ -228,7 +246,11 @@ class TextToTextTask(Task):
         return ListBatches(train, seed=seed, rank=rank, world=world), ListBatches(val, False)
 
     def build_model(self) -> Seq2Seq:
-        return Seq2Seq(self.model)
+        model = Seq2Seq(self.model)
+        if self.model.copy:  # a source token copies to the same token of the target side
+            target_ids = {tok: i for i, tok in enumerate(self.tgt_tok.vocab)}
+            model.set_copy_map(torch.tensor([target_ids.get(t, UNK) for t in self.src_tok.vocab]))
+        return model
 
     # -- training ------------------------------------------------------------------------------
 
@@ -270,7 +292,8 @@ class TextToTextTask(Task):
                 hyps = beam_search(model, src, src_len, BOS, EOS, max_len, beam=beam)
             for h in hyps:
                 i = next(positions)
-                src_tokens = self.src_tok.tokenize(sources[i]) or ["<unk>"]
+                src_tokens = self.src_tok.tokenize(sources[i])[: self.data.source_tokens or None]
+                src_tokens = src_tokens or ["<unk>"]
                 tokens = [self.tgt_tok.token(t) for t in h.tokens]
                 if h.attention is not None:  # unknown-word replacement
                     looked = h.attention[:, : len(src_tokens)].argmax(-1).tolist()
