@@ -109,15 +109,29 @@ def caption_case(d: Path):
     return flags, new, d / "inputs.txt", 2
 
 
+def music_case(d: Path):
+    from tests.music_data import write_tunes
+
+    write_tunes(d / "train.abc", 60)
+    write_tunes(d / "new.abc", 10, seed=5)
+    (d / "inputs.txt").write_text("M:6/8 K:Cmaj\n\nM:2/4 K:Cdor |: c\n")
+    flags = ["--data", d / "train.abc", "--max-steps", "4", "--embed-dim", "8", "--batch-size",
+             "8", "--eval-tunes", "2", "--no-music21-check", "--ngram-order", "3"]  # fmt: skip
+    return flags, d / "new.abc", d / "inputs.txt", 2
+
+
 CASES = {"classify": classify_case, "tag": tag_case, "forecast": forecast_case, "lm": lm_case,
          "reorder": reorder_case, "translate": pairs_case, "summarize": pairs_case,
-         "chat": pairs_case, "speech": speech_case, "caption": caption_case}  # fmt: skip
+         "chat": pairs_case, "speech": speech_case, "caption": caption_case,
+         "music": music_case}  # fmt: skip
 FIGURE = {"classify": "accuracy", "tag": "token_accuracy", "forecast": "mase", "lm": "loss",
           "reorder": "exact_match", "translate": "bleu", "summarize": "rougeL",
-          "chat": "perplexity", "speech": "cer", "caption": "bleu"}  # fmt: skip
+          "chat": "perplexity", "speech": "cer", "caption": "bleu",
+          "music": "nll"}  # fmt: skip
 PREDICTION = {"classify": "label", "tag": "tokens", "forecast": "forecast", "lm": "next",
               "reorder": "output", "translate": "output", "summarize": "output",
-              "chat": "output", "speech": "path", "caption": "caption"}  # fmt: skip
+              "chat": "output", "speech": "path", "caption": "caption",
+              "music": "next"}  # fmt: skip
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
@@ -196,7 +210,8 @@ def test_predict_from_arguments_matches_the_library(trained, capsys):
         str(v) for v in range(40)), "lm": "ROMEO:", "reorder": "king the",
         "translate": "a cat.", "summarize": "a cat.", "chat": "a cat.",
         "speech": str(out.parent / "train" / "audio" / "000.wav"),
-        "caption": str(out.parent / "train" / "000.png")}[task]  # fmt: skip
+        "caption": str(out.parent / "train" / "000.png"),
+        "music": "M:6/8 K:Cmaj"}[task]  # fmt: skip
     code, text, err = cli(capsys, "predict", out, arg, "--json")
     assert code == 0, err
     run = load_run(out)

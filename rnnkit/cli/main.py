@@ -33,6 +33,7 @@ COMMAND_MODULES: list[str] = [
     "rnnkit.cli.chat",
     "rnnkit.cli.transcribe",
     "rnnkit.cli.caption",
+    "rnnkit.cli.compose",
 ]
 
 

@@ -16,6 +16,7 @@ TASK_MODULES = [
     "rnnkit.tasks.chat",
     "rnnkit.tasks.speech",
     "rnnkit.tasks.caption",
+    "rnnkit.tasks.music",
 ]
 
 

@@ -55,6 +55,7 @@ from rnnkit.data.named import (  # noqa: E402, F401  (register)
     dialogue,
     digits,
     emoji,
+    folk_abc,
     ner,
     scenes,
     sentiment,

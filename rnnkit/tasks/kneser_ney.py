@@ -1,0 +1,137 @@
+r"""Interpolated modified Kneser-Ney n-gram model (Chen & Goodman 1998), the n-gram baseline.
+
+For an order-:math:`k` history :math:`h` (the last :math:`k-1` tokens) and a token :math:`w`,
+
+.. math::
+    p_k(w \mid h) = \frac{\max(c_k(h w) - D_k(c_k(h w)), 0)}{c_k(h)}
+        + \frac{D_{k,1} N_1(h\,\cdot) + D_{k,2} N_2(h\,\cdot) + D_{k,3+} N_{3+}(h\,\cdot)}{c_k(h)}
+          \, p_{k-1}(w \mid h')
+
+where :math:`h'` drops the oldest token of :math:`h`, :math:`c_k(h) = \sum_w c_k(h w)`,
+:math:`N_j(h\,\cdot)` counts the tokens seen after :math:`h` exactly :math:`j` times
+(:math:`3+`: at least three times), and an unseen history gives :math:`p_{k-1}` itself. The
+highest order counts n-grams; each lower order counts continuations,
+:math:`c_k(h w) = |\{v : c_{k+1}(v h w) > 0\}|`. The bottom is uniform over the predicted
+vocabulary, :math:`p_0(w) = 1/|V|`. The discounts of each order come from its counts of counts
+:math:`n_1..n_4`: :math:`Y = n_1 / (n_1 + 2 n_2)`, :math:`D_j = j - (j + 1) Y n_{j+1} / n_j`.
+
+Every history is padded with ``order - 1`` begin tokens, so every distribution sums to one over
+the vocabulary (the begin and padding ids excluded).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+from rnnkit.errors import RnnkitError
+
+FALLBACK = (0.5, 1.0, 1.5)  # when an order's counts of counts are too few for the estimate
+
+
+def modified_discounts(counts_of_counts: Sequence[int]) -> tuple[float, float, float]:
+    """(D1, D2, D3+) from n1..n4, each kept within [0, j] (``FALLBACK`` if a count is 0)."""
+    n1, n2, n3, n4 = counts_of_counts
+    if min(n1, n2, n3) == 0:
+        return FALLBACK
+    y = n1 / (n1 + 2 * n2)
+    d = (1 - 2 * y * n2 / n1, 2 - 3 * y * n3 / n2, 3 - 4 * y * n4 / n3)
+    return tuple(float(min(max(x, 0.0), j)) for j, x in enumerate(d, 1))  # type: ignore[return-value]
+
+
+class KneserNey:
+    """An order-``order`` model over ids ``0..vocab_size-1``; ``bos`` pads histories and is
+    never predicted, nor are the ids in ``exclude`` (padding)."""
+
+    def __init__(self, order: int, vocab_size: int, bos: int, exclude: Sequence[int] = ()):
+        if order < 1:
+            raise RnnkitError(f"the n-gram order must be at least 1, got {order}")
+        self.order, self.vocab_size, self.bos = order, vocab_size, bos
+        self.targets = np.ones(vocab_size, dtype=bool)
+        self.targets[[bos, *exclude]] = False
+        # per order k: history (k-1 ids) -> (next ids, discounted counts, total, backoff mass)
+        self.tables: list[dict[tuple, tuple[np.ndarray, np.ndarray, float, float]]] = []
+        self.discounts: list[tuple[float, float, float]] = []
+
+    def fit(
+        self,
+        sequences: Sequence[Sequence[int]],
+        discounts: Sequence[tuple[float, float, float]] | None = None,
+    ) -> KneserNey:
+        """Count ``sequences`` (ids after the begin token, end token included). ``discounts``
+        (one (D1, D2, D3+) per order, lowest first) replaces the estimate."""
+        n = self.order
+        grams: Counter = Counter()
+        for seq in sequences:
+            padded = [self.bos] * (n - 1) + list(seq)
+            grams.update(tuple(padded[i : i + n]) for i in range(len(padded) - n + 1))
+        by_order = {n: grams}
+        for k in range(n - 1, 0, -1):  # continuation counts: distinct left neighbours
+            by_order[k] = Counter(g[1:] for g in by_order[k + 1])
+        self.tables, self.discounts = [], []
+        for k in range(1, n + 1):
+            counts = by_order[k]
+            if discounts is not None:
+                d = tuple(discounts[k - 1])
+            else:
+                of_counts = Counter(counts.values())
+                d = modified_discounts([of_counts[j] for j in (1, 2, 3, 4)])
+            self.discounts.append(d)
+            followers: dict[tuple, list[tuple[int, int]]] = defaultdict(list)
+            for g, c in counts.items():
+                followers[g[:-1]].append((g[-1], c))
+            table = {}
+            for h, pairs in followers.items():
+                ids = np.array([w for w, _ in pairs])
+                c = np.array([c for _, c in pairs], dtype=np.float64)
+                d_of = np.array(d)[np.minimum(c, 3).astype(int) - 1]  # D(c) per follower
+                total = float(c.sum())
+                table[h] = (ids, np.maximum(c - d_of, 0.0), total, float(np.minimum(d_of, c).sum()))
+            self.tables.append(table)
+        return self
+
+    def distribution(self, history: Sequence[int]) -> np.ndarray:
+        """p(. | history) over the whole vocabulary, (V,) float64; history: the ids so far
+        (after the begin token); only the last ``order - 1`` are read."""
+        n = self.order
+        h = tuple([self.bos] * (n - 1) + list(history[-(n - 1) :] if n > 1 else []))[-(n - 1) :]
+        p = self.targets / self.targets.sum()  # (V,) uniform over the predicted ids
+        for k in range(1, n + 1):
+            entry = self.tables[k - 1].get(h[len(h) - (k - 1) :] if k > 1 else ())
+            if entry is None:
+                continue
+            ids, kept, total, backoff = entry
+            p = p * (backoff / total)
+            p[ids] += kept / total
+        return p
+
+    def nll(self, sequences: Sequence[Sequence[int]]) -> tuple[float, int]:
+        """(total negative log-likelihood in nats, tokens scored) of ``sequences``."""
+        total, count = 0.0, 0
+        for seq in sequences:
+            for i, w in enumerate(seq):
+                total -= float(np.log(self.distribution(seq[:i])[w]))
+                count += 1
+        return total, count
+
+    def sample(
+        self,
+        rng: np.random.Generator,
+        end: int,
+        max_len: int,
+        temperature: float = 1.0,
+        prefix: Sequence[int] = (),
+    ) -> list[int]:
+        """Ids drawn one by one after ``prefix`` from p ** (1 / temperature), renormalised,
+        until ``end`` (included) or ``max_len`` ids; the prefix is not returned."""
+        out: list[int] = []
+        while len(out) < max_len:
+            p = self.distribution([*prefix, *out])
+            if temperature != 1.0:
+                p = p ** (1.0 / temperature)
+            out.append(int(rng.choice(self.vocab_size, p=p / p.sum())))
+            if out[-1] == end:
+                break
+        return out

@@ -1,0 +1,202 @@
+"""Sampling tunes from a trained ``music`` run, and ``compose``: .abc, .mid and .png per tune.
+
+The model samples token by token after ``<s>``; the meter and mode tokens are forced when
+asked for (they are how a tune is conditioned), and the tune is then moved from C to the
+asked key. Padding, ``<s>`` and ``<unk>`` are never drawn.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from rnnkit.config import check_value
+from rnnkit.data.abc import Key, TuneError, parse_key, parse_meter, tune_text
+from rnnkit.errors import RnnkitError
+from rnnkit.files import atomic_write_bytes, new_output
+from rnnkit.train.run import load_run
+
+MAX_DRAWS = 10  # draws per asked tune before giving up on tunes that do not read
+
+
+@torch.no_grad()
+def sample_tunes(model: nn.Module, task: Any, n: int, seed: int | None = None,
+                 prefix: list[str] = (), temperature: float = 1.0,
+                 max_tokens: int | None = None) -> list[tuple[list[str], bool]]:  # fmt: skip
+    """``n`` tunes drawn in one batch: (tokens after <s> up to </s>, whether </s> came).
+
+    ``prefix`` (e.g. ``["M:6/8", "K:Cmaj"]``) is forced after ``<s>``; temperature 0 is greedy.
+    """
+    from rnnkit.tasks.music import BOS, EOS, MAX_TUNE_TOKENS, PAD, UNK
+
+    model.eval()
+    index = task.index
+    max_tokens = max_tokens or MAX_TUNE_TOKENS
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    start = torch.tensor([[index[BOS]] + [index[t] for t in prefix]] * n)  # (n, 1 + P)
+    logits, state = model(start)  # (n, 1 + P, V)
+    last = logits[:, -1]  # (n, V)
+    banned = torch.tensor([index[t] for t in (PAD, BOS, UNK)])
+    drawn = [list(prefix) for _ in range(n)]
+    done = [False] * n
+    for _ in range(max_tokens - len(prefix)):
+        last = last.clone()
+        last[:, banned] = float("-inf")
+        if temperature == 0:
+            ids = last.argmax(-1)  # (n,)
+        else:
+            ids = torch.multinomial((last / temperature).softmax(-1), 1, generator=gen)[:, 0]
+        for i, tok in enumerate(ids.tolist()):
+            if not done[i]:
+                if tok == index[EOS]:
+                    done[i] = True
+                else:
+                    drawn[i].append(task.vocab[tok])
+        if all(done):
+            break
+        logits, state = model(ids[:, None], state)  # (n, 1, V)
+        last = logits[:, -1]
+    return list(zip(drawn, done, strict=True))
+
+
+def conditioning(task: Any, meter: str | None, key: str | None) -> tuple[list[str], Key | None]:
+    """The forced tokens for ``meter`` and ``key`` (checked against the vocabulary) and the
+    asked key."""
+    vocab = set(task.vocab)
+    meters = sorted(t[2:] for t in vocab if t.startswith("M:"))
+    modes = sorted(t[3:] for t in vocab if t.startswith("K:"))
+    prefix: list[str] = []
+    if meter is not None:
+        try:
+            meter = parse_meter(meter)
+        except TuneError as exc:
+            raise RnnkitError(f"--meter: {exc}") from None
+        if f"M:{meter}" not in vocab:
+            raise RnnkitError(f"meter {meter} never occurs in the training tunes; choose from "
+                              f"{', '.join(meters)}")  # fmt: skip
+        prefix.append(f"M:{meter}")
+    asked = None
+    if key is not None:
+        try:
+            asked = parse_key(key)
+        except TuneError as exc:
+            raise RnnkitError(f"--key: {exc} (e.g. Dmaj, Emin, Ador, Gmix)") from None
+        if f"K:C{asked.mode}" not in vocab:
+            raise RnnkitError(f"mode {asked.mode} never occurs in the training tunes; choose from "
+                              f"{', '.join(modes)}")  # fmt: skip
+        if meter is None:
+            raise RnnkitError("--key needs --meter too (the meter token comes first)")
+        prefix.append(f"K:C{asked.mode}")
+    return prefix, asked
+
+
+def check_samples(
+    run_dir: str | Path,
+    n: int = 100,
+    meter: str | None = None,
+    key: str | None = None,
+    temperature: float = 1.0,
+    seed: int = 0,
+    music21: bool = True,
+    ngram: bool = False,
+) -> dict[str, Any]:
+    """The checks of ``rnnkit.tasks.music_metrics`` on ``n`` tunes drawn from a run's model as
+    they come (nothing drawn again), as the task's test reports them; with ``ngram``, also on
+    ``n`` tunes from the Kneser-Ney model fitted on the run's training split, drawn at the same
+    temperature after the same forced tokens."""
+    from rnnkit.tasks.music_metrics import tune_checks
+
+    check_value("n", n, {"lo": 1, "hi": 100_000}, int, False)
+    check_value("temperature", temperature, {"lo": 0, "hi": 100}, float, False)
+    run = load_run(run_dir)
+    if run.task.name != "music":
+        raise RnnkitError(f"{run.run_dir} holds a {run.task.name!r} run, not a music model")
+    prefix, _ = conditioning(run.task, meter, key)
+    tunes = sample_tunes(run.model, run.task, n, seed, prefix, temperature)
+    out = {"temperature": temperature, "seed": seed, **tune_checks(tunes, music21)}
+    if ngram:
+        import numpy as np
+
+        from rnnkit.tasks.music import EOS, MAX_TUNE_TOKENS
+
+        task = run.task
+        kn = task.ngram(task.prepare().train)
+        rng, end = np.random.default_rng(seed), task.index[EOS]
+        forced = [task.index[t] for t in prefix]
+        drawn = []
+        for _ in range(n):
+            ids = forced + kn.sample(rng, end, MAX_TUNE_TOKENS - len(forced), temperature, forced)
+            drawn.append(task.decode(ids))
+        out["ngram"] = tune_checks(drawn, music21)
+    return out
+
+
+def compose(
+    run_dir: str | Path,
+    n: int = 10,
+    meter: str | None = None,
+    key: str | None = None,
+    out: str | Path = "tunes",
+    temperature: float = 1.0,
+    seed: int | None = None,
+    force: bool = False,
+    midi: bool = True,
+    png: bool = True,
+) -> dict[str, Any]:
+    """Write ``n`` sampled tunes into ``out``: ``tune-01.abc`` (+ ``.mid``, ``.png``) ...
+
+    Nothing is written if any of the files exists, unless ``force``. A drawn tune that does not
+    read back as ABC is drawn again (at most ``MAX_DRAWS`` draws per tune), and counted."""
+    check_value("n", n, {"lo": 1, "hi": 10_000}, int, False)
+    check_value("temperature", temperature, {"lo": 0, "hi": 100}, float, False)
+    check_value("seed", seed, {"lo": 0, "hi": 2**63 - 1}, int, True)
+    run = load_run(run_dir)
+    if run.task.name != "music":
+        raise RnnkitError(f"{run.run_dir} holds a {run.task.name!r} run, not a music model")
+    prefix, asked = conditioning(run.task, meter, key)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RnnkitError(f"--out {out} is a file; give a folder")
+    kinds = [".abc"] + [".mid"] * midi + [".png"] * png
+    paths = [[out / f"tune-{i:02d}{k}" for k in kinds] for i in range(1, n + 1)]
+    for group in paths:
+        for p in group:
+            new_output(p, force, "output file")
+    tunes: list[list[str]] = []
+    redrawn, unfinished, draws = 0, 0, 0
+    seed_now = seed
+    while len(tunes) < n and draws < MAX_DRAWS * n:
+        batch = sample_tunes(run.model, run.task, n - len(tunes), seed_now, prefix, temperature)
+        seed_now = None if seed is None else seed_now + 1
+        for tokens, finished in batch:
+            draws += 1
+            try:
+                tune_text(tokens, asked)
+            except (TuneError, ValueError):
+                redrawn += 1
+                continue
+            unfinished += not finished
+            tunes.append(tokens)
+    if len(tunes) < n:
+        raise RnnkitError(f"only {len(tunes)} of {draws} drawn tunes read as ABC; train longer")
+    from rnnkit.data.abc import in_key
+    from rnnkit.tasks.music_files import write_midi, write_piano_roll
+
+    written = []
+    for i, (tokens, group) in enumerate(zip(tunes, paths, strict=True), 1):
+        target = asked or parse_key(tokens[1][2:])
+        title = f"rnnkit tune {i}"
+        note = f"sampled from {run.run_dir} at temperature {temperature}" + (
+            f", seed {seed}" if seed is not None else ""
+        )
+        atomic_write_bytes(group[0], tune_text(tokens, target, i, title, note).encode())
+        keyed = in_key(tokens, target)
+        if midi:
+            write_midi(keyed, group[kinds.index(".mid")])
+        if png:
+            write_piano_roll(keyed, group[kinds.index(".png")], f"{title} ({target.abc()})")
+        written.append([str(p) for p in group])
+    return {"files": written, "redrawn": redrawn, "unfinished": unfinished}

@@ -1,0 +1,159 @@
+"""How a tune is played (lengths after broken rhythm and tuplets) and the checks of a generated
+tune: does it parse, do its bars have the meter's length, does it end on the tonic.
+
+Bar rule: every bar holds exactly one full bar of the meter, except that a short bar is allowed
+first (a pickup), at the end, and next to a section line or an ending (``||``, ``|]``, ``|:``,
+``:|``, ``::``, ``|1``, ``|2``, ``:|2``: transcriptions often start an ending mid-bar); a bar
+longer than the meter never is. The rule
+is checked on the tune's own tokens (in eighths), so it is the same for every model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from dataclasses import dataclass
+from fractions import Fraction
+
+from rnnkit.data.abc import (
+    BARS,
+    ENDINGS,
+    Mark,
+    Note,
+    TuneError,
+    bar_length,
+    body_text,
+    header_of,
+    parse_body,
+    tune_text,
+)
+
+SECTION = {"||", "|]", "|:", ":|", "::", "|1", "|2", ":|2"}
+BROKEN = {  # (first note's factor, second note's)
+    ">": (Fraction(3, 2), Fraction(1, 2)),
+    "<": (Fraction(1, 2), Fraction(3, 2)),
+    ">>": (Fraction(7, 4), Fraction(1, 4)),
+    "<<": (Fraction(1, 4), Fraction(7, 4)),
+}
+TUPLET_Q = {2: 3, 3: 2, 4: 3, 6: 2, 8: 3}  # (p: p notes in the time of q; 5, 7, 9: by the meter
+
+
+@dataclass
+class Played:
+    """One note or rest as played: onset and length in eighths, MIDI pitch (None: a rest)."""
+
+    onset: Fraction
+    length: Fraction
+    pitch: int | None
+
+
+def perform(tokens: list[str]) -> tuple[list[Played], list[tuple[Fraction, str, str]]]:
+    """The notes of a token sequence as played, and its bars as (length, the line that opens
+    it, the line that closes it; "start" and "end" at the tune's ends)."""
+    meter, key, body = header_of(tokens)
+    compound = int(meter.split("/")[0]) % 3 == 0 and int(meter.split("/")[0]) > 3
+    events = parse_body(body_text(body), key)
+    played: list[Played] = []
+    bars: list[tuple[Fraction, str, str]] = []
+    now, bar_start, opened = Fraction(0), Fraction(0), "start"
+    next_scale, tuplet_left, tuplet_scale = Fraction(1), 0, Fraction(1)
+    for e in events:
+        if isinstance(e, Mark):
+            t = e.token
+            if t in BARS or t in ENDINGS:
+                bars.append((now - bar_start, opened, t))
+                bar_start, opened = now, t
+            elif t in BROKEN:
+                if not played or next_scale != 1:
+                    raise TuneError(f"broken rhythm {t!r} without a note before it")
+                first, second = BROKEN[t]
+                last = played[-1]
+                now += last.length * (first - 1)
+                last.length *= first
+                next_scale = second
+            else:  # a tuplet "(p"
+                p = int(t[1:])
+                q = TUPLET_Q.get(p, 3 if compound else 2)
+                tuplet_left, tuplet_scale = p, Fraction(q, p)
+            continue
+        length = e.length * next_scale
+        next_scale = Fraction(1)
+        if tuplet_left:
+            length *= tuplet_scale
+            tuplet_left -= 1
+        played.append(Played(now, length, e.pitch if isinstance(e, Note) else None))
+        now += length
+    if next_scale != 1:
+        raise TuneError("broken rhythm at the end of the tune")
+    bars.append((now - bar_start, opened, "end"))
+    return played, bars
+
+
+def bars_ok(tokens: list[str]) -> bool:
+    """Every bar the meter's length, with the short bars the module docstring allows."""
+    try:
+        meter = header_of(tokens)[0]
+        played, bars = perform(tokens)
+    except (TuneError, ValueError):
+        return False
+    full = bar_length(meter)
+    bars = [b for b in bars if b[0] > 0]  # "|:" at the start, "|]" at the end: no bar
+    if not any(length == full for length, _, _ in bars):
+        return False
+    for i, (length, opened, closed) in enumerate(bars):
+        if length > full:
+            return False
+        if length < full and not (i == 0 or opened in SECTION or closed in SECTION or
+                                  closed == "end"):  # fmt: skip
+            return False
+    return True
+
+
+def ends_on_tonic(tokens: list[str]) -> bool:
+    """The last note is a C (the tokens are in C, whatever the mode)."""
+    try:
+        notes = [p for p in perform(tokens)[0] if p.pitch is not None]
+    except (TuneError, ValueError):
+        return False
+    return bool(notes) and notes[-1].pitch % 12 == 0
+
+
+def parses_with_music21(abc: str) -> bool:
+    """music21 reads the ABC text into a score with at least one note, without raising."""
+    import music21
+
+    quiet = io.StringIO()  # music21 prints what it could not beam; that is not an error
+    try:
+        with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                score = music21.converter.parse(abc, format="abc")
+        return len(score.recurse().notes) > 0
+    except Exception:  # music21 raises many kinds; any of them is "does not parse"
+        return False
+
+
+def tune_checks(tunes: list[tuple[list[str], bool]], music21: bool = True) -> dict:
+    """Shares of ``tunes`` ((tokens, meter and key first; whether the end token came)) that were
+    finished, read back as ABC, parse with music21, have well-formed bars, end on the tonic,
+    and that both parse and have well-formed bars."""
+    n = len(tunes)
+    rows = []
+    for tokens, done in tunes:
+        try:
+            abc = tune_text(tokens)
+            reads = True
+        except (TuneError, ValueError):
+            abc, reads = "", False
+        parse = reads and done and (parses_with_music21(abc) if music21 else True)
+        bars = reads and done and bars_ok(tokens)
+        tonic = reads and done and ends_on_tonic(tokens)
+        rows.append((done, reads, parse, bars, tonic, parse and bars))
+    names = ("finished", "reads", "parses_music21", "bars_ok", "ends_on_tonic", "parses_and_bars")
+    out = {"tunes": n}
+    for j, name in enumerate(names):
+        if name == "parses_music21" and not music21:
+            continue
+        out[name] = sum(r[j] for r in rows) / max(n, 1)
+    return out
