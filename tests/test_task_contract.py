@@ -98,6 +98,17 @@ def speech_case(d: Path):
     return flags, new, d / "inputs.txt", 2
 
 
+def caption_case(d: Path):
+    from tests.caption_data import write_caption_folder
+
+    write_caption_folder(d / "train", n=30)
+    new = write_caption_folder(d / "new", n=6, seed=3)
+    (d / "inputs.txt").write_text(f"{d / 'train/000.png'}\n{d / 'new/001.png'}\n")
+    flags = ["--data", d / "train", "--max-steps", "4", "--width", "4", "--stages", "2",
+             "--image-size", "16", "--embed-dim", "8", "--batch-size", "8"]  # fmt: skip
+    return flags, new, d / "inputs.txt", 2
+
+
 def music_case(d: Path):
     from tests.music_data import write_tunes
 
@@ -111,13 +122,16 @@ def music_case(d: Path):
 
 CASES = {"classify": classify_case, "tag": tag_case, "forecast": forecast_case, "lm": lm_case,
          "reorder": reorder_case, "translate": pairs_case, "summarize": pairs_case,
-         "chat": pairs_case, "speech": speech_case, "music": music_case}  # fmt: skip
+         "chat": pairs_case, "speech": speech_case, "caption": caption_case,
+         "music": music_case}  # fmt: skip
 FIGURE = {"classify": "accuracy", "tag": "token_accuracy", "forecast": "mase", "lm": "loss",
           "reorder": "exact_match", "translate": "bleu", "summarize": "rougeL",
-          "chat": "perplexity", "speech": "cer", "music": "nll"}  # fmt: skip
+          "chat": "perplexity", "speech": "cer", "caption": "bleu",
+          "music": "nll"}  # fmt: skip
 PREDICTION = {"classify": "label", "tag": "tokens", "forecast": "forecast", "lm": "next",
               "reorder": "output", "translate": "output", "summarize": "output",
-              "chat": "output", "speech": "path", "music": "next"}  # fmt: skip
+              "chat": "output", "speech": "path", "caption": "caption",
+              "music": "next"}  # fmt: skip
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
@@ -196,6 +210,7 @@ def test_predict_from_arguments_matches_the_library(trained, capsys):
         str(v) for v in range(40)), "lm": "ROMEO:", "reorder": "king the",
         "translate": "a cat.", "summarize": "a cat.", "chat": "a cat.",
         "speech": str(out.parent / "train" / "audio" / "000.wav"),
+        "caption": str(out.parent / "train" / "000.png"),
         "music": "M:6/8 K:Cmaj"}[task]  # fmt: skip
     code, text, err = cli(capsys, "predict", out, arg, "--json")
     assert code == 0, err

@@ -32,6 +32,7 @@ COMMAND_MODULES: list[str] = [
     "rnnkit.cli.translate",
     "rnnkit.cli.chat",
     "rnnkit.cli.transcribe",
+    "rnnkit.cli.caption",
     "rnnkit.cli.compose",
 ]
 

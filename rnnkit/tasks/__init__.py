@@ -15,6 +15,7 @@ TASK_MODULES = [
     "rnnkit.tasks.summarize",
     "rnnkit.tasks.chat",
     "rnnkit.tasks.speech",
+    "rnnkit.tasks.caption",
     "rnnkit.tasks.music",
 ]
 

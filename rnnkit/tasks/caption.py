@@ -1,0 +1,424 @@
+"""Image captioning: an image in, a sentence out, with a CNN encoder and the attentional decoder
+of seq2seq (``rnnkit.models.captioner``), decoded by the same beam search.
+
+Data: ``--data`` a captions file (image, caption: .tsv/.csv/.jsonl; several rows per image for
+several captions) or a folder holding one (``rnnkit.data.images``); or ``--dataset scenes``
+(the default) / ``emoji``, whose splits hold out compositions (``rnnkit.data.named.scenes``,
+``emoji``). A user's images are split by image (every caption of an image in one split).
+
+Captions are lowercased and tokenised into words (hyphenated words and apostrophes kept whole,
+punctuation apart); the vocabulary is fitted on the training captions, words seen fewer than
+``min_count`` times are ``<unk>``. Each (image, training caption) is one training pair.
+
+Scores on a split, every hypothesis against all its image's references:
+
+- BLEU-4 (sacrebleu's corpus BLEU, several references, 0-100);
+- object recall: of the things an image holds (its ``concepts``: the item kinds of a scene, the
+  parts of an emoji's name), the share the caption names (a multiset: a scene with two bags needs
+  "bag" twice); only for data that lists concepts;
+- exact: the share of captions equal to one of the references.
+
+Baselines on the same split: the most frequent training caption for every image, and the first
+training caption of the nearest training image in the trained CNN's feature space (cosine of
+the encoder's summary vectors).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.config import Settings, setting
+from rnnkit.data.images import (
+    CAPTION_NAMES,
+    CaptionedImage,
+    list_images,
+    read_captioned_folder,
+    read_captions,
+    read_image,
+)
+from rnnkit.data.splits import batched, split_indices
+from rnnkit.data.tokenizers import WordTokenizer
+from rnnkit.errors import RnnkitError
+from rnnkit.models.captioner import Captioner, CaptionerConfig
+from rnnkit.models.decoding import beam_search, greedy
+from rnnkit.models.seq2seq import BOS, EOS, PAD, SPECIALS, teacher_forced_loss
+from rnnkit.tasks.base import Splits, Task, register_task
+from rnnkit.train.trainer import ListBatches, StepOutput
+
+DEFAULT_DATASET = "scenes"
+DEFAULT_IMAGE_SIZE = 64  # a user's images, when --image-size is not given
+DECODE_BATCH = 64
+Batch = tuple[Tensor, Tensor, Tensor, Tensor]  # images (B, C, S, S) uint8, ones (B,), tgt, lengths
+_CAPTION_WORD = re.compile(r"\w+(?:[-'’]\w+)*|[^\w\s]")
+
+
+class CaptionTokenizer(WordTokenizer):
+    """Lowercased words; a hyphenated word ("medium-dark") or one with an apostrophe is one
+    token, as sacrebleu's tokeniser and the concepts read it."""
+
+    @staticmethod
+    def _split(text: str, lowercase: bool) -> list[str]:
+        return _CAPTION_WORD.findall(text.lower())
+
+    def to_dict(self) -> dict:
+        return {"level": "caption-word", "vocab": self.vocab}
+
+
+def normalise(text: str) -> str:
+    """A caption as it is scored: lowercased, tokens joined by single spaces."""
+    return " ".join(CaptionTokenizer._split(text, True))
+
+
+@dataclass(kw_only=True)
+class CaptionData(Settings):
+    data: str | None = setting(
+        None, "captions file (image, caption: .tsv/.csv/.jsonl) or a folder holding one "
+        f"({', '.join(CAPTION_NAMES)})", metavar="FILE|DIR",
+    )  # fmt: skip
+    dataset: str | None = setting(
+        None, f"named named dataset (default {DEFAULT_DATASET} when no --data)",
+        metavar="NAME",
+    )  # fmt: skip
+    image_col: str | None = setting(None, "image column (default: guessed)", metavar="NAME")
+    caption_col: str | None = setting(None, "caption column (default: guessed)", metavar="NAME")
+    image_size: int | None = setting(
+        None, f"image side in pixels (default: the dataset's; {DEFAULT_IMAGE_SIZE} for --data)",
+        lo=8, hi=1024,
+    )  # fmt: skip
+    min_count: int = setting(1, "training words seen fewer times become <unk>", lo=1, hi=10**6)
+    max_words: int = setting(40, "training captions with more words are left out", lo=1,
+                             hi=10**4)  # fmt: skip
+    val: float = setting(0.1, "validation fraction of images (--data)", lo=0, hi=1, lo_open=True)
+    test: float = setting(0.1, "test fraction of images (--data)", lo=0, hi=1, lo_open=True)
+    split_seed: int = setting(0, "seed of the split (--data)", lo=0, hi=2**63 - 1)
+    batch_size: int = setting(64, "(image, caption) pairs per step", lo=1, hi=65536)
+    beam: int = setting(5, "beam width of decoding (1: greedy)", lo=1, hi=256)
+
+    def check(self) -> None:
+        if self.data is not None and self.dataset is not None:
+            raise RnnkitError("give either data (a captions file or folder) or dataset, not both")
+
+
+def count_named(concepts: list[str], tokens: list[str]) -> int:
+    """How many of ``concepts`` (phrases, a multiset) the caption's ``tokens`` name: each
+    concept counted at most as often as its phrase occurs in the caption."""
+    found = 0
+    for phrase, wanted in Counter(concepts).items():
+        words = CaptionTokenizer._split(phrase, True)
+        n = len(words)
+        occurs = sum(tokens[i : i + n] == words for i in range(len(tokens) - n + 1))
+        found += min(occurs, wanted)
+    return found
+
+
+def caption_scores(hyps: list[str], items: list[CaptionedImage]) -> dict[str, float]:
+    """BLEU-4 against all references, object recall (when the items list concepts) and exact
+    match; see the module docstring."""
+    import sacrebleu
+
+    hyps = [normalise(h) for h in hyps]
+    refs = [[normalise(r) for r in it.captions] for it in items]
+    k = max(len(r) for r in refs)
+    streams = [[r[j] if j < len(r) else None for r in refs] for j in range(k)]
+    out = {"bleu": float(sacrebleu.corpus_bleu(hyps, streams).score)}
+    present = sum(len(it.concepts) for it in items)
+    if present:
+        named = sum(count_named(it.concepts, h.split()) for h, it in zip(hyps, items, strict=True))
+        out["recall"] = named / present
+    out["exact"] = sum(h in r for h, r in zip(hyps, refs, strict=True)) / max(len(hyps), 1)
+    return out
+
+
+@register_task
+class CaptionTask(Task):
+    name = "caption"
+    help = "train an image captioner: a CNN encoder and an attentional RNN decoder"
+    description = (
+        "Train a residual CNN and an LSTM/GRU decoder with attention over the image grid on "
+        "captioned images (--data FILE|DIR with captions.tsv/.csv/.jsonl, or --dataset "
+        "scenes|emoji). Prints BLEU-4 and object recall on the test split beside the most "
+        "frequent training caption and the nearest training image's caption, and writes "
+        "captions.png (test images with generated and reference captions) and, with attention, "
+        "attention.png (where it looked for each word). Use the run with `rnnkit caption RUN "
+        "IMAGE...`."
+    )
+    Data = CaptionData
+    Model = CaptionerConfig
+    defaults = {
+        "model": {"hidden_size": 256, "embed_dim": 64, "dropout": 0.1},
+        "train": {"max_time": 900.0, "lr": 2e-3, "eval_every": 200, "patience": 8},
+    }
+    monitor = ("val_bleu", "max")
+    unit = "tokens"
+    input_settings = ("image_col", "caption_col")
+
+    tokenizer: CaptionTokenizer | None = None
+    val_items: list[CaptionedImage] = []
+
+    # -- data ----------------------------------------------------------------------------------
+
+    def load(self) -> tuple[list[CaptionedImage], str, dict[str, int]]:
+        """(captioned images, where they came from, what was skipped)."""
+        d = self.data
+        if d.data is None:
+            from rnnkit.data import named
+
+            name = d.dataset or DEFAULT_DATASET
+            items = named.get(name, self.name).load()
+            if d.image_size and d.image_size != items[0].image.shape[-1]:
+                items = [resized(it, d.image_size) for it in items]
+            return items, name, {}
+        size = d.image_size or DEFAULT_IMAGE_SIZE
+        items, skipped = read_captioned_folder(d.data, size, 3, d.image_col, d.caption_col)
+        return items, d.data, skipped
+
+    def prepare(self) -> Splits:
+        d = self.data
+        items, source, skipped = self.load()
+        if all(it.split for it in items):
+            parts = [[it for it in items if it.split == s] for s in ("train", "val", "test")]
+        else:
+            tr, va, te = split_indices(len(items), d.val, d.test, d.split_seed)
+            parts = [[items[i] for i in idx] for idx in (tr, va, te)]
+        train, val, test = parts
+        if not train or not val or not test:
+            raise RnnkitError(
+                f"{source}: {len(items)} images do not make a train, val and test split"
+            )
+        if self.tokenizer is None:
+            counts = Counter(w for it in train for c in it.training_captions()
+                             for w in CaptionTokenizer._split(c, True))  # fmt: skip
+            words = sorted((w for w, n in counts.items() if n >= d.min_count),
+                           key=lambda w: (-counts[w], w))  # fmt: skip
+            self.tokenizer = CaptionTokenizer([*SPECIALS, *words])
+            self.model.vocab_size = len(self.tokenizer)
+        C, S = train[0].image.shape[0], train[0].image.shape[-1]
+        self.model.channels, self.model.image_size = C, S
+        pairs = self.training_pairs(train)
+        if not pairs:
+            raise RnnkitError(f"every training caption has over max_words={d.max_words} words")
+        info = {
+            "source": source,
+            "split": {"train": len(train), "val": len(val), "test": len(test)},
+            "training_pairs": len(pairs),
+            "image": {"channels": C, "size": S},
+            "vocabulary": len(self.tokenizer),
+            "skipped": skipped,
+        }
+        return Splits(train, val, test, info)
+
+    def artefacts(self) -> dict[str, Any]:
+        return {"tokenizer.json": self.tokenizer.to_dict()}
+
+    def restore(self, files: dict[str, Any]) -> None:
+        tok = files.get("tokenizer.json")
+        vocab = tok.get("vocab") if isinstance(tok, dict) else None
+        if (
+            not isinstance(vocab, list)
+            or tok.get("level") != "caption-word"
+            or (tuple(vocab[: len(SPECIALS)]) != SPECIALS)
+        ):
+            raise RnnkitError("tokenizer.json of the run is not a caption vocabulary")
+        self.tokenizer = CaptionTokenizer(vocab)
+
+    def training_pairs(self, items: list[CaptionedImage]) -> list[tuple[Tensor, list[int]]]:
+        """(image, caption ids) for every training caption of every image, long ones left out."""
+        pairs = []
+        for it in items:
+            for c in it.training_captions():
+                ids = self.tokenizer.encode(c)
+                if 0 < len(ids) <= self.data.max_words:
+                    pairs.append((it.image, ids))
+        return pairs
+
+    @staticmethod
+    def make_batch(rows: list[tuple[Tensor, list[int]]]) -> Batch:
+        images = torch.stack([im for im, _ in rows])  # (B, C, S, S) uint8
+        lengths = torch.tensor([len(ids) for _, ids in rows])  # (B,)
+        tgt = torch.full((len(rows), int(lengths.max())), PAD)  # (B, T)
+        for r, (_, ids) in enumerate(rows):
+            tgt[r, : len(ids)] = torch.tensor(ids)
+        return images, torch.ones(len(rows), dtype=torch.long), tgt, lengths
+
+    def batch_sources(self, splits: Splits, rank: int, world: int, seed: int):
+        pairs = self.training_pairs(splits.train)
+        train, _ = batched(pairs, self.data.batch_size, lambda p: len(p[1]), self.make_batch)
+        val_pairs = self.training_pairs(splits.val)
+        val, _ = batched(val_pairs, DECODE_BATCH, lambda p: len(p[1]), self.make_batch)
+        self.val_items = splits.val
+        return ListBatches(train, seed=seed, rank=rank, world=world), ListBatches(val, False)
+
+    def build_model(self) -> Captioner:
+        return Captioner(self.model)
+
+    # -- training ------------------------------------------------------------------------------
+
+    def loss(self, model: nn.Module, batch: Batch, state: Any) -> StepOutput:
+        images, ones, tgt, lengths = batch
+        loss = teacher_forced_loss(model, images, ones, tgt, lengths)
+        return StepOutput(loss, int(lengths.sum()) + tgt.shape[0])
+
+    # -- decoding and scores -------------------------------------------------------------------
+
+    @torch.no_grad()
+    def decode(self, model: nn.Module, images: list[Tensor], beam: int | None = None) -> list[dict]:
+        """Per image (C, S, S): the caption, its log-probability, its tokens and the attention
+        over the grid per emitted token (T_out, G) (None without attention)."""
+        model.eval()
+        beam = self.data.beam if beam is None else beam
+        device = next(model.parameters()).device
+        max_len = self.data.max_words + 1  # no training caption was longer
+        out = []
+        for i in range(0, len(images), DECODE_BATCH):
+            x = torch.stack(images[i : i + DECODE_BATCH]).to(device)  # (B, C, S, S)
+            ones = torch.ones(x.shape[0], dtype=torch.long)
+            if beam == 1:
+                hyps = greedy(model, x, ones, BOS, EOS, max_len)
+            else:
+                hyps = beam_search(model, x, ones, BOS, EOS, max_len, beam=beam)
+            for h in hyps:
+                tokens = [self.tokenizer.token(t) for t in h.tokens]
+                out.append({"text": self.tokenizer.detokenize(tokens), "tokens": tokens,
+                            "logprob": h.logprob, "attention": h.attention})  # fmt: skip
+        return out
+
+    def metrics(self, model: nn.Module, val: ListBatches) -> dict[str, float]:
+        """Greedy decoding of the validation images (quicker than the beam; picks the best)."""
+        rows = self.decode(model, [it.image for it in self.val_items], beam=1)
+        return caption_scores([r["text"] for r in rows], self.val_items)
+
+    def score(self, model: nn.Module, examples: list[CaptionedImage]) -> dict[str, Any]:
+        rows = self.decode(model, [it.image for it in examples])
+        return {"images": len(examples),
+                **caption_scores([r["text"] for r in rows], examples)}  # fmt: skip
+
+    def baselines(self, model: nn.Module, splits: Splits) -> dict[str, tuple[str, list[str]]]:
+        """{key: (description, one caption per test image)}."""
+        counts = Counter(c for it in splits.train for c in it.training_captions())
+        frequent = max(counts, key=lambda c: (counts[c], c))
+        train_f = self.features(model, splits.train)  # (N, D)
+        test_f = self.features(model, splits.test)  # (M, D)
+        nearest = (test_f @ train_f.T).argmax(1).tolist()  # cosine: both are unit vectors
+        return {
+            "frequent": ("most frequent training caption", [frequent] * len(splits.test)),
+            "nearest": ("nearest training image (CNN features)",
+                        [splits.train[j].training_captions()[0] for j in nearest]),
+        }  # fmt: skip
+
+    @torch.no_grad()
+    def features(self, model: nn.Module, items: list[CaptionedImage]) -> Tensor:
+        """Unit-length encoder summaries (N, D) of the items' images."""
+        model.eval()
+        device = next(model.parameters()).device
+        out = [model.features(torch.stack([it.image for it in items[i : i + 256]]).to(device))
+               for i in range(0, len(items), 256)]  # fmt: skip
+        return torch.nn.functional.normalize(torch.cat(out).float().cpu(), dim=1)
+
+    def test(self, model: nn.Module, splits: Splits, run_dir: Path) -> dict[str, Any]:
+        from rnnkit.analysis.caption_plots import plot_attention_grid, plot_captions
+        from rnnkit.tasks.text_pairs import plot_curve
+
+        items = splits.test
+        rows = self.decode(model, [it.image for it in items])
+        greedy_rows = self.decode(model, [it.image for it in items], beam=1)
+        hyps = [r["text"] for r in rows]
+        result: dict[str, Any] = {
+            "test": {"images": len(items), **caption_scores(hyps, items)},
+            "greedy": caption_scores([r["text"] for r in greedy_rows], items),
+            "baselines": {},
+            "parameters": model.num_parameters(),
+        }
+        for key, (description, base) in self.baselines(model, splits).items():
+            result["baselines"][key] = {"name": description, **caption_scores(base, items)}
+        result["examples"] = [{"image": it.key, "references": it.captions[:3], "output": h}
+                              for it, h in zip(items[:8], hyps[:8], strict=False)]  # fmt: skip
+        plot_captions([it.image for it in items[:12]], hyps[:12],
+                      [it.captions[0] for it in items[:12]], run_dir / "captions.png")  # fmt: skip
+        if rows[0]["attention"] is not None:
+            plot_attention_grid(items[0].image, rows[0]["tokens"], rows[0]["attention"],
+                                run_dir / "attention.png")  # fmt: skip
+        lines = {v["name"]: v["bleu"] for v in result["baselines"].values()}
+        plot_curve(run_dir, "bleu", lines, run_dir / "bleu_curve.png")
+        return result
+
+    @staticmethod
+    def format_results(r: dict[str, Any]) -> str:
+        s = r["split"]
+        lines = [f"test split: {s['test']} images (train {s['train']}, val {s['val']})",
+                 f"{'':44s} {'BLEU-4':>8s} {'recall':>8s} {'exact':>8s}"]  # fmt: skip
+        named = [("captioner, beam", r["test"]), ("captioner, greedy", r["greedy"])]
+        named += [(f"baseline: {b['name']}", b) for b in r.get("baselines", {}).values()]
+        for name, t in named:
+            recall = f"{t['recall']:8.3f}" if "recall" in t else f"{'-':>8s}"
+            lines.append(f"{name[:44]:44s} {t['bleu']:8.2f} {recall} {t['exact']:8.3f}")
+        return "\n".join(lines)
+
+    def format_scores(self, r: dict[str, Any]) -> str:
+        recall = f"  recall {r['recall']:.3f}" if "recall" in r else ""
+        return f"{r['images']} images  BLEU-4 {r['bleu']:.2f}{recall}  exact {r['exact']:.3f}"
+
+    # -- using a trained model -----------------------------------------------------------------
+
+    def read_examples(self, path: str) -> list[CaptionedImage]:
+        items, _ = read_captioned_folder(path, self.model.image_size, self.model.channels,
+                                         self.data.image_col, self.data.caption_col)  # fmt: skip
+        return items
+
+    def parse_input(self, text: str) -> str:
+        """An image path, checked readable (one line naming the file if it is not)."""
+        read_image(text, self.model.image_size, self.model.channels)
+        return str(text)
+
+    skipped_inputs: int = 0  # files of the last folder or captions file that were not images
+
+    def read_inputs(self, path: str) -> list[str]:
+        """A folder's images, a captions file's images, or a list of paths (one a line); in a
+        folder or a captions file, files that are not images are skipped and counted."""
+        p = Path(path)
+        if p.is_dir():
+            files = list_images(p)
+        elif p.suffix.lower() in (".tsv", ".csv", ".jsonl"):
+            files = list(read_captions(p, self.data.image_col, self.data.caption_col)[0])
+        else:
+            from rnnkit.data.tables import read_lines
+
+            return [self.parse_input(line.strip()) for line in read_lines(p)]
+        good = []
+        for f in files:
+            try:
+                good.append(self.parse_input(str(f)))
+            except RnnkitError:
+                continue
+        self.skipped_inputs = len(files) - len(good)
+        if not good:
+            raise RnnkitError(f"{path}: none of its {len(files)} image files can be read")
+        return good
+
+    def predict(self, model: nn.Module, inputs: list[Any], beam: int | None = None) -> list[dict]:
+        paths = [self.parse_input(str(x)) for x in inputs]
+        S, C = self.model.image_size, self.model.channels
+        rows = self.decode(model, [read_image(p, S, C) for p in paths], beam)
+        return [{"image": p, "caption": r["text"], "logprob": round(r["logprob"], 4),
+                 "tokens": r["tokens"],
+                 "attention": None if r["attention"] is None else
+                 [[round(x, 4) for x in row] for row in r["attention"].tolist()]}
+                for p, r in zip(paths, rows, strict=True)]  # fmt: skip
+
+    def format_prediction(self, row: dict[str, Any]) -> str:
+        return f"{row['image']}\t{row['caption']}"
+
+
+def resized(item: CaptionedImage, size: int) -> CaptionedImage:
+    """The item with its image scaled to size x size (antialiased)."""
+    from dataclasses import replace
+
+    x = item.image[None].float()  # (1, C, S, S)
+    y = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
+    return replace(item, image=y[0].round().clamp(0, 255).to(torch.uint8))
