@@ -22,6 +22,7 @@ import zlib
 from dataclasses import dataclass
 
 from rnnkit.data.named import NamedDataset, register
+from rnnkit.data.named.debs import deb_data
 from rnnkit.data.named.fetch import fetch_debian
 from rnnkit.errors import RnnkitError
 
@@ -70,7 +71,7 @@ def read_ztext(files: dict[str, bytes], testament: str) -> list[str]:
 def module_files(package: str, module: str) -> dict[str, bytes]:
     """The zText files of ``module`` out of the cached ``.deb`` of ``package``."""
     deb = fetch_debian(package)
-    data = _deb_data(deb.read_bytes(), deb.name)
+    data = deb_data(deb.read_bytes(), deb.name)
     out = {}
     with tarfile.open(fileobj=io.BytesIO(data)) as tf:
         for m in tf.getmembers():
@@ -80,27 +81,6 @@ def module_files(package: str, module: str) -> dict[str, bytes]:
     if not need <= out.keys():
         raise RnnkitError(f"{deb.name} lacks {sorted(need - out.keys())}; delete it to refetch")
     return out
-
-
-def _deb_data(deb: bytes, name: str) -> bytes:
-    """The data.tar.* member of a .deb (an ar archive), uncompressed to a tar stream's bytes."""
-    if not deb.startswith(b"!<arch>\n"):
-        raise RnnkitError(f"{name} is not a Debian package; delete it to refetch")
-    pos = 8
-    while pos + 60 <= len(deb):
-        header = deb[pos : pos + 60]
-        member, size = header[:16].decode().strip().rstrip("/"), int(header[48:58])
-        body = deb[pos + 60 : pos + 60 + size]
-        if member.startswith("data.tar"):
-            if member.endswith(".xz"):
-                import lzma
-
-                return lzma.decompress(body)
-            if member.endswith(".zst"):
-                raise RnnkitError(f"{name}: zstd-packed data is not supported")
-            return body  # tarfile opens .gz/.bz2/plain itself
-        pos += 60 + size + (size & 1)
-    raise RnnkitError(f"{name} has no data.tar member; delete it to refetch")
 
 
 def load_bible() -> list[Verse]:
