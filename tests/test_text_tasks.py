@@ -216,7 +216,7 @@ def test_copy_map_links_equal_tokens_and_sources_are_cut_to_source_tokens(tmp_pa
 
     summary_file(tmp_path)
     fit("summarize", data={"data": str(tmp_path / "docs.jsonl"), "tokens": "word",
-                           "source_tokens": 3, "val": 0.2, "test": 0.2},
+                           "source_tokens": 3, "val": 0.2, "test": 0.2, "shared_vocab": False},
         model={"hidden_size": 8, "embed_dim": 8, "copy": True},
         train={"max_steps": 3, "eval_every": 3, "progress": False},
         out=tmp_path / "run")  # fmt: skip
@@ -234,9 +234,10 @@ def test_a_shared_vocabulary_serves_both_sides_and_copies_every_token_as_itself(
 
     from rnnkit.train.run import fit, load_run
 
+    # summarize's defaults: copy attention over one vocabulary for both sides
     fit("summarize", data={"data": str(summary_file(tmp_path)), "tokens": "word",
-                           "shared_vocab": True, "val": 0.2, "test": 0.2},
-        model={"hidden_size": 8, "embed_dim": 8, "copy": True},
+                           "val": 0.2, "test": 0.2},
+        model={"hidden_size": 8, "embed_dim": 8},
         train={"max_steps": 2, "eval_every": 2, "progress": False},
         out=tmp_path / "run")  # fmt: skip
     run = load_run(tmp_path / "run")

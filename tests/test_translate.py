@@ -274,6 +274,8 @@ def test_translate_run_writes_figures_baselines_and_plots(toy_run):
     # the toy language is word-by-word with a fixed lexicon: Model 1 gets most words right
     assert r["baselines"]["ibm1"]["chrf"] > r["baselines"]["copy"]["chrf"]
     assert (out / "bleu_curve.png").stat().st_size > 0 and (out / "attention.png").is_file()
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["copy"] is True  # translate copies by default
     assert any(
         "val_bleu" in json.loads(x) for x in (out / "metrics.jsonl").read_text().split("\n") if x
     )

@@ -8,10 +8,11 @@ ROUGE-L F-measures (Google's ``rouge-score``, Porter stemming, 0-100); ROUGE-L o
 validation split picks the best checkpoint. The run writes ``rougeL_curve.png`` and
 ``attention.png`` like every text-to-text task.
 
-Defaults differ from translation's in two ways, both measured on ``debian-synopsis``: copy
-attention (a synopsis mostly reuses the description's words, and names the vocabulary lacks)
-and reading only the first 48 source tokens (the opening carries the synopsis; training
-steps are about three times quicker than over whole descriptions).
+Defaults differ from translation's in two ways, both measured on ``debian-synopsis``: one
+vocabulary for both sides (a synopsis mostly reuses the description's words, and copy
+attention copies them piece for piece: ROUGE-L 36.19 against 29.95 with two vocabularies, 20
+minutes each) and reading only the first 48 source tokens (the opening carries the synopsis;
+training steps are about three times quicker than over whole descriptions).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class SummarizeTask(TextToTextTask):
     default_dataset = "debian-synopsis"
     monitor = ("val_rougeL", "max")
     defaults = {
-        "data": {"max_tokens": 160, "source_tokens": 48},
+        "data": {"max_tokens": 160, "source_tokens": 48, "shared_vocab": True},
         "model": {"hidden_size": 256, "embed_dim": 128, "dropout": 0.2, "copy": True},
         "train": {"epochs": 20, "lr": 2e-3, "eval_every": 500, "patience": 6},
     }

@@ -44,7 +44,14 @@ class TranslateTask(TextToTextTask):
     Data = TranslateData
     default_dataset = "bible-en-es"
     defaults = {
-        "model": {"hidden_size": 256, "embed_dim": 128, "dropout": 0.2, "label_smoothing": 0.1},
+        # copy attention: BLEU 10.26 after 20 minutes on bible-en-es, 2.76 without it
+        "model": {
+            "hidden_size": 256,
+            "embed_dim": 128,
+            "dropout": 0.2,
+            "label_smoothing": 0.1,
+            "copy": True,
+        },
         "train": {"epochs": 20, "lr": 2e-3, "eval_every": 500, "patience": 6},
     }
     input_settings = ("src_col", "tgt_col", "reverse")
