@@ -17,7 +17,8 @@ from rnnkit.errors import RnnkitError
 from rnnkit.models.captioner import Captioner, CaptionerConfig
 from rnnkit.models.decoding import beam_search, greedy
 from rnnkit.models.seq2seq import BOS, EOS, teacher_forced_loss
-from rnnkit.tasks.caption import caption_scores, count_named, normalise
+from rnnkit.tasks.caption import CaptionTask, caption_scores, count_named, normalise
+from rnnkit.train.run import load_run
 from tests.caption_data import write_caption_folder
 from tests.test_cli_lm import cli
 
@@ -234,7 +235,7 @@ def run(tmp_path_factory):
     write_caption_folder(d / "train", n=40)
     flags = ["--data", d / "train", "--max-steps", "6", "--eval-every", "3", "--width", "4",
              "--stages", "2", "--image-size", "16", "--hidden-size", "16", "--embed-dim", "8",
-             "--batch-size", "8", "--beam", "2"]  # fmt: skip
+             "--batch-size", "8"]  # fmt: skip
     assert main([str(a) for a in ["train", "caption", *flags, "--out", d / "run", "--quiet"]]) == 0
     return d
 
@@ -243,10 +244,33 @@ def test_train_caption_writes_scores_beside_both_baselines_and_pictures(run):
     results = json.loads((run / "run" / "results.json").read_text())
     assert results["task"] == "caption" and results["test"]["images"] == 4
     assert set(results["baselines"]) == {"frequent", "nearest"}
-    for figures in (results["test"], results["greedy"], *results["baselines"].values()):
+    for figures in (results["test"], results["other_decoding"], *results["baselines"].values()):
         assert 0 <= figures["bleu"] <= 100 + 1e-9 and 0 <= figures["exact"] <= 1
     for png in ("captions.png", "attention.png", "bleu_curve.png"):
         assert (run / "run" / png).stat().st_size > 1000
+
+
+def test_decoding_is_chosen_on_validation_and_kept_by_the_loaded_run(run):
+    results = json.loads((run / "run" / "results.json").read_text())
+    decoding, val = results["decoding"], results["decoding"]["validation"]
+    assert decoding["chosen_by"] == "validation BLEU-4" and set(val) == {"beam 5", "greedy"}
+    width = {"beam 5": 5, "greedy": 1}
+    best = max(val, key=lambda k: (val[k]["bleu"], val[k].get("recall", 0), width[k]))
+    assert decoding["beam"] == width[best] and results["test"]["decoding"] == best
+    assert results["other_decoding"]["decoding"] == ({"beam 5", "greedy"} - {best}).pop()
+    loaded = load_run(run / "run")
+    assert loaded.task.chosen_beam == decoding["beam"]
+    img = str(run / "train" / "000.png")
+    for beam in (1, 3):  # whatever results.json says is what predict decodes with
+        loaded.task.restore_results({"decoding": {"beam": beam}})
+        assert loaded.predict([img]) == loaded.task.predict(loaded.model, [img], beam=beam)
+    loaded.task.restore_results({"decoding": "damaged"})  # ignored, not a traceback
+    assert loaded.task.chosen_beam == 3
+
+
+def test_an_explicit_beam_is_used_without_asking_validation():
+    task = CaptionTask(CaptionTask.Data(beam=2), CaptionTask.Model())
+    assert task.choose_decoding(None, []) == {"beam": 2, "chosen_by": "--beam"}
 
 
 def test_caption_command_end_to_end(run, capsys):

@@ -24,7 +24,11 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("dir", metavar="RUN", help="run folder of `rnnkit train caption`")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="image files or folders of them")
-    p.add_argument("--beam", type=number(int, 1, 256), help="beam width (default: the run's, 5)")
+    p.add_argument(
+        "--beam",
+        type=number(int, 1, 256),
+        help="beam width, 1: greedy (default: the decoding the run chose)",
+    )
     p.add_argument("--plot", metavar="FILE", help="write a PNG grid of the images and captions")
     p.add_argument(
         "--attention", metavar="FILE", help="write a PNG of where it looked per word (first image)"

@@ -27,7 +27,9 @@ What a task supplies, in the order the driver uses it:
   sources (``rank``'s share of the training batches, shuffled from ``seed``).
 - ``loss(model, batch, state)`` and optionally ``metrics(model, val_source)``; ``monitor``
   names the validation figure that picks the best checkpoint.
-- ``test(model, splits, run_dir)``: figures on the test split beside the task's baselines.
+- ``test(model, splits, run_dir)``: figures on the test split beside the task's baselines;
+  a choice it makes on the validation split (a decoding) goes into results.json and comes back
+  through ``restore_results(results)`` when the run is loaded.
 - ``read_examples(path)`` and ``score(model, examples)``: figures on labelled data from a file
   (``rnnkit evaluate RUN --data FILE``); ``test`` uses the same ``score``.
 - ``parse_input(text)``, ``read_inputs(path)``, ``predict(model, inputs)``: unlabelled inputs
@@ -102,6 +104,10 @@ class Task:
     def test(self, model: nn.Module, splits: Splits, run_dir: Path) -> dict[str, Any]:
         """Figures on the test split with the baselines beside them (default: ``score``)."""
         return {"test": self.score(model, splits.test)}
+
+    def restore_results(self, results: dict[str, Any]) -> None:
+        """Take back what ``test`` chose on the validation split (a decoding, say) from the
+        run's results.json, so that a loaded run is used as it was tested."""
 
     @staticmethod
     def format_results(results: dict[str, Any]) -> str:

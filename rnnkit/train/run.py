@@ -238,6 +238,8 @@ def load_run(run_dir: str | Path, which: str = "best") -> LoadedRun:
     config = read_config(run_dir)
     task = make_task(name, config["data"], config["model"])
     read_artefacts(run_dir, task)
+    if (run_dir / "results.json").is_file():
+        task.restore_results(ckpt.read_json(run_dir / "results.json", "results"))
     model = task.build_model()
     try:
         model.load_state_dict(ckpt.load_weights(path))
