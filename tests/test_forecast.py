@@ -12,9 +12,10 @@ import torch
 from rnnkit.cli.main import main
 from rnnkit.data.series import read_series
 from rnnkit.errors import RnnkitError
-from rnnkit.models.forecaster import pinball_loss
+from rnnkit.models.forecaster import Forecaster, ForecasterConfig, pinball_loss
 from rnnkit.tasks.baselines import infer_period, naive, seasonal_naive, statespace_forecasts
-from rnnkit.tasks.forecast import errors, split_points
+from rnnkit.tasks.forecast import errors, seasonal_mase_scale, split_points
+from rnnkit.train.run import make_task
 
 
 def write_series(path, n=400, seed=0, gaps=()):
@@ -55,6 +56,41 @@ def test_baselines_and_errors():
     assert e["mase_by_step"] == pytest.approx([2.0, 4.0])  # |e| per step / scale
     del e["mase_by_step"]
     assert e == pytest.approx({"mae": 1.5, "rmse": np.sqrt(2.5), "mase": 3.0})
+
+
+def test_seasonal_mase_scale_is_the_mean_change_over_a_season():
+    y = np.array([1.0, 4, 2, 8, 3, 5, 9])
+    by_hand = np.mean([abs(y[t] - y[t - 3]) for t in range(3, 7)])  # (7 + 1 + 3 + 1) / 4
+    assert seasonal_mase_scale(y, 3) == pytest.approx(by_hand) == 3.0
+    assert seasonal_mase_scale(y, None) is None and seasonal_mase_scale(y, 7) is None
+    assert seasonal_mase_scale(np.tile([1.0, 2.0], 5), 2) is None  # repeats exactly: undefined
+    e = errors(np.array([[1.0, 2]]), np.array([[2.0, 4]]), scale=0.5, seasonal_scale=3.0)
+    assert e["mase_seasonal"] == pytest.approx(0.5) and e["mase"] == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("base", ["naive", "seasonal"])
+def test_untrained_forecaster_is_its_base_forecast(base):
+    """The head starts at zero, so before training every quantile is the base forecast: the
+    last value, or (horizon longer than the season, so it wraps) the value one season back."""
+    cfg = ForecasterConfig(window=10, horizon=6, period=4 if base == "seasonal" else 0, base=base,
+                           hidden_size=8)  # fmt: skip
+    z = torch.randn(3, 10)
+    with torch.no_grad():
+        out = Forecaster(cfg)(z)  # (3, 6, 3)
+    rule = (lambda w: seasonal_naive(w, 6, 4)) if base == "seasonal" else (lambda w: naive(w, 6))
+    expected = np.stack([rule(w) for w in z.numpy().astype(np.float64)])  # (3, 6)
+    for q in range(out.shape[-1]):
+        np.testing.assert_allclose(out[..., q].numpy(), expected, atol=1e-6)
+
+
+def test_runs_saved_before_the_base_setting_load_as_naive():
+    """Their model config has no base or period, and their weights must still fit."""
+    task = make_task("forecast", {"horizon": 3}, {"window": 12, "horizon": 3, "hidden_size": 8})
+    assert task.model.base == "naive" and task.model.period == 0
+    seasonal = ForecasterConfig(window=12, horizon=3, period=5, base="seasonal", hidden_size=8)
+    assert Forecaster(task.model).state_dict().keys() == Forecaster(seasonal).state_dict().keys()
+    with pytest.raises(RnnkitError, match="season length within the window"):
+        ForecasterConfig(window=12, horizon=3, period=13, base="seasonal").validate()
 
 
 def test_pinball_minimiser_is_the_quantile():
@@ -109,6 +145,33 @@ def test_train_forecast_and_forecast_end_to_end(tmp_path, capsys):
     assert main(fa) == 2  # the plot exists: refused unless --force
     assert main([*fa, "--force"]) == 0
     assert "2021-02-08" in capsys.readouterr().out
+
+
+def test_seasonal_base_end_to_end(tmp_path, capsys):
+    """--base seasonal trains, reports the seasonal MASE beside the one-step one, and is saved
+    with the run; without a season it is refused in one line."""
+    data, out = tmp_path / "s.csv", tmp_path / "run"
+    y = write_series(data)
+    argv = ["train", "forecast", "--data", str(data), "--column", "value", "--date-col", "day",
+            "--horizon", "5", "--window", "30", "--period", "20", "--epochs", "2", "--hidden", "8",
+            "--base",
+            "seasonal", "--out", str(out), "--quiet", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["base"] == "seasonal"
+    train = y[: r["split"]["train"]]
+    scale = np.abs(train[20:] - train[:-20]).mean()
+    assert r["seasonal_mase_scale"] == pytest.approx(scale, rel=1e-4)  # cells hold 5 decimals
+    assert r["test"]["mase_seasonal"] == pytest.approx(r["test"]["mae"] / scale, rel=1e-4)
+    cfg = json.loads((out / "config.json").read_text())["model"]
+    assert cfg["base"] == "seasonal" and cfg["period"] == 20
+    assert main(["evaluate", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["mae"] == pytest.approx(r["test"]["mae"])
+    no_season = [a for a in argv if a not in ("--period", "20", "--date-col", "day")]
+    no_season[no_season.index(str(out))] = str(tmp_path / "other")
+    assert main(no_season) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--base seasonal needs a season length" in err
 
 
 def test_bad_series_is_one_line_and_exit_2(tmp_path, capsys):

@@ -6,9 +6,15 @@ that a stretch of the series swinging more widely than anything in the training 
 recent sunspot cycles) still looks familiar. Each input step carries two features, the offset
 from the window's last value in units of s and the level z_t; the head predicts, for every
 horizon step h and quantile q, the change from the last value in units of s, so that a zero
-output is the naive forecast:
+output is the base forecast b_h:
 
-    h = RNN([(z_t - z_W) / s, z_t]_{t=1..W})_W      zhat_{W+h, q} = z_W + s (V h + c)_{h, q}
+    h = RNN([(z_t - z_W) / s, z_t]_{t=1..W})_W      zhat_{W+h, q} = b_h + s (V h + c)_{h, q}
+
+The base is the naive forecast b_h = z_W, or (``base="seasonal"``, season m) the
+seasonal-naive one b_h = z_{W-m+((h-1) mod m)}, the value one season before step h. A
+strongly seasonal series then starts training at its seasonal-naive forecast, which on short
+series (309 yearly sunspot numbers) the network alone does not find; it learns corrections.
+On longer series the naive base does better (measured in docs/tasks.md), so it is the default.
 
 Training minimises the pinball (quantile) loss, whose minimiser is the q-th conditional
 quantile; the median (q = 0.5) is the point forecast and (q_lo, q_hi) the interval.
@@ -26,6 +32,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.models.recurrent import RecurrentSettings, TaskModel, make_recurrent
 
 SPREAD_FLOOR = 0.1  # keeps a flat window's scale away from zero (in standardised units)
+BASES = ("naive", "seasonal")
 
 
 @dataclass(kw_only=True)
@@ -40,8 +47,19 @@ class ForecasterConfig(RecurrentSettings):
     )
     mean: float = setting(0.0, "training-part mean (from the data)", cli=False)
     std: float = setting(1.0, "training-part standard deviation (from the data)", cli=False)
+    # the task resolves its --base into one of these; runs saved before the setting existed
+    # lack it and were naive
+    base: str = setting(
+        "naive", "forecast the network corrects (from the task)", choices=BASES, cli=False
+    )
+    period: int = setting(0, "season length of the seasonal base (from the task)", lo=0, cli=False)
 
     def check(self) -> None:
+        if self.base != "naive" and not 1 <= self.period <= self.window:
+            raise RnnkitError(
+                f"a seasonal base needs a season length within the window ({self.window}), "
+                f"got {self.period}"
+            )
         q = self.quantiles
         if not q or sorted(q) != q or not all(0 < x < 1 for x in q):
             raise RnnkitError(f"quantiles must rise strictly inside (0, 1), got {q}")
@@ -70,6 +88,9 @@ class Forecaster(TaskModel):
         nn.init.zeros_(self.head.weight)  # start at the naive forecast
         nn.init.zeros_(self.head.bias)
         self.register_buffer("q", torch.tensor(c.quantiles, dtype=torch.float32), persistent=False)
+        # b_h = z[W - m + (h mod m)] for h = 0..H-1: the value one season before step h
+        seasonal = c.window - c.period + torch.arange(c.horizon) % max(c.period, 1)  # (H,)
+        self.register_buffer("seasonal_index", seasonal, persistent=False)
 
     def forward(self, z: Tensor) -> Tensor:
         last = z[:, -1:]  # (B, 1)
@@ -77,7 +98,11 @@ class Forecaster(TaskModel):
         feats = torch.stack([(z - last) / spread, z], dim=-1)  # (B, W, 2)
         out, _ = self.rnn(feats)  # (B, W, H)
         delta = self.head(out[:, -1]).view(z.shape[0], self.config.horizon, -1)  # (B, H, Q)
-        return last[..., None] + spread[..., None] * delta  # (B, H, Q)
+        if self.config.base == "seasonal":
+            base = z[:, self.seasonal_index]  # (B, H)
+        else:
+            base = last.expand(-1, self.config.horizon)  # (B, H)
+        return base[..., None] + spread[..., None] * delta  # (B, H, Q)
 
     def scale(self, y: Tensor) -> Tensor:
         return (y - self.config.mean) / self.config.std

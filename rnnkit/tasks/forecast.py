@@ -28,7 +28,7 @@ from rnnkit.config import Settings, setting
 from rnnkit.data.series import Series, read_series
 from rnnkit.errors import RnnkitError
 from rnnkit.files import save_figure
-from rnnkit.models.forecaster import Forecaster, ForecasterConfig, pinball_loss
+from rnnkit.models.forecaster import BASES, Forecaster, ForecasterConfig, pinball_loss
 from rnnkit.tasks import baselines
 from rnnkit.tasks.base import Splits, Task, exactly_one_source, register_task
 from rnnkit.train.trainer import ListBatches, StepOutput
@@ -66,14 +66,19 @@ def windows(z: np.ndarray, origins: range, window: int, horizon: int) -> tuple[T
     return torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
 
 
-def errors(pred: np.ndarray, true: np.ndarray, scale: float) -> dict[str, Any]:
+def errors(
+    pred: np.ndarray, true: np.ndarray, scale: float, seasonal_scale: float | None = None
+) -> dict[str, Any]:
     """MAE, RMSE and MASE of forecasts (N, H) against truth (N, H), and MASE at each of the H
-    steps ahead."""
+    steps ahead; with ``seasonal_scale``, also the MASE scaled by the seasonal-naive error."""
     e = pred - true
     mae = float(np.abs(e).mean())
     by_step = (np.abs(e).mean(axis=0) / scale).tolist()
-    return {"mae": mae, "rmse": float(np.sqrt((e**2).mean())), "mase": mae / scale,
-            "mase_by_step": by_step}  # fmt: skip
+    out = {"mae": mae, "rmse": float(np.sqrt((e**2).mean())), "mase": mae / scale,
+           "mase_by_step": by_step}  # fmt: skip
+    if seasonal_scale is not None:
+        out["mase_seasonal"] = mae / seasonal_scale
+    return out
 
 
 def mase_scale(y: np.ndarray) -> float:
@@ -83,6 +88,16 @@ def mase_scale(y: np.ndarray) -> float:
     if scale == 0:
         raise RnnkitError("the series does not change over its first part: MASE is undefined")
     return scale
+
+
+def seasonal_mase_scale(y: np.ndarray, period: int | None) -> float | None:
+    """Mean absolute change over one season, mean |y_t - y_{t-m}|: the scale of the seasonal
+    MASE (Hyndman and Koehler 2006; the M4 competition's). None without a season or when the
+    series repeats exactly."""
+    if not period or len(y) <= period:
+        return None
+    scale = float(np.abs(y[period:] - y[:-period]).mean())
+    return scale if scale > 0 else None
 
 
 def median_index(quantiles: list[float]) -> int:
@@ -103,6 +118,10 @@ class ForecastData(Settings):
     val: float = setting(0.1, "validation fraction (in time order)", lo=0, hi=1, lo_open=True)
     test: float = setting(0.2, "rolling-origin test fraction", lo=0, hi=1, lo_open=True)
     batch_size: int = setting(32, "windows per step", lo=1, hi=65536)
+    base: str = setting(
+        "naive", "forecast the network learns to correct: naive (the last value) or seasonal "
+        "(the value one season back; for short, strongly seasonal series)", choices=BASES,
+    )  # fmt: skip
 
     def check(self) -> None:
         if self.val + self.test >= 1:
@@ -151,6 +170,13 @@ class ForecastTask(Task):
             std = float(y[:t_val].std())
             self.model.horizon, self.model.window = d.horizon, window
             self.model.mean, self.model.std = float(y[:t_val].mean()), std if std > 0 else 1.0
+            if d.base == "seasonal" and not (period and period <= window):
+                raise RnnkitError(
+                    f"--base seasonal needs a season length (--period) no longer than the "
+                    f"window ({window}); the series has {period or 'none'}"
+                )
+            self.model.base = d.base
+            self.model.period = period if d.base == "seasonal" else 0
         info = {
             "source": source,
             "column": series.name,
@@ -158,6 +184,7 @@ class ForecastTask(Task):
             "window": window,
             "period": period,
             "period_from": period_from,
+            "base": self.model.base,
             "split": {"train": t_val, "val": t_test - t_val, "test": len(y) - t_test,
                       "test_origins": len(y) - d.horizon + 1 - t_test},
             "interpolated": series.interpolated,
@@ -229,40 +256,56 @@ class ForecastTask(Task):
         y, start, scale = splits.test
         origins, h = self.origins(y, start), self.model.horizon
         truth = np.stack([y[t : t + h] for t in origins])
-        naive = np.stack([baselines.naive(y[:t], h) for t in origins])
-        results = {
-            "test": self.score(model, splits.test),
-            "baselines": {"naive": errors(naive, truth, scale)},
-            "mase_scale": scale,
-        }
         period = splits.info["period"]
+        seasonal_scale = seasonal_mase_scale(y[: splits.info["split"]["train"]], period)
+        forecasts = {"naive": np.stack([baselines.naive(y[:t], h) for t in origins])}
         if period:
-            seasonal = np.stack([baselines.seasonal_naive(y[:t], h, period) for t in origins])
-            results["baselines"][f"seasonal_naive_m{period}"] = errors(seasonal, truth, scale)
+            forecasts[f"seasonal_naive_m{period}"] = np.stack(
+                [baselines.seasonal_naive(y[:t], h, period) for t in origins]
+            )
         for kind in ("ets", "sarima"):  # fitted on train + validation, run over the test part
-            pred = baselines.statespace_forecasts(kind, y, origins, h, period, start)
-            results["baselines"][kind] = errors(pred, truth, scale)
-        return results
+            forecasts[kind] = baselines.statespace_forecasts(kind, y, origins, h, period, start)
+        test = self.score(model, splits.test)
+        if seasonal_scale is not None:
+            test["mase_seasonal"] = test["mae"] / seasonal_scale
+        return {
+            "test": test,
+            "baselines": {k: errors(f, truth, scale, seasonal_scale) for k, f in forecasts.items()},
+            "mase_scale": scale,
+            "seasonal_mase_scale": seasonal_scale,
+        }
 
     @staticmethod
     def format_results(r: dict[str, Any]) -> str:
         t = r["test"]
+        seasonal = r.get("seasonal_mase_scale") is not None  # runs before it have no column
+
+        def row(label: str, e: dict[str, Any]) -> str:
+            cells = f"{label:28s} {e['mae']:10.4f} {e['rmse']:10.4f} {e['mase']:8.4f}"
+            return cells + (f" {e['mase_seasonal']:10.4f}" if seasonal else "")
+
         lines = [
             f"rolling-origin test: {r['split']['test_origins']} origins x horizon {r['horizon']} "
             f"(window {r['window']}; train {r['split']['train']}, val {r['split']['val']}, "
             f"test {r['split']['test']} values)",
-            f"{'':24s} {'MAE':>10s} {'RMSE':>10s} {'MASE':>8s}",
-            f"{'rnnkit forecaster':24s} {t['mae']:10.4f} {t['rmse']:10.4f} {t['mase']:8.4f}",
+            f"{'':28s} {'MAE':>10s} {'RMSE':>10s} {'MASE':>8s}"
+            + (f" {'MASE (m)':>10s}" if seasonal else ""),
+            row("rnnkit forecaster", t),
         ]
-        for name, b in r["baselines"].items():
-            label = "baseline: " + name
-            lines.append(f"{label:24s} {b['mae']:10.4f} {b['rmse']:10.4f} {b['mase']:8.4f}")
+        lines += [row("baseline: " + name, b) for name, b in r["baselines"].items()]
         lo, hi = t["interval"]
         lines.append(f"{lo:.0%}-{hi:.0%} interval covered {t['coverage']:.1%} of test values")
         if r["horizon"] > 1:
             steps = " ".join(f"{m:.3f}" for m in t["mase_by_step"])
             lines.append(f"rnnkit MASE at steps 1..{r['horizon']}: {steps}")
         lines.append(f"season length: {r['period'] or 'none'} ({r['period_from']})")
+        if "base" in r:
+            lines.append(f"the network corrects the {r['base']} forecast (--base)")
+        if seasonal:
+            lines.append(
+                "MASE divides by the mean one-step change over the training part; MASE (m) by "
+                f"the mean change over one season ({r['period']}), the M4 competition's scale"
+            )
         if r["interpolated"]:
             lines.append(f"note: {r['interpolated']} missing values were interpolated")
         return "\n".join(lines)
