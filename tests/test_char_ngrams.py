@@ -71,8 +71,8 @@ def test_batch_table_indexes_each_distinct_word_once():
 
 def _model(buckets: int) -> SequenceClassifier:
     torch.manual_seed(0)
-    cfg = ClassifierConfig(num_classes=2, vocab_size=10, embed_dim=6, hidden_size=5,
-                           bidirectional=True, pool="max", dropout=0.0, ngram_buckets=buckets)  # fmt: skip
+    cfg = ClassifierConfig(num_classes=2, vocab_size=10, embed_dim=6, hidden_size=5, pool="max",
+                           bidirectional=True, dropout=0.0, ngram_buckets=buckets)  # fmt: skip
     return SequenceClassifier(cfg).eval()
 
 
