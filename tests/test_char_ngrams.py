@@ -4,6 +4,7 @@ apart, padding inert, and the setting off where there are no words or in an old 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -166,3 +167,19 @@ def test_unset_ngram_buckets_follows_the_training_size(train_size, given, want):
     task = make_task("classify", {"data": "x.csv"}, {"ngram_buckets": given})
     task.resolve_ngrams(fitting=True, word_level=True, train_size=train_size)
     assert task.model.ngram_buckets == want
+
+
+def test_a_saved_run_with_ngrams_reproduces_its_test_figure(tmp_path, capsys):
+    """The buckets are a function of the strings, so the loaded run scores its test split as
+    training did; the config keeps the setting."""
+    data, out = tmp_path / "reviews.csv", tmp_path / "run"
+    write_reviews(data, n=200)
+    argv = ["train", "classify", "--data", str(data), "--out", str(out), "--epochs", "2",
+            "--hidden", "8", "--embed", "8", "--ngram-buckets", "64", "--quiet",
+            "--json"]  # fmt: skip
+    assert main(argv) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert json.loads((out / "config.json").read_text())["model"]["ngram_buckets"] == 64
+    assert main(["evaluate", str(out), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["accuracy"] == results["test"]["accuracy"]
