@@ -16,7 +16,7 @@ from rnnkit.cli.main import main
 from rnnkit.data.char_ngrams import NgramHasher, bucket_ids, char_ngrams
 from rnnkit.data.tokenizers import fit_tokenizer
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
-from rnnkit.tasks.classify import NGRAM_BUCKETS, NGRAM_MIN_TRAIN
+from rnnkit.tasks.classify import NGRAM_BUCKETS
 from rnnkit.train.run import make_task
 from tests.test_classify import write_reviews
 
@@ -131,10 +131,10 @@ def test_old_configs_and_inputs_without_words_have_no_ngrams():
     old = {"num_classes": 2, "vocab_size": 10, "embed_dim": 6, "hidden_size": 5}
     assert SequenceClassifier(ClassifierConfig.from_dict(old)).ngrams is None
     task = make_task("classify", {"dataset": "digits-rows"}, {})
-    task.resolve_ngrams(fitting=False, word_level=True, train_size=10**6)  # saved before the key
+    task.resolve_ngrams(fitting=False, word_level=True)  # a restored run saved before the key
     assert task.model.ngram_buckets == 0
     new = make_task("classify", {"dataset": "digits-rows"}, {})
-    new.resolve_ngrams(fitting=True, word_level=False, train_size=10**6)  # char level, features
+    new.resolve_ngrams(fitting=True, word_level=False)  # char level or feature sequences
     assert new.model.ngram_buckets == 0
     with pytest.raises(Exception, match="ngram_buckets needs word tokens"):
         ClassifierConfig(num_classes=2, input_size=8, ngram_buckets=10).validate()
@@ -157,15 +157,10 @@ def test_ngrams_asked_for_at_char_level_is_one_line_exit_2(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "ngram_buckets needs word-level text" in err, err
 
 
-@pytest.mark.parametrize(("train_size", "given", "want"), [
-    (NGRAM_MIN_TRAIN, None, NGRAM_BUCKETS),  # a large word-level set: on by default
-    (NGRAM_MIN_TRAIN - 1, None, 0),  # a small one: off by default
-    (10, 300, 300),  # given: kept, whatever the size
-    (10**6, 0, 0),
-])  # fmt: skip
-def test_unset_ngram_buckets_follows_the_training_size(train_size, given, want):
+@pytest.mark.parametrize(("given", "want"), [(None, NGRAM_BUCKETS), (300, 300), (0, 0)])
+def test_unset_ngram_buckets_is_on_for_new_word_level_runs(given, want):
     task = make_task("classify", {"data": "x.csv"}, {"ngram_buckets": given})
-    task.resolve_ngrams(fitting=True, word_level=True, train_size=train_size)
+    task.resolve_ngrams(fitting=True, word_level=True)
     assert task.model.ngram_buckets == want
 
 

@@ -30,10 +30,7 @@ from rnnkit.tasks.base import Splits, Task, exactly_one_source, register_task
 from rnnkit.train.trainer import ListBatches, StepOutput, to_device
 
 WORD_DROPOUT = 0.1
-# ngram_buckets when not given: NGRAM_BUCKETS for word-level text with at least
-# NGRAM_MIN_TRAIN training examples, else 0 (see ClassifyTask.resolve_ngrams for why)
-NGRAM_BUCKETS = 16384
-NGRAM_MIN_TRAIN = 5000
+NGRAM_BUCKETS = 16384  # ngram_buckets at word level when not given; char level, features: 0
 # inputs: (B, T) ids, (B, T, F) features, or with n-grams (ids (B, T), word index (B, T) into
 # the batch's n-gram table (U, K)); then lengths (B,), labels (B,)
 Batch = tuple[Tensor | tuple[Tensor, Tensor, Tensor], Tensor, Tensor]
@@ -127,7 +124,7 @@ class ClassifyTask(Task):
             if len(self.labels) < 2:
                 raise RnnkitError(f"{source}: every label is {self.labels[0]!r}; need 2+ classes")
         tr, va, te = split_indices(len(inputs), d.val, d.test, d.split_seed)
-        self.resolve_ngrams(fitting, not features and d.level == "word", len(tr))
+        self.resolve_ngrams(fitting, word_level=not features and d.level == "word")
         if fitting:  # vocabulary and input size from the training split only
             if features:
                 self.model.input_size = int(inputs[0].shape[-1])
@@ -148,20 +145,13 @@ class ClassifyTask(Task):
         }
         return Splits(part(tr), part(va), part(te), info)
 
-    def resolve_ngrams(self, fitting: bool, word_level: bool, train_size: int) -> None:
-        """Settle ``ngram_buckets``. Unset, it is NGRAM_BUCKETS for a new word-level run with
-        at least NGRAM_MIN_TRAIN training texts, and 0 for smaller sets, char level, feature
-        sequences and a run saved before the setting existed (its config lacks the key). Set
-        above 0 where there are no words, it is refused.
-
-        Why by size: the hashed table adds NGRAM_BUCKETS x embed_dim weights (2.1 million at
-        the defaults, more than the rest of the model). On sentiment-movies (8,454 training
-        texts) they raised validation accuracy; on sentiment-amazon (2,888) the model fitted
-        the training part sooner and validated lower (docs/tasks.md has the figures)."""
+    def resolve_ngrams(self, fitting: bool, word_level: bool) -> None:
+        """Settle ``ngram_buckets``: unset means NGRAM_BUCKETS for a new word-level run, and off
+        for char level, feature sequences and a run saved before the setting existed (its
+        config lacks the key); set above 0 where there are no words, it is refused."""
         m = self.model
         if m.ngram_buckets is None:
-            big = fitting and word_level and train_size >= NGRAM_MIN_TRAIN
-            m.ngram_buckets = NGRAM_BUCKETS if big else 0
+            m.ngram_buckets = NGRAM_BUCKETS if fitting and word_level else 0
         elif m.ngram_buckets and not word_level:
             raise RnnkitError(
                 "ngram_buckets needs word-level text (level word); set it to 0 for char level "
