@@ -109,6 +109,7 @@ class ClassifyTask(Task):
 
     labels: list[str] | None = None
     tokenizer: Any = None
+    _hasher: NgramHasher | None = None
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -164,7 +165,7 @@ class ClassifyTask(Task):
         buckets = self.model.ngram_buckets or 0
         if not buckets:
             return None
-        if getattr(self, "_hasher", None) is None or self._hasher.buckets != buckets:
+        if self._hasher is None or self._hasher.buckets != buckets:
             self._hasher = NgramHasher(buckets)
         return self._hasher
 
