@@ -6,6 +6,10 @@ state at step L-1 and the backward state at step 0, both having seen the whole r
 ``mean``/``max`` pool over the first ``L`` steps only.
 
     h_{1..L} = RNN(embed(x_{1..L}))          logits = V pool(h_{1..L}) + c
+
+With ``ngram_buckets > 0`` each word's input is its embedding plus the mean of its hashed
+character n-grams' embeddings (fastText's subword vectors, ``rnnkit.data.char_ngrams``), so
+rare and unseen words are not all one ``<unk>``.
 """
 
 from __future__ import annotations
@@ -42,10 +46,16 @@ class ClassifierConfig(RecurrentSettings):
     embed_dim: int = setting(128, "embedding size", lo=1, hi=16384, aliases=("--embed",))
     bidirectional: bool = setting(False, "read both ways")
     pool: str = setting("last", "how the steps' outputs become one vector", choices=POOLS)
+    ngram_buckets: int | None = setting(
+        None, "hashed character 3- to 5-gram rows added to each word's embedding (word-level "
+        "text only; 0: off; default: the task's choice)", lo=0, hi=2**24,
+    )  # fmt: skip
 
     def check(self) -> None:
         if self.vocab_size > 0 and self.input_size > 0:
             raise RnnkitError("a classifier takes either token ids or feature vectors, not both")
+        if self.ngram_buckets and self.input_size > 0:
+            raise RnnkitError("ngram_buckets needs word tokens; feature sequences have none")
 
 
 class SequenceClassifier(TaskModel):
@@ -57,6 +67,12 @@ class SequenceClassifier(TaskModel):
         if not (c.vocab_size or c.input_size):
             raise RnnkitError("a classifier needs vocab_size (token ids) or input_size (features)")
         self.embed = nn.Embedding(c.vocab_size, c.embed_dim) if c.vocab_size else None
+        # None: a config from before n-grams existed, read as off
+        self.ngrams = (
+            nn.EmbeddingBag(c.ngram_buckets + 1, c.embed_dim, mode="mean", padding_idx=0)
+            if c.ngram_buckets
+            else None
+        )
         feat = c.embed_dim if c.vocab_size else c.input_size
         self.rnn = make_recurrent(
             c.cell, feat, c.hidden_size, num_layers=c.num_layers, dropout=c.dropout,
@@ -66,9 +82,28 @@ class SequenceClassifier(TaskModel):
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(width, c.num_classes)
 
-    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
-        """x: (B, T) int64 ids or (B, T, F) floats; lengths (B,) -> logits (B, C)."""
-        feats = self.drop(self.embed(x)) if self.embed is not None else x  # (B, T, F)
+    def inputs(self, x: Tensor, ngrams: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """What the encoder reads, before dropout: (B, T, F). ``ngrams`` (with
+        ``ngram_buckets``): (index (B, T) into table, table (U, K) of bucket rows), as
+        ``NgramHasher.batch`` makes them; table row 0 and padding buckets (0) add nothing."""
+        if self.embed is None:
+            return x
+        feats = self.embed(x)  # (B, T, E)
+        if self.ngrams is not None:
+            if ngrams is None:
+                raise RnnkitError("this classifier adds character n-grams: pass ngrams")
+            index, table = ngrams
+            feats = feats + self.ngrams(table)[index]  # (U, E) gathered to (B, T, E)
+        return feats
+
+    def forward(
+        self, x: Tensor, lengths: Tensor, ngrams: tuple[Tensor, Tensor] | None = None
+    ) -> Tensor:
+        """x: (B, T) int64 ids or (B, T, F) floats; lengths (B,); ngrams: see ``inputs``
+        -> logits (B, C)."""
+        feats = self.inputs(x, ngrams)  # (B, T, F)
+        if self.embed is not None:
+            feats = self.drop(feats)
         out, h_n = encode_packed(self.rnn, feats, lengths)  # (B, T, D*H), (L*D, B, H)
         if self.config.pool == "last":
             dirs = 2 if self.config.bidirectional else 1

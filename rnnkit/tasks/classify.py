@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.config import Settings, setting
+from rnnkit.data.char_ngrams import NgramHasher
 from rnnkit.data.splits import batched, split_indices
 from rnnkit.data.tables import LabelledSequences, LabelledTexts, read_labelled_texts
 from rnnkit.data.tokenizers import fit_tokenizer, tokenizer_from_dict
@@ -26,10 +27,13 @@ from rnnkit.files import save_figure
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.tasks import baselines
 from rnnkit.tasks.base import Splits, Task, exactly_one_source, register_task
-from rnnkit.train.trainer import ListBatches, StepOutput
+from rnnkit.train.trainer import ListBatches, StepOutput, to_device
 
 WORD_DROPOUT = 0.1
-Batch = tuple[Tensor, Tensor, Tensor]  # inputs (B, T) or (B, T, F), lengths (B,), labels (B,)
+NGRAM_BUCKETS = 16384  # ngram_buckets at word level when not given; char level, features: 0
+# inputs: (B, T) ids, (B, T, F) features, or with n-grams (ids (B, T), word index (B, T) into
+# the batch's n-gram table (U, K)); then lengths (B,), labels (B,)
+Batch = tuple[Tensor | tuple[Tensor, Tensor, Tensor], Tensor, Tensor]
 
 
 @dataclass(kw_only=True)
@@ -48,6 +52,13 @@ class ClassifyData(Settings):
         None, "sequences per step (default: 64, or 32 under 5,000 training examples)",
         lo=1, hi=65536,
     )  # fmt: skip
+
+
+def logits(model: nn.Module, x: Tensor | tuple[Tensor, Tensor, Tensor], lengths: Tensor) -> Tensor:
+    """The model on a batch's inputs: ids or features, or ids with their n-gram tables."""
+    if isinstance(x, tuple):
+        return model(x[0], lengths, (x[1], x[2]))
+    return model(x, lengths)
 
 
 def scores(y_true, y_pred) -> dict[str, float]:
@@ -98,6 +109,7 @@ class ClassifyTask(Task):
 
     labels: list[str] | None = None
     tokenizer: Any = None
+    _hasher: NgramHasher | None = None
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -113,6 +125,7 @@ class ClassifyTask(Task):
             if len(self.labels) < 2:
                 raise RnnkitError(f"{source}: every label is {self.labels[0]!r}; need 2+ classes")
         tr, va, te = split_indices(len(inputs), d.val, d.test, d.split_seed)
+        self.resolve_ngrams(fitting, word_level=not features and d.level == "word")
         if fitting:  # vocabulary and input size from the training split only
             if features:
                 self.model.input_size = int(inputs[0].shape[-1])
@@ -133,6 +146,29 @@ class ClassifyTask(Task):
         }
         return Splits(part(tr), part(va), part(te), info)
 
+    def resolve_ngrams(self, fitting: bool, word_level: bool) -> None:
+        """Settle ``ngram_buckets``: unset means NGRAM_BUCKETS for a new word-level run, and off
+        for char level, feature sequences and a run saved before the setting existed (its
+        config lacks the key); set above 0 where there are no words, it is refused."""
+        m = self.model
+        if m.ngram_buckets is None:
+            m.ngram_buckets = NGRAM_BUCKETS if fitting and word_level else 0
+        elif m.ngram_buckets and not word_level:
+            raise RnnkitError(
+                "ngram_buckets needs word-level text (level word); set it to 0 for char level "
+                "or feature sequences"
+            )
+
+    @property
+    def hasher(self) -> NgramHasher | None:
+        """The n-gram hasher when this run adds n-grams (one per task: it keeps the hashes)."""
+        buckets = self.model.ngram_buckets or 0
+        if not buckets:
+            return None
+        if self._hasher is None or self._hasher.buckets != buckets:
+            self._hasher = NgramHasher(buckets)
+        return self._hasher
+
     def artefacts(self) -> dict[str, Any]:
         files = {"labels.json": self.labels}
         if self.tokenizer is not None:
@@ -148,28 +184,42 @@ class ClassifyTask(Task):
             self.tokenizer = tokenizer_from_dict(files["tokenizer.json"])
 
     def encode(self, inputs: list) -> list:
-        """Token ids per text (a text with no known token becomes one id-0 token), or the
-        feature sequences as they are."""
+        """Token ids per text (a text with no token becomes one id-0 token), or the feature
+        sequences as they are."""
         if self.tokenizer is None:
             return inputs
         return [self.tokenizer.encode(t, strict=False) or [0] for t in inputs]
 
     def make_batches(self, inputs: list, labels: list[int], batch_size: int) -> tuple[list, list]:
-        """Padded batches of similar lengths and the input order they follow."""
+        """Padded batches of similar lengths and the input order they follow. With n-grams a
+        row is (ids, tokens): the n-grams come from each token's string, so two words outside
+        the vocabulary (both ``<unk>``) still differ."""
+        hasher = self.hasher
+        if hasher is None:
+            rows = list(zip(self.encode(inputs), labels, strict=True))
+        else:
+            tok = self.tokenizer
+            rows = []
+            for text, y in zip(inputs, labels, strict=True):
+                words = tok.tokenize(text)
+                rows.append(((tok.encode(text) or [0], words), y))
 
         def make(rows: list[tuple[Any, int]]) -> Batch:
-            lengths = torch.tensor([len(x) for x, _ in rows])  # (B,)
-            first = rows[0][0]
-            if isinstance(first, np.ndarray):
-                x = torch.zeros(len(rows), int(lengths.max()), first.shape[-1])  # (B, T, F)
+            seqs = [x if hasher is None else x[0] for x, _ in rows]
+            lengths = torch.tensor([len(s) for s in seqs])  # (B,)
+            if isinstance(seqs[0], np.ndarray):
+                x = torch.zeros(len(rows), int(lengths.max()), seqs[0].shape[-1])  # (B, T, F)
             else:
                 x = torch.zeros(len(rows), int(lengths.max()), dtype=torch.long)  # (B, T)
-            for r, (seq, _) in enumerate(rows):
+            for r, seq in enumerate(seqs):
                 x[r, : len(seq)] = torch.as_tensor(seq)
+            if hasher is not None:
+                words = [row[0][1] for row in rows]
+                x = (x, *hasher.batch(words, x.shape[1]))  # ids, word index, n-gram table
             return x, lengths, torch.tensor([y for _, y in rows])
 
-        return batched(list(zip(self.encode(inputs), labels, strict=True)), batch_size,
-                       lambda row: len(row[0]), make)  # fmt: skip
+        return batched(rows, batch_size, lambda row: len(row[0] if hasher is None else row[0][0]),
+                       make)  # fmt: skip
 
     def label_ids(self, labels: list[str]) -> list[int]:
         index = {lab: i for i, lab in enumerate(self.labels)}
@@ -192,11 +242,17 @@ class ClassifyTask(Task):
 
     def loss(self, model: nn.Module, batch: Batch, state: Any) -> StepOutput:
         """Cross-entropy per sequence. While training on token ids, each token is replaced by id
-        0 (``<unk>`` for words) with probability WORD_DROPOUT: no single word decides alone."""
+        0 (``<unk>`` for words) with probability WORD_DROPOUT, its n-grams too: no single word
+        decides alone."""
         x, lengths, y = batch
-        if model.training and not x.is_floating_point():
-            x = x.masked_fill(torch.rand(x.shape, device=x.device) < WORD_DROPOUT, 0)
-        return StepOutput(F.cross_entropy(model(x, lengths), y), len(y))
+        ids = x[0] if isinstance(x, tuple) else x
+        if model.training and not ids.is_floating_point():
+            drop = torch.rand(ids.shape, device=ids.device) < WORD_DROPOUT
+            if isinstance(x, tuple):
+                x = (ids.masked_fill(drop, 0), x[1].masked_fill(drop, 0), x[2])
+            else:
+                x = x.masked_fill(drop, 0)
+        return StepOutput(F.cross_entropy(logits(model, x, lengths), y), len(y))
 
     def metrics(self, model: nn.Module, val: ListBatches) -> dict[str, float]:
         probs, y = self.probabilities(model, val.batches)
@@ -209,7 +265,7 @@ class ClassifyTask(Task):
         device = next(model.parameters()).device
         probs, ys = [], []
         for x, lengths, y in batches:
-            probs.append(torch.softmax(model(x.to(device), lengths), -1).cpu())
+            probs.append(torch.softmax(logits(model, to_device(x, device), lengths), -1).cpu())
             ys.append(y)
         return torch.cat(probs).numpy(), torch.cat(ys).numpy()
 
