@@ -26,6 +26,9 @@ import sys
 import time
 from pathlib import Path
 
+# a baseline path of this name is the lowest MASE of naive, seasonal-naive and ETS
+BEST_OF_THREE = ("baselines", "best of naive, seasonal-naive, ETS", "mase")
+
 # name -> (rnnkit arguments, figure key path, baseline key path, bar)
 TASKS = {
     "sentiment-movies": (
@@ -56,10 +59,21 @@ TASKS = {
         ["train", "forecast", "--dataset", "co2", "--horizon", "1"],
         ("test", "mase"), ("baselines", "naive", "mase"), "MASE < 1",
     ),
+    # issue 15's forecasting bar: at horizon 12, below naive, seasonal-naive and ETS, and below 1
+    **{
+        f"{series}-h12": (
+            ["train", "forecast", "--dataset", series, "--horizon", "12"],
+            ("test", "mase"), BEST_OF_THREE, "MASE < best of three, < 1",
+        )
+        for series in ("elnino", "sunspots", "co2", "stock-ibm")
+    },
 }  # fmt: skip
 
 
 def dig(d: dict, path: tuple) -> float:
+    if path == BEST_OF_THREE:
+        rivals = [k for k in d["baselines"] if k in ("naive", "ets") or k.startswith("seasonal")]
+        return min(float(d["baselines"][k]["mase"]) for k in rivals)
     for k in path:
         d = d[k]
     return float(d)

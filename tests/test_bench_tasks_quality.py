@@ -33,3 +33,13 @@ def test_every_sentiment_set_is_benched_against_the_one_point_bar():
     for name in ("sentiment-movies", "sentiment-tweets", "sentiment-amazon"):
         argv, fig, base, bar = bench.TASKS[name]
         assert argv[-1] == name and bar == "accuracy >= baseline + 0.01"
+
+
+def test_horizon_12_forecasts_are_held_to_the_best_of_the_three_baselines():
+    bench = load_bench()
+    results = {"baselines": {"naive": {"mase": 2.0}, "seasonal_naive_m12": {"mase": 0.9},
+                             "ets": {"mase": 1.1}, "sarima": {"mase": 0.5}}}  # fmt: skip
+    assert bench.dig(results, bench.BEST_OF_THREE) == 0.9  # SARIMA is not one of the three
+    for series in ("elnino", "sunspots", "co2", "stock-ibm"):
+        argv, fig, base, bar = bench.TASKS[f"{series}-h12"]
+        assert argv[-3:] == [series, "--horizon", "12"] and base == bench.BEST_OF_THREE
