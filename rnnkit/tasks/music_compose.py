@@ -15,6 +15,7 @@ from torch import nn
 
 from rnnkit.config import check_value
 from rnnkit.data.abc import Key, TuneError, parse_key, parse_meter, tune_text
+from rnnkit.data.abc_clock import BarClock
 from rnnkit.errors import RnnkitError
 from rnnkit.files import atomic_write_bytes, new_output
 from rnnkit.train.run import load_run
@@ -29,15 +30,21 @@ def sample_tunes(model: nn.Module, task: Any, n: int, seed: int | None = None,
     """``n`` tunes drawn in one batch: (tokens after <s> up to </s>, whether </s> came).
 
     ``prefix`` (e.g. ``["M:6/8", "K:Cmaj"]``) is forced after ``<s>``; temperature 0 is greedy.
+    A model given bar classes has each sample's own ``BarClock`` run on what it draws.
     """
-    from rnnkit.tasks.music import BOS, EOS, MAX_TUNE_TOKENS, PAD, UNK
+    from rnnkit.tasks.music import BOS, EOS, MAX_TUNE_TOKENS, PAD, UNK, run_model
 
     model.eval()
     index = task.index
     max_tokens = max_tokens or MAX_TUNE_TOKENS
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
     start = torch.tensor([[index[BOS]] + [index[t] for t in prefix]] * n)  # (n, 1 + P)
-    logits, state = model(start)  # (n, 1 + P, V)
+    clocks = [BarClock() for _ in range(n)] if task.model.position_dim else None
+    positions = None
+    if clocks is not None:
+        first = [[c.class_after(t) for t in (BOS, *prefix)] for c in clocks]
+        positions = torch.tensor(first)  # (n, 1 + P)
+    logits, state = run_model(model, start, positions)  # (n, 1 + P, V)
     last = logits[:, -1]  # (n, V)
     banned = torch.tensor([index[t] for t in (PAD, BOS, UNK)])
     drawn = [list(prefix) for _ in range(n)]
@@ -57,7 +64,11 @@ def sample_tunes(model: nn.Module, task: Any, n: int, seed: int | None = None,
                     drawn[i].append(task.vocab[tok])
         if all(done):
             break
-        logits, state = model(ids[:, None], state)  # (n, 1, V)
+        if clocks is not None:
+            toks = [task.vocab[t] for t in ids.tolist()]
+            after = [[c.class_after(t)] for c, t in zip(clocks, toks, strict=True)]
+            positions = torch.tensor(after)  # (n, 1)
+        logits, state = run_model(model, ids[:, None], positions, state)  # (n, 1, V)
         last = logits[:, -1]
     return list(zip(drawn, done, strict=True))
 

@@ -28,15 +28,9 @@ from rnnkit.data.abc import (
     parse_body,
     tune_text,
 )
+from rnnkit.data.abc_clock import BROKEN, TUPLET_Q
 
 SECTION = {"||", "|]", "|:", ":|", "::", "|1", "|2", ":|2"}
-BROKEN = {  # (first note's factor, second note's)
-    ">": (Fraction(3, 2), Fraction(1, 2)),
-    "<": (Fraction(1, 2), Fraction(3, 2)),
-    ">>": (Fraction(7, 4), Fraction(1, 4)),
-    "<<": (Fraction(1, 4), Fraction(7, 4)),
-}
-TUPLET_Q = {2: 3, 3: 2, 4: 3, 6: 2, 8: 3}  # (p: p notes in the time of q; 5, 7, 9: by the meter
 
 
 @dataclass
