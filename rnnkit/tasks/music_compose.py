@@ -115,10 +115,13 @@ def check_samples(
     ngram: bool = False,
 ) -> dict[str, Any]:
     """The checks of ``rnnkit.tasks.music_metrics`` on ``n`` tunes drawn from a run's model as
-    they come (nothing drawn again), as the task's test reports them; with ``ngram``, also on
-    ``n`` tunes from the Kneser-Ney model fitted on the run's training split, drawn at the same
-    temperature after the same forced tokens."""
-    from rnnkit.tasks.music_metrics import tune_checks
+    they come (nothing drawn again), as the task's test reports them, and how many fail each
+    way (``faults``: the first failing check of each tune, ``music_metrics.fault``); with
+    ``ngram``, also on ``n`` tunes from the Kneser-Ney model fitted on the run's training split,
+    drawn at the same temperature after the same forced tokens."""
+    from collections import Counter
+
+    from rnnkit.tasks.music_metrics import fault, tune_checks
 
     check_value("n", n, {"lo": 1, "hi": 100_000}, int, False)
     check_value("temperature", temperature, {"lo": 0, "hi": 100}, float, False)
@@ -128,6 +131,9 @@ def check_samples(
     prefix, _ = conditioning(run.task, meter, key)
     tunes = sample_tunes(run.model, run.task, n, seed, prefix, temperature)
     out = {"temperature": temperature, "seed": seed, **tune_checks(tunes, music21)}
+    faults = Counter(fault(tokens, done, music21) for tokens, done in tunes)
+    faults.pop(None, None)
+    out["faults"] = dict(faults.most_common())
     if ngram:
         import numpy as np
 
