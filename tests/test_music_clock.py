@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from rnnkit.data.abc import BARS, ENDINGS, read_collection, read_tune
-from rnnkit.data.abc_clock import FULL, NUM_CLASSES, OUTSIDE, OVER, BarClock, bar_classes
+from rnnkit.data.abc_clock import FULL, NUM_CLASSES, OUTSIDE, OVER, SETTLED, BarClock, bar_classes
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.models.tune_model import TuneModel, TuneModelConfig
 from rnnkit.tasks.music_metrics import perform
@@ -71,11 +71,16 @@ def test_tokens_out_of_place_change_nothing():
 
 def test_bar_classes_say_what_is_left():
     tokens = ["<s>", "M:3/4", "K:Cmaj", "c", "4", "d", "/2", "e", "|", "c", "6", "d"]
-    # eighths left after each: -, -, -, 5, 2, 1, 3/2, 1/2 (class 2 + ceil(2 * left)), then a
-    # new bar: 6, 5, none (full), -1 (over)
-    assert bar_classes(tokens) == [OUTSIDE, OUTSIDE, OUTSIDE, 12, 6, 4, 5, 3, 14, 12, FULL,
-                                   OVER]  # fmt: skip
-    long = bar_classes(["M:12/4", "K:Cmaj", "c"])[-1]  # 23 eighths left: the last class
+    # eighths left (class 2 + ceil(2 * left)): -, -, -, then c (pending: 6 left when it began),
+    # 4 (settled: 2 left), d (pending: 2), /2 (3/2), e (pending: 3/2), a new bar: 6, c
+    # (pending: 6), 6 (settled: full), d (pending: begun with the bar already full)
+    pend = SETTLED
+    assert bar_classes(tokens) == [OUTSIDE, OUTSIDE, OUTSIDE, pend + 14, 6, pend + 6, 5,
+                                   pend + 5, 14, pend + 14, FULL, pend + FULL]  # fmt: skip
+    # in 2/4, a fourth eighth begun with 1 left, made a quarter: over; a new bar: 4 left
+    two = bar_classes(["M:2/4", "K:Cmaj", "c", "c", "c", "c", "2", "|"])
+    assert two[-3:] == [pend + 4, OVER, 10]
+    long = bar_classes(["M:12/4", "K:Cmaj", "c"])[-1]  # 24 eighths left: the last class
     assert long == NUM_CLASSES - 1
 
 

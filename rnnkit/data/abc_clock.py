@@ -17,6 +17,10 @@ after each token it knows how much of the current bar has been played, in eighth
 A pickup is simply a first bar that closes early. What the model is given is not the raw
 position but what is LEFT of the bar (``bar_class``): "exactly full" and "already too long" are
 then the same classes in every meter, and the class says how much room the next notes have.
+Right after a note the clock does not yet know its length (a length token may follow), so it
+does not pass off the one-eighth guess as settled: the class is then what was left when the
+note began, in classes of their own ("pending"). Settled "full" thus always means a bar line is
+due, and settled "over" always means the bar is already too long.
 The clock never raises: a token out of place (a length after a bar line, ``>`` with no note
 before it) changes nothing, since a model's samples must be clocked whatever they hold.
 """
@@ -46,7 +50,8 @@ OUTSIDE = 0  # no bar yet: <s>, the header tokens, padding
 FULL = 1  # the bar holds exactly the meter's length
 OVER = 2  # the bar is already longer than the meter
 MAX_LEFT = 24  # sixteenths; more left than this (a bar longer than 12/8) is the last class
-NUM_CLASSES = 3 + MAX_LEFT  # OUTSIDE, FULL, OVER, then 1..MAX_LEFT sixteenths left
+SETTLED = 3 + MAX_LEFT  # OUTSIDE, FULL, OVER, then 1..MAX_LEFT sixteenths left
+NUM_CLASSES = 2 * SETTLED  # then the same for a note whose length may still change
 
 
 def length_of(token: str) -> Fraction:
@@ -69,6 +74,7 @@ class BarClock:
         self.last_scale = Fraction(1)  # what its written length is multiplied by
         self.next_scale = Fraction(1)  # broken rhythm's factor for the next note
         self.tuplet_left, self.tuplet_scale = 0, Fraction(1)
+        self.pending = False  # the last token was a note whose length token may follow
 
     @property
     def left(self) -> Fraction | None:
@@ -91,6 +97,7 @@ class BarClock:
             return self.now
         if self.now is None:
             self.now = Fraction(0)  # the first body token opens the first bar (maybe a pickup)
+        self.pending = bool(_NOTE_TOKEN.fullmatch(token))
         if token in BARS or token in ENDINGS:
             self.now, self.last = Fraction(0), None
         elif _NOTE_TOKEN.fullmatch(token):
@@ -121,15 +128,19 @@ class BarClock:
 
     def bar_class(self) -> int:
         """The class of what is left of the bar now (``OUTSIDE``, ``FULL``, ``OVER`` or
-        ``2 + ceil(16ths left)``, at most ``NUM_CLASSES - 1``)."""
+        ``2 + ceil(16ths left)``, at most ``SETTLED - 1``); right after a note, what was left
+        when it began, plus ``SETTLED``."""
         left = self.left
         if left is None:
             return OUTSIDE
+        offset = 0
+        if self.pending:
+            left, offset = left + self.last, SETTLED
         if left == 0:
-            return FULL
+            return offset + FULL
         if left < 0:
-            return OVER
-        return 2 + min(math.ceil(2 * left), MAX_LEFT)
+            return offset + OVER
+        return offset + 2 + min(math.ceil(2 * left), MAX_LEFT)
 
     def class_after(self, token: str) -> int:
         """``push(token)``, then the bar class."""
