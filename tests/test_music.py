@@ -27,7 +27,14 @@ from rnnkit.errors import RnnkitError
 from rnnkit.tasks.kneser_ney import KneserNey, modified_discounts
 from rnnkit.tasks.music import read_abc_path
 from rnnkit.tasks.music_files import midi_bytes
-from rnnkit.tasks.music_metrics import bars_ok, ends_on_tonic, parses_with_music21, perform
+from rnnkit.tasks.music_metrics import (
+    bar_fault,
+    bars_ok,
+    ends_on_tonic,
+    fault,
+    parses_with_music21,
+    perform,
+)
 from rnnkit.train.run import fit
 from tests.music_data import write_tunes
 from tests.test_cli_lm import cli
@@ -236,6 +243,20 @@ def test_bar_checks_and_tonic():
     assert bars[0][0] == Fraction(4)
 
 
+def test_faults_name_the_first_check_a_tune_fails_and_where():
+    def tokens(body: str) -> list[str]:
+        return read_tune(f"X:1\nM:6/8\nL:1/8\nK:G\n{body}\n").tokens
+
+    assert fault(tokens("GAB cBA|G6|]"), True) is None
+    assert fault(tokens("GAB cBA|G6|]"), False) == "unfinished"
+    assert fault(tokens("GAB cBA|GAB cBA B|G6|]"), True, False) == "overfull, inside"
+    assert bar_fault(tokens("GAB cBA|GAB cBA B|G6|]")) == ("overfull", 1, 3)
+    assert fault(tokens("GAB cBA|GAB c|G6|]"), True, False) == "short, inside"
+    assert fault(tokens("GAB cBA|G7|]"), True, False) == "overfull, last bar"
+    assert fault(tokens("GAB|c3|]"), True, False) == "no full bar"
+    assert fault(["M:6/8", "K:Cmaj", "|", "2", "c"], True, False).startswith("unreadable: length")
+
+
 def test_music21_parse_check():
     assert parses_with_music21(tune_text(read_tune(AIR).tokens))
     assert not parses_with_music21("X:1\nT:x\nK:C\n")  # no notes
@@ -311,7 +332,9 @@ def test_compose_check_reports_shares_of_drawn_tunes(music_run, capsys):
     assert r["ngram"]["tunes"] == 3 and 0 <= r["ngram"]["bars_ok"] <= 1
     assert r["tunes"] == 3 and r["temperature"] == 1.0
     assert {"finished", "parses_music21", "bars_ok", "ends_on_tonic"} <= set(r)
-    assert all(0 <= r[k] <= 1 for k in r if k not in ("tunes", "temperature", "seed", "ngram"))
+    skip = ("tunes", "temperature", "seed", "ngram", "faults")
+    assert all(0 <= r[k] <= 1 for k in r if k not in skip)
+    assert sum(r["faults"].values()) == round(3 * (1 - r["parses_and_bars"]))
     assert not (d / "tune-01.abc").exists()
 
 

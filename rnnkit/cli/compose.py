@@ -50,6 +50,9 @@ def run_compose(args: argparse.Namespace) -> int:
                 figures = "  ".join(f"{k} {v:.0%}" for k, v in shares.items()
                                     if isinstance(v, float) and k != "temperature")  # fmt: skip
                 lines.append(f"{who:>6}: {figures}")
+        if r["faults"]:
+            lines.append("  rnn tunes failing, by the first check they fail: " + ", ".join(
+                f"{k} {v}" for k, v in r["faults"].items()))  # fmt: skip
         emit(r, args.json, "\n".join(lines))
         return 0
     if args.out is None:

@@ -71,6 +71,9 @@ class Task:
     Data: ClassVar[type[Settings]]
     Model: ClassVar[type[Settings]]
     defaults: ClassVar[dict[str, dict[str, Any]]] = {}  # {"data"|"model"|"train": {name: value}}
+    # what a setting missing from a saved run's config meant (one added since, whose default
+    # changed the behaviour): {"data"|"model": {name: value}}
+    absent: ClassVar[dict[str, dict[str, Any]]] = {}
     monitor: tuple[str, str] = ("val_loss", "min")  # (figure, "min" | "max"), read after prepare
     unit: ClassVar[str] = "items"  # what a loss's count counts, for the items/s figure
     input_settings: ClassVar[tuple[str, ...]] = ()  # Data settings that also apply to new files

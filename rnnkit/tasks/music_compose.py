@@ -15,6 +15,7 @@ from torch import nn
 
 from rnnkit.config import check_value
 from rnnkit.data.abc import Key, TuneError, parse_key, parse_meter, tune_text
+from rnnkit.data.abc_clock import BarClock
 from rnnkit.errors import RnnkitError
 from rnnkit.files import atomic_write_bytes, new_output
 from rnnkit.train.run import load_run
@@ -29,15 +30,21 @@ def sample_tunes(model: nn.Module, task: Any, n: int, seed: int | None = None,
     """``n`` tunes drawn in one batch: (tokens after <s> up to </s>, whether </s> came).
 
     ``prefix`` (e.g. ``["M:6/8", "K:Cmaj"]``) is forced after ``<s>``; temperature 0 is greedy.
+    A model given bar classes has each sample's own ``BarClock`` run on what it draws.
     """
-    from rnnkit.tasks.music import BOS, EOS, MAX_TUNE_TOKENS, PAD, UNK
+    from rnnkit.tasks.music import BOS, EOS, MAX_TUNE_TOKENS, PAD, UNK, run_model
 
     model.eval()
     index = task.index
     max_tokens = max_tokens or MAX_TUNE_TOKENS
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
     start = torch.tensor([[index[BOS]] + [index[t] for t in prefix]] * n)  # (n, 1 + P)
-    logits, state = model(start)  # (n, 1 + P, V)
+    clocks = [BarClock() for _ in range(n)] if task.model.position_dim else None
+    positions = None
+    if clocks is not None:
+        first = [[c.class_after(t) for t in (BOS, *prefix)] for c in clocks]
+        positions = torch.tensor(first)  # (n, 1 + P)
+    logits, state = run_model(model, start, positions)  # (n, 1 + P, V)
     last = logits[:, -1]  # (n, V)
     banned = torch.tensor([index[t] for t in (PAD, BOS, UNK)])
     drawn = [list(prefix) for _ in range(n)]
@@ -57,7 +64,11 @@ def sample_tunes(model: nn.Module, task: Any, n: int, seed: int | None = None,
                     drawn[i].append(task.vocab[tok])
         if all(done):
             break
-        logits, state = model(ids[:, None], state)  # (n, 1, V)
+        if clocks is not None:
+            toks = [task.vocab[t] for t in ids.tolist()]
+            after = [[c.class_after(t)] for c, t in zip(clocks, toks, strict=True)]
+            positions = torch.tensor(after)  # (n, 1)
+        logits, state = run_model(model, ids[:, None], positions, state)  # (n, 1, V)
         last = logits[:, -1]
     return list(zip(drawn, done, strict=True))
 
@@ -104,10 +115,13 @@ def check_samples(
     ngram: bool = False,
 ) -> dict[str, Any]:
     """The checks of ``rnnkit.tasks.music_metrics`` on ``n`` tunes drawn from a run's model as
-    they come (nothing drawn again), as the task's test reports them; with ``ngram``, also on
-    ``n`` tunes from the Kneser-Ney model fitted on the run's training split, drawn at the same
-    temperature after the same forced tokens."""
-    from rnnkit.tasks.music_metrics import tune_checks
+    they come (nothing drawn again), as the task's test reports them, and how many fail each
+    way (``faults``: the first failing check of each tune, ``music_metrics.fault``); with
+    ``ngram``, also on ``n`` tunes from the Kneser-Ney model fitted on the run's training split,
+    drawn at the same temperature after the same forced tokens."""
+    from collections import Counter
+
+    from rnnkit.tasks.music_metrics import fault, tune_checks
 
     check_value("n", n, {"lo": 1, "hi": 100_000}, int, False)
     check_value("temperature", temperature, {"lo": 0, "hi": 100}, float, False)
@@ -117,6 +131,9 @@ def check_samples(
     prefix, _ = conditioning(run.task, meter, key)
     tunes = sample_tunes(run.model, run.task, n, seed, prefix, temperature)
     out = {"temperature": temperature, "seed": seed, **tune_checks(tunes, music21)}
+    faults = Counter(fault(tokens, done, music21) for tokens, done in tunes)
+    faults.pop(None, None)
+    out["faults"] = dict(faults.most_common())
     if ngram:
         import numpy as np
 

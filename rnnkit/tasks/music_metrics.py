@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import warnings
 from dataclasses import dataclass
 from fractions import Fraction
@@ -28,15 +29,9 @@ from rnnkit.data.abc import (
     parse_body,
     tune_text,
 )
+from rnnkit.data.abc_clock import BROKEN, TUPLET_Q
 
 SECTION = {"||", "|]", "|:", ":|", "::", "|1", "|2", ":|2"}
-BROKEN = {  # (first note's factor, second note's)
-    ">": (Fraction(3, 2), Fraction(1, 2)),
-    "<": (Fraction(1, 2), Fraction(3, 2)),
-    ">>": (Fraction(7, 4), Fraction(1, 4)),
-    "<<": (Fraction(1, 4), Fraction(7, 4)),
-}
-TUPLET_Q = {2: 3, 3: 2, 4: 3, 6: 2, 8: 3}  # (p: p notes in the time of q; 5, 7, 9: by the meter
 
 
 @dataclass
@@ -90,24 +85,32 @@ def perform(tokens: list[str]) -> tuple[list[Played], list[tuple[Fraction, str, 
     return played, bars
 
 
-def bars_ok(tokens: list[str]) -> bool:
-    """Every bar the meter's length, with the short bars the module docstring allows."""
+def bar_fault(tokens: list[str]) -> tuple[str, int, int] | None:
+    """Why the bars of a tune break the rule of the module docstring, or None: (what, the
+    first bad bar's number from 0, how many bars), what being ``overfull`` (a bar longer than
+    the meter), ``short`` (a short bar away from the tune's ends and section lines),
+    ``no full bar`` or ``unplayable`` (``perform`` could not play it)."""
     try:
         meter = header_of(tokens)[0]
         played, bars = perform(tokens)
     except (TuneError, ValueError):
-        return False
+        return ("unplayable", 0, 0)
     full = bar_length(meter)
     bars = [b for b in bars if b[0] > 0]  # "|:" at the start, "|]" at the end: no bar
-    if not any(length == full for length, _, _ in bars):
-        return False
     for i, (length, opened, closed) in enumerate(bars):
         if length > full:
-            return False
+            return ("overfull", i, len(bars))
         if length < full and not (i == 0 or opened in SECTION or closed in SECTION or
                                   closed == "end"):  # fmt: skip
-            return False
-    return True
+            return ("short", i, len(bars))
+    if not any(length == full for length, _, _ in bars):
+        return ("no full bar", 0, len(bars))
+    return None
+
+
+def bars_ok(tokens: list[str]) -> bool:
+    """Every bar the meter's length, with the short bars the module docstring allows."""
+    return bar_fault(tokens) is None
 
 
 def ends_on_tonic(tokens: list[str]) -> bool:
@@ -132,6 +135,27 @@ def parses_with_music21(abc: str) -> bool:
         return len(score.recurse().notes) > 0
     except Exception:  # music21 raises many kinds; any of them is "does not parse"
         return False
+
+
+def fault(tokens: list[str], done: bool, music21: bool = True) -> str | None:
+    """The first reason a tune fails "parses and has well-formed bars" (None: it passes):
+    ``unfinished``, ``unreadable: <why>`` (rnnkit's reader, the token named in its message
+    dropped), ``music21``, or the bar fault (``bar_fault``) and where: ``overfull, last bar``,
+    ``short, bar 1`` ... (``first bar``, ``last bar`` or ``inside``)."""
+    if not done:
+        return "unfinished"
+    try:
+        abc = tune_text(tokens)
+    except (TuneError, ValueError) as exc:
+        return "unreadable: " + re.sub(r"'[^']*'", "X", str(exc))
+    if music21 and not parses_with_music21(abc):
+        return "music21"
+    found = bar_fault(tokens)
+    if found is None:
+        return None
+    what, i, n = found
+    where = "first bar" if i == 0 else "last bar" if i == n - 1 else "inside"
+    return f"{what}, {where}" if what in ("overfull", "short") else what
 
 
 def tune_checks(tunes: list[tuple[list[str], bool]], music21: bool = True) -> dict:

@@ -44,11 +44,15 @@ def pick_device(name: str) -> torch.device:
     return torch.device("cpu")
 
 
-def make_task(name: str, data: dict, model: dict) -> Task:
-    """The task ``name`` with its settings: the task's defaults, then ``data`` and ``model``."""
+def make_task(name: str, data: dict, model: dict, saved: bool = False) -> Task:
+    """The task ``name`` with its settings: the task's defaults, then ``data`` and ``model``.
+
+    ``saved``: the settings come from a run's config.json, where a setting the run predates
+    means what the task's ``absent`` says (the behaviour before it), not today's default."""
     cls = get_task(name)
-    d = cls.Data.from_dict({**cls.defaults.get("data", {}), **data})
-    m = cls.Model.from_dict({**cls.defaults.get("model", {}), **model})
+    old = cls.absent if saved else {}
+    d = cls.Data.from_dict({**cls.defaults.get("data", {}), **old.get("data", {}), **data})
+    m = cls.Model.from_dict({**cls.defaults.get("model", {}), **old.get("model", {}), **model})
     return cls(d, m)
 
 
@@ -115,7 +119,7 @@ def fit(
                 f"may change (got {', '.join(other)})"
             )
         saved = read_config(out)
-        the_task = make_task(task, saved["data"], saved["model"])
+        the_task = make_task(task, saved["data"], saved["model"], saved=True)
         read_artefacts(out, the_task)
         changes = {k: train[k] for k in ("progress",) if k in train}
         if any(k in train for k in STOP_RULES):  # new stop rules replace the old ones
@@ -236,7 +240,7 @@ def load_run(run_dir: str | Path, which: str = "best") -> LoadedRun:
     path = ckpt.resolve_checkpoint(run_dir, which)  # checks the folder and every checksum
     name = ckpt.run_info(run_dir)["task"]
     config = read_config(run_dir)
-    task = make_task(name, config["data"], config["model"])
+    task = make_task(name, config["data"], config["model"], saved=True)
     read_artefacts(run_dir, task)
     if (run_dir / "results.json").is_file():
         task.restore_results(ckpt.read_json(run_dir / "results.json", "results"))
