@@ -177,6 +177,13 @@ def test_a_new_run_is_given_bar_classes_in_training_and_sampling(tmp_path):
     assert got == [greedy_by_hand(run, prefix, 40)] * 2
 
 
+def test_a_new_run_has_the_bar_clock_unless_asked_not_to():
+    from rnnkit.train.run import make_task
+
+    assert make_task("music", {}, {}).model.position_dim == 16
+    assert make_task("music", {}, {"position_dim": 0}).model.position_dim == 0
+
+
 # -- runs saved before the bar clock -------------------------------------------------------------
 
 
