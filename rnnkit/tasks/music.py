@@ -135,7 +135,10 @@ class MusicTask(Task):
     # temperature 1 against 66% without it, and a lower held-out NLL (docs/music.md)
     defaults = {
         "model": {
-            "hidden_size": 256, "num_layers": 2, "embed_dim": 64, "dropout": 0.2,
+            "hidden_size": 256,
+            "num_layers": 2,
+            "embed_dim": 64,
+            "dropout": 0.2,
             "position_dim": 16,
         },
         "train": {"max_time": 900.0, "lr": 3e-3, "eval_every": 200, "patience": 5},
