@@ -92,11 +92,18 @@ def test_train_classify_and_predict_end_to_end(tmp_path, capsys):
     data, out = tmp_path / "reviews.csv", tmp_path / "run"
     write_reviews(data)
     argv = ["train", "classify", "--data", str(data), "--out", str(out), "--epochs", "12",
-            "--hidden", "16", "--embed", "16", "--lr", "0.01", "--quiet", "--json"]  # fmt: skip
+            "--eval-every", "20", "--hidden", "16", "--embed", "16", "--lr", "0.01", "--quiet",
+            "--json"]  # fmt: skip
     assert main(argv) == 0
     results = json.loads(capsys.readouterr().out)
     assert results["test"]["accuracy"] >= 0.9
     assert results["baseline"]["accuracy"] >= 0.9  # the baseline solves it too
+    averaged = results["training"]["averaged"]  # by default, of the 5 best checkpoints
+    records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    evaluations = sum("val_accuracy" in r and "averaged_steps" not in r for r in records)
+    assert len(averaged["steps"]) == min(5, evaluations) >= 2
+    assert results["training"]["best_step"] in averaged["steps"]
+    assert (out / "ckpt" / "average").is_dir() and (out / "best").read_text() == "average"
     assert (out / "confusion.png").stat().st_size > 1000
     assert main(["predict", str(out), "--json", "the plot was great", "awful film"]) == 0
     preds = json.loads(capsys.readouterr().out)

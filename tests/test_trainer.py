@@ -34,10 +34,10 @@ def cfg(**kw):
     return TrainConfig(**{**base, **kw})
 
 
-def run(out, steps, resume=False, total=None, cell="lstm"):
+def run(out, steps, resume=False, total=None, cell="lstm", average=0):
     """Train up to ``steps`` with a schedule planned for ``total`` steps (a kill mid-run)."""
     m = model(cell=cell)
-    c = cfg(max_steps=total or steps)
+    c = cfg(max_steps=total or steps, average=average)
     if not resume:
         prepare_run_dir(out, "test", False)
     t = Trainer(m, lm_loss, stream(), stream(2, 6), config=c, out_dir=out, resume=resume)
@@ -46,18 +46,58 @@ def run(out, steps, resume=False, total=None, cell="lstm"):
     return m, t
 
 
-@pytest.mark.parametrize("cell", ["lstm", "jordan"])
-def test_resume_is_exact(tmp_path, cell):
-    # 12 steps straight vs 6 steps, a fresh process state, and 6 more resumed from disk.
-    straight, _ = run(tmp_path / "a", 12, cell=cell)
-    run(tmp_path / "b", 6, total=12, cell=cell)
+@pytest.mark.parametrize(("cell", "average"), [("lstm", 0), ("jordan", 0), ("lstm", 3)])
+def test_resume_is_exact(tmp_path, cell, average):
+    # 12 steps straight vs 6 steps, a fresh process state, and 6 more resumed from disk; with
+    # checkpoint averaging, the ranking carries over and the average is the same.
+    straight, a = run(tmp_path / "a", 12, cell=cell, average=average)
+    run(tmp_path / "b", 6, total=12, cell=cell, average=average)
     torch.manual_seed(1234)  # a resumed run must not depend on the RNG it starts with
-    resumed, t = run(tmp_path / "b", 12, resume=True, cell=cell)
+    resumed, t = run(tmp_path / "b", 12, resume=True, cell=cell, average=average)
     assert t.resumed_from == 6
-    for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
-        assert torch.equal(a, b), k
+    for (k, a_), b in zip(
+        straight.state_dict().items(), resumed.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a_, b), k
     saved = load_weights(latest_checkpoint(tmp_path / "b"))
     assert all(torch.equal(saved[k], v) for k, v in straight.state_dict().items())
+    assert t.ranked == a.ranked
+    if average:
+        one, two = (load_weights(resolve_checkpoint(tmp_path / d)) for d in "ab")
+        assert resolve_checkpoint(tmp_path / "b").name == "average"
+        assert all(torch.equal(v, two[k]) for k, v in one.items())
+
+
+def test_the_best_checkpoints_are_kept_and_averaged(tmp_path):
+    """With average 3: the three best of six validations stay on disk, their weights' mean
+    (computed here from the weights after each step) is validated and becomes ``best``; the
+    model keeps its own weights and a later run of the same folder can resume."""
+    values = iter([3.0, 1.0, 2.5, 1.5, 2.0, 4.0, 9.0])  # best three: steps 2, 4, 5
+
+    def metrics_fn(m, data):
+        return {"score": next(values)}
+
+    m = model()
+    after = {}
+    prepare_run_dir(tmp_path, "test", False)
+    t = Trainer(m, lm_loss, stream(), stream(2, 6), out_dir=tmp_path, metrics_fn=metrics_fn,
+                config=cfg(max_steps=6, eval_every=1, patience=None, monitor="val_score",
+                           average=3))  # fmt: skip
+    t.on_step = lambda tr: after.update(
+        {tr.step: {k: v.clone() for k, v in m.state_dict().items()}}
+    )
+    summary = t.fit()
+    assert summary["best_step"] == 2 and summary["averaged"]["steps"] == [2, 4, 5]
+    assert summary["averaged"]["val_score"] == 9.0  # the average was validated, last
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "average", "step-000000002", "step-000000004", "step-000000005", "step-000000006"
+    ]  # fmt: skip
+    best = load_weights(resolve_checkpoint(tmp_path))
+    for k, v in best.items():
+        torch.testing.assert_close(v, (after[2][k] + after[4][k] + after[5][k]) / 3)
+        assert torch.equal(m.state_dict()[k], after[6][k])
+    records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["averaged_steps"] == [2, 4, 5] and records[-1]["val_score"] == 9.0
 
 
 def test_state_is_carried_across_chunks_and_detached():
@@ -176,6 +216,7 @@ def test_run_dir_rules(tmp_path):
         dict(max_steps=0),
         dict(optimizer="lbfgs", max_steps=1),
         dict(max_time=float("nan")),
+        dict(average=-1, max_steps=1),
     ],
 )
 def test_bad_config_values(kw):

@@ -101,7 +101,9 @@ class ClassifyTask(Task):
     Model = ClassifierConfig
     defaults = {
         "model": {"bidirectional": True, "pool": "max", "dropout": 0.5},
-        "train": {"epochs": 30, "lr": 3e-3, "eval_every": 100, "patience": 5},
+        # the mean of the 5 best validation checkpoints' weights: +0.2 to +2.3 points of test
+        # accuracy on the three sentiment sets over three seeds (docs/tasks.md)
+        "train": {"epochs": 30, "lr": 3e-3, "eval_every": 100, "patience": 5, "average": 5},
     }
     monitor = ("val_accuracy", "max")
     unit = "seqs"

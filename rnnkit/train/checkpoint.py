@@ -8,7 +8,8 @@ Layout of a run directory::
     metrics.jsonl     one JSON object per logged step or evaluation
     loss.png          loss curves
     latest, best      pointer files naming a checkpoint directory
-    ckpt/step-000000N/
+    ckpt/step-000000N/ (and ckpt/average/, the mean of the best checkpoints' weights, which
+                        ``best`` names once training ends, when the run averages them)
         model.safetensors   weights (no pickle)
         state.pt            optimiser, scheduler, RNG, step, carried state (tensors and numbers
                             only, loaded with ``weights_only=True``)
@@ -29,7 +30,7 @@ import pickle
 import re
 import shutil
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,8 @@ from rnnkit.files import atomic_write_bytes, atomic_write_json  # noqa: F401  (r
 
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
-CHECKPOINT_NAME = re.compile(r"step-\d{9}")
+CHECKPOINT_NAME = re.compile(r"step-\d{9}|average")
+AVERAGE = "average"
 CKPT_DIR = "ckpt"
 POINTERS = ("latest", "best")
 FORMAT = 2  # run.json "format": bumped when a run written before can no longer be read
@@ -207,13 +209,19 @@ def best_checkpoint(run_dir: str | Path) -> Path | None:
     return _pointer(Path(run_dir), "best")
 
 
+def step_name(step: int) -> str:
+    return f"step-{step:09d}"
+
+
 def save_checkpoint(
-    run_dir: Path, step: int, model_state: dict[str, torch.Tensor], train_state: dict, best: bool
-) -> Path:
-    """Write checkpoint ``step`` and point ``latest`` (and ``best`` if asked) at it."""
+    run_dir: Path, step: int, model_state: dict[str, torch.Tensor], train_state: dict, best: bool,
+    keep: Iterable[str] = (),
+) -> Path:  # fmt: skip
+    """Write checkpoint ``step`` and point ``latest`` (and ``best`` if asked) at it; remove the
+    checkpoints neither pointer names, except those named in ``keep``."""
     root = run_dir / CKPT_DIR
     root.mkdir(exist_ok=True)
-    name = f"step-{step:09d}"
+    name = step_name(step)
     final = root / name
     referenced = {p.name for p in (latest_checkpoint(run_dir), best_checkpoint(run_dir)) if p}
     if final.exists() and name not in referenced:
@@ -232,10 +240,35 @@ def save_checkpoint(
     atomic_write_bytes(run_dir / "latest", name.encode())
     if best:
         atomic_write_bytes(run_dir / "best", name.encode())
-    keep = {p.name for p in (latest_checkpoint(run_dir), best_checkpoint(run_dir)) if p}
+    keep = {*keep, *(p.name for p in (latest_checkpoint(run_dir), best_checkpoint(run_dir)) if p)}
     for old in root.iterdir():
         if old.name not in keep:
             shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def save_average(
+    run_dir: Path, step: int, model_state: dict[str, torch.Tensor], train_state: dict,
+    single_best: int,
+) -> Path:  # fmt: skip
+    """Write the averaged weights as checkpoint ``average`` and point ``best`` at it. Until the
+    new one is complete ``best`` names checkpoint ``single_best``, so it never names a
+    half-written or removed folder."""
+    root = run_dir / CKPT_DIR
+    final = root / AVERAGE
+    tmp = root / f".tmp-{AVERAGE}-{os.getpid()}"
+    try:
+        _write_checkpoint(tmp, run_dir, step, model_state, train_state)
+        atomic_write_bytes(run_dir / "best", step_name(single_best).encode())
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RnnkitError(
+            f"cannot write the averaged checkpoint in {root}: {exc.strerror or exc}; the best "
+            "single checkpoint stays the one used"
+        ) from None
+    atomic_write_bytes(run_dir / "best", AVERAGE.encode())
     return final
 
 

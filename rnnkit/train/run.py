@@ -183,7 +183,9 @@ def _fit_locked(
         **splits.info,
         **the_task.test(best, splits, run_dir),
         "training": {
-            k: summary[k] for k in ("steps", "elapsed_s", "stop_reason", "best_step", "best_value")
+            k: summary[k]
+            for k in ("steps", "elapsed_s", "stop_reason", "best_step", "best_value", "averaged")
+            if k in summary
         },
     }
     ckpt.atomic_write_json(run_dir / "results.json", results)

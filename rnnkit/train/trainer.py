@@ -20,9 +20,13 @@ Per step: forward, backward, gradient clipping by total norm (``clip``, on by de
 optimiser step (Adam, AdamW or SGD), learning-rate schedule (linear warm-up, then cosine decay
 to ``min_lr_ratio`` over ``max_steps`` or ``max_time``, or constant). Every ``eval_every`` steps:
 validation, early stopping on ``monitor``, a checkpoint (``best`` too on improvement), the loss
-plot. Metrics go to ``metrics.jsonl``; a tqdm bar shows loss and items/s. Under
-``torch.distributed`` the model is wrapped in DDP, every rank evaluates the same validation data
-(so every rank takes the same early-stopping decision) and only rank 0 writes files.
+plot. With ``average`` k > 1, the k best checkpoints by ``monitor`` are kept, and when training
+ends their weights are averaged (checkpoint averaging, as in fairseq's
+``average_checkpoints.py``), validated, and saved as checkpoint ``average``, which ``best`` then
+names: the test and ``load_run`` use the average. Metrics go to ``metrics.jsonl``; a tqdm bar
+shows loss and items/s. Under ``torch.distributed`` the model is wrapped in DDP, every rank
+evaluates the same validation data (so every rank takes the same early-stopping decision) and
+only rank 0 writes files.
 """
 
 from __future__ import annotations
@@ -86,6 +90,10 @@ class TrainConfig(Settings):
     )  # fmt: skip
     epochs: int | None = setting(None, "stop after this many passes over the data", lo=1, hi=10**6)
     eval_every: int = setting(200, "steps between validations (and checkpoints)", lo=1, hi=10**9)
+    average: int = setting(
+        0, "when training ends, average the weights of this many best validation checkpoints "
+        "and use the average (0 or 1: the best checkpoint alone)", lo=0, hi=100,
+    )  # fmt: skip
     patience: int | None = setting(
         5, "validations without improvement before stopping", lo=1, hi=10**6
     )
@@ -268,6 +276,7 @@ class Trainer:
         self.best_value: float | None = None
         self.best_step: int | None = None
         self.bad_evals = 0
+        self.ranked: list[tuple[float, int]] = []  # (monitor value, step) of the `average` best
         self.carry: Any = None
         self.stop_reason: StopReason | None = None
         self.log = None
@@ -350,13 +359,15 @@ class Trainer:
             "best_value": self.best_value,
             "best_step": self.best_step,
             "bad_evals": self.bad_evals,
+            "ranked": [list(r) for r in self.ranked],
             "world": self.world,
             "carry_is_tuple": isinstance(self.carry, tuple),
             "ranks": per_rank,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
         }
-        ckpt.save_checkpoint(self.out_dir, self.step, self.model.state_dict(), state, best)
+        keep = [ckpt.step_name(step) for _, step in self.ranked]
+        ckpt.save_checkpoint(self.out_dir, self.step, self.model.state_dict(), state, best, keep)
 
     def _restore(self) -> None:
         path = ckpt.latest_checkpoint(self.out_dir)
@@ -375,6 +386,7 @@ class Trainer:
         self.best_value = state["best_value"]
         self.best_step = state["best_step"]
         self.bad_evals = int(state["bad_evals"])
+        self.ranked = [(float(v), int(s)) for v, s in state.get("ranked", [])]
         mine = state["ranks"][self.rank] if state["world"] == self.world else None
         if mine is not None:
             torch.set_rng_state(mine["rng_torch"])
@@ -426,11 +438,49 @@ class Trainer:
                 improved = True
             else:
                 self.bad_evals += 1
+            self._rank(value)
         if self.log is not None and metrics:
             self.log.write({"step": self.step, "elapsed": round(self.elapsed, 3), **metrics})
         self._save(best=improved)
         self._plot()
         return metrics
+
+    def _rank(self, value: float) -> None:
+        """Enter this step's ``value`` among the ``average`` best (the earlier step first on a
+        tie, as for ``best``)."""
+        k = self.config.average
+        if k < 2 or self.out_dir is None:
+            return
+        sign = 1 if self.config.mode == "min" else -1
+        ranked = [r for r in self.ranked if r[1] != self.step] + [(value, self.step)]
+        self.ranked = sorted(ranked, key=lambda r: (sign * r[0], r[1]))[:k]
+
+    @torch.no_grad()
+    def _average_best(self) -> dict[str, Any] | None:
+        """Average the weights of the ranked checkpoints, validate the average and save it as
+        checkpoint ``average`` (``best`` names it); the model keeps its own weights. Returns
+        the steps averaged and the average's validation figures."""
+        if len(self.ranked) < 2 or not self.main:
+            return None
+        root = self.out_dir / ckpt.CKPT_DIR
+        weights = [ckpt.load_weights(root / ckpt.step_name(step)) for _, step in self.ranked]
+        average = {
+            name: torch.stack([w[name].float() for w in weights]).mean(0).to(first.dtype)
+            if first.is_floating_point() else first
+            for name, first in weights[0].items()
+        }  # fmt: skip
+        trained = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.model.load_state_dict(average)
+        try:
+            metrics = self.evaluate() if self.val_data is not None else {}
+        finally:
+            self.model.load_state_dict(trained)
+        steps = [step for _, step in self.ranked]
+        if self.log is not None:
+            self.log.write({"step": self.step, "averaged_steps": steps, **metrics})
+        state = ckpt.load_train_state(ckpt.latest_checkpoint(self.out_dir))
+        ckpt.save_average(self.out_dir, self.step, average, state, self.best_step)
+        return {"steps": steps, **metrics}
 
     def _plot(self, final: bool = False) -> None:
         """Redraw loss.png: at the end, and during the run at most every PLOT_EVERY_S seconds
@@ -512,6 +562,7 @@ class Trainer:
                 evaluated_at = self.step
         if evaluated_at != self.step:
             last_val = self._eval_and_save()
+        averaged = self._average_best()
         self._plot(final=True)
         bar.close()
         if self.val_data is not None and not last_val:
@@ -522,6 +573,7 @@ class Trainer:
             "stop_reason": asdict(self.stop_reason) if self.stop_reason else None,
             "best_step": self.best_step,
             "best_value": self.best_value,
+            **({"averaged": averaged} if averaged else {}),
             **last_val,
             "out_dir": str(self.out_dir) if self.out_dir else None,
             "config": asdict(c),
