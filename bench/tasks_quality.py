@@ -43,6 +43,10 @@ TASKS = {
         ["train", "classify", "--dataset", "sentiment-amazon"],
         ("test", "accuracy"), ("baseline", "accuracy"), "accuracy >= baseline + 0.01",
     ),
+    "sentiment-nyt": (
+        ["train", "classify", "--dataset", "sentiment-nyt"],
+        ("test", "accuracy"), ("baseline", "accuracy"), "accuracy >= baseline + 0.01",
+    ),
     "digits-rows": (
         ["train", "classify", "--dataset", "digits-rows"],
         ("test", "accuracy"), ("baseline", "accuracy"), "accuracy >= 0.95",

@@ -30,7 +30,7 @@ def test_summary_gives_mean_and_sample_sd_over_seeds():
 
 def test_every_sentiment_set_is_benched_against_the_one_point_bar():
     bench = load_bench()
-    for name in ("sentiment-movies", "sentiment-tweets", "sentiment-amazon"):
+    for name in ("sentiment-movies", "sentiment-tweets", "sentiment-amazon", "sentiment-nyt"):
         argv, fig, base, bar = bench.TASKS[name]
         assert argv[-1] == name and bar == "accuracy >= baseline + 0.01"
 

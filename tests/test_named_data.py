@@ -35,9 +35,13 @@ def cache(tmp_path, monkeypatch):
 
 
 def test_registry_lists_every_task():
-    assert {"sentiment-movies", "sentiment-tweets", "sentiment-amazon", "digits-rows"} <= set(
-        named.names("classify")
-    )
+    assert {
+        "sentiment-movies",
+        "sentiment-tweets",
+        "sentiment-amazon",
+        "sentiment-nyt",
+        "digits-rows",
+    } <= set(named.names("classify"))
     assert named.names("tag") == ["ner-wnut16"]
     assert {"sunspots", "co2", "elnino", "stock-aapl"} <= set(named.names("forecast"))
     with pytest.raises(RnnkitError, match="no forecast dataset 'ner-wnut16'"):
