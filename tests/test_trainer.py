@@ -1,6 +1,8 @@
 """The Trainer: exact resume, carried state, clipping, early stopping, damaged checkpoints."""
 
 import json
+import time
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -239,7 +241,12 @@ def test_loss_is_a_weighted_mean_in_evaluation():
     assert got == pytest.approx(want, rel=1e-5)
 
 
-def test_time_budget_stops_the_run_and_decays_the_rate():
+def test_time_budget_stops_the_run_and_decays_the_rate(monkeypatch):
+    # a clock that advances 10 ms at each reading, so the step count does not depend on how busy
+    # the machine is: a step reads it twice, the budget holds 30 steps
+    now = iter(i * 0.01 for i in range(10**6))
+    clock = SimpleNamespace(perf_counter=lambda: next(now), monotonic=time.monotonic)
+    monkeypatch.setattr("rnnkit.train.trainer.time", clock)
     lrs = []
     t = Trainer(model(), lm_loss, stream(), config=cfg(max_time=0.3, eval_every=1000))
     t.on_step = lambda tr: lrs.append(tr.optimizer.param_groups[0]["lr"])
