@@ -30,7 +30,7 @@ import pickle
 import re
 import shutil
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -227,16 +227,7 @@ def save_checkpoint(
     if final.exists() and name not in referenced:
         shutil.rmtree(final)  # left by a run killed before it could name it
     if not final.exists():
-        tmp = root / f".tmp-{name}-{os.getpid()}"
-        try:
-            _write_checkpoint(tmp, run_dir, step, model_state, train_state)
-            os.replace(tmp, final)
-        except (OSError, RnnkitError) as exc:  # disk full, folder gone: keep what was there
-            shutil.rmtree(tmp, ignore_errors=True)
-            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            raise RnnkitError(
-                f"cannot write checkpoint {name} in {root}: {why}; the previous one is intact"
-            ) from None
+        _install(run_dir, name, step, model_state, train_state)
     atomic_write_bytes(run_dir / "latest", name.encode())
     if best:
         atomic_write_bytes(run_dir / "best", name.encode())
@@ -254,22 +245,36 @@ def save_average(
     """Write the averaged weights as checkpoint ``average`` and point ``best`` at it. Until the
     new one is complete ``best`` names checkpoint ``single_best``, so it never names a
     half-written or removed folder."""
-    root = run_dir / CKPT_DIR
-    final = root / AVERAGE
-    tmp = root / f".tmp-{AVERAGE}-{os.getpid()}"
-    try:
-        _write_checkpoint(tmp, run_dir, step, model_state, train_state)
+    final = run_dir / CKPT_DIR / AVERAGE
+
+    def make_room() -> None:
         atomic_write_bytes(run_dir / "best", step_name(single_best).encode())
         shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise RnnkitError(
-            f"cannot write the averaged checkpoint in {root}: {exc.strerror or exc}; the best "
-            "single checkpoint stays the one used"
-        ) from None
+
+    _install(run_dir, AVERAGE, step, model_state, train_state, make_room)
     atomic_write_bytes(run_dir / "best", AVERAGE.encode())
     return final
+
+
+def _install(
+    run_dir: Path, name: str, step: int, model_state: dict[str, torch.Tensor], train_state: dict,
+    make_room: Callable[[], None] | None = None,
+) -> None:  # fmt: skip
+    """Write checkpoint folder ``name`` complete under a temporary name, call ``make_room``,
+    then rename it into place: a kill at any moment leaves no half-written ``name``."""
+    root = run_dir / CKPT_DIR
+    tmp = root / f".tmp-{name}-{os.getpid()}"
+    try:
+        _write_checkpoint(tmp, run_dir, step, model_state, train_state)
+        if make_room is not None:
+            make_room()
+        os.replace(tmp, root / name)
+    except (OSError, RnnkitError) as exc:  # disk full, folder gone: keep what was there
+        shutil.rmtree(tmp, ignore_errors=True)
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise RnnkitError(
+            f"cannot write checkpoint {name} in {root}: {why}; the previous one is intact"
+        ) from None
 
 
 def _write_checkpoint(
