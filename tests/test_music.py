@@ -286,7 +286,8 @@ def test_the_task_trains_and_sets_the_rnn_beside_the_ngram(music_run):
     assert r["split"]["train"]["tunes"] == 48 and r["split"]["test"]["tunes"] == 6
     t = r["test"]
     assert t["nll"] > 0 and t["ngram_nll"] == r["ngram"]["nll"] > 0 and r["ngram"]["order"] == 3
-    assert set(r["samples"]) == {"temperature", "rnn", "ngram", "test_tunes"}
+    assert set(r["samples"]) == {"temperature", "rnn", "ngram", "rnn_with_rules",
+                                 "ngram_with_rules", "test_tunes"}  # fmt: skip
     assert r["samples"]["test_tunes"]["bars_ok"] == 1.0  # the generated tunes are well formed
     saved = json.loads((d / "run" / "results.json").read_text())
     assert saved["test"]["nll"] == pytest.approx(t["nll"])
@@ -332,10 +333,13 @@ def test_compose_check_reports_shares_of_drawn_tunes(music_run, capsys):
     assert r["ngram"]["tunes"] == 3 and 0 <= r["ngram"]["bars_ok"] <= 1
     assert r["tunes"] == 3 and r["temperature"] == 1.0
     assert {"finished", "parses_music21", "bars_ok", "ends_on_tonic"} <= set(r)
-    skip = ("tunes", "temperature", "seed", "ngram", "faults")
+    assert r["rules"] is True  # drawn with the bar rules unless --free
+    skip = ("tunes", "temperature", "seed", "ngram", "faults", "rules")
     assert all(0 <= r[k] <= 1 for k in r if k not in skip)
     assert sum(r["faults"].values()) == round(3 * (1 - r["parses_and_bars"]))
     assert not (d / "tune-01.abc").exists()
+    code, text, err = cli(capsys, *argv, "--free")
+    assert code == 0 and "drawn freely" in text.splitlines()[0]
 
 
 def test_sampled_tunes_follow_the_forced_header(music_run):

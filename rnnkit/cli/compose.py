@@ -33,6 +33,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--ngram", action="store_true",
                    help="with --check: the same shares for the Kneser-Ney baseline, refitted on "
                    "the run's training split")  # fmt: skip
+    p.add_argument("--free", action="store_true",
+                   help="draw every token from the model as it is; by default a token after "
+                   "which the tune can no longer be well formed (a bar longer than the "
+                   "meter, a length with no note) is drawn again from the rest "
+                   "(docs/music.md)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_compose)
 
@@ -43,8 +48,9 @@ def run_compose(args: argparse.Namespace) -> int:
 
     if args.check:
         r = check_samples(args.dir, args.n, args.meter, args.key, args.temperature,
-                          args.seed or 0, ngram=args.ngram)  # fmt: skip
-        lines = [f"{args.n} tunes at temperature {args.temperature}, seed {r['seed']}"]
+                          args.seed or 0, ngram=args.ngram, rules=not args.free)  # fmt: skip
+        how = "drawn freely" if args.free else "with the bar rules"
+        lines = [f"{args.n} tunes at temperature {args.temperature}, seed {r['seed']}, {how}"]
         for who, shares in (("rnn", r), ("ngram", r.get("ngram"))):
             if shares:
                 figures = "  ".join(f"{k} {v:.0%}" for k, v in shares.items()
@@ -58,7 +64,7 @@ def run_compose(args: argparse.Namespace) -> int:
     if args.out is None:
         raise RnnkitError("give --out FOLDER (or --check to write nothing)")
     r = compose(args.dir, args.n, args.meter, args.key, args.out, args.temperature, args.seed,
-                args.force, not args.no_midi, not args.no_png)  # fmt: skip
+                args.force, not args.no_midi, not args.no_png, not args.free)  # fmt: skip
     lines = ["  ".join(group) for group in r["files"]]
     if r["redrawn"]:
         lines.append(f"{r['redrawn']} drawn tunes did not read as ABC and were drawn again")

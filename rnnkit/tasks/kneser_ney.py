@@ -23,10 +23,21 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
 from rnnkit.errors import RnnkitError
+
+
+class Rules(Protocol):
+    """What ``sample`` may draw next: told each id drawn (``push``), asked about a candidate
+    (``allows``)."""
+
+    def allows(self, token: int) -> bool: ...
+
+    def push(self, token: int) -> None: ...
+
 
 FALLBACK = (0.5, 1.0, 1.5)  # when an order's counts of counts are too few for the estimate
 
@@ -123,15 +134,26 @@ class KneserNey:
         max_len: int,
         temperature: float = 1.0,
         prefix: Sequence[int] = (),
+        rules: Rules | None = None,
     ) -> list[int]:
         """Ids drawn one by one after ``prefix`` from p ** (1 / temperature), renormalised,
-        until ``end`` (included) or ``max_len`` ids; the prefix is not returned."""
+        until ``end`` (included) or ``max_len`` ids; the prefix is not returned. With
+        ``rules`` (already told the prefix), an id it refuses is never drawn while any other
+        is allowed."""
         out: list[int] = []
         while len(out) < max_len:
             p = self.distribution([*prefix, *out])
             if temperature != 1.0:
                 p = p ** (1.0 / temperature)
-            out.append(int(rng.choice(self.vocab_size, p=p / p.sum())))
+            token = int(rng.choice(self.vocab_size, p=p / p.sum()))
+            while rules is not None and not rules.allows(token):
+                p[token] = 0.0
+                if not p.any():
+                    break  # nothing is allowed: keep the draw
+                token = int(rng.choice(self.vocab_size, p=p / p.sum()))
+            if rules is not None:
+                rules.push(token)
+            out.append(token)
             if out[-1] == end:
                 break
         return out

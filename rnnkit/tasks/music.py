@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -247,7 +246,7 @@ class MusicTask(Task):
         )
 
     def test(self, model: nn.Module, splits: Splits, run_dir: Path) -> dict[str, Any]:
-        from rnnkit.tasks.music_compose import sample_tunes
+        from rnnkit.tasks.music_compose import ngram_tunes, sample_tunes
         from rnnkit.tasks.music_metrics import tune_checks
 
         rnn = self.score(model, splits.test)
@@ -258,21 +257,17 @@ class MusicTask(Task):
                  "fit_and_score_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
         out: dict[str, Any] = {"test": {**rnn, "ngram_nll": ngram["nll"]}, "ngram": ngram}
         n = self.data.eval_tunes
-        if n:
+        if n:  # drawn freely (the model alone), then with the bar rules (what compose does)
             check = self.data.music21_check
-            rnn_tunes = sample_tunes(model, self, n, seed=0)
-            rng = np.random.default_rng(0)
-            end = self.index[EOS]
-            kn_ids = [kn.sample(rng, end, MAX_TUNE_TOKENS) for _ in range(n)]
-            kn_tunes = [self.decode(ids) for ids in kn_ids]
-            out["samples"] = {
-                "temperature": 1.0,
-                "rnn": tune_checks(rnn_tunes, check),
-                "ngram": tune_checks(kn_tunes, check),
-            }
+            out["samples"] = {"temperature": 1.0}
+            for rules, suffix in ((False, ""), (True, "_with_rules")):
+                rnn_tunes = sample_tunes(model, self, n, seed=0, rules=rules)
+                kn_tunes = ngram_tunes(self, kn, n, seed=0, rules=rules)
+                out["samples"]["rnn" + suffix] = tune_checks(rnn_tunes, check)
+                out["samples"]["ngram" + suffix] = tune_checks(kn_tunes, check)
+                out["sample" + suffix] = " ".join(rnn_tunes[0][0])
             real = [self.decode(s[1:]) for s in splits.test[:n]]
             out["samples"]["test_tunes"] = tune_checks(real, check)
-            out["sample"] = " ".join(rnn_tunes[0][0])
         return out
 
     def decode(self, ids: list[int]) -> tuple[list[str], bool]:

@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from rnnkit.config import check_value
 from rnnkit.data.abc import Key, TuneError, parse_key, parse_meter, tune_text
 from rnnkit.data.abc_clock import BarClock
+from rnnkit.data.abc_rules import TuneRules
 from rnnkit.errors import RnnkitError
 from rnnkit.files import atomic_write_bytes, new_output
 from rnnkit.train.run import load_run
@@ -23,14 +24,54 @@ from rnnkit.train.run import load_run
 MAX_DRAWS = 10  # draws per asked tune before giving up on tunes that do not read
 
 
+class RulesById:
+    """``TuneRules`` over token ids of a vocabulary (what the samplers draw)."""
+
+    def __init__(self, vocab: list[str]) -> None:
+        self.vocab, self.rules = vocab, TuneRules(vocab)
+
+    def allows(self, i: int) -> bool:
+        return self.rules.allows(self.vocab[i])
+
+    def push(self, i: int) -> None:
+        self.rules.push(self.vocab[i])
+
+
+def _draw(logits: Tensor, temperature: float, gen: torch.Generator | None) -> Tensor:
+    """One id per row of ``logits`` (B, V): from softmax(logits / temperature), or the argmax
+    at temperature 0."""
+    if temperature == 0:
+        return logits.argmax(-1)  # (B,)
+    return torch.multinomial((logits / temperature).softmax(-1), 1, generator=gen)[:, 0]
+
+
+def _obey(ruled: list[RulesById], ids: Tensor, logits: Tensor, done: list[bool],
+          temperature: float, gen: torch.Generator | None) -> None:  # fmt: skip
+    """Replace in place each id of ``ids`` (B,) that its tune's rules refuse by one drawn again
+    from its row of ``logits`` (B, V) without the refused ids, and push the ids kept."""
+    for i, r in enumerate(ruled):
+        if done[i]:
+            continue
+        row = logits[i : i + 1].clone()  # (1, V)
+        while not r.allows(int(ids[i])):
+            row[0, ids[i]] = float("-inf")
+            if torch.isneginf(row).all():
+                break  # nothing is allowed (a vocabulary with no section line): keep the draw
+            ids[i] = _draw(row, temperature, gen)[0]
+        r.push(int(ids[i]))
+
+
 @torch.no_grad()
 def sample_tunes(model: nn.Module, task: Any, n: int, seed: int | None = None,
                  prefix: list[str] = (), temperature: float = 1.0,
-                 max_tokens: int | None = None) -> list[tuple[list[str], bool]]:  # fmt: skip
+                 max_tokens: int | None = None,
+                 rules: bool = False) -> list[tuple[list[str], bool]]:  # fmt: skip
     """``n`` tunes drawn in one batch: (tokens after <s> up to </s>, whether </s> came).
 
     ``prefix`` (e.g. ``["M:6/8", "K:Cmaj"]``) is forced after ``<s>``; temperature 0 is greedy.
-    A model given bar classes has each sample's own ``BarClock`` run on what it draws.
+    A model given bar classes has each sample's own ``BarClock`` run on what it draws. With
+    ``rules``, a token that ``rnnkit.data.abc_rules.TuneRules`` refuses is never drawn: each
+    tune is drawn from the model's distribution restricted to the tokens its rules allow.
     """
     from rnnkit.tasks.music import BOS, EOS, MAX_TUNE_TOKENS, PAD, UNK, run_model
 
@@ -49,13 +90,16 @@ def sample_tunes(model: nn.Module, task: Any, n: int, seed: int | None = None,
     banned = torch.tensor([index[t] for t in (PAD, BOS, UNK)])
     drawn = [list(prefix) for _ in range(n)]
     done = [False] * n
+    ruled = [RulesById(task.vocab) for _ in range(n)] if rules else None
+    for r in ruled or ():
+        for t in prefix:
+            r.push(index[t])
     for _ in range(max_tokens - len(prefix)):
         last = last.clone()
         last[:, banned] = float("-inf")
-        if temperature == 0:
-            ids = last.argmax(-1)  # (n,)
-        else:
-            ids = torch.multinomial((last / temperature).softmax(-1), 1, generator=gen)[:, 0]
+        ids = _draw(last, temperature, gen)  # (n,)
+        if ruled is not None:
+            _obey(ruled, ids, last, done, temperature, gen)
         for i, tok in enumerate(ids.tolist()):
             if not done[i]:
                 if tok == index[EOS]:
@@ -113,12 +157,14 @@ def check_samples(
     seed: int = 0,
     music21: bool = True,
     ngram: bool = False,
+    rules: bool = True,
 ) -> dict[str, Any]:
     """The checks of ``rnnkit.tasks.music_metrics`` on ``n`` tunes drawn from a run's model as
     they come (nothing drawn again), as the task's test reports them, and how many fail each
     way (``faults``: the first failing check of each tune, ``music_metrics.fault``); with
     ``ngram``, also on ``n`` tunes from the Kneser-Ney model fitted on the run's training split,
-    drawn at the same temperature after the same forced tokens."""
+    drawn at the same temperature after the same forced tokens. ``rules``: both drawn with
+    the bar rules (``sample_tunes``), or, when False, freely from each model."""
     from collections import Counter
 
     from rnnkit.tasks.music_metrics import fault, tune_checks
@@ -129,26 +175,39 @@ def check_samples(
     if run.task.name != "music":
         raise RnnkitError(f"{run.run_dir} holds a {run.task.name!r} run, not a music model")
     prefix, _ = conditioning(run.task, meter, key)
-    tunes = sample_tunes(run.model, run.task, n, seed, prefix, temperature)
-    out = {"temperature": temperature, "seed": seed, **tune_checks(tunes, music21)}
+    tunes = sample_tunes(run.model, run.task, n, seed, prefix, temperature, rules=rules)
+    out = {"temperature": temperature, "seed": seed, "rules": rules,
+           **tune_checks(tunes, music21)}  # fmt: skip
     faults = Counter(fault(tokens, done, music21) for tokens, done in tunes)
     faults.pop(None, None)
     out["faults"] = dict(faults.most_common())
     if ngram:
-        import numpy as np
-
-        from rnnkit.tasks.music import EOS, MAX_TUNE_TOKENS
-
         task = run.task
         kn = task.ngram(task.prepare().train)
-        rng, end = np.random.default_rng(seed), task.index[EOS]
-        forced = [task.index[t] for t in prefix]
-        drawn = []
-        for _ in range(n):
-            ids = forced + kn.sample(rng, end, MAX_TUNE_TOKENS - len(forced), temperature, forced)
-            drawn.append(task.decode(ids))
-        out["ngram"] = tune_checks(drawn, music21)
+        out["ngram"] = tune_checks(ngram_tunes(task, kn, n, seed, prefix, temperature, rules),
+                                   music21)  # fmt: skip
     return out
+
+
+def ngram_tunes(task: Any, kn: Any, n: int, seed: int, prefix: list[str] = (),
+                temperature: float = 1.0, rules: bool = False
+                ) -> list[tuple[list[str], bool]]:  # fmt: skip
+    """``n`` tunes drawn from the Kneser-Ney model ``kn`` as ``sample_tunes`` draws them from a
+    network: after the forced ``prefix``, at ``temperature``, with or without the bar rules."""
+    import numpy as np
+
+    from rnnkit.tasks.music import EOS, MAX_TUNE_TOKENS
+
+    rng, end = np.random.default_rng(seed), task.index[EOS]
+    forced = [task.index[t] for t in prefix]
+    drawn = []
+    for _ in range(n):
+        ruled = RulesById(task.vocab) if rules else None
+        for t in forced if ruled is not None else ():
+            ruled.push(t)
+        ids = kn.sample(rng, end, MAX_TUNE_TOKENS - len(forced), temperature, forced, ruled)
+        drawn.append(task.decode(forced + ids))
+    return drawn
 
 
 def compose(
@@ -162,8 +221,10 @@ def compose(
     force: bool = False,
     midi: bool = True,
     png: bool = True,
+    rules: bool = True,
 ) -> dict[str, Any]:
     """Write ``n`` sampled tunes into ``out``: ``tune-01.abc`` (+ ``.mid``, ``.png``) ...
+    drawn with the bar rules (``sample_tunes``) unless ``rules`` is False.
 
     Nothing is written if any of the files exists, unless ``force``. A drawn tune that does not
     read back as ABC is drawn again (at most ``MAX_DRAWS`` draws per tune), and counted."""
@@ -186,7 +247,8 @@ def compose(
     redrawn, unfinished, draws = 0, 0, 0
     seed_now = seed
     while len(tunes) < n and draws < MAX_DRAWS * n:
-        batch = sample_tunes(run.model, run.task, n - len(tunes), seed_now, prefix, temperature)
+        batch = sample_tunes(run.model, run.task, n - len(tunes), seed_now, prefix, temperature,
+                             rules=rules)  # fmt: skip
         seed_now = None if seed is None else seed_now + 1
         for tokens, finished in batch:
             draws += 1
@@ -206,8 +268,10 @@ def compose(
     for i, (tokens, group) in enumerate(zip(tunes, paths, strict=True), 1):
         target = asked or parse_key(tokens[1][2:])
         title = f"rnnkit tune {i}"
-        note = f"sampled from {run.run_dir} at temperature {temperature}" + (
-            f", seed {seed}" if seed is not None else ""
+        note = (
+            f"sampled from {run.run_dir} at temperature {temperature}"
+            + (f", seed {seed}" if seed is not None else "")
+            + (", with the bar rules" if rules else "")
         )
         atomic_write_bytes(group[0], tune_text(tokens, target, i, title, note).encode())
         keyed = in_key(tokens, target)
