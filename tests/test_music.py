@@ -334,12 +334,15 @@ def test_compose_check_reports_shares_of_drawn_tunes(music_run, capsys):
     assert r["tunes"] == 3 and r["temperature"] == 1.0
     assert {"finished", "parses_music21", "bars_ok", "ends_on_tonic"} <= set(r)
     assert r["rules"] is True  # drawn with the bar rules unless --free
-    skip = ("tunes", "temperature", "seed", "ngram", "faults", "rules")
+    assert r["redraws_per_tune"] >= 0 and 0 <= r["ngram"]["redrawn"] <= 1
+    skip = ("tunes", "temperature", "seed", "ngram", "faults", "rules", "redraws_per_tune")
     assert all(0 <= r[k] <= 1 for k in r if k not in skip)
     assert sum(r["faults"].values()) == round(3 * (1 - r["parses_and_bars"]))
     assert not (d / "tune-01.abc").exists()
     code, text, err = cli(capsys, *argv, "--free")
-    assert code == 0 and "drawn freely" in text.splitlines()[0]
+    assert code == 0 and "drawn freely" in text.splitlines()[0] and "redrawn" not in text
+    code, text, err = cli(capsys, *argv)
+    assert code == 0 and "with the bar rules" in text and "draws refused per tune" in text
 
 
 def test_sampled_tunes_follow_the_forced_header(music_run):

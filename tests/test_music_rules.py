@@ -68,7 +68,7 @@ def test_what_is_refused_and_why():
     assert not after_header.allows("</s>")  # no full bar yet
     assert after_header.allows("|:") and after_header.allows("c")
     full = rules_after([*jig, "|:", "c", "6"])  # a whole 6/8 bar in one note
-    assert not full.allows("c") and full.allows("(3")  # a tuplet may open; its notes wait
+    assert not full.allows("c") and not full.allows("(3")  # no room for a note or a triplet
     assert not full.allows("2") and not full.allows(">")  # the note lengthened past the bar
     assert full.allows("|") and full.allows("</s>")
     assert not full.allows("/2")  # a second length token: only a note or rest takes one
@@ -84,6 +84,10 @@ def test_what_is_refused_and_why():
     over = rules_after([*jig, "c", "6", "|", "c", "4", "c", "3/2", "c"])
     # only a length that fits, or "<", which halves the note (and lengthens the next)
     assert [t for t in VOCAB if over.allows(t)] == ["/2", "/4", "<"]
+    # a triplet's three notes at the shortest length (/4) take 2 x 1/4 = 1/2 eighth
+    assert rules_after([*jig, "c", "6", "|", "c", "4", "c", "3/2"]).allows("(3")  # 1/2 left
+    assert not rules_after([*jig, "c", "6", "|", "c", "4", "c", "7/4"]).allows("(3")  # 1/4 left
+    assert not rules_after([*jig, "c", "(3"]).allows("(3")  # its notes have not come
     broken = rules_after([*jig, "c", ">"])
     assert not broken.allows(">") and not broken.allows("</s>")
 
@@ -129,8 +133,11 @@ def test_sampled_tunes_with_the_rules_are_all_well_formed(tmp_path):
     task = run.task
     kn = task.ngram(task.prepare().train)
     free = sample_tunes(run.model, task, 20, seed=0, max_tokens=300)
-    ruled = sample_tunes(run.model, task, 20, seed=0, max_tokens=300, rules=True)
-    grams = ngram_tunes(task, kn, 20, seed=0, rules=True)
+    rnn_redraws, kn_redraws = [], []
+    ruled = sample_tunes(run.model, task, 20, seed=0, max_tokens=300, rules=True,
+                         redraws=rnn_redraws)  # fmt: skip
+    grams = ngram_tunes(task, kn, 20, seed=0, rules=True, redraws=kn_redraws)
+    assert len(rnn_redraws) == len(kn_redraws) == 20 and sum(rnn_redraws) > 20  # it needed them
     assert sum(bar_fault(t) is None for t, done in free if done) < 10  # the test has teeth
 
     def well_formed(tokens: list[str]) -> bool:

@@ -45,6 +45,7 @@ def register(subparsers: Any) -> None:
 def run_compose(args: argparse.Namespace) -> int:
     from rnnkit.errors import RnnkitError
     from rnnkit.tasks.music_compose import check_samples, compose
+    from rnnkit.tasks.music_metrics import format_checks
 
     if args.check:
         r = check_samples(args.dir, args.n, args.meter, args.key, args.temperature,
@@ -53,9 +54,7 @@ def run_compose(args: argparse.Namespace) -> int:
         lines = [f"{args.n} tunes at temperature {args.temperature}, seed {r['seed']}, {how}"]
         for who, shares in (("rnn", r), ("ngram", r.get("ngram"))):
             if shares:
-                figures = "  ".join(f"{k} {v:.0%}" for k, v in shares.items()
-                                    if isinstance(v, float) and k != "temperature")  # fmt: skip
-                lines.append(f"{who:>6}: {figures}")
+                lines.append(f"{who:>6}: {format_checks(shares)}")
         if r["faults"]:
             lines.append("  rnn tunes failing, by the first check they fail: " + ", ".join(
                 f"{k} {v}" for k, v in r["faults"].items()))  # fmt: skip

@@ -11,6 +11,9 @@ measured with) and ``rnnkit.data.abc.body_text``:
   ``<unk>``;
 - a length token only right after a note or rest;
 - broken rhythm only after a note (or its length), and not twice in a row;
+- a tuplet ``(p`` only when the last one's notes have all come and the bar has room for its p
+  notes at the shortest length (else a sampler refused every note after it could draw
+  ``(3 (3 (3`` ... without end);
 - a note or rest only where the bar still has room for it at the shortest length the
   vocabulary can give it (a length token after it may shorten it);
 - a length token or broken rhythm only if the bar does not become longer than the meter;
@@ -108,6 +111,10 @@ class TuneRules:
             return not short or self.bars == 0 or self.opened in SECTION or token in SECTION
         after = copy.copy(clock)
         after.push(token)
+        if token.startswith("(") and token[1:].isdigit():  # a tuplet: room for all its notes?
+            if clock.tuplet_left:
+                return False  # the last tuplet's notes have not all come
+            return after.left >= after.tuplet_scale * after.tuplet_left * self.shortest
         if is_note:  # its length may still change: is there room for the shortest?
             return after.left + after.last >= after.last_scale * self.shortest
         return after.left is None or after.left >= 0

@@ -33,6 +33,7 @@ from rnnkit.models.language_model import LanguageModel
 from rnnkit.models.tune_model import TuneModelConfig, build_tune_model
 from rnnkit.tasks.base import Splits, Task, register_task
 from rnnkit.tasks.kneser_ney import KneserNey
+from rnnkit.tasks.music_metrics import format_checks
 from rnnkit.train.trainer import ListBatches, StepOutput
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
@@ -57,6 +58,10 @@ class MusicData(Settings):
         100, "tunes sampled from each model for the test checks (0: none)", lo=0, hi=10**5
     )
     music21_check: bool = setting(True, "check that sampled tunes parse with music21")
+    well_formed_only: bool = setting(
+        False,
+        "train only on the tunes whose bars all keep the meter (validation and test keep all)",
+    )
 
 
 def read_abc_path(path: str) -> tuple[list[Tune], dict[str, int]]:
@@ -162,6 +167,12 @@ class MusicTask(Task):
         tunes, info = self.read()
         d = self.data
         train_i, val_i, test_i = split_indices(len(tunes), d.val, d.test, d.split_seed)
+        if d.well_formed_only:
+            from rnnkit.tasks.music_metrics import bars_ok
+
+            kept = [i for i in train_i if bars_ok(tunes[i].tokens)]
+            info["left_out_of_training"] = len(train_i) - len(kept)
+            train_i = kept
         train = [tunes[i].tokens for i in train_i]
         if self.vocab is None:
             self.vocab = [*SPECIALS, *sorted({t for tune in train for t in tune})]
@@ -246,7 +257,7 @@ class MusicTask(Task):
         )
 
     def test(self, model: nn.Module, splits: Splits, run_dir: Path) -> dict[str, Any]:
-        from rnnkit.tasks.music_compose import ngram_tunes, sample_tunes
+        from rnnkit.tasks.music_compose import ngram_tunes, sample_tunes, with_redraws
         from rnnkit.tasks.music_metrics import tune_checks
 
         rnn = self.score(model, splits.test)
@@ -261,10 +272,14 @@ class MusicTask(Task):
             check = self.data.music21_check
             out["samples"] = {"temperature": 1.0}
             for rules, suffix in ((False, ""), (True, "_with_rules")):
-                rnn_tunes = sample_tunes(model, self, n, seed=0, rules=rules)
-                kn_tunes = ngram_tunes(self, kn, n, seed=0, rules=rules)
-                out["samples"]["rnn" + suffix] = tune_checks(rnn_tunes, check)
-                out["samples"]["ngram" + suffix] = tune_checks(kn_tunes, check)
+                rnn_redraws: list[int] = []
+                kn_redraws: list[int] = []
+                rnn_tunes = sample_tunes(model, self, n, seed=0, rules=rules, redraws=rnn_redraws)
+                kn_tunes = ngram_tunes(self, kn, n, seed=0, rules=rules, redraws=kn_redraws)
+                out["samples"]["rnn" + suffix] = with_redraws(tune_checks(rnn_tunes, check),
+                                                              rnn_redraws)  # fmt: skip
+                out["samples"]["ngram" + suffix] = with_redraws(tune_checks(kn_tunes, check),
+                                                                kn_redraws)  # fmt: skip
                 out["sample" + suffix] = " ".join(rnn_tunes[0][0])
             real = [self.decode(s[1:]) for s in splits.test[:n]]
             out["samples"]["test_tunes"] = tune_checks(real, check)
@@ -287,8 +302,7 @@ class MusicTask(Task):
         ]
         for who, s in r.get("samples", {}).items():
             if isinstance(s, dict):
-                figures = "  ".join(f"{k} {v:.0%}" for k, v in s.items() if k != "tunes")
-                lines.append(f"{who:>10} ({s['tunes']} tunes): {figures}")
+                lines.append(f"{who:>16} ({s['tunes']} tunes): {format_checks(s)}")
         return "\n".join(lines)
 
     # -- a trained model -----------------------------------------------------------------------

@@ -25,13 +25,17 @@ MAX_DRAWS = 10  # draws per asked tune before giving up on tunes that do not rea
 
 
 class RulesById:
-    """``TuneRules`` over token ids of a vocabulary (what the samplers draw)."""
+    """``TuneRules`` over token ids of a vocabulary (what the samplers draw), counting the
+    draws it refuses (each sampler asks once per draw)."""
 
     def __init__(self, vocab: list[str]) -> None:
         self.vocab, self.rules = vocab, TuneRules(vocab)
+        self.redraws = 0
 
     def allows(self, i: int) -> bool:
-        return self.rules.allows(self.vocab[i])
+        ok = self.rules.allows(self.vocab[i])
+        self.redraws += not ok
+        return ok
 
     def push(self, i: int) -> None:
         self.rules.push(self.vocab[i])
@@ -64,14 +68,15 @@ def _obey(ruled: list[RulesById], ids: Tensor, logits: Tensor, done: list[bool],
 @torch.no_grad()
 def sample_tunes(model: nn.Module, task: Any, n: int, seed: int | None = None,
                  prefix: list[str] = (), temperature: float = 1.0,
-                 max_tokens: int | None = None,
-                 rules: bool = False) -> list[tuple[list[str], bool]]:  # fmt: skip
+                 max_tokens: int | None = None, rules: bool = False,
+                 redraws: list[int] | None = None) -> list[tuple[list[str], bool]]:  # fmt: skip
     """``n`` tunes drawn in one batch: (tokens after <s> up to </s>, whether </s> came).
 
     ``prefix`` (e.g. ``["M:6/8", "K:Cmaj"]``) is forced after ``<s>``; temperature 0 is greedy.
     A model given bar classes has each sample's own ``BarClock`` run on what it draws. With
     ``rules``, a token that ``rnnkit.data.abc_rules.TuneRules`` refuses is never drawn: each
-    tune is drawn from the model's distribution restricted to the tokens its rules allow.
+    tune is drawn from the model's distribution restricted to the tokens its rules allow;
+    ``redraws``, when given, is extended with how many draws each tune's rules refused.
     """
     from rnnkit.tasks.music import BOS, EOS, MAX_TUNE_TOKENS, PAD, UNK, run_model
 
@@ -114,6 +119,8 @@ def sample_tunes(model: nn.Module, task: Any, n: int, seed: int | None = None,
             positions = torch.tensor(after)  # (n, 1)
         logits, state = run_model(model, ids[:, None], positions, state)  # (n, 1, V)
         last = logits[:, -1]
+    if redraws is not None and ruled is not None:
+        redraws += [r.redraws for r in ruled]
     return list(zip(drawn, done, strict=True))
 
 
@@ -175,25 +182,38 @@ def check_samples(
     if run.task.name != "music":
         raise RnnkitError(f"{run.run_dir} holds a {run.task.name!r} run, not a music model")
     prefix, _ = conditioning(run.task, meter, key)
-    tunes = sample_tunes(run.model, run.task, n, seed, prefix, temperature, rules=rules)
+    redraws: list[int] = []
+    tunes = sample_tunes(run.model, run.task, n, seed, prefix, temperature, rules=rules,
+                         redraws=redraws)  # fmt: skip
     out = {"temperature": temperature, "seed": seed, "rules": rules,
-           **tune_checks(tunes, music21)}  # fmt: skip
+           **with_redraws(tune_checks(tunes, music21), redraws)}  # fmt: skip
     faults = Counter(fault(tokens, done, music21) for tokens, done in tunes)
     faults.pop(None, None)
     out["faults"] = dict(faults.most_common())
     if ngram:
         task = run.task
         kn = task.ngram(task.prepare().train)
-        out["ngram"] = tune_checks(ngram_tunes(task, kn, n, seed, prefix, temperature, rules),
-                                   music21)  # fmt: skip
+        redraws = []
+        drawn = ngram_tunes(task, kn, n, seed, prefix, temperature, rules, redraws)
+        out["ngram"] = with_redraws(tune_checks(drawn, music21), redraws)
     return out
 
 
+def with_redraws(checks: dict[str, Any], redraws: list[int]) -> dict[str, Any]:
+    """``checks`` with the share of tunes in which the bar rules refused a draw, and the mean
+    draws refused per tune (when the rules were used)."""
+    if redraws:
+        checks["redrawn"] = sum(r > 0 for r in redraws) / len(redraws)
+        checks["redraws_per_tune"] = sum(redraws) / len(redraws)
+    return checks
+
+
 def ngram_tunes(task: Any, kn: Any, n: int, seed: int, prefix: list[str] = (),
-                temperature: float = 1.0, rules: bool = False
-                ) -> list[tuple[list[str], bool]]:  # fmt: skip
+                temperature: float = 1.0, rules: bool = False,
+                redraws: list[int] | None = None) -> list[tuple[list[str], bool]]:  # fmt: skip
     """``n`` tunes drawn from the Kneser-Ney model ``kn`` as ``sample_tunes`` draws them from a
-    network: after the forced ``prefix``, at ``temperature``, with or without the bar rules."""
+    network: after the forced ``prefix``, at ``temperature``, with or without the bar rules
+    (and how many draws they refused, into ``redraws``)."""
     import numpy as np
 
     from rnnkit.tasks.music import EOS, MAX_TUNE_TOKENS
@@ -207,6 +227,8 @@ def ngram_tunes(task: Any, kn: Any, n: int, seed: int, prefix: list[str] = (),
             ruled.push(t)
         ids = kn.sample(rng, end, MAX_TUNE_TOKENS - len(forced), temperature, forced, ruled)
         drawn.append(task.decode(forced + ids))
+        if redraws is not None and ruled is not None:
+            redraws.append(ruled.redraws)
     return drawn
 
 

@@ -32,6 +32,7 @@ from rnnkit.data.abc import (
 from rnnkit.data.abc_clock import BROKEN, TUPLET_Q
 
 SECTION = {"||", "|]", "|:", ":|", "::", "|1", "|2", ":|2"}
+CHECKS = ("finished", "reads", "parses_music21", "bars_ok", "ends_on_tonic", "parses_and_bars")
 
 
 @dataclass
@@ -174,10 +175,19 @@ def tune_checks(tunes: list[tuple[list[str], bool]], music21: bool = True) -> di
         bars = reads and done and bars_ok(tokens)
         tonic = reads and done and ends_on_tonic(tokens)
         rows.append((done, reads, parse, bars, tonic, parse and bars))
-    names = ("finished", "reads", "parses_music21", "bars_ok", "ends_on_tonic", "parses_and_bars")
     out = {"tunes": n}
-    for j, name in enumerate(names):
+    for j, name in enumerate(CHECKS):
         if name == "parses_music21" and not music21:
             continue
         out[name] = sum(r[j] for r in rows) / max(n, 1)
     return out
+
+
+def format_checks(checks: dict) -> str:
+    """One line of ``tune_checks``' shares (and, for tunes drawn with the bar rules, the share of
+    tunes in which they refused a draw and the draws refused per tune)."""
+    shares = "  ".join(f"{k} {v:.0%}" for k, v in checks.items() if k in CHECKS)
+    if "redrawn" in checks:
+        shares += (f"  tunes redrawn {checks['redrawn']:.0%} "
+                   f"({checks['redraws_per_tune']:.1f} draws refused per tune)")  # fmt: skip
+    return shares
