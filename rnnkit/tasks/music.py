@@ -58,10 +58,6 @@ class MusicData(Settings):
         100, "tunes sampled from each model for the test checks (0: none)", lo=0, hi=10**5
     )
     music21_check: bool = setting(True, "check that sampled tunes parse with music21")
-    well_formed_only: bool = setting(
-        False,
-        "train only on the tunes whose bars all keep the meter (validation and test keep all)",
-    )
 
 
 def read_abc_path(path: str) -> tuple[list[Tune], dict[str, int]]:
@@ -167,12 +163,6 @@ class MusicTask(Task):
         tunes, info = self.read()
         d = self.data
         train_i, val_i, test_i = split_indices(len(tunes), d.val, d.test, d.split_seed)
-        if d.well_formed_only:
-            from rnnkit.tasks.music_metrics import bars_ok
-
-            kept = [i for i in train_i if bars_ok(tunes[i].tokens)]
-            info["left_out_of_training"] = len(train_i) - len(kept)
-            train_i = kept
         train = [tunes[i].tokens for i in train_i]
         if self.vocab is None:
             self.vocab = [*SPECIALS, *sorted({t for tune in train for t in tune})]
