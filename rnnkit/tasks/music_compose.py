@@ -167,7 +167,7 @@ def check_samples(
     rules: bool = True,
 ) -> dict[str, Any]:
     """The checks of ``rnnkit.tasks.music_metrics`` on ``n`` tunes drawn from a run's model as
-    they come (nothing drawn again), as the task's test reports them, and how many fail each
+    they come (no tune drawn again), as the task's test reports them, and how many fail each
     way (``faults``: the first failing check of each tune, ``music_metrics.fault``); with
     ``ngram``, also on ``n`` tunes from the Kneser-Ney model fitted on the run's training split,
     drawn at the same temperature after the same forced tokens. ``rules``: both drawn with
