@@ -38,6 +38,7 @@ ABC_MODE = {"maj": "", "min": "m", "dor": "dor", "phr": "phr", "lyd": "lyd", "mi
             "loc": "loc"}  # how a written header spells the mode  # fmt: skip
 BARS = ("|", "||", "|]", "|:", ":|", "::")
 ENDINGS = ("|1", "|2", ":|2")
+SECTION = frozenset({"||", "|]", "|:", ":|", "::", *ENDINGS})  # lines a short bar may touch
 
 
 class TuneError(ValueError):
@@ -171,7 +172,8 @@ _NOTE = re.compile(r"(\^\^|\^|__|_|=)?([A-Ga-g])([,']*)(\d*)(/*)(\d*)")
 _REST = re.compile(r"([zx])(\d*)(/*)(\d*)")
 _BROKEN = re.compile(r"[<>]{1,3}")
 _CHORD_LENGTH = re.compile(r"(\d*)(/*)(\d*)")
-_LENGTH_TOKEN = re.compile(r"\d+|\d*/\d+")
+LENGTH_TOKEN = re.compile(r"\d+|\d*/\d+")  # a length token: 2, /2, 3/2
+NOTE_TOKEN = re.compile(r"(\^\^|\^|__|_|=)?[A-Ga-g][,']*|z")  # a note or rest token: ^f, c', z
 _ACCIDENTAL = {"^^": 2, "^": 1, "__": -2, "_": -1, "=": 0}
 
 
@@ -197,7 +199,7 @@ def _bar_token(lead: str, bars: str, trail: str) -> str:
     return bars if bars in ("|", "||", "|]") else "||"  # "[|", "|||": a section line
 
 
-def _add_bar(events: list[Event], token: str) -> None:
+def add_bar(events: list[Event], token: str) -> None:
     """Append a bar line, merged with a bar line just before it (``|`` at the end of one line
     and at the start of the next is one bar line; ``:|`` then ``|:`` is ``::``)."""
     prev = events[-1].token if events and isinstance(events[-1], Mark) else None
@@ -256,7 +258,7 @@ def parse_body(body: str, key: Key, unit: Fraction = EIGHTH) -> list[Event]:
                 token = {"|": "|", ":|": ":|"}.get(token, "|") + ending
                 if token not in ENDINGS:
                     raise TuneError(f"ending {token!r} is not one this reader keeps")
-            _add_bar(events, token)
+            add_bar(events, token)
             bar_accidentals.clear()
             i = m.end()
             continue
@@ -445,7 +447,7 @@ def body_text(tokens: list[str], bars_per_line: int = 4) -> str:
     """ABC body text of body tokens: bar lines spaced, a line break every few bars. A token
     out of place (a length after no note, a header field in the body) is a TuneError."""
     for prev, t in zip(["|", *tokens], tokens, strict=False):
-        if _LENGTH_TOKEN.fullmatch(t) and not (prev == "z" or _NOTE.fullmatch(prev)):
+        if LENGTH_TOKEN.fullmatch(t) and not (prev == "z" or _NOTE.fullmatch(prev)):
             raise TuneError(f"length {t!r} after {prev!r}, not after a note or rest")
         if t[:2] in ("M:", "K:") or t in ("<s>", "</s>", "<pad>", "<unk>"):
             raise TuneError(f"{t!r} inside the tune body")

@@ -28,10 +28,9 @@ before it) changes nothing, since a model's samples must be clocked whatever the
 from __future__ import annotations
 
 import math
-import re
 from fractions import Fraction
 
-from rnnkit.data.abc import BARS, ENDINGS, bar_length, parse_meter
+from rnnkit.data.abc import BARS, ENDINGS, LENGTH_TOKEN, NOTE_TOKEN, bar_length, parse_meter
 
 BROKEN = {  # (first note's factor, second note's)
     ">": (Fraction(3, 2), Fraction(1, 2)),
@@ -42,8 +41,6 @@ BROKEN = {  # (first note's factor, second note's)
 TUPLET_Q = {2: 3, 3: 2, 4: 3, 6: 2, 8: 3}  # (p: p notes in the time of q; 5, 7, 9: by the meter
 
 SPECIAL = {"<s>", "</s>", "<pad>", "<unk>"}  # the model's own tokens: no time passes
-_NOTE_TOKEN = re.compile(r"(\^\^|\^|__|_|=)?[A-Ga-g][,']*|z")
-_LENGTH_TOKEN = re.compile(r"\d+|\d*/\d+")
 
 # bar classes: what is left of the bar after a token, in sixteenths rounded up
 OUTSIDE = 0  # no bar yet: <s>, the header tokens, padding
@@ -97,10 +94,10 @@ class BarClock:
             return self.now
         if self.now is None:
             self.now = Fraction(0)  # the first body token opens the first bar (maybe a pickup)
-        self.pending = bool(_NOTE_TOKEN.fullmatch(token))
+        self.pending = bool(NOTE_TOKEN.fullmatch(token))
         if token in BARS or token in ENDINGS:
             self.now, self.last = Fraction(0), None
-        elif _NOTE_TOKEN.fullmatch(token):
+        elif NOTE_TOKEN.fullmatch(token):
             scale = self.next_scale
             self.next_scale = Fraction(1)
             if self.tuplet_left:
@@ -108,7 +105,7 @@ class BarClock:
                 self.tuplet_left -= 1
             self.last, self.last_scale = scale, scale
             self.now += scale
-        elif _LENGTH_TOKEN.fullmatch(token):
+        elif LENGTH_TOKEN.fullmatch(token):
             if self.last is not None:  # the note before lasts this many eighths, not one
                 played = length_of(token) * self.last_scale
                 self.now += played - self.last

@@ -34,17 +34,9 @@ import copy
 from collections.abc import Iterable
 from fractions import Fraction
 
-from rnnkit.data.abc import BARS, ENDINGS, Mark, _add_bar
-from rnnkit.data.abc_clock import (
-    _LENGTH_TOKEN,
-    _NOTE_TOKEN,
-    BROKEN,
-    SPECIAL,
-    BarClock,
-    length_of,
-)
+from rnnkit.data.abc import BARS, ENDINGS, LENGTH_TOKEN, NOTE_TOKEN, SECTION, Mark, add_bar
+from rnnkit.data.abc_clock import BROKEN, SPECIAL, BarClock, length_of
 
-SECTION = frozenset({"||", "|]", "|:", ":|", "::", "|1", "|2", ":|2"})  # short bars allowed
 END = "</s>"
 
 
@@ -55,7 +47,7 @@ class TuneRules:
     (then some length token always fits it)."""
 
     def __init__(self, tokens: Iterable[str] = ()) -> None:
-        lengths = [length_of(t) for t in tokens if _LENGTH_TOKEN.fullmatch(t)]
+        lengths = [length_of(t) for t in tokens if LENGTH_TOKEN.fullmatch(t)]
         self.shortest = min([Fraction(1), *lengths])  # eighths; a note is one without a length
         self.clock = BarClock()
         self.count = 0  # tokens pushed (after <s>)
@@ -72,7 +64,7 @@ class TuneRules:
                 self.had_full |= played == self.clock.full
             # the reader merges a line into a bar line just before it (``| :|`` is ``:|``)
             lines = [Mark(self.opened)] if self.previous in BARS or self.previous in ENDINGS else []
-            _add_bar(lines, token)
+            add_bar(lines, token)
             self.opened = lines[-1].token
         self.clock.push(token)
         self.previous = token
@@ -89,7 +81,7 @@ class TuneRules:
         if token[:2] in ("M:", "K:"):
             return False
         clock = self.clock
-        is_note = bool(_NOTE_TOKEN.fullmatch(token))
+        is_note = bool(NOTE_TOKEN.fullmatch(token))
         if token == END:
             now = clock.now or 0
             return (
@@ -97,7 +89,7 @@ class TuneRules:
                 and (self.had_full or now == clock.full)
                 and (clock.left is None or clock.left >= 0)
             )
-        if _LENGTH_TOKEN.fullmatch(token) and not clock.pending:
+        if LENGTH_TOKEN.fullmatch(token) and not clock.pending:
             return False  # a length after anything but a note or rest
         if token in BROKEN and (clock.last is None or clock.next_scale != 1):
             return False

@@ -247,8 +247,8 @@ class MusicTask(Task):
         )
 
     def test(self, model: nn.Module, splits: Splits, run_dir: Path) -> dict[str, Any]:
-        from rnnkit.tasks.music_compose import ngram_tunes, sample_tunes, with_redraws
-        from rnnkit.tasks.music_metrics import tune_checks
+        from rnnkit.tasks.music_compose import ngram_tunes, sample_tunes
+        from rnnkit.tasks.music_metrics import tune_checks, with_redraws
 
         rnn = self.score(model, splits.test)
         t0 = time.perf_counter()

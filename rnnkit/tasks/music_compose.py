@@ -56,8 +56,9 @@ def _obey(ruled: list[RulesById], ids: Tensor, logits: Tensor, done: list[bool],
     for i, r in enumerate(ruled):
         if done[i]:
             continue
-        row = logits[i : i + 1].clone()  # (1, V)
+        row = None  # copied only when a draw is refused, which is rare
         while not r.allows(int(ids[i])):
+            row = logits[i : i + 1].clone() if row is None else row  # (1, V)
             row[0, ids[i]] = float("-inf")
             if torch.isneginf(row).all():
                 break  # nothing is allowed (a vocabulary with no section line): keep the draw
@@ -174,7 +175,7 @@ def check_samples(
     the bar rules (``sample_tunes``), or, when False, freely from each model."""
     from collections import Counter
 
-    from rnnkit.tasks.music_metrics import fault, tune_checks
+    from rnnkit.tasks.music_metrics import fault, tune_checks, with_redraws
 
     check_value("n", n, {"lo": 1, "hi": 100_000}, int, False)
     check_value("temperature", temperature, {"lo": 0, "hi": 100}, float, False)
@@ -197,15 +198,6 @@ def check_samples(
         drawn = ngram_tunes(task, kn, n, seed, prefix, temperature, rules, redraws)
         out["ngram"] = with_redraws(tune_checks(drawn, music21), redraws)
     return out
-
-
-def with_redraws(checks: dict[str, Any], redraws: list[int]) -> dict[str, Any]:
-    """``checks`` with the share of tunes in which the bar rules refused a draw, and the mean
-    draws refused per tune (when the rules were used)."""
-    if redraws:
-        checks["redrawn"] = sum(r > 0 for r in redraws) / len(redraws)
-        checks["redraws_per_tune"] = sum(redraws) / len(redraws)
-    return checks
 
 
 def ngram_tunes(task: Any, kn: Any, n: int, seed: int, prefix: list[str] = (),

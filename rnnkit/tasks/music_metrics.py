@@ -20,6 +20,7 @@ from fractions import Fraction
 from rnnkit.data.abc import (
     BARS,
     ENDINGS,
+    SECTION,
     Mark,
     Note,
     TuneError,
@@ -31,7 +32,6 @@ from rnnkit.data.abc import (
 )
 from rnnkit.data.abc_clock import BROKEN, TUPLET_Q
 
-SECTION = {"||", "|]", "|:", ":|", "::", "|1", "|2", ":|2"}
 CHECKS = ("finished", "reads", "parses_music21", "bars_ok", "ends_on_tonic", "parses_and_bars")
 
 
@@ -181,6 +181,15 @@ def tune_checks(tunes: list[tuple[list[str], bool]], music21: bool = True) -> di
             continue
         out[name] = sum(r[j] for r in rows) / max(n, 1)
     return out
+
+
+def with_redraws(checks: dict, redraws: list[int]) -> dict:
+    """``checks`` with the share of tunes in which the bar rules refused a draw, and the mean
+    draws refused per tune (when the rules were used)."""
+    if redraws:
+        checks["redrawn"] = sum(r > 0 for r in redraws) / len(redraws)
+        checks["redraws_per_tune"] = sum(redraws) / len(redraws)
+    return checks
 
 
 def format_checks(checks: dict) -> str:
