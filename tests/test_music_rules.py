@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from rnnkit.data.abc import TuneError, read_collection, read_tune, tune_text
-from rnnkit.data.abc_rules import TuneRules
+from rnnkit.data.abc_rules import RuleMasks, TuneRules
 from rnnkit.tasks.kneser_ney import KneserNey
 from rnnkit.tasks.music_metrics import bar_fault
 from tests.music_data import write_tunes
@@ -163,3 +163,103 @@ def test_the_ngram_sampler_obeys_rules_given_as_ids():
     kn = KneserNey(2, 6, bos=5).fit([[0, 1, 2, 3, 4], [1, 3, 1, 3, 4]])
     drawn = kn.sample(np.random.default_rng(0), end=4, max_len=50, rules=OnlyEven())
     assert drawn[-1] == 4 and all(t % 2 == 0 for t in drawn)
+
+
+# -- the rules as a training signal (RuleMasks, music_loss's rules term) -------------------------
+
+SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
+
+
+def test_rule_masks_give_the_rules_verdicts_at_every_position(tmp_path):
+    vocab = [*SPECIALS, *(t for t in VOCAB if t != "</s>")]
+    tunes, _ = read_collection(write_tunes(tmp_path / "t.abc", 30).read_text())
+    broken = ["M:6/8", "K:Cmaj", "c", "6", "|", "c", "2", "|", "2", "c", "6", "|"]  # a short
+    masks = RuleMasks(vocab)  # bar closed by "|" in mid-tune, then a length after a bar line
+    for tokens in [*(t.tokens for t in tunes), read_tune(JIG).tokens, broken]:
+        seq = ["<s>", *tokens]
+        rows = masks.rows(seq)
+        rules = TuneRules(vocab)
+        for i, token in enumerate(seq):
+            if i:
+                rules.push(token)
+            assert masks.table[rows[i]].tolist() == [rules.allows(v) for v in vocab], seq[: i + 1]
+    assert len(masks.table) < 60  # states share masks: a small table serves every tune
+
+
+class FixedLogits(torch.nn.Module):
+    """A "model" that returns the logits it was given, whatever the input."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        super().__init__()
+        self.logits = torch.nn.Parameter(logits)
+
+    def forward(self, x, state=None):
+        return self.logits, None
+
+
+def test_the_rules_term_is_minus_the_log_of_the_mass_on_allowed_tokens():
+    from rnnkit.tasks.music import music_loss
+
+    vocab = [*SPECIALS, *(t for t in VOCAB if t != "</s>")]
+    ix = {t: i for i, t in enumerate(vocab)}
+    tokens = ["<s>", "M:6/8", "K:Cmaj", "c", "6", "|", "c", "6", "|", "</s>"]
+    ids = [ix[t] for t in tokens]
+    masks = RuleMasks(vocab)
+    x, y = torch.tensor([ids[:-1]]), torch.tensor([ids[1:]])  # (1, T)
+    y[0, 0] = -100  # padding is never scored
+    y[0, 5] = ix["2"]  # a target the rules refuse (a length after a bar line) is not punished
+    rows = torch.tensor([masks.rows(tokens[:-1])])
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(1, x.shape[1], len(vocab), dtype=torch.float64, generator=gen)  # (1, T, V)
+    model = FixedLogits(logits.clone())
+    got = music_loss(model, (x, None, y, rows), masks.table, weight=0.5)
+
+    p = logits[0].softmax(-1)  # (T, V)
+    ce, term, n = 0.0, 0.0, 0
+    for t in range(1, x.shape[1]):
+        target = int(y[0, t])
+        allowed = masks.table[rows[0, t]].clone()
+        allowed[target] = True
+        ce -= float(p[t, target].log())
+        term -= float(p[t][allowed].sum().log())
+        n += 1
+    assert got.count == n
+    assert got.loss.item() == pytest.approx((ce + 0.5 * term) / n, rel=1e-12)
+    assert float(music_loss(model, (x, None, y, rows)).loss) == pytest.approx(ce / n, rel=1e-12)
+    got.loss.backward()  # the term pushes refused tokens down, allowed ones up
+    refused = ~masks.table[rows[0, 3]]  # after "c": no header, no second note-less length...
+    assert refused.any() and (model.logits.grad[0, 3][refused] > 0).all()
+
+
+def test_training_with_the_rules_term_leaves_less_mass_on_refused_tokens(tmp_path):
+    from rnnkit.train.run import fit, load_run
+
+    write_tunes(tmp_path / "tunes.abc", 40)
+
+    def refused_mass(weight: float) -> float:
+        out = tmp_path / f"run-{weight}"
+        fit(
+            "music",
+            data={"data": str(tmp_path / "tunes.abc"), "batch_size": 8, "eval_tunes": 0,
+                  "ngram_order": 2, "val": 0.1, "test": 0.1, "rules_weight": weight},
+            model={"hidden_size": 16, "num_layers": 1, "embed_dim": 8},
+            train={"max_steps": 30, "eval_every": 30, "lr": 0.02, "progress": False, "seed": 0},
+            out=out,
+        )  # fmt: skip
+        run = load_run(out)
+        task, model = run.task, run.model.eval()
+        total = count = 0.0
+        with torch.no_grad():
+            for x, p, y, _ in task.batches(task.prepare().val):
+                tokens = [[task.vocab[i] for i in s] for s in x.tolist()]  # padding: no matter
+                rows = torch.tensor([task.rule_masks.rows(t) for t in tokens])  # (B, T)
+                probs = model(x, p)[0].softmax(-1)  # (B, T, V)
+                mass = (probs * ~task.rule_masks.table[rows]).sum(-1)  # (B, T)
+                total += float(mass[y != -100].sum())
+                count += int((y != -100).sum())
+        assert run.task.data.rules_weight == weight
+        return total / count
+
+    plain, ruled = refused_mass(0.0), refused_mass(5.0)
+    print(f"mass on refused tokens: {plain:.4f} trained without the term, {ruled:.4f} with it")
+    assert ruled < 0.7 * plain, (ruled, plain)

@@ -26,6 +26,10 @@ A sampler that draws again whenever a token is refused samples from the model's 
 restricted to the tokens allowed, renormalised. The model is unchanged and so are its
 likelihoods; only the drawing is. The rules never refuse every token: a bar line that closes a
 full bar, or a section line, is always allowed.
+
+``RuleMasks`` gives the same verdicts for every position of whole tunes at once, as rows of a
+table of the distinct masks (a few hundred serve a whole collection), for a training loss that
+teaches the model itself to leave the refused tokens alone (``rnnkit.tasks.music``).
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 from fractions import Fraction
+
+import torch
+from torch import Tensor
 
 from rnnkit.data.abc import BARS, ENDINGS, LENGTH_TOKEN, NOTE_TOKEN, SECTION, Mark, add_bar
 from rnnkit.data.abc_clock import BROKEN, SPECIAL, BarClock, length_of
@@ -69,6 +76,15 @@ class TuneRules:
         self.clock.push(token)
         self.previous = token
         self.count += 1
+
+    def state(self) -> tuple:
+        """Everything ``allows`` reads: tunes in the same state allow the same next tokens."""
+        c = self.clock
+        return (
+            min(self.count, 2), c.full, c.compound, c.now, c.last, c.last_scale, c.next_scale,
+            c.tuplet_left, c.tuplet_scale, c.pending, self.had_full, self.bars == 0,
+            self.opened in SECTION,
+        )  # fmt: skip
 
     def allows(self, token: str) -> bool:
         """Whether the tune can still be well formed with ``token`` next."""
@@ -110,3 +126,44 @@ class TuneRules:
         if is_note:  # its length may still change: is there room for the shortest?
             return after.left + after.last >= after.last_scale * self.shortest
         return after.left is None or after.left >= 0
+
+
+class RuleMasks:
+    """Which tokens of ``vocab`` the rules allow next, at every position of whole tunes.
+
+    ``rows(tokens)`` follows a tune (``<s>`` first, as a model reads it) and gives, for each
+    token, the row of ``table`` (M, V) that holds the mask of the tokens allowed after it. Masks
+    are computed once per rules state (``TuneRules.state``), so a collection costs a dictionary
+    lookup per token."""
+
+    def __init__(self, vocab: list[str]) -> None:
+        self.vocab = vocab
+        self._by_state: dict[tuple, int] = {}
+        self._by_mask: dict[tuple[bool, ...], int] = {}
+        self._table: Tensor | None = None
+
+    def rows(self, tokens: list[str]) -> list[int]:
+        """The mask row after each of ``tokens``; ``<s>`` is the start, pushed as nothing."""
+        rules = TuneRules(self.vocab)
+        out = []
+        for token in tokens:
+            if token != "<s>":
+                rules.push(token)
+            key = rules.state()
+            row = self._by_state.get(key)
+            if row is None:
+                mask = tuple(rules.allows(t) for t in self.vocab)
+                row = self._by_mask.setdefault(mask, len(self._by_mask))
+                self._by_state[key] = row
+                self._table = None
+            out.append(row)
+        return out
+
+    @property
+    def table(self) -> Tensor:
+        """(M, V) bool: row m allows token v."""
+        if self._table is None:
+            self._table = torch.tensor(list(self._by_mask), dtype=torch.bool).reshape(
+                len(self._by_mask), len(self.vocab)
+            )
+        return self._table

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from rnnkit.config import Settings, setting
 from rnnkit.data.abc import Tune, TuneError, read_collection, read_tune, split_tunes
 from rnnkit.data.abc_clock import bar_classes
+from rnnkit.data.abc_rules import RuleMasks
 from rnnkit.data.splits import by_length, split_indices
 from rnnkit.errors import RnnkitError
 from rnnkit.models.language_model import LanguageModel
@@ -58,6 +59,13 @@ class MusicData(Settings):
         100, "tunes sampled from each model for the test checks (0: none)", lo=0, hi=10**5
     )
     music21_check: bool = setting(True, "check that sampled tunes parse with music21")
+    rules_weight: float = setting(
+        0.0,
+        "weight of the bar-rules term in the training loss: -log of the probability the model "
+        "gives the tokens the bar rules allow next (0: cross-entropy alone)",
+        lo=0,
+        hi=100,
+    )
 
 
 def read_abc_path(path: str) -> tuple[list[Tune], dict[str, int]]:
@@ -112,11 +120,26 @@ def run_model(model: nn.Module, x: Tensor, positions: Tensor | None, state: Any 
     return model(x, positions, state) if positions is not None else model(x, state)
 
 
-def music_loss(model: nn.Module, batch: tuple[Tensor, ...], state: Any) -> StepOutput:
-    """Mean next-token cross-entropy over the real (non-padding) positions of whole tunes."""
-    x, *positions, y = batch  # (B, T) each; y is -100 at padding; positions: none or (B, T)
-    logits, _ = run_model(model, x, positions[0] if positions else None)  # (B, T, V)
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=-100)
+def music_loss(model: nn.Module, batch: tuple, allowed: Tensor | None = None,
+               weight: float = 0.0) -> StepOutput:  # fmt: skip
+    """Mean next-token cross-entropy over the real (non-padding) positions of whole tunes.
+
+    With ``weight`` > 0, plus ``weight`` times the mean of -log P(the next token is one the bar
+    rules allow): the log of the probability mass the model puts on the allowed tokens, which
+    the cross-entropy alone only raises through the one token that came. ``allowed`` (M, V) is
+    ``RuleMasks.table``; the batch's mask rows index it. A real tune that breaks a rule is not
+    punished for the token it holds: the target always counts as allowed."""
+    x, positions, y, rows = batch  # (B, T) each; y is -100 at padding; positions, rows maybe None
+    logits, _ = run_model(model, x, positions)  # (B, T, V)
+    flat, target = logits.reshape(-1, logits.shape[-1]), y.reshape(-1)  # (B*T, V), (B*T,)
+    loss = F.cross_entropy(flat, target, ignore_index=-100)
+    if weight:
+        real = target != -100
+        flat, target = flat[real], target[real]  # (N, V), (N,)
+        mask = allowed.to(flat.device)[rows.reshape(-1)[real]]  # (N, V)
+        mask[torch.arange(len(target), device=flat.device), target] = True
+        log_allowed = flat.masked_fill(~mask, -math.inf).logsumexp(-1) - flat.logsumexp(-1)
+        loss = loss - weight * log_allowed.mean()
     return StepOutput(loss, int((y != -100).sum()))
 
 
@@ -147,6 +170,7 @@ class MusicTask(Task):
     unit = "tokens"
 
     vocab: list[str] | None = None
+    _masks: RuleMasks | None = None
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -197,23 +221,34 @@ class MusicTask(Task):
         """The bar class after each of ``ids`` (``rnnkit.data.abc_clock``)."""
         return bar_classes([self.vocab[i] for i in ids])
 
-    def batches(self, seqs: list[list[int]]) -> list[tuple[Tensor, ...]]:
-        """(x, y), or (x, p, y) for a model given bar classes, per group of similar length: x
-        (B, T) ids padded with <pad>, p (B, T) the bar class after each id of x (0 at padding),
-        y (B, T) the next ids with -100 at padding."""
+    @property
+    def rule_masks(self) -> RuleMasks:
+        if self._masks is None or self._masks.vocab is not self.vocab:
+            self._masks = RuleMasks(self.vocab)
+        return self._masks
+
+    def batches(self, seqs: list[list[int]]) -> list[tuple[Tensor | None, ...]]:
+        """(x, p, y, r) per group of similar length: x (B, T) ids padded with <pad>; p (B, T)
+        the bar class after each id of x (0 at padding), None for a model without the clock;
+        y (B, T) the next ids with -100 at padding; r (B, T) the row of ``rule_masks.table``
+        after each id of x (0 at padding), None when the loss has no bar-rules term."""
         out = []
-        clocked = bool(self.model.position_dim)
+        clocked, ruled = bool(self.model.position_dim), bool(self.data.rules_weight)
         for group in by_length([len(s) for s in seqs], self.data.batch_size):
             width = max(len(seqs[i]) for i in group) - 1
             x = torch.zeros(len(group), width, dtype=torch.long)  # (B, T), 0 = <pad>
             p = torch.zeros(len(group), width, dtype=torch.long)  # (B, T), 0 = OUTSIDE
             y = torch.full((len(group), width), -100, dtype=torch.long)  # (B, T)
+            r = torch.zeros(len(group), width, dtype=torch.long)  # (B, T)
             for row, i in enumerate(group):
                 s = torch.tensor(seqs[i])
                 x[row, : len(s) - 1], y[row, : len(s) - 1] = s[:-1], s[1:]
+                tokens = [self.vocab[j] for j in seqs[i][:-1]]
                 if clocked:
-                    p[row, : len(s) - 1] = torch.tensor(self.positions(seqs[i][:-1]))
-            out.append((x, p, y) if clocked else (x, y))
+                    p[row, : len(s) - 1] = torch.tensor(bar_classes(tokens))
+                if ruled:
+                    r[row, : len(s) - 1] = torch.tensor(self.rule_masks.rows(tokens))
+            out.append((x, p if clocked else None, y, r if ruled else None))
         return out
 
     def batch_sources(self, splits: Splits, rank: int, world: int, seed: int):
@@ -224,7 +259,10 @@ class MusicTask(Task):
         return build_tune_model(self.model)
 
     def loss(self, model: nn.Module, batch: tuple, state: Any) -> StepOutput:
-        return music_loss(model, batch, state)
+        """Training adds the bar-rules term (``rules_weight``); validation is the NLL alone, so
+        the best checkpoint is picked on the likelihood."""
+        weight = self.data.rules_weight if model.training else 0.0
+        return music_loss(model, batch, self.rule_masks.table if weight else None, weight)
 
     # -- figures -------------------------------------------------------------------------------
 
@@ -234,7 +272,7 @@ class MusicTask(Task):
         model.eval()
         with torch.no_grad():
             for batch in self.batches(seqs):
-                out = music_loss(model, batch, None)
+                out = music_loss(model, batch)
                 total += float(out.loss) * out.count
                 count += out.count
         nll = total / max(count, 1)
