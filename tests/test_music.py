@@ -286,6 +286,7 @@ def test_the_task_trains_and_sets_the_rnn_beside_the_ngram(music_run):
     assert r["split"]["train"]["tunes"] == 48 and r["split"]["test"]["tunes"] == 6
     t = r["test"]
     assert t["nll"] > 0 and t["ngram_nll"] == r["ngram"]["nll"] > 0 and r["ngram"]["order"] == 3
+    assert 0 < t["refused_mass"] < 1 and 0 < t["rules_kept"] < 1  # values: test_music_rules.py
     assert set(r["samples"]) == {"temperature", "rnn", "ngram", "rnn_with_rules",
                                  "ngram_with_rules", "test_tunes"}  # fmt: skip
     assert r["samples"]["test_tunes"]["bars_ok"] == 1.0  # the generated tunes are well formed

@@ -177,11 +177,13 @@ def test_a_new_run_is_given_bar_classes_in_training_and_sampling(tmp_path):
     assert got == [greedy_by_hand(run, prefix, 40)] * 2
 
 
-def test_a_new_run_has_the_bar_clock_unless_asked_not_to():
+def test_a_new_run_has_the_bar_clock_and_the_rules_term_unless_asked_not_to():
     from rnnkit.train.run import make_task
 
-    assert make_task("music", {}, {}).model.position_dim == 16
+    task = make_task("music", {}, {})
+    assert task.model.position_dim == 16 and task.data.rules_weight == 3.0
     assert make_task("music", {}, {"position_dim": 0}).model.position_dim == 0
+    assert make_task("music", {"rules_weight": 0}, {}).data.rules_weight == 0
 
 
 # -- runs saved before the bar clock -------------------------------------------------------------
@@ -189,11 +191,12 @@ def test_a_new_run_has_the_bar_clock_unless_asked_not_to():
 
 @pytest.fixture(scope="module")
 def old_run(tmp_path_factory):
-    """A run as the code before ``position_dim`` wrote it: no such key in config.json."""
+    """A run as the code before ``position_dim`` wrote it: no such key in config.json (nor
+    ``rules_weight``, which came later)."""
     d = tiny_run(tmp_path_factory.mktemp("old-music"), 0)
     path = d / "config.json"
     config = json.loads(path.read_text())
-    del config["model"]["position_dim"]
+    del config["model"]["position_dim"], config["data"]["rules_weight"]
     path.write_text(json.dumps(config))
     for manifest in (d / "ckpt").glob("*/manifest.json"):  # as the old code sealed it
         m = json.loads(manifest.read_text())
@@ -205,6 +208,7 @@ def old_run(tmp_path_factory):
 def test_an_old_run_loads_as_the_plain_language_model(old_run):
     run = load_run(old_run)
     assert run.task.model.position_dim == 0 and type(run.model) is LanguageModel
+    assert run.task.data.rules_weight == 0  # resumed, it would train as it began
     plain = LanguageModel(LanguageModelConfig(vocab_size=len(run.task.vocab), hidden_size=16,
                                               num_layers=1, embed_dim=8))  # fmt: skip
     assert run.model.state_dict().keys() == plain.state_dict().keys()

@@ -225,13 +225,14 @@ def test_the_rules_term_is_minus_the_log_of_the_mass_on_allowed_tokens():
         n += 1
     assert got.count == n
     assert got.loss.item() == pytest.approx((ce + 0.5 * term) / n, rel=1e-12)
-    assert float(music_loss(model, (x, None, y, rows)).loss) == pytest.approx(ce / n, rel=1e-12)
+    assert music_loss(model, (x, None, y, rows)).loss.item() == pytest.approx(ce / n, rel=1e-12)
     got.loss.backward()  # the term pushes refused tokens down, allowed ones up
     refused = ~masks.table[rows[0, 3]]  # after "c": no header, no second note-less length...
     assert refused.any() and (model.logits.grad[0, 3][refused] > 0).all()
 
 
 def test_training_with_the_rules_term_leaves_less_mass_on_refused_tokens(tmp_path):
+    """The mass is counted here by hand, token by token, and checked against ``score``."""
     from rnnkit.train.run import fit, load_run
 
     write_tunes(tmp_path / "tunes.abc", 40)
@@ -248,16 +249,25 @@ def test_training_with_the_rules_term_leaves_less_mass_on_refused_tokens(tmp_pat
         )  # fmt: skip
         run = load_run(out)
         task, model = run.task, run.model.eval()
-        total = count = 0.0
+        assert task.data.rules_weight == weight
+        val = task.prepare().val
+        total, kept = 0.0, []
         with torch.no_grad():
-            for x, p, y, _ in task.batches(task.prepare().val):
-                tokens = [[task.vocab[i] for i in s] for s in x.tolist()]  # padding: no matter
-                rows = torch.tensor([task.rule_masks.rows(t) for t in tokens])  # (B, T)
-                probs = model(x, p)[0].softmax(-1)  # (B, T, V)
-                mass = (probs * ~task.rule_masks.table[rows]).sum(-1)  # (B, T)
-                total += float(mass[y != -100].sum())
-                count += int((y != -100).sum())
-        assert run.task.data.rules_weight == weight
+            for ids in val:
+                tokens = [task.vocab[i] for i in ids]
+                rules, clean = TuneRules(task.vocab), 1.0
+                probs = model(torch.tensor([ids[:-1]]), torch.tensor([task.positions(ids[:-1])]))
+                for t, p in enumerate(probs[0][0].softmax(-1)):  # p: the draw after token t
+                    if t:
+                        rules.push(tokens[t])
+                    mass = sum(float(p[v]) for v, w in enumerate(task.vocab) if not rules.allows(w))
+                    total += mass
+                    clean *= 1 - mass
+                kept.append(clean)
+        count = sum(len(ids) - 1 for ids in val)
+        scored = task.score(model, val)
+        assert scored["refused_mass"] == pytest.approx(total / count, rel=1e-4)
+        assert scored["rules_kept"] == pytest.approx(sum(kept) / len(kept), rel=1e-4)
         return total / count
 
     plain, ruled = refused_mass(0.0), refused_mass(5.0)
