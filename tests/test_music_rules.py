@@ -12,6 +12,7 @@ import torch
 from rnnkit.data.abc import TuneError, read_collection, read_tune, tune_text
 from rnnkit.data.abc_rules import RuleMasks, TuneRules
 from rnnkit.tasks.kneser_ney import KneserNey
+from rnnkit.tasks.music import SPECIALS
 from rnnkit.tasks.music_metrics import bar_fault
 from tests.music_data import write_tunes
 from tests.test_music import AIR, JIG, REEL
@@ -167,11 +168,11 @@ def test_the_ngram_sampler_obeys_rules_given_as_ids():
 
 # -- the rules as a training signal (RuleMasks, music_loss's rules term) -------------------------
 
-SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
+MODEL_VOCAB = [*SPECIALS, *(t for t in VOCAB if t != "</s>")]  # as the task builds it
 
 
 def test_rule_masks_give_the_rules_verdicts_at_every_position(tmp_path):
-    vocab = [*SPECIALS, *(t for t in VOCAB if t != "</s>")]
+    vocab = MODEL_VOCAB
     tunes, _ = read_collection(write_tunes(tmp_path / "t.abc", 30).read_text())
     broken = ["M:6/8", "K:Cmaj", "c", "6", "|", "c", "2", "|", "2", "c", "6", "|"]  # a short
     masks = RuleMasks(vocab)  # bar closed by "|" in mid-tune, then a length after a bar line
@@ -200,7 +201,7 @@ class FixedLogits(torch.nn.Module):
 def test_the_rules_term_is_minus_the_log_of_the_mass_on_allowed_tokens():
     from rnnkit.tasks.music import music_loss
 
-    vocab = [*SPECIALS, *(t for t in VOCAB if t != "</s>")]
+    vocab = MODEL_VOCAB
     ix = {t: i for i, t in enumerate(vocab)}
     tokens = ["<s>", "M:6/8", "K:Cmaj", "c", "6", "|", "c", "6", "|", "</s>"]
     ids = [ix[t] for t in tokens]
