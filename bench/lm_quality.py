@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rnnkit.tasks.lm import train_lm
+from rnnkit.runs.lm import train_lm
 
 
 def main() -> None:

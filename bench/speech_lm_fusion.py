@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from rnnkit.train.run import load_run
+from rnnkit.runs.driver import load_run
 
 GRID = [(0.0, 0.0), (0.3, 0.0), (0.3, 0.5), (0.5, 0.5), (0.5, 1.0), (0.8, 1.0), (0.8, 1.5)]
 

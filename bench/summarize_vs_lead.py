@@ -12,8 +12,8 @@ import sys
 import numpy as np
 from rouge_score import rouge_scorer
 
-from rnnkit.tasks.summarize import LEAD_WORDS
-from rnnkit.train.run import load_run
+from rnnkit.runs.driver import load_run
+from rnnkit.tasks.text.summarize import LEAD_WORDS
 
 RESAMPLES = 2000
 

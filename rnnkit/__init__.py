@@ -13,12 +13,12 @@ from rnnkit.nn import GRU, LSTM, RNN, JordanRNN
 from rnnkit.nn.cell_modules import GRUCell, LSTMCell, RNNCell
 
 _LAZY = {
-    "fit": "rnnkit.train.run",
-    "load_run": "rnnkit.train.run",
-    "train_lm": "rnnkit.tasks.lm",
-    "generate": "rnnkit.tasks.lm",
-    "complete": "rnnkit.tasks.lm",
-    "score": "rnnkit.tasks.lm",
+    "fit": "rnnkit.runs.driver",
+    "load_run": "rnnkit.runs.driver",
+    "train_lm": "rnnkit.runs.lm",
+    "generate": "rnnkit.runs.lm",
+    "complete": "rnnkit.runs.lm",
+    "score": "rnnkit.runs.lm",
 }
 
 __all__ = ["GRU", "GRUCell", "JordanRNN", "LSTM", "LSTMCell", "RNN", "RNNCell", *_LAZY]

@@ -47,7 +47,7 @@ import torch
 from torch import nn
 
 import rnnkit
-from rnnkit.files import save_figure
+from rnnkit.plots.figure import save_figure
 
 CELLS = {  # name: (rnnkit layer, torch.nn layer, gates)
     "rnn": (rnnkit.RNN, nn.RNN, 1),

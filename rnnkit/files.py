@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
@@ -48,13 +47,3 @@ def new_output(path: str | Path, force: bool, what: str = "output", suffix: str 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
-
-
-def save_figure(fig: Any, path: str | Path, dpi: int = 100) -> None:
-    """Render a matplotlib figure to PNG, write it atomically and close the figure."""
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())

@@ -145,7 +145,7 @@ def test_spectral_radius_matches_numpy_per_gate():
 
 def test_gradients_command_on_fresh_cells_and_on_a_trained_run(tmp_path, capsys):
     from rnnkit.cli.main import main
-    from rnnkit.tasks.lm import train_lm
+    from rnnkit.runs.lm import train_lm
 
     out = tmp_path / "fresh"
     args = ["gradients", "--cell", "rnn", "--cell", "lstm", "--length", "8", "--hidden", "6"]

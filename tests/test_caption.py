@@ -14,11 +14,11 @@ from rnnkit.cli.main import main
 from rnnkit.data.images import read_captioned_folder, read_captions, read_image
 from rnnkit.data.named import emoji, scenes
 from rnnkit.errors import RnnkitError
+from rnnkit.generate.search import beam_search, greedy
 from rnnkit.models.captioner import Captioner, CaptionerConfig
-from rnnkit.models.decoding import beam_search, greedy
 from rnnkit.models.seq2seq import BOS, EOS, teacher_forced_loss
+from rnnkit.runs.driver import load_run
 from rnnkit.tasks.caption import CaptionTask, caption_scores, count_named, normalise
-from rnnkit.train.run import load_run
 from tests.caption_data import write_caption_folder
 from tests.test_cli_lm import cli
 

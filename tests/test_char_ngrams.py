@@ -16,8 +16,8 @@ from rnnkit.cli.main import main
 from rnnkit.data.char_ngrams import NgramHasher, bucket_ids, char_ngrams
 from rnnkit.data.tokenizers import fit_tokenizer
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+from rnnkit.runs.driver import make_task
 from rnnkit.tasks.classify import NGRAM_BUCKETS
-from rnnkit.train.run import make_task
 from tests.test_classify import write_reviews
 
 

@@ -14,7 +14,7 @@ import torch
 
 from rnnkit.cli.main import main
 from rnnkit.data import read_text
-from rnnkit.tasks.lm import train_lm
+from rnnkit.runs.lm import train_lm
 from rnnkit.train.checkpoint import latest_checkpoint, load_weights
 
 SMALL = ["--hidden", "16", "--layers", "1", "--embed", "8", "--seq-len", "12"]

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from rnnkit.baselines.classic import infer_period, naive, seasonal_naive, statespace_forecasts
 from rnnkit.cli.main import main
 from rnnkit.data.series import read_series
 from rnnkit.errors import RnnkitError
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig, pinball_loss
-from rnnkit.tasks.baselines import infer_period, naive, seasonal_naive, statespace_forecasts
+from rnnkit.runs.driver import make_task
 from rnnkit.tasks.forecast import errors, seasonal_mase_scale, split_points
-from rnnkit.train.run import make_task
 
 
 def write_series(path, n=400, seed=0, gaps=()):

@@ -24,7 +24,7 @@ import pytest
 from rnnkit.analysis.activations import correlations, text_features
 from rnnkit.analysis.inspect import inspect_run
 from rnnkit.cli.main import main
-from rnnkit.tasks.lm import train_lm
+from rnnkit.runs.lm import train_lm
 
 TEXT = 'ROMEO:\nBut soft, "what light" (through yonder)\nwindow breaks? It is the east.\n'
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

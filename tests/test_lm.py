@@ -7,16 +7,10 @@ import torch
 
 from rnnkit.data import read_text
 from rnnkit.errors import RnnkitError
+from rnnkit.generate.sampling import sample_next
 from rnnkit.models import LanguageModel, LanguageModelConfig
-from rnnkit.tasks.lm import (
-    complete,
-    generate,
-    load_lm,
-    sample_next,
-    score,
-    train_lm,
-)
-from rnnkit.train.run import load_run
+from rnnkit.runs.driver import load_run
+from rnnkit.runs.lm import complete, generate, load_lm, score, train_lm
 
 TINY = dict(
     hidden_size=24,

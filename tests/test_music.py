@@ -12,6 +12,7 @@ import mido
 import numpy as np
 import pytest
 
+from rnnkit.baselines.kneser_ney import KneserNey, modified_discounts
 from rnnkit.data.abc import (
     Note,
     TuneError,
@@ -24,10 +25,8 @@ from rnnkit.data.abc import (
     tune_text,
 )
 from rnnkit.errors import RnnkitError
-from rnnkit.tasks.kneser_ney import KneserNey, modified_discounts
-from rnnkit.tasks.music import read_abc_path
-from rnnkit.tasks.music_files import midi_bytes
-from rnnkit.tasks.music_metrics import (
+from rnnkit.runs.driver import fit
+from rnnkit.scoring.tunes import (
     bar_fault,
     bars_ok,
     ends_on_tonic,
@@ -35,7 +34,8 @@ from rnnkit.tasks.music_metrics import (
     parses_with_music21,
     perform,
 )
-from rnnkit.train.run import fit
+from rnnkit.tasks.music.files import midi_bytes
+from rnnkit.tasks.music.task import read_abc_path
 from tests.music_data import write_tunes
 from tests.test_cli_lm import cli
 
@@ -347,8 +347,8 @@ def test_compose_check_reports_shares_of_drawn_tunes(music_run, capsys):
 
 
 def test_sampled_tunes_follow_the_forced_header(music_run):
-    from rnnkit.tasks.music_compose import sample_tunes
-    from rnnkit.train.run import load_run
+    from rnnkit.runs.driver import load_run
+    from rnnkit.tasks.music.sampling import sample_tunes
 
     run = load_run(music_run[0] / "run")
     tunes = sample_tunes(run.model, run.task, 4, seed=0, prefix=["M:3/4", "K:Cdor"])

@@ -14,9 +14,9 @@ from rnnkit.data.abc import BARS, ENDINGS, read_collection, read_tune
 from rnnkit.data.abc_clock import FULL, NUM_CLASSES, OUTSIDE, OVER, SETTLED, BarClock, bar_classes
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.models.tune_model import TuneModel, TuneModelConfig
-from rnnkit.tasks.music_metrics import perform
+from rnnkit.runs.driver import fit, load_run
+from rnnkit.scoring.tunes import perform
 from rnnkit.train.checkpoint import sha256
-from rnnkit.train.run import fit, load_run
 from tests.music_data import write_tunes
 from tests.test_music import AIR, JIG, REEL
 
@@ -136,7 +136,7 @@ def test_the_tune_model_reads_the_bar_class_beside_each_token():
 def greedy_by_hand(run, prefix: list[str], max_tokens: int) -> tuple[list[str], bool]:
     """Greedy decoding with the whole sequence rerun each step (no state carried), bar
     classes recounted from the start each time."""
-    from rnnkit.tasks.music import BOS, EOS, PAD, UNK, run_model
+    from rnnkit.tasks.music.vocab import BOS, EOS, PAD, UNK, run_model
 
     ix, banned = run.task.index, [run.task.index[t] for t in (PAD, BOS, UNK)]
     ids = [ix[BOS], *(ix[t] for t in prefix)]
@@ -165,7 +165,7 @@ def tiny_run(d, position_dim: int):
 
 
 def test_a_new_run_is_given_bar_classes_in_training_and_sampling(tmp_path):
-    from rnnkit.tasks.music_compose import sample_tunes
+    from rnnkit.tasks.music.sampling import sample_tunes
 
     run = load_run(tiny_run(tmp_path, 4))
     assert type(run.model) is TuneModel and run.task.model.position_dim == 4
@@ -178,7 +178,7 @@ def test_a_new_run_is_given_bar_classes_in_training_and_sampling(tmp_path):
 
 
 def test_a_new_run_has_the_bar_clock_and_the_rules_term_unless_asked_not_to():
-    from rnnkit.train.run import make_task
+    from rnnkit.runs.driver import make_task
 
     task = make_task("music", {}, {})
     assert task.model.position_dim == 16 and task.data.rules_weight == 3.0
@@ -216,7 +216,7 @@ def test_an_old_run_loads_as_the_plain_language_model(old_run):
 
 
 def test_an_old_run_composes_as_before(old_run):
-    from rnnkit.tasks.music_compose import sample_tunes
+    from rnnkit.tasks.music.sampling import sample_tunes
 
     run = load_run(old_run)
     prefix = ["M:6/8", "K:Cmaj"]

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from rnnkit.baselines.kneser_ney import KneserNey
 from rnnkit.data.abc import TuneError, read_collection, read_tune, tune_text
 from rnnkit.data.abc_rules import RuleMasks, TuneRules
-from rnnkit.tasks.kneser_ney import KneserNey
-from rnnkit.tasks.music import SPECIALS
-from rnnkit.tasks.music_metrics import bar_fault
+from rnnkit.scoring.tunes import bar_fault
+from rnnkit.tasks.music.vocab import SPECIALS
 from tests.music_data import write_tunes
 from tests.test_music import AIR, JIG, REEL
 
@@ -104,7 +104,7 @@ def test_a_note_is_refused_where_even_the_shortest_length_overflows():
 
 
 def test_a_vocabulary_without_section_lines_never_dead_ends_the_sampler():
-    from rnnkit.tasks.music_compose import RulesById, _obey
+    from rnnkit.tasks.music.sampling import RulesById, _obey
 
     vocab = ["M:6/8", "K:Cmaj", "|", "c", "2", "</s>"]
     ruled = RulesById(vocab)
@@ -118,8 +118,8 @@ def test_a_vocabulary_without_section_lines_never_dead_ends_the_sampler():
 
 
 def test_sampled_tunes_with_the_rules_are_all_well_formed(tmp_path):
-    from rnnkit.tasks.music_compose import ngram_tunes, sample_tunes
-    from rnnkit.train.run import fit, load_run
+    from rnnkit.runs.driver import fit, load_run
+    from rnnkit.tasks.music.sampling import ngram_tunes, sample_tunes
 
     write_tunes(tmp_path / "tunes.abc", 40)
     fit(
@@ -199,7 +199,7 @@ class FixedLogits(torch.nn.Module):
 
 
 def test_the_rules_term_is_minus_the_log_of_the_mass_on_allowed_tokens():
-    from rnnkit.tasks.music import music_loss
+    from rnnkit.tasks.music.task import music_loss
 
     vocab = MODEL_VOCAB
     ix = {t: i for i, t in enumerate(vocab)}
@@ -234,7 +234,7 @@ def test_the_rules_term_is_minus_the_log_of_the_mass_on_allowed_tokens():
 
 def test_training_with_the_rules_term_leaves_less_mass_on_refused_tokens(tmp_path):
     """The mass is counted here by hand, token by token, and checked against ``score``."""
-    from rnnkit.train.run import fit, load_run
+    from rnnkit.runs.driver import fit, load_run
 
     write_tunes(tmp_path / "tunes.abc", 40)
 

@@ -20,8 +20,8 @@ import pytest
 
 from rnnkit.cli.main import main
 from rnnkit.errors import RnnkitError
+from rnnkit.runs.driver import fit
 from rnnkit.train import checkpoint as ckpt
-from rnnkit.train.run import fit
 from tests.test_classify import write_reviews
 from tests.test_cli_lm import assert_user_error, cli
 from tests.test_forecast import write_series

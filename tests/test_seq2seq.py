@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from rnnkit.data import read_text
+from rnnkit.generate.search import beam_search, greedy, sample
 from rnnkit.models.decoder import Attention
-from rnnkit.models.decoding import beam_search, greedy, sample
 from rnnkit.models.recurrent import encode_packed
 from rnnkit.models.seq2seq import BOS, EOS, PAD, Seq2Seq, Seq2SeqConfig
 from rnnkit.tasks.reorder import BigramOrder, sentences

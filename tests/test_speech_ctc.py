@@ -10,16 +10,8 @@ import math
 import pytest
 import torch
 
-from rnnkit.models.acoustic import (
-    AcousticConfig,
-    AcousticModel,
-    CharLM,
-    ctc_align,
-    ctc_loss,
-    fits,
-    greedy_decode,
-    prefix_beam_search,
-)
+from rnnkit.generate.ctc import CharLM, ctc_align, greedy_decode, prefix_beam_search
+from rnnkit.models.acoustic import AcousticConfig, AcousticModel, ctc_loss, fits
 
 
 def collapse(path) -> tuple[int, ...]:

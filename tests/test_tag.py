@@ -9,11 +9,11 @@ import random
 import pytest
 import torch
 
+from rnnkit.baselines.classic import most_frequent_tag
 from rnnkit.cli.main import main
 from rnnkit.data.conll import parse_conll, read_conll
 from rnnkit.errors import RnnkitError
 from rnnkit.models.tagger import SHAPES, SequenceTagger, TaggerConfig, token_shape
-from rnnkit.tasks.baselines import most_frequent_tag
 from rnnkit.tasks.tag import is_bio, scores, tokenize
 
 NAMES = ["Alice", "Bob", "Carol", "Dave", "Erin", "Frank"]

@@ -21,9 +21,10 @@ from rnnkit.config import Settings, setting
 from rnnkit.data import read_text
 from rnnkit.errors import RnnkitError
 from rnnkit.models.recurrent import TaskModel
+from rnnkit.runs.driver import fit, load_run
 from rnnkit.tasks.base import TASKS, Splits, Task, register_task, task_names
-from rnnkit.train.run import fit, load_run
-from rnnkit.train.trainer import ListBatches, StepOutput, TrainConfig
+from rnnkit.train.steps import ListBatches, StepOutput
+from rnnkit.train.trainer import TrainConfig
 from tests.speech_data import write_tone_corpus
 from tests.test_classify import write_reviews
 from tests.test_cli_lm import cli
@@ -378,4 +379,4 @@ def test_import_rnnkit_loads_the_layers_only():
     assert not [m for m in added if m.startswith(heavy)], added
     lazy = "import rnnkit; print(rnnkit.fit.__module__, rnnkit.load_run.__module__)"
     out = subprocess.run([sys.executable, "-c", lazy], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["rnnkit.train.run", "rnnkit.train.run"]
+    assert out.stdout.split() == ["rnnkit.runs.driver", "rnnkit.runs.driver"]

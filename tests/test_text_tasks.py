@@ -10,8 +10,8 @@ import pytest
 
 from rnnkit.data.named.debian import description_pairs
 from rnnkit.data.named.dialogue import dialogue_pairs, speeches
-from rnnkit.tasks.chat import distinct, nearest_replies
-from rnnkit.tasks.summarize import rouge
+from rnnkit.tasks.text.chat import distinct, nearest_replies
+from rnnkit.tasks.text.summarize import rouge
 from tests.test_cli_lm import cli
 
 TRANSLATIONS = """Package: foo
@@ -169,7 +169,7 @@ def test_retrieval_baseline_answers_with_the_nearest_training_lines_reply():
 
 @pytest.fixture(scope="module")
 def chat_run(tmp_path_factory):
-    from rnnkit.train.run import fit
+    from rnnkit.runs.driver import fit
 
     d = tmp_path_factory.mktemp("chat")
     rows = [{"line": f"hello number {i}", "reply": f"greetings to number {i}"} for i in range(60)]
@@ -212,7 +212,7 @@ def summary_file(tmp_path):
 
 def test_copy_map_links_equal_tokens_and_sources_are_cut_to_source_tokens(tmp_path):
     from rnnkit.models.seq2seq import UNK
-    from rnnkit.train.run import fit, load_run
+    from rnnkit.runs.driver import fit, load_run
 
     summary_file(tmp_path)
     fit("summarize", data={"data": str(tmp_path / "docs.jsonl"), "tokens": "word",
@@ -232,7 +232,7 @@ def test_copy_map_links_equal_tokens_and_sources_are_cut_to_source_tokens(tmp_pa
 def test_a_shared_vocabulary_serves_both_sides_and_copies_every_token_as_itself(tmp_path):
     import torch
 
-    from rnnkit.train.run import fit, load_run
+    from rnnkit.runs.driver import fit, load_run
 
     # summarize's defaults: copy attention over one vocabulary for both sides
     fit("summarize", data={"data": str(summary_file(tmp_path)), "tokens": "word",

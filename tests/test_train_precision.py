@@ -10,8 +10,9 @@ from rnnkit.data import TokenStream
 from rnnkit.errors import RnnkitError
 from rnnkit.models import LanguageModel, LanguageModelConfig
 from rnnkit.tasks.lm import lm_loss
-from rnnkit.train import StepOutput, TrainConfig, Trainer
 from rnnkit.train import precision as amp
+from rnnkit.train.steps import StepOutput
+from rnnkit.train.trainer import TrainConfig, Trainer
 
 V = 11
 

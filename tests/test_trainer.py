@@ -12,8 +12,14 @@ from rnnkit.data import TokenStream
 from rnnkit.errors import RnnkitError
 from rnnkit.models import LanguageModel, LanguageModelConfig
 from rnnkit.tasks.lm import lm_loss
-from rnnkit.train import ListBatches, StepOutput, TrainConfig, Trainer, prepare_run_dir
-from rnnkit.train.checkpoint import latest_checkpoint, load_weights, resolve_checkpoint
+from rnnkit.train.checkpoint import (
+    latest_checkpoint,
+    load_weights,
+    prepare_run_dir,
+    resolve_checkpoint,
+)
+from rnnkit.train.steps import ListBatches, StepOutput
+from rnnkit.train.trainer import TrainConfig, Trainer
 
 V = 11
 

@@ -6,7 +6,8 @@ import torch
 from rnnkit.data import TokenStream, eval_stream
 from rnnkit.models import LanguageModel, LanguageModelConfig
 from rnnkit.tasks.lm import lm_loss
-from rnnkit.train import TrainConfig, Trainer, launch, rank_world
+from rnnkit.train.distributed import launch, rank_world
+from rnnkit.train.trainer import TrainConfig, Trainer
 
 V, STEPS = 13, 8
 

@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 import torch
 
+from rnnkit.baselines.ibm_model1 import NULL, IBMModel1
 from rnnkit.data.parallel import read_pairs
 from rnnkit.data.tokenizers import SubwordTokenizer, tokenizer_from_dict
 from rnnkit.errors import RnnkitError
-from rnnkit.models.decoding import Hypothesis
+from rnnkit.generate.search import Hypothesis
 from rnnkit.models.seq2seq import SPECIALS, UNK, Seq2SeqConfig
-from rnnkit.tasks.ibm_model1 import NULL, IBMModel1
-from rnnkit.tasks.translate import TranslateData, TranslateTask
+from rnnkit.tasks.text.translate import TranslateData, TranslateTask
 from tests.test_cli_lm import assert_user_error, cli
 
 LEXICON = {"the": "el", "cat": "gato", "dog": "perro", "sees": "ve", "eats": "come",
@@ -222,7 +222,7 @@ def test_bible_reader_aligns_verses_by_index_and_groups_them_by_chapter(tmp_path
 
 def word_task(pairs) -> TranslateTask:
     task = TranslateTask(TranslateData(tokens="word"), Seq2SeqConfig())
-    from rnnkit.tasks.text_pairs import fit_side
+    from rnnkit.tasks.text.base import fit_side
 
     task.src_tok = fit_side([s for s, _ in pairs], "word", 100)
     task.tgt_tok = fit_side([t for _, t in pairs], "word", 100)
@@ -231,7 +231,7 @@ def word_task(pairs) -> TranslateTask:
 
 def test_an_unknown_output_word_takes_the_source_word_attended_to(monkeypatch):
     task = word_task(toy_pairs(50))
-    import rnnkit.tasks.text_pairs as tp
+    import rnnkit.tasks.text.base as tp
 
     el = task.tgt_tok.index["el"]
 
@@ -318,7 +318,7 @@ def test_translate_bad_input_is_one_line(toy_run, capsys, tmp_path):
 
 
 def test_a_10000_word_training_pair_is_left_out_and_counted(tmp_path):
-    from rnnkit.train.run import fit
+    from rnnkit.runs.driver import fit
 
     pairs = toy_pairs(60)
     pairs[5] = ("the " * 10000, "el " * 10000)

@@ -29,8 +29,10 @@ from rnnkit.data.text import read_text
 from rnnkit.data.tokenizers import fit_tokenizer
 from rnnkit.errors import RnnkitError
 from rnnkit.files import atomic_write_bytes
-from rnnkit.tasks.lm import lm_loss, load_lm
-from rnnkit.train.trainer import ListBatches, TrainConfig, Trainer
+from rnnkit.runs.lm import load_lm
+from rnnkit.tasks.lm import lm_loss
+from rnnkit.train.steps import ListBatches
+from rnnkit.train.trainer import TrainConfig, Trainer
 
 
 def text_windows(ids: torch.Tensor, length: int, batch: int, seed: int) -> torch.Tensor:

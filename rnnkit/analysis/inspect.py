@@ -18,7 +18,7 @@ from rnnkit.analysis.probe import probe_of
 from rnnkit.data.text import read_text
 from rnnkit.errors import RnnkitError
 from rnnkit.files import atomic_write_bytes
-from rnnkit.tasks.lm import load_lm
+from rnnkit.runs.lm import load_lm
 
 MAX_TOKENS = 20_000
 

@@ -31,7 +31,8 @@ from rnnkit.errors import RnnkitError
 from rnnkit.models.memory import MemoryModel
 from rnnkit.models.recurrent import CELLS
 from rnnkit.train.checkpoint import prepare_run_dir
-from rnnkit.train.trainer import StepOutput, TrainConfig, Trainer
+from rnnkit.train.steps import StepOutput
+from rnnkit.train.trainer import TrainConfig, Trainer
 
 LENGTHS = (50, 100, 200)
 

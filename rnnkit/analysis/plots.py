@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rnnkit.files import save_figure  # noqa: E402
+from rnnkit.plots.figure import save_figure  # noqa: E402
 
 
 def plot_gradient_flow(results: dict[str, dict], path: str | Path) -> None:

@@ -1,6 +1,6 @@
 """The three parts of a language model that the analysis reads: input, recurrence, head.
 
-A ``Probe`` is built from a trained ``LanguageModel`` (``rnnkit.tasks.lm.load_lm``) or from a
+A ``Probe`` is built from a trained ``LanguageModel`` (``rnnkit.runs.lm.load_lm``) or from a
 freshly initialised one, so that gradient flow and activations run the same code on both.
 """
 

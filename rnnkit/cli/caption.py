@@ -38,14 +38,12 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.analysis.caption_plots import plot_attention_grid, plot_captions
     from rnnkit.data.images import read_image
-    from rnnkit.train.run import load_run
+    from rnnkit.plots.captions import plot_attention_grid, plot_captions
+    from rnnkit.runs.driver import load_run
 
-    loaded = load_run(args.dir)
+    loaded = load_run(args.dir, task="caption")
     task = loaded.task
-    if task.name != "caption":
-        raise RnnkitError(f"{args.dir} holds a {task.name!r} run, not a caption run")
     inputs: list[str] = []
     skipped = 0
     for f in args.images:

@@ -34,12 +34,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.train.run import load_run
+    from rnnkit.runs.driver import load_run
 
-    loaded = load_run(args.dir)
+    loaded = load_run(args.dir, task="chat")
     task = loaded.task
-    if task.name != "chat":
-        raise RnnkitError(f"{args.dir} holds a {task.name!r} run, not a chat run")
     generator = None if args.seed is None else torch.Generator().manual_seed(args.seed)
 
     def reply(line: str) -> str:

@@ -44,8 +44,8 @@ def register(subparsers: Any) -> None:
 
 def run_compose(args: argparse.Namespace) -> int:
     from rnnkit.errors import RnnkitError
-    from rnnkit.tasks.music_compose import check_samples, compose
-    from rnnkit.tasks.music_metrics import format_checks
+    from rnnkit.runs.music import check_samples, compose
+    from rnnkit.scoring.tunes import format_checks
 
     if args.check:
         r = check_samples(args.dir, args.n, args.meter, args.key, args.temperature,

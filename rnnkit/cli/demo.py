@@ -25,7 +25,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rnnkit.cli.train import describe_training
-    from rnnkit.tasks.lm import LMTask, generate, train_lm
+    from rnnkit.runs.lm import generate, train_lm
+    from rnnkit.tasks.lm import LMTask
 
     out = Path(args.out or time.strftime("runs/demo-%Y%m%d-%H%M%S"))
     print(f"Training a 2x256 LSTM on Shakespeare for {args.minutes:g} min into {out} ...")

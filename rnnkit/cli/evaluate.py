@@ -41,7 +41,7 @@ def add_input_settings(p: argparse.ArgumentParser) -> None:
 
 def run_with_inputs(args: argparse.Namespace):
     """``load_run(args.dir)`` with the column flags given applied to the run's data settings."""
-    from rnnkit.train.run import load_run
+    from rnnkit.runs.driver import load_run
 
     run = load_run(args.dir)
     given = {k: v for k, v in section_values(args, "input").items() if v is not None}

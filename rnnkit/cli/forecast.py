@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.cli.flags import emit, positive_int
-from rnnkit.errors import RnnkitError
 from rnnkit.files import new_output
 
 
@@ -31,16 +30,14 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rnnkit.plots.forecast import plot_forecast
+    from rnnkit.runs.driver import load_run
     from rnnkit.tasks.base import exactly_one_source
-    from rnnkit.tasks.forecast import plot_forecast
-    from rnnkit.train.run import load_run
 
     if args.png:
         new_output(args.png, args.force, "--png", ".png")
-    loaded = load_run(args.model)
+    loaded = load_run(args.model, task="forecast")
     task = loaded.task
-    if task.name != "forecast":
-        raise RnnkitError(f"{args.model} holds a {task.name!r} run, not a forecaster")
     changes = {"column": args.column, "date_col": args.date_col, "period": args.period}
     task.data = task.data.replace(**{k: v for k, v in changes.items() if v is not None})
     named, source = exactly_one_source(args.data, args.dataset, "forecast")

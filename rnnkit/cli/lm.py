@@ -52,7 +52,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.lm import generate
+    from rnnkit.runs.lm import generate
 
     pieces = generate(
         args.dir, args.prime, args.length, args.temperature, args.top_k, args.top_p, args.seed
@@ -67,7 +67,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def run_complete(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.lm import complete
+    from rnnkit.runs.lm import complete
 
     suggestions = complete(args.dir, args.prefix, args.k)
     text = "\n".join(f"{s['prob']:8.4f}  {s['token']!r}" for s in suggestions)
@@ -76,7 +76,7 @@ def run_complete(args: argparse.Namespace) -> int:
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.lm import score
+    from rnnkit.runs.lm import score
 
     r = score(args.dir, args.text)
     lines = [f"{t['logprob']:9.4f}  {t['token']!r}" for t in r["tokens"]]

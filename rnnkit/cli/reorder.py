@@ -28,12 +28,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.models.decoding import plot_attention
-    from rnnkit.train.run import load_run
+    from rnnkit.plots.attention import plot_attention
+    from rnnkit.runs.driver import load_run
 
-    loaded = load_run(args.dir)
-    if loaded.task.name != "reorder":
-        raise RnnkitError(f"{args.dir} holds a {loaded.task.name!r} run, not a reorder run")
+    loaded = load_run(args.dir, task="reorder")
     rows = loaded.predict([loaded.task.parse_input(s) for s in args.sentences])
     if args.attention:
         first = rows[0]

@@ -9,7 +9,7 @@ from typing import Any
 
 from rnnkit.cli.flags import add_settings, emit, number, section_values
 from rnnkit.errors import RnnkitError
-from rnnkit.train.run import STOP_RULES
+from rnnkit.runs.driver import STOP_RULES
 
 DEFAULT_STOP_HELP = " (default when no stop rule is given: {})"
 
@@ -53,8 +53,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rnnkit.runs.driver import fit
     from rnnkit.tasks.base import get_task
-    from rnnkit.train.run import fit
 
     train = {**section_values(args, "train"), "progress": not args.quiet}
     if args.resume:
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 def changed_settings(args: argparse.Namespace) -> list[str]:
     """The setting flags given a value that is neither the default nor the run's own (so the
     command that started a run, with --resume added, continues it), stop rules aside."""
-    from rnnkit.train.run import read_config
+    from rnnkit.runs.driver import read_config
 
     try:
         saved = read_config(Path(args.out))

@@ -7,7 +7,6 @@ import argparse
 from typing import Any
 
 from rnnkit.cli.flags import emit
-from rnnkit.errors import RnnkitError
 
 
 def register(subparsers: Any) -> None:
@@ -31,12 +30,10 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from rnnkit.train.run import load_run
+    from rnnkit.runs.driver import load_run
 
-    loaded = load_run(args.dir)
+    loaded = load_run(args.dir, task="speech")
     task = loaded.task
-    if task.name != "speech":
-        raise RnnkitError(f"{args.dir} holds a {task.name!r} run, not a speech run")
     changes = {k: v for k, v in (("beam", args.beam), ("lm", args.lm),
                ("lm_weight", args.lm_weight), ("length_bonus", args.length_bonus))
                if v is not None}  # fmt: skip

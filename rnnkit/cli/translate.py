@@ -31,15 +31,13 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.models.decoding import plot_attention
-    from rnnkit.train.run import load_run
+    from rnnkit.plots.attention import plot_attention
+    from rnnkit.runs.driver import load_run
 
     if bool(args.texts) == bool(args.input):
         raise RnnkitError("give texts to translate or --input FILE, not both or neither")
-    loaded = load_run(args.dir)
+    loaded = load_run(args.dir, task="translate")
     task = loaded.task
-    if task.name != "translate":
-        raise RnnkitError(f"{args.dir} holds a {task.name!r} run, not a translate run")
     inputs = task.read_inputs(args.input) if args.input else args.texts
     rows = task.predict(loaded.model, inputs, beam=args.beam)
     if args.attention:

@@ -4,7 +4,7 @@ The tokens (``rnnkit.data.abc``) never say how full a bar is; a model that must 
 after exactly the meter's length has to count lengths over dozens of tokens. ``BarClock`` does
 the counting as the tokens come, one at a time (so a sampler can run it on its own output):
 after each token it knows how much of the current bar has been played, in eighths, as
-``rnnkit.tasks.music_metrics.perform`` plays it:
+``rnnkit.scoring.tunes.perform`` plays it:
 
 - a note or rest ``z`` lasts one eighth until a length token after it (``2``, ``/2``, ``3/2``)
   says otherwise;

@@ -4,7 +4,7 @@ A model drawn at temperature 1 sometimes draws a token that no later token can m
 with no note before it (the reader refuses the tune), a note when the bar is already full (the
 bar will be too long), a plain bar line in mid-tune when the bar is short. ``TuneRules`` follows
 a tune as its tokens come and says, for any next token, whether the tune can still be well
-formed after it, by the rules of ``rnnkit.tasks.music_metrics`` (the checks the figures are
+formed after it, by the rules of ``rnnkit.scoring.tunes`` (the checks the figures are
 measured with) and ``rnnkit.data.abc.body_text``:
 
 - the meter token first, the mode token second, neither again; never ``<s>``, ``<pad>`` or
@@ -29,7 +29,7 @@ full bar, or a section line, is always allowed.
 
 ``RuleMasks`` gives the same verdicts for every position of whole tunes at once, as rows of a
 table of the distinct masks (a few hundred serve a whole collection), for a training loss that
-teaches the model itself to leave the refused tokens alone (``rnnkit.tasks.music``).
+teaches the model itself to leave the refused tokens alone (``rnnkit.tasks.music.task``).
 """
 
 from __future__ import annotations

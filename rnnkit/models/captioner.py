@@ -109,7 +109,7 @@ class ImageEncoder(nn.Module):
 class Captioner(TaskModel):
     """``forward(images, lengths, tgt_in) -> logits`` (teacher forcing; ``lengths`` is there so
     the seq2seq loss and decoders take it unchanged, and ignored); ``start`` and ``step`` for
-    the decoders in ``rnnkit.models.decoding``; ``features`` for nearest-neighbour search."""
+    the decoders in ``rnnkit.generate.search``; ``features`` for nearest-neighbour search."""
 
     def __init__(self, config: CaptionerConfig):
         super().__init__()

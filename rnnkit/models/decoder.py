@@ -29,7 +29,7 @@ a distribution over the source's tokens, and a learned gate mixes the two::
     p(y_t=w) = g_t softmax(W_o a~_t + b_o)_w + (1 - g_t) sum_{j: x_j = w} alpha_tj
 
 The decoder then returns log-probabilities in place of logits: ``log_softmax`` leaves them
-unchanged, so the decoders in ``rnnkit.models.decoding`` and the cross-entropy loss take
+unchanged, so the decoders in ``rnnkit.generate.search`` and the cross-entropy loss take
 either without knowing which.
 """
 
@@ -119,7 +119,7 @@ class StepOut:
 
 class AttentionDecoder(nn.Module):
     """``begin(summary, keys, mask)`` -> the first ``DecodeState``; ``step`` one token at a time
-    (for the decoders in ``rnnkit.models.decoding``); ``forward`` all target steps at once
+    (for the decoders in ``rnnkit.generate.search``); ``forward`` all target steps at once
     (teacher forcing). See the module docstring for the equations."""
 
     def __init__(

@@ -58,7 +58,7 @@ class Seq2SeqConfig(RecurrentSettings):
 
 class Seq2Seq(TaskModel):
     """``forward(src, lengths, tgt_in) -> logits`` (teacher forcing); ``start`` and ``step``
-    for the decoders in ``rnnkit.models.decoding``."""
+    for the decoders in ``rnnkit.generate.search``."""
 
     def __init__(self, config: Seq2SeqConfig):
         super().__init__()

@@ -11,12 +11,12 @@ TASK_MODULES = [
     "rnnkit.tasks.tag",
     "rnnkit.tasks.forecast",
     "rnnkit.tasks.reorder",
-    "rnnkit.tasks.translate",
-    "rnnkit.tasks.summarize",
-    "rnnkit.tasks.chat",
+    "rnnkit.tasks.text.translate",
+    "rnnkit.tasks.text.summarize",
+    "rnnkit.tasks.text.chat",
     "rnnkit.tasks.speech",
     "rnnkit.tasks.caption",
-    "rnnkit.tasks.music",
+    "rnnkit.tasks.music.task",
 ]
 
 

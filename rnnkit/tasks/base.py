@@ -13,7 +13,7 @@ A task is one class in one file, registered by name::
 and one line in ``rnnkit/tasks/__init__.py`` naming that file. Everything else (run folder,
 config and artefact files inside the checksum manifest, device, data parallelism, the
 Trainer, the best-checkpoint reload, results.json, ``rnnkit train NAME``, ``evaluate`` and
-``predict`` with their flags) comes from ``rnnkit.train.run`` and ``rnnkit.cli``.
+``predict`` with their flags) comes from ``rnnkit.runs.driver`` and ``rnnkit.cli``.
 
 What a task supplies, in the order the driver uses it:
 
@@ -48,7 +48,7 @@ from torch import nn
 
 from rnnkit.config import Settings
 from rnnkit.errors import RnnkitError
-from rnnkit.train.trainer import StepOutput
+from rnnkit.train.steps import StepOutput
 
 
 @dataclass

@@ -46,11 +46,11 @@ from rnnkit.data.images import (
 from rnnkit.data.splits import batched, split_indices
 from rnnkit.data.tokenizers import WordTokenizer
 from rnnkit.errors import RnnkitError
+from rnnkit.generate.search import beam_search, greedy
 from rnnkit.models.captioner import Captioner, CaptionerConfig
-from rnnkit.models.decoding import beam_search, greedy
 from rnnkit.models.seq2seq import BOS, EOS, PAD, SPECIALS, teacher_forced_loss
 from rnnkit.tasks.base import Splits, Task, register_task
-from rnnkit.train.trainer import ListBatches, StepOutput
+from rnnkit.train.steps import ListBatches, StepOutput
 
 DEFAULT_DATASET = "scenes"
 DEFAULT_IMAGE_SIZE = 64  # a user's images, when --image-size is not given
@@ -353,8 +353,8 @@ class CaptionTask(Task):
             self.chosen_beam = beam
 
     def test(self, model: nn.Module, splits: Splits, run_dir: Path) -> dict[str, Any]:
-        from rnnkit.analysis.caption_plots import plot_attention_grid, plot_captions
-        from rnnkit.tasks.text_pairs import plot_curve
+        from rnnkit.plots.captions import plot_attention_grid, plot_captions
+        from rnnkit.plots.curves import plot_curve
 
         decoding = self.choose_decoding(model, splits.val)
         chosen = decoding["beam"]

@@ -17,17 +17,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.baselines import classic as baselines
 from rnnkit.config import Settings, setting
 from rnnkit.data.char_ngrams import NgramHasher
 from rnnkit.data.splits import batched, split_indices
 from rnnkit.data.tables import LabelledSequences, LabelledTexts, read_labelled_texts
 from rnnkit.data.tokenizers import fit_tokenizer, tokenizer_from_dict
 from rnnkit.errors import RnnkitError
-from rnnkit.files import save_figure
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
-from rnnkit.tasks import baselines
+from rnnkit.plots.confusion import plot_confusion
 from rnnkit.tasks.base import Splits, Task, exactly_one_source, register_task
-from rnnkit.train.trainer import ListBatches, StepOutput, to_device
+from rnnkit.train.steps import ListBatches, StepOutput, to_device
 
 WORD_DROPOUT = 0.1
 NGRAM_BUCKETS = 16384  # ngram_buckets at word level when not given; char level, features: 0
@@ -68,24 +68,6 @@ def scores(y_true, y_pred) -> dict[str, float]:
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "macro_f1": float(f1_score(y_true, y_pred, average="macro")),
     }
-
-
-def plot_confusion(y_true, y_pred, labels: list[str], path: Path) -> None:
-    """Confusion-matrix PNG (rows: true label, columns: predicted), written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import ConfusionMatrixDisplay
-
-    fig, ax = plt.subplots(figsize=(1.2 + 0.6 * len(labels), 1 + 0.6 * len(labels)))
-    ConfusionMatrixDisplay.from_predictions(
-        y_true, y_pred, labels=labels, display_labels=labels, ax=ax, colorbar=False,
-        cmap="Blues",
-    )  # fmt: skip
-    ax.set_title("test confusion matrix")
-    fig.tight_layout()
-    save_figure(fig, path)
 
 
 @register_task

@@ -24,14 +24,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rnnkit.baselines import classic as baselines
 from rnnkit.config import Settings, setting
 from rnnkit.data.series import Series, read_series
 from rnnkit.errors import RnnkitError
-from rnnkit.files import save_figure
 from rnnkit.models.forecaster import BASES, Forecaster, ForecasterConfig, pinball_loss
-from rnnkit.tasks import baselines
 from rnnkit.tasks.base import Splits, Task, exactly_one_source, register_task
-from rnnkit.train.trainer import ListBatches, StepOutput
+from rnnkit.train.steps import ListBatches, StepOutput
 
 Examples = tuple[np.ndarray, int, float]  # series (N,), first forecast origin, MASE scale
 
@@ -378,28 +377,3 @@ def future_labels(dates: list[str] | None, horizon: int, n: int) -> list[str]:
         except (ValueError, TypeError):
             pass
     return [str(n + h) for h in range(horizon)]
-
-
-def plot_forecast(series: Series, fc: dict, path: Path, history: int = 200) -> None:
-    """PNG of the last ``history`` values, the forecast and its interval (atomic write)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    y = series.values[-history:]
-    n0 = len(series.values) - len(y)
-    h = len(fc["forecast"])
-    xs, xf = np.arange(n0, n0 + len(y)), np.arange(n0 + len(y), n0 + len(y) + h)
-    fig, ax = plt.subplots(figsize=(8, 4))
-    ax.plot(xs, y, lw=1.2, label="history")
-    ax.plot(np.r_[xs[-1], xf], np.r_[y[-1], fc["forecast"]], "o-", ms=3, label="forecast")
-    lo, hi = fc["interval"]
-    ax.fill_between(xf, fc["lower"], fc["upper"], alpha=0.3,
-                    label=f"{lo:.0%}-{hi:.0%} quantile interval")  # fmt: skip
-    ax.set_xlabel("step" if not series.dates else f"step (last: {series.dates[-1]})")
-    ax.set_ylabel(series.name)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    save_figure(fig, path)

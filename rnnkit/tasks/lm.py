@@ -1,15 +1,7 @@
-"""Language modelling: train on text, then generate, complete, score and evaluate.
-
-The task (``rnnkit train lm``) trains a next-token model with truncated BPTT on one long token
-stream; the last ``val`` fraction of the text is held out. The functions below are what the
-language-model commands call, and work from Python::
-
-    rnnkit.train_lm(out="runs/lm", max_time=120)                 # bundled Shakespeare
-    for piece in rnnkit.generate("runs/lm", prime="ROMEO:", length=200):
-        print(piece, end="")
-    rnnkit.complete("runs/lm", "To be, or not to ", k=5)
-    rnnkit.score("runs/lm", "To be, or not to be")
-    rnnkit.load_run("runs/lm").evaluate()                        # the held-out tail
+"""Language modelling: a next-token model trained with truncated BPTT on one long token stream;
+the last ``val`` fraction of the text is held out (``rnnkit train lm``). ``sample`` writes text
+from a model and its tokenizer; the functions that take a run folder (``generate``,
+``complete``, ``score``, ``train_lm``) are in ``rnnkit.runs.lm``.
 
 Scoring, completion and generation start from a line break (the model reads "\\n" + text when
 the vocabulary holds "\\n"), since every line of the corpus follows one.
@@ -32,10 +24,10 @@ from rnnkit.data.stream import TokenStream, eval_stream, split_tail
 from rnnkit.data.text import read_text
 from rnnkit.data.tokenizers import UNK, Tokenizer, fit_tokenizer, tokenizer_from_dict
 from rnnkit.errors import RnnkitError
+from rnnkit.generate.sampling import check_sampling, sample_next
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.tasks.base import Splits, Task, register_task
-from rnnkit.train.run import LoadedRun, load_run
-from rnnkit.train.trainer import StepOutput, evaluate
+from rnnkit.train.steps import StepOutput, evaluate
 
 SAMPLE_LENGTH = 300
 
@@ -175,35 +167,6 @@ class LMTask(Task):
 # -- the language-model functions --------------------------------------------------------------
 
 
-def train_lm(data: str | Path | None = None, *, out: str | Path = "runs/lm", resume: bool = False,
-             nproc: int = 1, **settings: Any) -> dict[str, Any]:  # fmt: skip
-    """``rnnkit.fit("lm", ...)`` with the settings given by name, whichever section they are
-    in (``LMData``, ``LanguageModelConfig``, ``TrainConfig``)."""
-    from rnnkit.train.run import fit
-    from rnnkit.train.trainer import TrainConfig
-
-    sections: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "train": {}}
-    if data is not None:
-        sections["data"]["data"] = str(data)
-    owners = [("data", LMData), ("model", LanguageModelConfig), ("train", TrainConfig)]
-    for name, value in settings.items():
-        owner = next((s for s, cls in owners if name in cls.__dataclass_fields__), None)
-        if owner is None:
-            raise RnnkitError(f"unknown language-model setting {name!r}")
-        sections[owner][name] = value
-    if resume:
-        sections = {"data": {}, "model": {}, "train": sections["train"]}
-    return fit("lm", **sections, out=out, resume=resume, nproc=nproc)
-
-
-def load_lm(run_dir: str | Path | LoadedRun, which: str = "best") -> LoadedRun:
-    """``load_run`` for a language-model run (RnnkitError for any other task)."""
-    run = run_dir if isinstance(run_dir, LoadedRun) else load_run(run_dir, which)
-    if run.task.name != "lm":
-        raise RnnkitError(f"{run.run_dir} holds a {run.task.name!r} run, not a language model")
-    return run
-
-
 def context(tokenizer: Tokenizer, text: str) -> list[int]:
     """Ids of ``text`` preceded by the line-break token when the vocabulary has one."""
     ids = tokenizer.encode(text, strict=True)
@@ -216,39 +179,6 @@ def top_tokens(tokenizer: Tokenizer, probs: Tensor, k: int, prefix: str = "") ->
     order = torch.argsort(probs, descending=True).tolist()
     keep = [i for i in order if tokenizer.token(i) != UNK and tokenizer.token(i).startswith(prefix)]
     return [{"token": tokenizer.token(i), "prob": float(probs[i])} for i in keep[:k]]
-
-
-def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
-    check_value("temperature", temperature, {"lo": 0, "hi": 100}, float, False)
-    check_value("top_k", top_k, {"lo": 1, "hi": 10**7}, int, True)
-    check_value("top_p", top_p, {"lo": 0, "hi": 1, "lo_open": True}, float, True)
-
-
-def sample_next(
-    logits: Tensor,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    generator: torch.Generator | None = None,
-) -> int:
-    """Draw one token id from ``logits`` (V,): temperature, then top-k, then nucleus (top-p).
-
-    Temperature 0 is greedy decoding. Nucleus keeps the smallest set of most likely tokens
-    whose probabilities sum to at least ``top_p`` (Holtzman et al. 2020).
-    """
-    if temperature == 0:
-        return int(logits.argmax())
-    logits = logits / temperature
-    if top_k is not None and top_k < logits.numel():
-        kth = torch.topk(logits, top_k).values[-1]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None and top_p < 1:
-        sorted_logits, order = torch.sort(logits, descending=True)
-        cum = sorted_logits.softmax(-1).cumsum(-1)
-        drop = cum - sorted_logits.softmax(-1) >= top_p  # mass before this token already enough
-        drop = torch.empty_like(drop).scatter_(0, order, drop)  # back to vocabulary order
-        logits = logits.masked_fill(drop, float("-inf"))
-    return int(torch.multinomial(logits.softmax(-1), 1, generator=generator))
 
 
 @torch.no_grad()
@@ -278,57 +208,3 @@ def sample(
         prev = tok
         logits, state = model(torch.tensor([[tok]]), state)  # (1, 1, V)
         last = logits[0, -1]
-
-
-def generate(run_dir: str | Path | LoadedRun, prime: str = "", length: int = 500,
-             temperature: float = 0.8, top_k: int | None = None, top_p: float | None = None,
-             seed: int | None = None) -> Iterator[str]:  # fmt: skip
-    """``sample`` from a trained run's model."""
-    lm = load_lm(run_dir)
-    return sample(lm.model, lm.task.tokenizer, prime, length, temperature, top_k, top_p, seed)
-
-
-@torch.no_grad()
-def complete(run_dir: str | Path | LoadedRun, prefix: str, k: int = 5) -> list[dict]:
-    """The ``k`` most likely next tokens after ``prefix`` with their probabilities.
-
-    At word level, a prefix that ends inside a word (no trailing space) is completed: the
-    candidates are the vocabulary words that begin with that partial word. ``<unk>`` is never
-    suggested.
-    """
-    check_value("k", k, {"lo": 1, "hi": 10**7}, int, False)
-    lm = load_lm(run_dir)
-    tok = lm.task.tokenizer
-    partial = ""
-    if tok.level == "word" and prefix and not prefix[-1].isspace():
-        words = tok.tokenize(prefix)
-        if words and words[-1][-1].isalnum():
-            partial = words[-1]
-            prefix = prefix[: prefix.rfind(partial)]
-    ids = context(tok, prefix)
-    if not ids:
-        raise RnnkitError("the prefix must hold at least one token")
-    logits, _ = lm.model(torch.tensor([ids]))  # (1, T, V)
-    return top_tokens(tok, logits[0, -1].softmax(-1), k, partial)
-
-
-@torch.no_grad()
-def score(run_dir: str | Path | LoadedRun, text: str) -> dict[str, Any]:
-    """Natural-log probability of ``text``: the total and one entry per token.
-
-    log p(text) = sum_t log p(x_t | "\\n", x_1 .. x_{t-1}). Without a line break in the
-    vocabulary the first token is context and is not scored.
-    """
-    lm = load_lm(run_dir)
-    ids = context(lm.task.tokenizer, text)
-    if len(ids) < 2:
-        raise RnnkitError("the text to score holds no token")
-    x = torch.tensor([ids])
-    logits, _ = lm.model(x[:, :-1])  # (1, T-1, V)
-    logp = logits[0].log_softmax(-1).gather(1, x[0, 1:, None])[:, 0]  # (T-1,)
-    tokens = [
-        {"token": lm.task.tokenizer.token(i), "logprob": float(lp)}
-        for i, lp in zip(ids[1:], logp.tolist(), strict=True)
-    ]
-    total = float(logp.double().sum())
-    return {"total_logprob": total, "mean_logprob": total / len(tokens), "tokens": tokens}

@@ -7,7 +7,7 @@ dropped), and sentences of ``min_words``..``max_words`` words are kept, each tex
 the split, so that no sentence appears in two splits. Training sees a fresh shuffle of every
 sentence each time; validation and test shuffles are fixed by ``split_seed``.
 
-Decoding is restricted to the input's words (``bag`` in ``rnnkit.models.decoding``), so every
+Decoding is restricted to the input's words (``bag`` in ``rnnkit.generate.search``), so every
 output is a permutation of the input; words outside the vocabulary keep their relative order.
 Scores: exact match (the whole sentence) and corpus BLEU (sacrebleu).
 """
@@ -30,7 +30,7 @@ from rnnkit.data.splits import batched, split_indices
 from rnnkit.data.text import read_text
 from rnnkit.data.tokenizers import WordTokenizer, fit_vocab, tokenizer_from_dict
 from rnnkit.errors import RnnkitError
-from rnnkit.models.decoding import beam_search, greedy, plot_attention
+from rnnkit.generate.search import beam_search, greedy
 from rnnkit.models.seq2seq import (
     BOS,
     EOS,
@@ -41,8 +41,9 @@ from rnnkit.models.seq2seq import (
     Seq2SeqConfig,
     teacher_forced_loss,
 )
+from rnnkit.plots.attention import plot_attention
 from rnnkit.tasks.base import Splits, Task, register_task
-from rnnkit.train.trainer import ListBatches, StepOutput
+from rnnkit.train.steps import ListBatches, StepOutput
 
 MAX_INPUT_WORDS = 64  # longest input `predict` takes: longer ones are refused, not truncated
 BEAM = 5

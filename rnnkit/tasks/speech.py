@@ -35,21 +35,18 @@ from rnnkit.data import audio
 from rnnkit.data.splits import batched, split_indices
 from rnnkit.data.transcripts import Clip, list_audio, normalise_text, read_transcript
 from rnnkit.errors import RnnkitError
+from rnnkit.generate.ctc import Hypothesis, RunLM, ctc_align, greedy_decode, prefix_beam_search
 from rnnkit.models.acoustic import (
     BLANK,
     AcousticConfig,
     AcousticModel,
-    Hypothesis,
-    RunLM,
-    ctc_align,
     ctc_loss,
     fits,
-    greedy_decode,
     model_frames,
-    prefix_beam_search,
 )
+from rnnkit.plots.speech import plot_alignment
 from rnnkit.tasks.base import Splits, Task, exactly_one_source, register_task
-from rnnkit.train.trainer import ListBatches, StepOutput
+from rnnkit.train.steps import ListBatches, StepOutput
 
 CHUNK_SECONDS = 20.0  # `predict` cuts longer files into pieces at pauses (audio.chunk)
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]  # feats (B, T, F), lengths (B,), targets, lengths
@@ -252,7 +249,7 @@ class SpeechTask(Task):
         if self.data.lm is None:
             return None
         if self._lm is None:
-            from rnnkit.train.run import load_run
+            from rnnkit.runs.driver import load_run
 
             self._lm = RunLM(load_run(self.data.lm), self.symbols)
         return self._lm
@@ -322,8 +319,9 @@ class SpeechTask(Task):
         hyps = [self.words(h) for h, _ in decoded]
         greedy = [self.words(h) for h, _ in self.decode(model, splits.test, beam=1)]
         first = splits.test[0]
-        plot_alignment(first.feats, decoded[0][1], decoded[0][0], self.symbols, first.text,
-                       hyps[0], run_dir / "alignment.png", model.R)  # fmt: skip
+        hyp, log_probs = decoded[0]
+        plot_alignment(first.feats, log_probs, hyp.ids, ctc_align(log_probs, hyp.ids), self.symbols,
+                       first.text, hyps[0], run_dir / "alignment.png", model.R, BLANK)  # fmt: skip
         results: dict[str, Any] = {
             "test": self.scores(splits.test, hyps),
             "greedy": error_rates([u.text for u in splits.test], greedy),
@@ -353,8 +351,8 @@ class SpeechTask(Task):
     ) -> tuple[nn.Module, float]:
         """The per-frame classifier trained like the model (same batches, lr, SpecAugment) for
         ``steps`` steps into ``run_dir/baseline``; the best validation checkpoint is returned."""
+        from rnnkit.runs.driver import read_config
         from rnnkit.train import checkpoint as ckpt
-        from rnnkit.train.run import read_config
         from rnnkit.train.trainer import TrainConfig, Trainer
 
         train_cfg = dict(read_config(run_dir)["train"])
@@ -473,45 +471,3 @@ def _read_steps(summary: Path) -> int:
         return int(json.loads(summary.read_text())["steps"])
     except (OSError, ValueError, KeyError, TypeError):
         return 0
-
-
-def plot_alignment(
-    feats: Tensor, log_probs: Tensor, hyp: Hypothesis, symbols: list[str], ref: str, out: str,
-    path: Path, R: int,
-) -> None:  # fmt: skip
-    """Two panels over time: the utterance's normalised log-mels, and the CTC posteriors per
-    model frame (blank, best character) with each output character drawn where it fires on
-    the output's most probable alignment (``ctc_align``)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from rnnkit.files import save_figure
-
-    T = feats.shape[0]
-    seconds = T * audio.HOP / audio.SAMPLE_RATE
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=(max(8, seconds * 3), 6), sharex=True)
-    a1.imshow(feats.T.numpy(), origin="lower", aspect="auto", cmap="magma",
-              extent=(0, seconds, 0, feats.shape[1]))  # fmt: skip
-    a1.set_ylabel("mel band")
-    a1.set_title(f"reference: {ref[:90]}\noutput:    {out[:90]}", loc="left", fontsize=9,
-                 family="monospace")  # fmt: skip
-    probs = log_probs.exp().numpy()  # (T', V)
-    step = R * audio.HOP / audio.SAMPLE_RATE  # seconds per model frame
-    times = (np.arange(probs.shape[0]) + 0.5) * step
-    a2.plot(times, probs[:, BLANK], color="0.75", lw=1, label="blank")
-    chars = probs[:, 1:]
-    a2.plot(times, chars.max(1), color="tab:blue", lw=1, label="best character")
-    for k, t in zip(hyp.ids, ctc_align(log_probs, hyp.ids), strict=False):
-        label = symbols[k] if symbols[k] != " " else "\u2423"
-        a2.annotate(label, (times[t], probs[t, k]), ha="center", va="bottom", fontsize=9,
-                    color="tab:red")  # fmt: skip
-        a2.axvline(times[t], color="tab:red", lw=0.4, alpha=0.5)
-    a2.set_ylim(0, 1.15)
-    a2.set_xlabel("seconds")
-    a2.set_ylabel("CTC posterior")
-    a2.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)

@@ -18,15 +18,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.baselines import classic as baselines
 from rnnkit.config import Settings, setting
 from rnnkit.data.conll import Sentence, read_conll
 from rnnkit.data.splits import batched, split_indices
 from rnnkit.data.tokenizers import WordTokenizer, fit_vocab, tokenizer_from_dict
 from rnnkit.errors import RnnkitError
 from rnnkit.models.tagger import SequenceTagger, TaggerConfig, token_shape
-from rnnkit.tasks import baselines
 from rnnkit.tasks.base import Splits, Task, exactly_one_source, register_task
-from rnnkit.train.trainer import ListBatches, StepOutput
+from rnnkit.train.steps import ListBatches, StepOutput
 
 IGNORE = -100  # cross_entropy's ignore_index: padded steps add nothing to the loss
 WORD_DROPOUT = 0.1

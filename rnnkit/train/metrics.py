@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rnnkit.files import atomic_write_bytes, save_figure
+from rnnkit.files import atomic_write_bytes
 
 
 class MetricsLog:
@@ -32,26 +32,3 @@ class MetricsLog:
             except json.JSONDecodeError:
                 continue  # a line cut short by a kill
         return out
-
-
-def plot_losses(records: list[dict], path: Path, title: str = "loss") -> None:
-    """Draw training and validation loss against step into the PNG ``path`` (atomically)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    train = [(r["step"], r["loss"]) for r in records if "loss" in r]
-    val = [(r["step"], r["val_loss"]) for r in records if "val_loss" in r]
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    if train:
-        ax.plot(*zip(*train, strict=True), label="training", lw=1, alpha=0.8)
-    if val:
-        ax.plot(*zip(*val, strict=True), "o-", label="validation", lw=1.5, ms=3)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss (nats per item)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    save_figure(fig, path)

@@ -8,8 +8,8 @@ model is given where it leaves the bar (``rnnkit.data.abc_clock``), when ``posit
 The test figures set the model's held-out negative log-likelihood per token beside an
 interpolated modified Kneser-Ney n-gram model fitted on the same training tokens, and check
 tunes sampled from each
-(``rnnkit.tasks.music_metrics``). ``rnnkit compose`` writes tunes in any key
-(``rnnkit.tasks.music_compose``).
+(``rnnkit.scoring.tunes``). ``rnnkit compose`` writes tunes in any key
+(``rnnkit.tasks.music.sampling``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.baselines.kneser_ney import KneserNey
 from rnnkit.config import Settings, setting
 from rnnkit.data.abc import Tune, TuneError, read_collection, read_tune, split_tunes
 from rnnkit.data.abc_clock import bar_classes
@@ -32,14 +33,11 @@ from rnnkit.data.splits import by_length, split_indices
 from rnnkit.errors import RnnkitError
 from rnnkit.models.language_model import LanguageModel
 from rnnkit.models.tune_model import TuneModelConfig, build_tune_model
+from rnnkit.scoring.tunes import format_checks
 from rnnkit.tasks.base import Splits, Task, register_task
-from rnnkit.tasks.kneser_ney import KneserNey
-from rnnkit.tasks.music_metrics import format_checks
-from rnnkit.train.trainer import ListBatches, StepOutput
-
-PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
-SPECIALS = (PAD, BOS, EOS, UNK)
-MAX_TUNE_TOKENS = 1000  # a sampled tune that has not ended by then is cut (and counted)
+from rnnkit.tasks.music.sampling import ngram_tunes, sample_tunes
+from rnnkit.tasks.music.vocab import BOS, EOS, PAD, SPECIALS, UNK, run_model
+from rnnkit.train.steps import ListBatches, StepOutput
 
 
 @dataclass(kw_only=True)
@@ -111,13 +109,6 @@ def _why_not(text: str) -> str:
     except (TuneError, ValueError) as exc:
         return f"not a tune this reader takes: {exc}"
     return "no tune reads"
-
-
-def run_model(model: nn.Module, x: Tensor, positions: Tensor | None, state: Any = None
-              ) -> tuple[Tensor, Any]:  # fmt: skip
-    """Logits (B, T, V) and state of ``x`` (B, T) ids with their bar classes ``positions``
-    (B, T; None for a model without them)."""
-    return model(x, positions, state) if positions is not None else model(x, state)
 
 
 def log_allowed(logits: Tensor, target: Tensor, rows: Tensor, allowed: Tensor) -> Tensor:
@@ -318,8 +309,7 @@ class MusicTask(Task):
         )
 
     def test(self, model: nn.Module, splits: Splits, run_dir: Path) -> dict[str, Any]:
-        from rnnkit.tasks.music_compose import ngram_tunes, sample_tunes
-        from rnnkit.tasks.music_metrics import tune_checks, with_redraws
+        from rnnkit.scoring.tunes import tune_checks, with_redraws
 
         rnn = self.score(model, splits.test)
         t0 = time.perf_counter()

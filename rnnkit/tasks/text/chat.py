@@ -20,8 +20,8 @@ from typing import Any
 from torch import nn
 
 from rnnkit.tasks.base import Splits, register_task
-from rnnkit.tasks.text_pairs import Pair, TextToTextTask, bleu_chrf
-from rnnkit.train.trainer import ListBatches
+from rnnkit.tasks.text.base import Pair, TextToTextTask, bleu_chrf
+from rnnkit.train.steps import ListBatches
 
 
 def distinct(outputs: list[str], n: int) -> float:

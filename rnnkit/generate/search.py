@@ -15,14 +15,12 @@ count is used (word reordering: the output is a permutation of the input).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from rnnkit.errors import RnnkitError
-from rnnkit.files import save_figure
 
 NEG = float("-inf")
 
@@ -188,25 +186,3 @@ def beam_search(
             bag[torch.arange(B * K, device=bag.device), prev] -= 1
             bag.clamp_(min=0)  # dead slots took an EOS they did not hold
     return [max(f, key=lambda h: h.score) for f in finished]
-
-
-def plot_attention(
-    weights: Tensor, source: list[str], output: list[str], path: str | Path, title: str = ""
-) -> None:
-    """Heat map PNG of attention weights (T_out, S): output tokens down, source tokens across."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    w = weights[: len(output), : len(source)].float().numpy()
-    fig, ax = plt.subplots(figsize=(1.5 + 0.5 * len(source), 1.2 + 0.4 * len(output)))
-    ax.imshow(w, cmap="Blues", vmin=0, vmax=1, aspect="auto")
-    ax.set_xticks(range(len(source)), source, rotation=60, ha="right")
-    ax.set_yticks(range(len(output)), output)
-    ax.set_xlabel("source")
-    ax.set_ylabel("output")
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    save_figure(fig, path)

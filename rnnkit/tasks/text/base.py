@@ -24,7 +24,6 @@ emits ``<unk>`` the output takes the source token it attended to most at that st
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,8 +41,7 @@ from rnnkit.data.tokenizers import (
     tokenizer_from_dict,
 )
 from rnnkit.errors import RnnkitError
-from rnnkit.files import save_figure
-from rnnkit.models.decoding import beam_search, greedy, plot_attention, sample
+from rnnkit.generate.search import beam_search, greedy, sample
 from rnnkit.models.seq2seq import (
     BOS,
     EOS,
@@ -54,8 +52,10 @@ from rnnkit.models.seq2seq import (
     Seq2SeqConfig,
     teacher_forced_loss,
 )
+from rnnkit.plots.attention import plot_attention
+from rnnkit.plots.curves import plot_curve
 from rnnkit.tasks.base import Splits, Task
-from rnnkit.train.trainer import ListBatches, StepOutput
+from rnnkit.train.steps import ListBatches, StepOutput
 
 BEAM = 5
 MAX_INPUT_TOKENS = 1000  # longest input `predict` takes: longer ones are refused, not cut
@@ -119,32 +119,6 @@ def bleu_chrf(hyps: list[str], refs: list[str]) -> dict[str, float]:
         "bleu": float(sacrebleu.corpus_bleu(hyps, [refs]).score),
         "chrf": float(sacrebleu.corpus_chrf(hyps, [refs]).score),
     }
-
-
-def plot_curve(run_dir: Path, figure: str, baselines: dict[str, float], path: Path) -> None:
-    """``figure`` on the validation split against training minutes, from metrics.jsonl, with
-    each baseline's test figure as a dashed line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    points = []
-    log = run_dir / "metrics.jsonl"
-    for line in log.read_text().splitlines() if log.exists() else []:
-        row = json.loads(line)
-        if f"val_{figure}" in row and "elapsed" in row:
-            points.append((row["elapsed"] / 60, row[f"val_{figure}"]))
-    fig, ax = plt.subplots(figsize=(6, 4))
-    if points:
-        ax.plot(*zip(*points, strict=True), marker="o", label=f"validation {figure}")
-    for (name, value), style in zip(baselines.items(), ("--", ":", "-."), strict=False):
-        ax.axhline(value, linestyle=style, color="gray", label=f"{name} (test)")
-    ax.set_xlabel("training minutes")
-    ax.set_ylabel(figure)
-    ax.legend()
-    fig.tight_layout()
-    save_figure(fig, path)
 
 
 class TextToTextTask(Task):

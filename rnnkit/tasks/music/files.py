@@ -10,8 +10,8 @@ import io
 from pathlib import Path
 
 from rnnkit.data.abc import header_of
-from rnnkit.files import atomic_write_bytes, save_figure
-from rnnkit.tasks.music_metrics import perform
+from rnnkit.files import atomic_write_bytes
+from rnnkit.scoring.tunes import perform
 
 TICKS_PER_QUARTER = 480
 TICKS_PER_EIGHTH = TICKS_PER_QUARTER // 2
@@ -52,32 +52,3 @@ def midi_bytes(tokens: list[str], tempo_bpm: float = 120.0) -> bytes:
 
 def write_midi(tokens: list[str], path: str | Path) -> None:
     atomic_write_bytes(path, midi_bytes(tokens))
-
-
-def write_piano_roll(tokens: list[str], path: str | Path, title: str = "") -> None:
-    """One bar per note (time in eighths across, MIDI pitch up), bar lines dotted."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    played, bars = perform(tokens)
-    notes = [p for p in played if p.pitch is not None]
-    end = float(sum(length for length, _, _ in bars))
-    fig, ax = plt.subplots(figsize=(max(6.0, min(24.0, end / 8)), 3.2))
-    for p in notes:
-        ax.broken_barh([(float(p.onset), float(p.length) * 0.95)], (p.pitch - 0.4, 0.8),
-                       color="tab:blue")  # fmt: skip
-    t = 0.0
-    for length, _, _ in bars[:-1]:
-        t += float(length)
-        ax.axvline(t, color="0.7", linestyle=":", linewidth=0.8)
-    if notes:
-        lo, hi = min(p.pitch for p in notes), max(p.pitch for p in notes)
-        ax.set_ylim(lo - 1.5, hi + 1.5)
-    ax.set_xlim(0, max(end, 1.0))
-    ax.set_xlabel("time (eighth notes)")
-    ax.set_ylabel("MIDI pitch")
-    ax.set_title(title or " ".join(tokens[:2]))
-    fig.tight_layout()
-    save_figure(fig, path)

@@ -234,13 +234,15 @@ class LoadedRun:
             return self.task.predict(self.model, inputs)
 
 
-def load_run(run_dir: str | Path, which: str = "best") -> LoadedRun:
-    """The ``best`` (or ``latest``) checkpoint of any run, verified against its manifest."""
+def load_run(run_dir: str | Path, which: str = "best", *, task: str | None = None) -> LoadedRun:
+    """The ``best`` (or ``latest``) checkpoint of any run, verified against its manifest;
+    with ``task``, a run of any other task is refused (RnnkitError) before its weights load."""
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise RnnkitError(f"{run_dir} is a file; give the run folder that training wrote")
     path = ckpt.resolve_checkpoint(run_dir, which)  # checks the folder and every checksum
     name = ckpt.run_info(run_dir)["task"]
+    _check_task(run_dir, name, task)
     config = read_config(run_dir)
     task = make_task(name, config["data"], config["model"], saved=True)
     read_artefacts(run_dir, task)
@@ -253,3 +255,18 @@ def load_run(run_dir: str | Path, which: str = "best") -> LoadedRun:
         raise RnnkitError(f"the weights in {path} do not fit the run's model config") from None
     model.eval()
     return LoadedRun(task, model, config, run_dir)
+
+
+def as_run(run: str | Path | LoadedRun, task: str, which: str = "best") -> LoadedRun:
+    """``run`` itself when it is already loaded, else ``load_run(run, which)``; either way a
+    run of a task other than ``task`` is refused."""
+    if isinstance(run, LoadedRun):
+        _check_task(run.run_dir, run.task.name, task)
+        return run
+    return load_run(run, which, task=task)
+
+
+def _check_task(run_dir: Path, name: str, task: str | None) -> None:
+    """The one check that a run folder holds a run of the task a command needs."""
+    if task is not None and name != task:
+        raise RnnkitError(f"{run_dir} holds a {name!r} run, not a {task!r} run")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from torch import Tensor
 
-from rnnkit.files import save_figure
+from rnnkit.plots.figure import save_figure
 
 
 def _show(ax, image: Tensor) -> None:

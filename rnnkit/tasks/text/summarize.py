@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from rnnkit.tasks.base import Splits, register_task
-from rnnkit.tasks.text_pairs import Pair, TextToTextTask
+from rnnkit.tasks.text.base import Pair, TextToTextTask
 
 LEAD_WORDS = 8
 

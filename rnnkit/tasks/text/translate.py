@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rnnkit.baselines.ibm_model1 import IBMModel1
 from rnnkit.config import setting
 from rnnkit.data.tokenizers import WordTokenizer
 from rnnkit.tasks.base import Splits, register_task
-from rnnkit.tasks.ibm_model1 import IBMModel1
-from rnnkit.tasks.text_pairs import Pair, TextPairData, TextToTextTask
+from rnnkit.tasks.text.base import Pair, TextPairData, TextToTextTask
 
 
 @dataclass(kw_only=True)

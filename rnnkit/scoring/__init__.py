@@ -1,0 +1,2 @@
+"""Metrics, one module per kind of output: BLEU/chrF, ROUGE, distinct-n, caption scores,
+word and character error rates, tune checks."""
