@@ -18,6 +18,7 @@ demo: install
 lint: install
 	$(PY) -m ruff check rnnkit tests bench tools
 	$(PY) -m ruff format --check rnnkit tests bench tools
+	.venv/bin/lint-imports
 
 test: install lint
 	$(PY) -m pytest -q
