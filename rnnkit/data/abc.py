@@ -109,6 +109,23 @@ def bar_length(meter: str) -> Fraction:
     return Fraction(meter) / EIGHTH
 
 
+def bar_fault_of(length: Fraction, full: Fraction, first: bool, opened: str, closed: str
+                 ) -> str | None:  # fmt: skip
+    """The bar rule, written once for the checks the figures use (``rnnkit.scoring.tunes``)
+    and for the sampler's rules (``rnnkit.data.abc_rules``): a bar of ``length`` eighths in a
+    meter of ``full`` is ``"overfull"`` when longer than the meter, ``"short"`` when shorter
+    and neither the tune's ``first`` bar (a pickup), nor ``opened`` or ``closed`` by a section
+    line or an ending, nor the tune's end (``closed == "end"``); else None. A bar of no
+    length (``|:`` at the start, ``|]`` at the end) is no bar and never at fault."""
+    if length == 0:
+        return None
+    if length > full:
+        return "overfull"
+    if length < full and not (first or opened in SECTION or closed in SECTION or closed == "end"):
+        return "short"
+    return None
+
+
 def duration_token(eighths: Fraction) -> str:
     """The length token of a note lasting ``eighths`` eighths ('' for one eighth)."""
     if eighths == 1:

@@ -41,7 +41,16 @@ from fractions import Fraction
 import torch
 from torch import Tensor
 
-from rnnkit.data.abc import BARS, ENDINGS, LENGTH_TOKEN, NOTE_TOKEN, SECTION, Mark, add_bar
+from rnnkit.data.abc import (
+    BARS,
+    ENDINGS,
+    LENGTH_TOKEN,
+    NOTE_TOKEN,
+    SECTION,
+    Mark,
+    add_bar,
+    bar_fault_of,
+)
 from rnnkit.data.abc_clock import BROKEN, SPECIAL, BarClock, length_of
 
 END = "</s>"
@@ -113,10 +122,7 @@ class TuneRules:
             return True  # no meter: only the grammar can be checked
         if token in BARS or token in ENDINGS:
             played = clock.now or 0
-            if played > clock.full:
-                return False
-            short = 0 < played < clock.full
-            return not short or self.bars == 0 or self.opened in SECTION or token in SECTION
+            return bar_fault_of(played, clock.full, self.bars == 0, self.opened, token) is None
         after = copy.copy(clock)
         after.push(token)
         if token.startswith("(") and token[1:].isdigit():  # a tuplet: room for all its notes?

@@ -20,10 +20,10 @@ from fractions import Fraction
 from rnnkit.data.abc import (
     BARS,
     ENDINGS,
-    SECTION,
     Mark,
     Note,
     TuneError,
+    bar_fault_of,
     bar_length,
     body_text,
     header_of,
@@ -99,11 +99,9 @@ def bar_fault(tokens: list[str]) -> tuple[str, int, int] | None:
     full = bar_length(meter)
     bars = [b for b in bars if b[0] > 0]  # "|:" at the start, "|]" at the end: no bar
     for i, (length, opened, closed) in enumerate(bars):
-        if length > full:
-            return ("overfull", i, len(bars))
-        if length < full and not (i == 0 or opened in SECTION or closed in SECTION or
-                                  closed == "end"):  # fmt: skip
-            return ("short", i, len(bars))
+        what = bar_fault_of(length, full, i == 0, opened, closed)
+        if what is not None:
+            return (what, i, len(bars))
     if not any(length == full for length, _, _ in bars):
         return ("no full bar", 0, len(bars))
     return None
