@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from rnnkit.data import read_text
+from rnnkit.generate.constraints import BagConstraint
 from rnnkit.generate.search import beam_search, greedy, sample
 from rnnkit.models.decoder import Attention
 from rnnkit.models.recurrent import encode_packed
@@ -175,7 +176,8 @@ def test_bag_keeps_the_output_a_permutation_of_the_input():
     src, lengths = padded_batch()
     bag = torch.zeros(3, 12, dtype=torch.long).scatter_add_(1, src, torch.ones_like(src))
     bag[:, PAD] = 0
-    for r, h in enumerate(beam_search(m, src, lengths, BOS, EOS, 6, beam=3, bag=bag)):
+    hyps = beam_search(m, src, lengths, BOS, EOS, 6, beam=3, constraint=BagConstraint(bag, EOS))
+    for r, h in enumerate(hyps):
         assert sorted(h.tokens) == sorted(src[r, : lengths[r]].tolist())
 
 

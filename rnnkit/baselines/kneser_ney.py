@@ -23,21 +23,14 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from typing import Protocol
 
 import numpy as np
+import torch
+from torch import Tensor
 
 from rnnkit.errors import RnnkitError
-
-
-class Rules(Protocol):
-    """What ``sample`` may draw next: told each id drawn (``push``), asked about a candidate
-    (``allows``)."""
-
-    def allows(self, token: int) -> bool: ...
-
-    def push(self, token: int) -> None: ...
-
+from rnnkit.generate.constraints import TokenRules
+from rnnkit.generate.filters import filter_logits
 
 FALLBACK = (0.5, 1.0, 1.5)  # when an order's counts of counts are too few for the estimate
 
@@ -134,26 +127,34 @@ class KneserNey:
         max_len: int,
         temperature: float = 1.0,
         prefix: Sequence[int] = (),
-        rules: Rules | None = None,
+        rules: TokenRules | None = None,
     ) -> list[int]:
-        """Ids drawn one by one after ``prefix`` from p ** (1 / temperature), renormalised,
-        until ``end`` (included) or ``max_len`` ids; the prefix is not returned. With
-        ``rules`` (already told the prefix), an id it refuses is never drawn while any other
-        is allowed."""
+        """Ids drawn one by one after ``prefix`` from p ** (1 / temperature), renormalised (the
+        argmax at temperature 0), until ``end`` (included) or ``max_len`` ids; the prefix is
+        not returned. With ``rules`` (already told the prefix), an id it refuses is never
+        drawn while any other is allowed: the draw is made again without it."""
         out: list[int] = []
         while len(out) < max_len:
-            p = self.distribution([*prefix, *out])
-            if temperature != 1.0:
-                p = p ** (1.0 / temperature)
-            token = int(rng.choice(self.vocab_size, p=p / p.sum()))
+            with np.errstate(divide="ignore"):  # ids never predicted: log 0 = -inf
+                logits = torch.from_numpy(np.log(self.distribution([*prefix, *out])))  # (V,)
+            ok = torch.ones(self.vocab_size, dtype=torch.bool)  # (V,) not refused yet
+            token = self._draw(rng, logits, temperature, ok)
             while rules is not None and not rules.allows(token):
-                p[token] = 0.0
-                if not p.any():
+                ok[token] = False
+                if torch.isneginf(filter_logits(logits, allowed=ok)).all():
                     break  # nothing is allowed: keep the draw
-                token = int(rng.choice(self.vocab_size, p=p / p.sum()))
+                token = self._draw(rng, logits, temperature, ok)
             if rules is not None:
                 rules.push(token)
             out.append(token)
             if out[-1] == end:
                 break
         return out
+
+    def _draw(self, rng: np.random.Generator, logits: Tensor, temperature: float,
+              allowed: Tensor) -> int:  # fmt: skip
+        """One id from log p ``logits`` (V,) through the filter, drawn with numpy's ``rng``."""
+        if temperature == 0:
+            return int(filter_logits(logits, allowed=allowed).argmax())
+        p = filter_logits(logits, temperature, allowed=allowed).softmax(-1).numpy()  # (V,)
+        return int(rng.choice(self.vocab_size, p=p / p.sum()))

@@ -7,9 +7,10 @@ use a hand-set table as another.
 
 Every decoder returns one ``Hypothesis`` per source row: the tokens (without BOS/EOS), the
 summed log-probability, the score it was ranked by (beam search: divided by length**alpha) and
-the attention weights (T_out, S) for ``plot_attention``. ``bag`` (N, V) optionally restricts
-the output to a multiset of tokens (counts): each token at most its count, EOS only once every
-count is used (word reordering: the output is a permutation of the input).
+the attention weights (T_out, S) for ``plot_attention``. A ``constraint``
+(``rnnkit.generate.constraints``) optionally says what each row may emit next, e.g. a
+``BagConstraint`` keeps the output a permutation of the input (word reordering). Every draw
+goes through ``rnnkit.generate.filters``.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import torch
 from torch import Tensor
 
 from rnnkit.errors import RnnkitError
-
-NEG = float("-inf")
+from rnnkit.generate.constraints import Constraint
+from rnnkit.generate.filters import NEG, filter_logits
+from rnnkit.generate.sampling import draw
 
 
 @dataclass
@@ -33,14 +35,10 @@ class Hypothesis:
     attention: Tensor | None  # (T_out, S), one row per emitted token (EOS included)
 
 
-def _log_probs(logits: Tensor, bag: Tensor | None, eos: int) -> Tensor:
-    """log softmax of logits (N, V), restricted to what ``bag`` (N, V) still holds."""
+def _log_probs(logits: Tensor, constraint: Constraint | None) -> Tensor:
+    """log softmax of logits (N, V), -inf where ``constraint`` refuses the id."""
     logp = logits.float().log_softmax(-1)
-    if bag is None:
-        return logp
-    allowed = bag > 0
-    allowed[:, eos] = bag.sum(-1) == 0  # end only once the bag is empty
-    return logp.masked_fill(~allowed, NEG)
+    return logp if constraint is None else filter_logits(logp, allowed=constraint.allowed())
 
 
 def _collect(tokens: Tensor, logps: Tensor, attn: list, eos: int) -> list[Hypothesis]:
@@ -57,9 +55,9 @@ def _collect(tokens: Tensor, logps: Tensor, attn: list, eos: int) -> list[Hypoth
 
 @torch.no_grad()
 def greedy(model: Any, src: Tensor, lengths: Tensor, bos: int, eos: int, max_len: int,
-           bag: Tensor | None = None) -> list[Hypothesis]:  # fmt: skip
+           constraint: Constraint | None = None) -> list[Hypothesis]:  # fmt: skip
     """The most probable token at every step, until EOS or ``max_len`` tokens."""
-    return sample(model, src, lengths, bos, eos, max_len, bag=bag, temperature=0.0)
+    return sample(model, src, lengths, bos, eos, max_len, temperature=0.0, constraint=constraint)
 
 
 @torch.no_grad()
@@ -73,10 +71,10 @@ def sample(
     temperature: float = 1.0,
     top_k: int = 0,
     top_p: float = 1.0,
-    bag: Tensor | None = None,
+    constraint: Constraint | None = None,
     generator: torch.Generator | None = None,
 ) -> list[Hypothesis]:
-    """Sample each token from softmax(logits / temperature), kept to the ``top_k`` most probable
+    """Sample each token from softmax(log p / temperature), kept to the ``top_k`` most probable
     (0: all) and to the smallest set whose probability reaches ``top_p``; temperature 0 is
     greedy. The log-probabilities reported are the model's own (before temperature)."""
     if temperature < 0 or top_k < 0 or not 0 < top_p <= 1 or max_len < 1:
@@ -85,29 +83,17 @@ def sample(
     N = src.shape[0]
     prev = torch.full((N,), bos, dtype=torch.long, device=src.device)
     done = torch.zeros(N, dtype=torch.bool, device=src.device)
-    bag = None if bag is None else bag.clone()
     toks, lps, attn = [], [], []
     for _ in range(max_len):
         logits, st, weights = model.step(prev, st)
-        logp = _log_probs(logits, bag, eos)  # (N, V)
-        if temperature == 0:
-            nxt = logp.argmax(-1)
-        else:
-            z = logp / temperature
-            if top_k:
-                kth = z.topk(min(top_k, z.shape[-1]), dim=-1).values[:, -1:]
-                z = z.masked_fill(z < kth, NEG)
-            if top_p < 1:
-                sz, order = z.sort(-1, descending=True)
-                before = sz.softmax(-1).cumsum(-1) - sz.softmax(-1)  # mass ranked above each
-                z = z.scatter(-1, order, sz.masked_fill(before >= top_p, NEG))
-            nxt = torch.multinomial(z.softmax(-1), 1, generator=generator)[:, 0]
+        logp = _log_probs(logits, constraint)  # (N, V)
+        nxt = draw(logp, temperature, top_k, top_p, generator=generator)  # (N,)
         nxt = nxt.masked_fill(done, eos)
         toks.append(nxt)
         lps.append(logp.gather(1, nxt[:, None])[:, 0].masked_fill(done, 0.0))
         attn.append(None if weights is None else weights.float().cpu())
-        if bag is not None:
-            bag[torch.arange(N), nxt] -= (~done & (nxt != eos)).long()
+        if constraint is not None:
+            constraint = constraint.advance(nxt)  # finished rows keep taking EOS
         done |= nxt == eos
         prev = nxt
         if bool(done.all()):
@@ -125,7 +111,7 @@ def beam_search(
     max_len: int,
     beam: int = 5,
     alpha: float = 1.0,
-    bag: Tensor | None = None,
+    constraint: Constraint | None = None,
 ) -> list[Hypothesis]:
     """Batched beam search: every source row keeps ``beam`` live prefixes, all rows and beams
     in one model call per step. A prefix that ends (EOS, or ``max_len`` tokens) is finished
@@ -136,7 +122,7 @@ def beam_search(
     B, K = src.shape[0], beam
     rows = torch.arange(B, device=src.device).repeat_interleave(K)  # (B*K,)
     st = model.start(src, lengths).select(rows)
-    bag = None if bag is None else bag[rows].clone()  # (B*K, V)
+    constraint = None if constraint is None else constraint.select(rows)  # B*K rows
     prev = torch.full((B * K,), bos, dtype=torch.long, device=src.device)
     score = torch.full((B, K), NEG, device=src.device)
     score[:, 0] = 0.0  # one live prefix per row at the start (the others are copies)
@@ -145,7 +131,7 @@ def beam_search(
     finished: list[list[Hypothesis]] = [[] for _ in range(B)]
     for t in range(max_len):
         logits, st, weights = model.step(prev, st)
-        logp = _log_probs(logits, bag, eos)  # (B*K, V)
+        logp = _log_probs(logits, constraint)  # (B*K, V)
         V = logp.shape[-1]
         cand = (score.view(B * K, 1) + logp).view(B, K * V)  # (B, K*V)
         top, idx = cand.topk(min(2 * K, K * V), dim=-1)  # (B, 2K): enough to refill K beams
@@ -181,8 +167,6 @@ def beam_search(
         st = st.select(index_dev)
         prev = torch.tensor(tokens, device=src.device)
         score = new_score.to(src.device)
-        if bag is not None:
-            bag = bag[index_dev]
-            bag[torch.arange(B * K, device=bag.device), prev] -= 1
-            bag.clamp_(min=0)  # dead slots took an EOS they did not hold
+        if constraint is not None:
+            constraint = constraint.select(index_dev).advance(prev)
     return [max(f, key=lambda h: h.score) for f in finished]

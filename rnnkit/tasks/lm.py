@@ -24,7 +24,7 @@ from rnnkit.data.stream import TokenStream, eval_stream, split_tail
 from rnnkit.data.text import read_text
 from rnnkit.data.tokenizers import UNK, Tokenizer, fit_tokenizer, tokenizer_from_dict
 from rnnkit.errors import RnnkitError
-from rnnkit.generate.sampling import check_sampling, sample_next
+from rnnkit.generate.sampling import check_sampling, sample_tokens
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.tasks.base import Splits, Task, register_task
 from rnnkit.train.steps import StepOutput, evaluate
@@ -181,7 +181,6 @@ def top_tokens(tokenizer: Tokenizer, probs: Tensor, k: int, prefix: str = "") ->
     return [{"token": tokenizer.token(i), "prob": float(probs[i])} for i in keep[:k]]
 
 
-@torch.no_grad()
 def sample(
     model: nn.Module,
     tokenizer: Tokenizer,
@@ -196,15 +195,10 @@ def sample(
     check_value("length", length, {"lo": 0, "hi": 10**8}, int, False)
     check_sampling(temperature, top_k, top_p)
     check_value("seed", seed, {"lo": 0, "hi": 2**63 - 1}, int, True)
-    model.eval()
     ids = context(tokenizer, prime) or [0]
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
-    logits, state = model(torch.tensor([ids]))  # (1, T, V)
-    last, prev = logits[0, -1], ids[-1]
-    for _ in range(length):
-        tok = sample_next(last, temperature, top_k, top_p, gen)
+    prev = ids[-1]
+    for tok in sample_tokens(model, ids, length, temperature, top_k, top_p, gen):
         # Decode with the previous token so that word spacing comes out right.
         yield tokenizer.decode([prev, tok])[len(tokenizer.decode([prev])) :]
         prev = tok
-        logits, state = model(torch.tensor([[tok]]), state)  # (1, 1, V)
-        last = logits[0, -1]

@@ -7,7 +7,7 @@ dropped), and sentences of ``min_words``..``max_words`` words are kept, each tex
 the split, so that no sentence appears in two splits. Training sees a fresh shuffle of every
 sentence each time; validation and test shuffles are fixed by ``split_seed``.
 
-Decoding is restricted to the input's words (``bag`` in ``rnnkit.generate.search``), so every
+Decoding is restricted to the input's words (a ``BagConstraint``, ``rnnkit.generate``), so every
 output is a permutation of the input; words outside the vocabulary keep their relative order.
 Scores: exact match (the whole sentence) and corpus BLEU (sacrebleu).
 """
@@ -30,6 +30,7 @@ from rnnkit.data.splits import batched, split_indices
 from rnnkit.data.text import read_text
 from rnnkit.data.tokenizers import WordTokenizer, fit_vocab, tokenizer_from_dict
 from rnnkit.errors import RnnkitError
+from rnnkit.generate.constraints import BagConstraint
 from rnnkit.generate.search import beam_search, greedy
 from rnnkit.models.seq2seq import (
     BOS,
@@ -246,14 +247,16 @@ class ReorderTask(Task):
         positions = iter(order)
         for src, lengths, _ in batches:
             src = src.to(device)
-            bag = torch.zeros(src.shape[0], len(self.vocab), dtype=torch.long, device=device)
-            bag.scatter_add_(1, src, torch.ones_like(src))
-            bag[:, PAD] = 0
+            counts = torch.zeros(src.shape[0], len(self.vocab), dtype=torch.long, device=device)
+            counts.scatter_add_(1, src, torch.ones_like(src))  # (N, V): each word's count
+            counts[:, PAD] = 0
+            bag = BagConstraint(counts, EOS)
             max_len = int(lengths.max()) + 1
             if beam == 1:
-                hyps = greedy(model, src, lengths, BOS, EOS, max_len, bag=bag)
+                hyps = greedy(model, src, lengths, BOS, EOS, max_len, constraint=bag)
             else:
-                hyps = beam_search(model, src, lengths, BOS, EOS, max_len, beam=beam, bag=bag)
+                hyps = beam_search(model, src, lengths, BOS, EOS, max_len, beam=beam,
+                                   constraint=bag)  # fmt: skip
             for h in hyps:
                 i = next(positions)
                 unknown = iter([w for w in inputs[i] if self.vocab.index.get(w, UNK) == UNK])

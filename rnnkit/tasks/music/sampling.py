@@ -16,12 +16,16 @@ from rnnkit.data.abc import Key, TuneError, parse_key, parse_meter
 from rnnkit.data.abc_clock import BarClock
 from rnnkit.data.abc_rules import TuneRules
 from rnnkit.errors import RnnkitError
+from rnnkit.generate.constraints import TokenRules
+from rnnkit.generate.filters import filter_logits
+from rnnkit.generate.sampling import draw
 from rnnkit.tasks.music.vocab import BOS, EOS, MAX_TUNE_TOKENS, PAD, UNK, run_model
 
 
 class RulesById:
     """``TuneRules`` over token ids of a vocabulary (what the samplers draw), counting the
-    draws it refuses (each sampler asks once per draw)."""
+    draws it refuses (each sampler asks once per draw): the ``TokenRules`` of
+    ``rnnkit.generate.constraints``."""
 
     def __init__(self, vocab: list[str]) -> None:
         self.vocab, self.rules = vocab, TuneRules(vocab)
@@ -36,28 +40,24 @@ class RulesById:
         self.rules.push(self.vocab[i])
 
 
-def _draw(logits: Tensor, temperature: float, gen: torch.Generator | None) -> Tensor:
-    """One id per row of ``logits`` (B, V): from softmax(logits / temperature), or the argmax
-    at temperature 0."""
-    if temperature == 0:
-        return logits.argmax(-1)  # (B,)
-    return torch.multinomial((logits / temperature).softmax(-1), 1, generator=gen)[:, 0]
-
-
-def _obey(ruled: list[RulesById], ids: Tensor, logits: Tensor, done: list[bool],
-          temperature: float, gen: torch.Generator | None) -> None:  # fmt: skip
+def _obey(ruled: list[TokenRules], ids: Tensor, logits: Tensor, done: list[bool],
+          temperature: float, gen: torch.Generator | None,
+          allowed: Tensor | None = None) -> None:  # fmt: skip
     """Replace in place each id of ``ids`` (B,) that its tune's rules refuse by one drawn again
-    from its row of ``logits`` (B, V) without the refused ids, and push the ids kept."""
+    from its row of ``logits`` (B, V) without the refused ids (nor those ``allowed`` (V,)
+    bans), and push the ids kept."""
     for i, r in enumerate(ruled):
         if done[i]:
             continue
-        row = None  # copied only when a draw is refused, which is rare
+        ok = None  # made only when a draw is refused, which is rare
         while not r.allows(int(ids[i])):
-            row = logits[i : i + 1].clone() if row is None else row  # (1, V)
-            row[0, ids[i]] = float("-inf")
-            if torch.isneginf(row).all():
+            if ok is None:
+                ok = torch.ones(1, logits.shape[-1], dtype=torch.bool, device=logits.device)
+                ok = ok if allowed is None else ok & allowed  # (1, V)
+            ok[0, ids[i]] = False
+            if torch.isneginf(filter_logits(logits[i : i + 1], allowed=ok)).all():
                 break  # nothing is allowed (a vocabulary with no section line): keep the draw
-            ids[i] = _draw(row, temperature, gen)[0]
+            ids[i] = draw(logits[i : i + 1], temperature, allowed=ok, generator=gen)[0]
         r.push(int(ids[i]))
 
 
@@ -86,7 +86,8 @@ def sample_tunes(model: nn.Module, task: Any, n: int, seed: int | None = None,
         positions = torch.tensor(first)  # (n, 1 + P)
     logits, state = run_model(model, start, positions)  # (n, 1 + P, V)
     last = logits[:, -1]  # (n, V)
-    banned = torch.tensor([index[t] for t in (PAD, BOS, UNK)])
+    playable = torch.ones(len(task.vocab), dtype=torch.bool, device=last.device)  # (V,)
+    playable[[index[t] for t in (PAD, BOS, UNK)]] = False
     drawn = [list(prefix) for _ in range(n)]
     done = [False] * n
     ruled = [RulesById(task.vocab) for _ in range(n)] if rules else None
@@ -94,11 +95,9 @@ def sample_tunes(model: nn.Module, task: Any, n: int, seed: int | None = None,
         for t in prefix:
             r.push(index[t])
     for _ in range(max_tokens - len(prefix)):
-        last = last.clone()
-        last[:, banned] = float("-inf")
-        ids = _draw(last, temperature, gen)  # (n,)
+        ids = draw(last, temperature, allowed=playable, generator=gen)  # (n,)
         if ruled is not None:
-            _obey(ruled, ids, last, done, temperature, gen)
+            _obey(ruled, ids, last, done, temperature, gen, playable)
         for i, tok in enumerate(ids.tolist()):
             if not done[i]:
                 if tok == index[EOS]:
