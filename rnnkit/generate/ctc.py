@@ -111,21 +111,23 @@ class CharLM:
 
 
 class RunLM(CharLM):
-    """A character LM trained by ``rnnkit train lm --level char`` (a ``LoadedRun``), mapped onto
-    the acoustic model's characters. Every character of the acoustic vocabulary must be in the
-    LM's; decoding starts after a line break (when the LM has one) and ends with one."""
+    """A character language model (``model(x (N, 1), state) -> (logits (N, 1, V_lm), state)``,
+    as ``rnnkit train lm --level char`` trains) and its tokenizer, mapped onto the acoustic
+    model's characters ``symbols`` (``symbols[0]`` the blank). Every character of the acoustic
+    vocabulary must be in the LM's; decoding starts after a line break (when the LM has one)
+    and ends with one."""
 
-    def __init__(self, loaded: Any, symbols: Sequence[str]):
-        tok = loaded.task.tokenizer
-        if loaded.task.name != "lm" or getattr(tok, "level", None) != "char":
+    def __init__(self, model: torch.nn.Module, tokenizer: Any, symbols: Sequence[str]):
+        if getattr(tokenizer, "level", None) != "char":
             raise RnnkitError("the language model must be a character-level `rnnkit train lm` run")
-        missing = [s for s in symbols[1:] if s not in tok.index]
+        missing = [s for s in symbols[1:] if s not in tokenizer.index]
         if missing:
             shown = "".join(missing[:20])
             raise RnnkitError(f"the language model lacks character(s) {shown!r} of the transcripts")
-        self.model = loaded.model.eval()
-        self.map = torch.tensor([0] + [tok.index[s] for s in symbols[1:]])  # acoustic id -> LM
-        self.newline = tok.index.get("\n")
+        self.model = model.eval()
+        # (V,): the LM id of each acoustic id (the blank's never read)
+        self.map = torch.tensor([0] + [tokenizer.index[s] for s in symbols[1:]])
+        self.newline = tokenizer.index.get("\n")
         self.device = next(self.model.parameters()).device
 
     @torch.no_grad()

@@ -4,7 +4,8 @@ run back.
 ``fit`` owns everything a task does not: checking every setting before a file is written, the
 run folder (``config.json`` with the data, model and training settings; the task's artefacts;
 both inside every checkpoint's checksum manifest), the device, data-parallel processes, the
-Trainer, reloading the best checkpoint, the test and ``results.json``::
+Trainer, reloading the best checkpoint, the companion models a task declares (trained by
+``rnnkit.runs.companions`` or loaded here), the test and ``results.json``::
 
     results = rnnkit.fit("classify", data={"dataset": "sentiment-movies"},
                          model={"hidden_size": 64}, train={"epochs": 5}, out="runs/movies")
@@ -15,8 +16,9 @@ Trainer, reloading the best checkpoint, the test and ``results.json``::
 
 from __future__ import annotations
 
+import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,15 @@ import torch
 from torch import nn
 
 from rnnkit.errors import RnnkitError
-from rnnkit.tasks.base import Splits, Task, get_task
+from rnnkit.runs.companions import companion_steps, train_companion
+from rnnkit.tasks.base import (
+    LoadedCompanion,
+    LoadedModel,
+    Splits,
+    Task,
+    TrainedModel,
+    get_task,
+)
 from rnnkit.train import checkpoint as ckpt
 from rnnkit.train.distributed import launch, rank_world, under_torchrun
 from rnnkit.train.trainer import TrainConfig, Trainer
@@ -178,6 +188,8 @@ def _fit_locked(
     best = the_task.build_model()
     best.load_state_dict(ckpt.load_weights(ckpt.resolve_checkpoint(run_dir)))
     best.eval()
+    device = next(best.parameters()).device  # companions train where the test runs
+    the_task.use_companions(_test_companions(the_task, splits, run_dir, device))
     results = {
         "task": task,
         **splits.info,
@@ -200,13 +212,39 @@ def _train_worker(task: Task, splits: Splits, train_cfg: dict, run_dir: str, res
     torch.manual_seed(config.seed)
     model = task.build_model().to(device)
     train, val = task.batch_sources(splits, rank, world, config.seed)
+    metrics = functools.partial(task.metrics, examples=splits.val) if task.metrics else None
     trainer = Trainer(
         model, task.loss, train, val, config=config, out_dir=run_dir, resume=resume,
-        unit=task.unit, metrics_fn=task.metrics,
+        unit=task.unit, metrics_fn=metrics,
     )  # fmt: skip
     summary = trainer.fit()
     if rank == 0:
         ckpt.atomic_write_json(Path(run_dir) / "summary.json", summary)
+
+
+def _test_companions(
+    task: Task, splits: Splits, run_dir: Path, device: torch.device
+) -> dict[str, TrainedModel | LoadedModel]:
+    """What the task's test needs besides its model, by name: companions trained now (for as
+    many steps as they ask, none when that is 0) and companion runs loaded."""
+    given: dict[str, TrainedModel | LoadedModel] = {}
+    for companion in task.companions("test"):
+        if isinstance(companion, LoadedCompanion):
+            given[companion.name] = load_companion(companion)
+            continue
+        steps = companion_steps(companion, run_dir)
+        if steps:
+            train = read_config(run_dir)["train"]
+            given[companion.name] = train_companion(
+                task, companion, splits, train, run_dir, steps, device
+            )
+    return given
+
+
+def load_companion(companion: LoadedCompanion) -> LoadedModel:
+    """The companion's run, refused unless it is a run of the task it names."""
+    run = load_run(companion.run, task=companion.task)
+    return LoadedModel(run.model, run.task)
 
 
 @dataclass
@@ -217,6 +255,8 @@ class LoadedRun:
     model: nn.Module
     config: dict[str, Any]
     run_dir: Path
+    # companion runs loaded so far, by (folder, task): loaded once however often they are used
+    loaded: dict[tuple[str, str], LoadedModel] = field(default_factory=dict, repr=False)
 
     def evaluate(self, data: str | Path | None = None) -> dict[str, Any]:
         """Figures on labelled ``data`` (a file in the task's format), or by default on the
@@ -225,13 +265,28 @@ class LoadedRun:
             examples, source = self.task.prepare().test, "the run's test split"
         else:
             examples, source = self.task.read_examples(str(data)), str(data)
+        self.use_companions("score")
         with torch.no_grad():
             return {"data": source, **self.task.score(self.model, examples)}
 
     def predict(self, inputs: list[Any]) -> list[dict[str, Any]]:
         """One JSON-ready row per input (texts, or what the task's ``parse_input`` makes)."""
+        self.use_companions("predict")
         with torch.no_grad():
             return self.task.predict(self.model, inputs)
+
+    def use_companions(self, purpose: str) -> None:
+        """Hand the task the companion runs ``purpose`` needs, as its settings are now (a
+        command may have changed them since the run was loaded)."""
+        given: dict[str, TrainedModel | LoadedModel] = {}
+        for companion in self.task.companions(purpose):
+            if not isinstance(companion, LoadedCompanion):
+                raise TypeError(f"{self.task.name}: a trained companion is for the test only")
+            key = (str(Path(companion.run).resolve()), companion.task)
+            if key not in self.loaded:
+                self.loaded[key] = load_companion(companion)
+            given[companion.name] = self.loaded[key]
+        self.task.use_companions(given)
 
 
 def load_run(run_dir: str | Path, which: str = "best", *, task: str | None = None) -> LoadedRun:

@@ -35,6 +35,24 @@ What a task supplies, in the order the driver uses it:
 - ``parse_input(text)``, ``read_inputs(path)``, ``predict(model, inputs)``: unlabelled inputs
   in, one JSON-ready row out per input (``rnnkit predict``).
 - ``format_results``, ``format_prediction``: what the console shows.
+
+Companions: a task whose figures or outputs need a second model declares it in
+``companions(purpose)`` (purpose ``"test"``, ``"score"`` or ``"predict"``) rather than building
+a Trainer or loading a run itself:
+
+- ``TrainedCompanion(name, build, steps)``: a model the driver trains after the run's own (for
+  ``"test"`` only), built by ``build()`` after ``torch.manual_seed(seed)`` and trained exactly
+  like it (the run's training settings, ``loss``, ``batch_sources``, ``metrics`` and
+  ``monitor``) for ``steps`` steps (None: as many as the run's own training took) into
+  ``run_dir/<name>``; its best validation checkpoint comes back as a ``TrainedModel``
+  (speech's per-frame baseline).
+- ``LoadedCompanion(name, run, task)``: a run folder of task ``task`` that the driver loads
+  (refusing a run of any other task); it comes back as a ``LoadedModel`` (speech's fusion LM,
+  ``--lm RUN``).
+
+The driver hands them over by name in ``use_companions({name: TrainedModel | LoadedModel})``
+right before each ``test``, ``score`` and ``predict`` (of ``fit`` and of a loaded run, whose
+settings may have changed since it was loaded, so a loaded run asks again at each use).
 """
 
 from __future__ import annotations
@@ -49,6 +67,45 @@ from torch import nn
 from rnnkit.config import Settings
 from rnnkit.errors import RnnkitError
 from rnnkit.train.steps import StepOutput
+
+
+@dataclass
+class TrainedCompanion:
+    """A model the driver trains beside the run's own into ``run_dir/<name>``."""
+
+    name: str
+    build: Callable[[], nn.Module]  # called after torch.manual_seed(the run's seed)
+    steps: int | None = None  # None: as many as the run's own training took; 0: not trained
+
+
+@dataclass
+class LoadedCompanion:
+    """A trained run the driver loads: the run folder and the task it must be a run of."""
+
+    name: str
+    run: str
+    task: str
+
+
+Companion = TrainedCompanion | LoadedCompanion
+
+
+@dataclass
+class TrainedModel:
+    """A trained companion: its best validation checkpoint loaded (eval mode), the steps it was
+    trained for and the seconds its training took."""
+
+    model: nn.Module
+    steps: int
+    seconds: float
+
+
+@dataclass
+class LoadedModel:
+    """A loaded companion run: its model (eval mode) and its task (settings and artefacts)."""
+
+    model: nn.Module
+    task: Task
 
 
 @dataclass
@@ -115,6 +172,17 @@ class Task:
     @staticmethod
     def format_results(results: dict[str, Any]) -> str:
         raise NotImplementedError
+
+    # -- companion models ----------------------------------------------------------------------
+
+    def companions(self, purpose: str) -> list[Companion]:
+        """The second models ``purpose`` (``"test"``, ``"score"``, ``"predict"``) needs; a
+        ``TrainedCompanion`` only for ``"test"``. Default: none."""
+        return []
+
+    def use_companions(self, given: dict[str, TrainedModel | LoadedModel]) -> None:
+        """Take the companions that ``companions(purpose)`` declared, by name, trained or
+        loaded by the driver, before ``test``, ``score`` or ``predict``."""
 
     # -- using a trained model -----------------------------------------------------------------
 

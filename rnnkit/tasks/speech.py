@@ -1,5 +1,7 @@
 """Speech recognition: audio in, characters out, with a bidirectional recurrent CTC model, beside
 a per-frame classifier of about the same size trained the same way (the recurrence taken out).
+Both second models are companions (``rnnkit.tasks.base``): the driver trains the per-frame
+classifier into ``RUN/baseline`` before the test and loads the ``--lm`` run.
 
 Data: ``--data`` a transcript table (path, text: .tsv/.csv/.jsonl) or a folder holding one
 (``rnnkit.data.transcripts``), or ``--dataset digits`` / ``tuxpaint-es``. Each clip is read as
@@ -19,7 +21,6 @@ Scores (``jiwer``): word and character error rates, overall and per ``condition`
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
@@ -45,7 +46,18 @@ from rnnkit.models.acoustic import (
     model_frames,
 )
 from rnnkit.plots.speech import plot_alignment
-from rnnkit.tasks.base import Splits, Task, exactly_one_source, register_task
+from rnnkit.scoring.speech import error_rates
+from rnnkit.tasks.base import (
+    Companion,
+    LoadedCompanion,
+    LoadedModel,
+    Splits,
+    Task,
+    TrainedCompanion,
+    TrainedModel,
+    exactly_one_source,
+    register_task,
+)
 from rnnkit.train.steps import ListBatches, StepOutput
 
 CHUNK_SECONDS = 20.0  # `predict` cuts longer files into pieces at pauses (audio.chunk)
@@ -115,8 +127,8 @@ class SpeechTask(Task):
     input_settings = ("path_col", "text_col", "lm")  # (numbers: `rnnkit transcribe` flags)
 
     symbols: list[str] | None = None
-    val_examples: list[Utterance] = []
-    _lm: RunLM | None = None
+    lm: RunLM | None = None  # the --lm run, handed over by the driver (use_companions)
+    baseline: TrainedModel | None = None  # the per-frame classifier, trained by the driver
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -224,7 +236,6 @@ class SpeechTask(Task):
     def batch_sources(self, splits: Splits, rank: int, world: int, seed: int):
         train, _ = self.batches(splits.train, self.data.batch_size)
         val, _ = self.batches(splits.val, 64)
-        self.val_examples = splits.val
         return ListBatches(train, seed=seed, rank=rank, world=world), ListBatches(val, False)
 
     def build_model(self) -> AcousticModel:
@@ -243,16 +254,26 @@ class SpeechTask(Task):
         loss = ctc_loss(log_probs, out_lengths, targets, target_lengths)
         return StepOutput(loss, int(target_lengths.sum()))
 
+    # -- companions ----------------------------------------------------------------------------
+
+    def companions(self, purpose: str) -> list[Companion]:
+        """The LM run when a beam search fuses it; for the test, the per-frame classifier,
+        trained like the model for ``baseline_steps`` (default: the model's steps)."""
+        out: list[Companion] = []
+        if self.data.lm is not None and self.data.beam > 1:  # greedy decoding needs no LM
+            out.append(LoadedCompanion("lm", self.data.lm, task="lm"))
+        if purpose == "test" and self.data.baseline_steps != 0:
+            per_frame = replace(self.model, recurrent=False)
+            out.append(TrainedCompanion("baseline", lambda: AcousticModel(per_frame),
+                                        steps=self.data.baseline_steps))  # fmt: skip
+        return out
+
+    def use_companions(self, given: dict[str, TrainedModel | LoadedModel]) -> None:
+        lm = given.get("lm")
+        self.lm = None if lm is None else RunLM(lm.model, lm.task.tokenizer, self.symbols)
+        self.baseline = given.get("baseline")
+
     # -- decoding and scores -------------------------------------------------------------------
-
-    def language_model(self) -> RunLM | None:
-        if self.data.lm is None:
-            return None
-        if self._lm is None:
-            from rnnkit.runs.driver import load_run
-
-            self._lm = RunLM(load_run(self.data.lm), self.symbols)
-        return self._lm
 
     @torch.no_grad()
     def decode(
@@ -262,7 +283,7 @@ class SpeechTask(Task):
         (T', V) it was decoded from."""
         model.eval()
         beam = self.data.beam if beam is None else beam
-        lm = self.language_model() if beam > 1 else None
+        lm = self.lm if beam > 1 else None
         device = next(model.parameters()).device
         batches, order = self.batches(rows, 64)
         out: list[Any] = [None] * len(rows)
@@ -305,10 +326,12 @@ class SpeechTask(Task):
             }
         return result
 
-    def metrics(self, model: nn.Module, val: ListBatches) -> dict[str, float]:
+    def metrics(
+        self, model: nn.Module, val: ListBatches, examples: list[Utterance]
+    ) -> dict[str, float]:
         """Greedy decoding of the validation split (quicker than the beam; picks the best)."""
-        hyps = [self.words(h) for h, _ in self.decode(model, self.val_examples, beam=1)]
-        return error_rates([u.text for u in self.val_examples], hyps)
+        hyps = [self.words(h) for h, _ in self.decode(model, examples, beam=1)]
+        return error_rates([u.text for u in examples], hyps)
 
     def score(self, model: nn.Module, examples: list[Utterance]) -> dict[str, Any]:
         hyps = [self.words(h) for h, _ in self.decode(model, examples)]
@@ -331,51 +354,15 @@ class SpeechTask(Task):
                 for u, h in zip(splits.test[:5], hyps[:5], strict=False)
             ],  # fmt: skip
         }
-        steps = self.data.baseline_steps
-        if steps is None:
-            summary = run_dir / "summary.json"
-            steps = _read_steps(summary)
-        if steps:
-            device = next(model.parameters()).device
-            base, seconds = self.train_baseline(splits, run_dir, steps, device)
-            base_hyps = [self.words(h) for h, _ in self.decode(base, splits.test)]
+        if self.baseline is not None:
+            base = self.baseline
+            base_hyps = [self.words(h) for h, _ in self.decode(base.model, splits.test)]
             results["baseline"] = {
                 "name": "per-frame classifier (no recurrence), same features, CTC",
-                "parameters": base.num_parameters(), "steps": steps,
-                "train_s": round(seconds, 1), **self.scores(splits.test, base_hyps),
+                "parameters": base.model.num_parameters(), "steps": base.steps,
+                "train_s": round(base.seconds, 1), **self.scores(splits.test, base_hyps),
             }  # fmt: skip
         return results
-
-    def train_baseline(
-        self, splits: Splits, run_dir: Path, steps: int, device: torch.device
-    ) -> tuple[nn.Module, float]:
-        """The per-frame classifier trained like the model (same batches, lr, SpecAugment) for
-        ``steps`` steps into ``run_dir/baseline``; the best validation checkpoint is returned."""
-        from rnnkit.runs.driver import read_config
-        from rnnkit.train import checkpoint as ckpt
-        from rnnkit.train.trainer import TrainConfig, Trainer
-
-        train_cfg = dict(read_config(run_dir)["train"])
-        train_cfg.update(max_steps=steps, max_time=None, epochs=None, progress=False)
-        config = TrainConfig.from_dict(train_cfg)
-        config.monitor, config.mode = self.monitor
-        torch.manual_seed(config.seed)
-        base = AcousticModel(replace(self.model, recurrent=False)).to(device)
-        train, val = self.batch_sources(splits, 0, 1, config.seed)
-        out = run_dir / "baseline"
-        if out.exists():  # a baseline of an earlier test of this run: trained again
-            shutil.rmtree(out)
-        out.mkdir()
-        t0 = time.perf_counter()
-        trainer = Trainer(base, self.loss, train, val, config=config, out_dir=out,
-                          metrics_fn=self.metrics, unit=self.unit)  # fmt: skip
-        trainer.fit()
-        seconds = time.perf_counter() - t0
-        best = ckpt.best_checkpoint(out) or ckpt.latest_checkpoint(out)
-        if best is not None:
-            base.load_state_dict(ckpt.load_weights(best))
-        base.eval()
-        return base, seconds
 
     @staticmethod
     def format_results(r: dict[str, Any]) -> str:
@@ -442,16 +429,6 @@ class SpeechTask(Task):
         return f"{row['path']}\t{row['text']}"
 
 
-def error_rates(refs: list[str], hyps: list[str]) -> dict[str, float]:
-    """Corpus word and character error rates (jiwer): edit operations / reference length."""
-    import jiwer
-
-    if not refs:
-        return {"wer": 0.0, "cer": 0.0}
-    hyps = [h if h.strip() else "" for h in hyps]
-    return {"wer": float(jiwer.wer(refs, hyps)), "cer": float(jiwer.cer(refs, hyps))}
-
-
 def condition_order(name: str) -> tuple[int, float, str]:
     """Clean first, then SNRs from high to low, then anything else by name."""
     if name == "clean":
@@ -462,12 +439,3 @@ def condition_order(name: str) -> tuple[int, float, str]:
         except ValueError:
             pass
     return (2, 0.0, name)
-
-
-def _read_steps(summary: Path) -> int:
-    import json
-
-    try:
-        return int(json.loads(summary.read_text())["steps"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0
