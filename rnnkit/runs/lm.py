@@ -22,6 +22,8 @@ from rnnkit.models.language_model import LanguageModelConfig
 from rnnkit.runs.driver import LoadedRun, as_run, fit
 from rnnkit.tasks.lm import LMData, context, sample, top_tokens
 from rnnkit.train.trainer import TrainConfig
+
+
 def train_lm(data: str | Path | None = None, *, out: str | Path = "runs/lm", resume: bool = False,
              nproc: int = 1, **settings: Any) -> dict[str, Any]:  # fmt: skip
     """``rnnkit.fit("lm", ...)`` with the settings given by name, whichever section they are

@@ -17,7 +17,6 @@ from rnnkit.scoring.tunes import fault, perform, tune_checks, with_redraws
 from rnnkit.tasks.music.files import write_midi
 from rnnkit.tasks.music.sampling import conditioning, ngram_tunes, sample_tunes
 
-
 MAX_DRAWS = 10  # draws per asked tune before giving up on tunes that do not read
 
 
