@@ -18,7 +18,8 @@ from rnnkit.generate.search import beam_search, greedy
 from rnnkit.models.captioner import Captioner, CaptionerConfig
 from rnnkit.models.seq2seq import BOS, EOS, teacher_forced_loss
 from rnnkit.runs.driver import load_run
-from rnnkit.tasks.caption import CaptionTask, caption_scores, count_named, normalise
+from rnnkit.scoring.captions import caption_scores, count_named, normalise
+from rnnkit.tasks.caption import CaptionTask
 from tests.caption_data import write_caption_folder
 from tests.test_cli_lm import cli
 

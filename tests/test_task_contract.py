@@ -311,8 +311,8 @@ class ParityTask(Task):
         x, y = batch
         return StepOutput(F.cross_entropy(model(x), y), len(y))
 
-    def metrics(self, model, val):
-        return self.score(model, val.batches[0])
+    def metrics(self, model, val, examples):
+        return self.score(model, examples)
 
     def score(self, model, examples):
         x, y = examples

@@ -231,7 +231,7 @@ def word_task(pairs) -> TranslateTask:
 
 def test_an_unknown_output_word_takes_the_source_word_attended_to(monkeypatch):
     task = word_task(toy_pairs(50))
-    import rnnkit.tasks.text.base as tp
+    import rnnkit.tasks.writing as tp
 
     el = task.tgt_tok.index["el"]
 

@@ -15,6 +15,7 @@ Trainer, reloading the best checkpoint, the test and ``results.json``::
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,9 +201,12 @@ def _train_worker(task: Task, splits: Splits, train_cfg: dict, run_dir: str, res
     torch.manual_seed(config.seed)
     model = task.build_model().to(device)
     train, val = task.batch_sources(splits, rank, world, config.seed)
+    metrics_fn = (
+        None if task.metrics is None else functools.partial(task.metrics, examples=splits.val)
+    )
     trainer = Trainer(
         model, task.loss, train, val, config=config, out_dir=run_dir, resume=resume,
-        unit=task.unit, metrics_fn=task.metrics,
+        unit=task.unit, metrics_fn=metrics_fn,
     )  # fmt: skip
     summary = trainer.fit()
     if rank == 0:
@@ -228,10 +232,11 @@ class LoadedRun:
         with torch.no_grad():
             return {"data": source, **self.task.score(self.model, examples)}
 
-    def predict(self, inputs: list[Any]) -> list[dict[str, Any]]:
-        """One JSON-ready row per input (texts, or what the task's ``parse_input`` makes)."""
+    def predict(self, inputs: list[Any], **decoding: Any) -> list[dict[str, Any]]:
+        """One JSON-ready row per input (texts, or what the task's ``parse_input`` makes);
+        ``decoding``: the options the task's ``decoding`` names (``beam=1``, ...)."""
         with torch.no_grad():
-            return self.task.predict(self.model, inputs)
+            return self.task.predict(self.model, inputs, **decoding)
 
 
 def load_run(run_dir: str | Path, which: str = "best", *, task: str | None = None) -> LoadedRun:
