@@ -146,6 +146,7 @@ class ReorderTask(Task):
     monitor = ("val_bleu", "max")
     unit = "tokens"
     input_settings = ("min_words", "max_words")
+    decoding = ("beam",)  # beam search, or greedy (1), over the input's words only
 
     vocab: WordTokenizer | None = None
 
@@ -316,10 +317,12 @@ class ReorderTask(Task):
 
         return [self.parse_input(line) for line in read_lines(path)]
 
-    def predict(self, model: nn.Module, inputs: list[Any]) -> list[dict[str, Any]]:
+    def predict(
+        self, model: nn.Module, inputs: list[Any], beam: int = BEAM
+    ) -> list[dict[str, Any]]:
         inputs = [w if isinstance(w, list) else self.parse_input(w) for w in inputs]
         rows = []
-        for words, r in zip(inputs, self.reorder(model, inputs), strict=True):
+        for words, r in zip(inputs, self.reorder(model, inputs, beam), strict=True):
             a = None if r["attention"] is None else r["attention"].tolist()
             rows.append({
                 "input": " ".join(words), "output": " ".join(r["words"]),
