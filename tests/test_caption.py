@@ -18,7 +18,8 @@ from rnnkit.generate.search import beam_search, greedy
 from rnnkit.models.captioner import Captioner, CaptionerConfig
 from rnnkit.models.seq2seq import BOS, EOS, teacher_forced_loss
 from rnnkit.runs.driver import load_run
-from rnnkit.tasks.caption import CaptionTask, caption_scores, count_named, normalise
+from rnnkit.scoring.captions import caption_scores, count_named, normalise
+from rnnkit.tasks.caption import CaptionTask
 from tests.caption_data import write_caption_folder
 from tests.test_cli_lm import cli
 
@@ -283,6 +284,14 @@ def test_caption_command_end_to_end(run, capsys):
     assert (run / "grid.png").is_file() and (run / "looked.png").is_file()
     code, out, _ = cli(capsys, "caption", run / "run", img, "--json")
     assert json.loads(out)[0]["image"] == str(img)
+    code, alias, err = cli(capsys, "caption", run / "run", img, "--beam", "1", "--json")
+    assert code == 0, err
+    code, predicted, err = cli(capsys, "predict", run / "run", img, "--beam", "1", "--json")
+    assert code == 0 and json.loads(predicted) == json.loads(alias), err
+    sampled = ["--temperature", "1.0", "--seed", "3", "--json"]
+    code, first, err = cli(capsys, "predict", run / "run", img, *sampled)
+    assert code == 0, err
+    assert cli(capsys, "caption", run / "run", img, *sampled)[1] == first
 
 
 def test_caption_command_bad_input_is_one_line(run, capsys):

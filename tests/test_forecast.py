@@ -15,7 +15,8 @@ from rnnkit.data.series import read_series
 from rnnkit.errors import RnnkitError
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig, pinball_loss
 from rnnkit.runs.driver import make_task
-from rnnkit.tasks.forecast import errors, seasonal_mase_scale, split_points
+from rnnkit.scoring.forecast import errors, seasonal_mase_scale
+from rnnkit.tasks.forecast import split_points
 
 
 def write_series(path, n=400, seed=0, gaps=()):

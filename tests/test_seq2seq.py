@@ -251,6 +251,20 @@ def test_reorder_trains_predicts_and_evaluates_through_the_cli(reorder_run, caps
     assert png.stat().st_size > 1000
 
 
+def test_reorder_takes_beam_and_refuses_sampling(reorder_run, capsys):
+    run, _ = reorder_run
+    code, alias, err = cli(capsys, "reorder", run, "of king the denmark", "--beam", "1", "--json")
+    assert code == 0, err
+    code, predicted, err = cli(capsys, "predict", run, "of king the denmark", "--beam", "1",
+                               "--json")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(predicted) == json.loads(alias)
+    refused = cli(capsys, "predict", run, "of king the denmark", "--temperature", "0.5")
+    assert_user_error(
+        refused, "a reorder run takes no --temperature (its decoding options: --beam)"
+    )
+
+
 def test_reorder_bad_input_is_one_line(reorder_run, tmp_path, capsys):
     run, _ = reorder_run
     empty = tmp_path / "empty.txt"

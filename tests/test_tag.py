@@ -14,7 +14,8 @@ from rnnkit.cli.main import main
 from rnnkit.data.conll import parse_conll, read_conll
 from rnnkit.errors import RnnkitError
 from rnnkit.models.tagger import SHAPES, SequenceTagger, TaggerConfig, token_shape
-from rnnkit.tasks.tag import is_bio, scores, tokenize
+from rnnkit.scoring.tagging import scores
+from rnnkit.tasks.tag import is_bio, tokenize
 
 NAMES = ["Alice", "Bob", "Carol", "Dave", "Erin", "Frank"]
 CITIES = ["Paris", "Oslo", "Lima", "Rome"]

@@ -27,7 +27,7 @@ from rnnkit.train.steps import ListBatches, StepOutput
 from rnnkit.train.trainer import TrainConfig
 from tests.speech_data import write_tone_corpus
 from tests.test_classify import write_reviews
-from tests.test_cli_lm import cli
+from tests.test_cli_lm import assert_user_error, cli
 from tests.test_forecast import write_series
 from tests.test_tag import write_conll
 
@@ -219,6 +219,16 @@ def test_predict_from_arguments_matches_the_library(trained, capsys):
     assert json.loads(text) == json.loads(json.dumps(run.predict([run.task.parse_input(arg)])))
 
 
+def test_a_decoding_flag_the_task_does_not_take_is_refused(trained, capsys):
+    task, out, *_ = trained
+    takes = TASKS[task].decoding
+    for flag, value in (("--beam", "2"), ("--temperature", "0.5"), ("--top-p", "0.9"),
+                        ("--seed", "1")):  # fmt: skip
+        if flag[2:].replace("-", "_") not in takes:
+            assert_user_error(cli(capsys, "predict", out, "x", flag, value),
+                              f"a {task} run takes no {flag}")  # fmt: skip
+
+
 def test_resume_keeps_settings_and_takes_new_stop_rules(tmp_path):
     write_reviews(tmp_path / "r.csv", n=120)
     kw = dict(data={"data": str(tmp_path / "r.csv")}, model=TINY, out=tmp_path / "run")
@@ -311,8 +321,8 @@ class ParityTask(Task):
         x, y = batch
         return StepOutput(F.cross_entropy(model(x), y), len(y))
 
-    def metrics(self, model, val):
-        return self.score(model, val.batches[0])
+    def metrics(self, model, val, examples):
+        return self.score(model, examples)
 
     def score(self, model, examples):
         x, y = examples

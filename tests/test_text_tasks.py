@@ -10,8 +10,9 @@ import pytest
 
 from rnnkit.data.named.debian import description_pairs
 from rnnkit.data.named.dialogue import dialogue_pairs, speeches
-from rnnkit.tasks.text.chat import distinct, nearest_replies
-from rnnkit.tasks.text.summarize import rouge
+from rnnkit.scoring.distinct import distinct
+from rnnkit.scoring.rouge import rouge
+from rnnkit.tasks.text.chat import nearest_replies
 from tests.test_cli_lm import cli
 
 TRANSLATIONS = """Package: foo

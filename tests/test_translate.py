@@ -231,7 +231,7 @@ def word_task(pairs) -> TranslateTask:
 
 def test_an_unknown_output_word_takes_the_source_word_attended_to(monkeypatch):
     task = word_task(toy_pairs(50))
-    import rnnkit.tasks.text.base as tp
+    import rnnkit.tasks.writing as tp
 
     el = task.tgt_tok.index["el"]
 
@@ -300,6 +300,33 @@ def test_translate_command_and_predict_agree(toy_run, capsys, tmp_path):
     code, text, err = cli(capsys, "evaluate", out, "--data", d / "new.tsv", "--reverse", "--json")
     assert code == 0, err  # a flag of the new file: its pairs read the other way
     assert json.loads(text)["pairs"] == 20 and json.loads(text)["bleu"] != forward
+
+
+def test_predict_takes_the_decoding_options_the_translate_command_takes(toy_run, capsys):
+    from rnnkit.runs.driver import load_run
+
+    _, out = toy_run
+    text = "the big cat sees a small dog."
+    code, alias, err = cli(capsys, "translate", out, text, "--beam", "1", "--json")
+    assert code == 0, err
+    code, predicted, err = cli(capsys, "predict", out, text, "--beam", "1", "--json")
+    assert code == 0, err
+    assert json.loads(predicted) == json.loads(alias)  # one path: the same rows, all of them
+    code, before, err = cli(capsys, "predict", out, "--beam", "1", text, "--json")
+    assert code == 0 and before == predicted, err  # the flags may come before the inputs
+    run = load_run(out)
+    assert json.loads(predicted) == json.loads(json.dumps(run.predict([text], beam=1)))
+    # sampling: the same seed draws the same output, through the command and the library
+    sampled = ["--temperature", "1.5", "--top-p", "0.95", "--seed", "7", "--json"]
+    code, first, err = cli(capsys, "predict", out, text, "a small bird.", *sampled)
+    assert code == 0, err
+    code, again, _ = cli(capsys, "predict", out, text, "a small bird.", *sampled)
+    assert again == first
+    code, alias, _ = cli(capsys, "translate", out, text, "a small bird.", *sampled)
+    assert json.loads(alias) == json.loads(first)
+    library = run.predict([text, "a small bird."], temperature=1.5, top_p=0.95, seed=7)
+    assert json.loads(first) == json.loads(json.dumps(library))
+    assert_user_error(cli(capsys, "predict", out, text, "--beam", "0"), "--beam", "out of range")
 
 
 def test_translate_bad_input_is_one_line(toy_run, capsys, tmp_path):

@@ -10,25 +10,25 @@ from typing import Any
 
 import torch
 
-from rnnkit.cli.flags import emit, number
+from rnnkit.cli.flags import emit
+from rnnkit.cli.predict import add_decoding_flags, decoding_options
 from rnnkit.errors import RnnkitError
 
 
 def register(subparsers: Any) -> None:
+    from rnnkit.tasks.base import get_task
+
     p = subparsers.add_parser(
         "caption",
         help="caption images with a trained caption run",
         description="Print a caption for each IMAGE (any format Pillow reads), for every image "
         "in a FOLDER (files that are not images are skipped and counted) or in a captions "
-        "file, with a `rnnkit train caption` run: beam search, --beam 1 for greedy decoding.",
+        "file, with a `rnnkit train caption` run: beam search, --beam 1 for greedy decoding, "
+        "--temperature to sample.",
     )
     p.add_argument("dir", metavar="RUN", help="run folder of `rnnkit train caption`")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="image files or folders of them")
-    p.add_argument(
-        "--beam",
-        type=number(int, 1, 256),
-        help="beam width, 1: greedy (default: the decoding the run chose)",
-    )
+    add_decoding_flags(p, get_task("caption").decoding)
     p.add_argument("--plot", metavar="FILE", help="write a PNG grid of the images and captions")
     p.add_argument(
         "--attention", metavar="FILE", help="write a PNG of where it looked per word (first image)"
@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     loaded = load_run(args.dir, task="caption")
     task = loaded.task
+    decoding = decoding_options(args, task)
     inputs: list[str] = []
     skipped = 0
     for f in args.images:
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             inputs.append(task.parse_input(f))
     if skipped:
         print(f"rnnkit: skipped {skipped} files that are not readable images", file=sys.stderr)
-    rows = task.predict(loaded.model, inputs, beam=args.beam)
+    rows = loaded.predict(inputs, **decoding)
     size, channels = task.model.image_size, task.model.channels
     if args.plot:
         images = [read_image(r["image"], size, channels) for r in rows[:24]]

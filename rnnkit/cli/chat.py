@@ -1,6 +1,7 @@
 """``rnnkit chat RUN``: talk with a trained chat run. At a terminal it is an interactive loop
 (readline editing and history, ``/quit`` or end of input to leave); otherwise each line of
-standard input gets one reply line."""
+standard input gets one reply line. The decoding options are ``rnnkit predict``'s; with
+``--seed`` the draws of the whole conversation come from one generator seeded once."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from typing import Any
 
 import torch
 
-from rnnkit.cli.flags import number
+from rnnkit.cli.predict import add_decoding_flags, decoding_options
 from rnnkit.errors import RnnkitError
 
 PROMPT = "you> "
 
 
 def register(subparsers: Any) -> None:
+    from rnnkit.tasks.base import get_task
+
     p = subparsers.add_parser(
         "chat",
         help="talk with a trained chat run",
@@ -24,12 +27,8 @@ def register(subparsers: Any) -> None:
         "train chat` run: beam search by default, sampling with --temperature above 0.",
     )
     p.add_argument("dir", metavar="RUN", help="run folder of `rnnkit train chat`")
-    p.add_argument("--beam", type=number(int, 1, 64), default=5, help="beam width (default 5)")
-    p.add_argument("--temperature", type=number(float, 0, 10), default=0.0,
-                   help="sample replies at this temperature (default 0: beam search)")  # fmt: skip
-    p.add_argument("--top-p", type=number(float, 0, 1, lo_open=True), default=0.9,
-                   help="nucleus of the sampling distribution (default 0.9)")  # fmt: skip
-    p.add_argument("--seed", type=number(int, 0), default=None, help="seed of the sampling")
+    defaults = {"beam": 5, "temperature": 0.0, "top_p": 0.9}
+    add_decoding_flags(p, get_task("chat").decoding, defaults)
     p.set_defaults(func=run)
 
 
@@ -38,16 +37,16 @@ def run(args: argparse.Namespace) -> int:
 
     loaded = load_run(args.dir, task="chat")
     task = loaded.task
-    generator = None if args.seed is None else torch.Generator().manual_seed(args.seed)
+    options = decoding_options(args, task)
+    seed = options.pop("seed", None)
+    generator = None if seed is None else torch.Generator().manual_seed(seed)
 
     def reply(line: str) -> str:
         try:
             text = task.parse_input(line)
         except RnnkitError as exc:  # one bad line does not end the conversation
             return f"({exc})"
-        (row,) = task.decode(loaded.model, [text], beam=args.beam,
-                             temperature=args.temperature, top_p=args.top_p,
-                             generator=generator)  # fmt: skip
+        (row,) = task.decode(loaded.model, [text], generator=generator, **options)
         return row["text"]
 
     interactive = sys.stdin.isatty()

@@ -1,4 +1,9 @@
-"""``rnnkit predict RUN``: a trained model's predictions for new inputs, from any task."""
+"""``rnnkit predict RUN``: a trained model's predictions for new inputs, from any task.
+
+The decoding flags (``--beam``, ``--temperature``, ``--top-p``, ``--seed``) reach the task's
+``predict`` when the run's task names them in its ``decoding``; one it does not name is
+refused. ``rnnkit translate``, ``chat``, ``reorder`` and ``caption`` take the same flags.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,56 @@ import csv
 import io
 import json
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from rnnkit.cli.evaluate import add_input_settings, run_with_inputs
-from rnnkit.cli.flags import emit
+from rnnkit.cli.flags import emit, number
 from rnnkit.errors import RnnkitError
 from rnnkit.files import atomic_write_bytes
 
 OUTPUT_SUFFIXES = (".jsonl", ".csv")
+# each option a task's `decoding` may name: (its flag's type, metavar, help, what unset means)
+DECODING_FLAGS: dict[str, tuple[Callable[[str], Any], str, str, str]] = {
+    "beam": (number(int, 1, 256), "N", "beam width, 1: greedy decoding", "the run's"),
+    "temperature": (number(float, 0, 10), "T", "sample at this temperature above 0",
+                    "0, no sampling"),
+    "top_p": (number(float, 0, 1, lo_open=True), "P",
+              "sample from the smallest set of tokens holding this share of the probability",
+              "the task's"),
+    "seed": (number(int, 0), "S", "seed of the sampling, for draws that repeat", "none"),
+}  # fmt: skip
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_decoding_flags(
+    p: argparse.ArgumentParser | Any, names: Iterable[str] = tuple(DECODING_FLAGS),
+    defaults: dict[str, Any] | None = None,
+) -> None:  # fmt: skip
+    """The flags of the decoding options ``names``; an option not given is None (the task's
+    default) unless ``defaults`` names it."""
+    defaults = defaults or {}
+    for name in names:
+        kind, metavar, help_text, unset = DECODING_FLAGS[name]
+        default = defaults.get(name)
+        help_text += f" (default: {unset if default is None else default})"
+        p.add_argument(flag(name), dest=name, type=kind, default=default, metavar=metavar,
+                       help=help_text)  # fmt: skip
+
+
+def decoding_options(args: argparse.Namespace, task: Any) -> dict[str, Any]:
+    """The decoding flags given, by option name; one the run's task does not take is refused."""
+    given = {n: getattr(args, n) for n in DECODING_FLAGS if getattr(args, n, None) is not None}
+    for name in given:
+        if name not in task.decoding:
+            takes = ", ".join(map(flag, task.decoding))
+            takes = f"its decoding options: {takes}" if takes else "it has no decoding options"
+            raise RnnkitError(f"a {task.name} run takes no {flag(name)} ({takes})")
+    return given
 
 
 def register(subparsers: Any) -> None:
@@ -33,6 +79,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--output", metavar="FILE", help="write rows to FILE.jsonl or FILE.csv")
     p.add_argument("--force", action="store_true", help="replace an existing --output file")
     add_input_settings(p)
+    add_decoding_flags(p.add_argument_group("decoding (tasks that write text)"))
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 
@@ -46,6 +93,12 @@ def _late_flags(args: argparse.Namespace) -> None:
             setattr(args, item[2:], True)
         elif item in ("--input", "--output") and rest:
             setattr(args, item[2:], rest.pop(0))
+        elif item in map(flag, DECODING_FLAGS) and rest:
+            name, text = item[2:].replace("-", "_"), rest.pop(0)
+            try:
+                setattr(args, name, DECODING_FLAGS[name][0](text))
+            except argparse.ArgumentTypeError as exc:
+                raise RnnkitError(f"argument {item}: {exc}") from None
         else:
             inputs.append(item)
     args.inputs = inputs
@@ -95,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         raise RnnkitError("give inputs as arguments or --input FILE, not both")
     loaded = run_with_inputs(args)
     task = loaded.task
+    decoding = decoding_options(args, task)
     if args.input:
         inputs = task.read_inputs(args.input)
     else:
@@ -102,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         if not lines:
             raise RnnkitError("no input to predict: pass INPUT arguments, --input FILE or stdin")
         inputs = [task.parse_input(text) for text in lines]
-    rows = loaded.predict(inputs)
+    rows = loaded.predict(inputs, **decoding)
     if args.output:
         write_rows(rows, Path(args.output), args.force)
         print(f"wrote {len(rows)} predictions to {args.output}")

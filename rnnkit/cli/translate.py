@@ -1,5 +1,5 @@
-"""``rnnkit translate RUN "text"... | --input FILE``: ``predict`` of a translate run with the
-beam width and an attention heat map on request."""
+"""``rnnkit translate RUN "text"... | --input FILE``: ``predict`` of a translate run with its
+decoding options, and an attention heat map on request."""
 
 from __future__ import annotations
 
@@ -9,22 +9,25 @@ from typing import Any
 
 import torch
 
-from rnnkit.cli.flags import emit, number
+from rnnkit.cli.flags import emit
+from rnnkit.cli.predict import add_decoding_flags, decoding_options
 from rnnkit.errors import RnnkitError
 
 
 def register(subparsers: Any) -> None:
+    from rnnkit.tasks.base import get_task
+
     p = subparsers.add_parser(
         "translate",
         help="translate texts with a trained translate run",
         description="Print the translation a `rnnkit train translate` run gives each TEXT (or "
-        "each line of --input FILE): beam search, --beam 1 for greedy decoding; --attention "
-        "FILE.png draws the first one's attention.",
+        "each line of --input FILE): beam search, --beam 1 for greedy decoding, --temperature "
+        "to sample; --attention FILE.png draws the first one's attention.",
     )
     p.add_argument("dir", metavar="RUN", help="run folder of `rnnkit train translate`")
     p.add_argument("texts", metavar="TEXT", nargs="*", help="texts in the source language")
     p.add_argument("--input", metavar="FILE", help="one text per line, or a table's source column")
-    p.add_argument("--beam", type=number(int, 1, 64), default=5, help="beam width (default 5)")
+    add_decoding_flags(p, get_task("translate").decoding, {"beam": 5})
     p.add_argument("--attention", metavar="FILE", help="write the first input's attention PNG")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
@@ -39,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_run(args.dir, task="translate")
     task = loaded.task
     inputs = task.read_inputs(args.input) if args.input else args.texts
-    rows = task.predict(loaded.model, inputs, beam=args.beam)
+    rows = loaded.predict(inputs, **decoding_options(args, task))
     if args.attention:
         first = rows[0]
         if first["attention"] is None:

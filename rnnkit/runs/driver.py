@@ -212,10 +212,12 @@ def _train_worker(task: Task, splits: Splits, train_cfg: dict, run_dir: str, res
     torch.manual_seed(config.seed)
     model = task.build_model().to(device)
     train, val = task.batch_sources(splits, rank, world, config.seed)
-    metrics = functools.partial(task.metrics, examples=splits.val) if task.metrics else None
+    metrics_fn = (
+        None if task.metrics is None else functools.partial(task.metrics, examples=splits.val)
+    )
     trainer = Trainer(
         model, task.loss, train, val, config=config, out_dir=run_dir, resume=resume,
-        unit=task.unit, metrics_fn=metrics,
+        unit=task.unit, metrics_fn=metrics_fn,
     )  # fmt: skip
     summary = trainer.fit()
     if rank == 0:
@@ -269,11 +271,12 @@ class LoadedRun:
         with torch.no_grad():
             return {"data": source, **self.task.score(self.model, examples)}
 
-    def predict(self, inputs: list[Any]) -> list[dict[str, Any]]:
-        """One JSON-ready row per input (texts, or what the task's ``parse_input`` makes)."""
+    def predict(self, inputs: list[Any], **decoding: Any) -> list[dict[str, Any]]:
+        """One JSON-ready row per input (texts, or what the task's ``parse_input`` makes);
+        ``decoding``: the options the task's ``decoding`` names (``beam=1``, ...)."""
         self.use_companions("predict")
         with torch.no_grad():
-            return self.task.predict(self.model, inputs)
+            return self.task.predict(self.model, inputs, **decoding)
 
     def use_companions(self, purpose: str) -> None:
         """Hand the task the companion runs ``purpose`` needs, as its settings are now (a

@@ -1,2 +1,2 @@
-"""Metrics, one module per kind of output: BLEU/chrF, ROUGE, distinct-n, caption scores,
-word and character error rates, tune checks."""
+"""Metrics, one module per kind of output: BLEU/chrF, ROUGE, distinct-n, caption scores, word
+orders, labels, tags, forecast errors, word and character error rates, tune checks."""

@@ -25,15 +25,21 @@ What a task supplies, in the order the driver uses it:
 - ``build_model()``: the model from ``self.model`` settings.
 - ``batch_sources(splits, rank, world, seed)``: the Trainer's training and validation batch
   sources (``rank``'s share of the training batches, shuffled from ``seed``).
-- ``loss(model, batch, state)`` and optionally ``metrics(model, val_source)``; ``monitor``
-  names the validation figure that picks the best checkpoint.
+- ``loss(model, batch, state)`` and optionally ``metrics(model, val, examples)``: figures on
+  the validation split at each evaluation, from its batch source ``val`` or from its examples
+  as ``prepare`` made them (``splits.val``: texts, images, words outside the vocabulary, which
+  the batches no longer hold); ``monitor`` names the validation figure that picks the best
+  checkpoint.
 - ``test(model, splits, run_dir)``: figures on the test split beside the task's baselines;
   a choice it makes on the validation split (a decoding) goes into results.json and comes back
   through ``restore_results(results)`` when the run is loaded.
 - ``read_examples(path)`` and ``score(model, examples)``: figures on labelled data from a file
   (``rnnkit evaluate RUN --data FILE``); ``test`` uses the same ``score``.
-- ``parse_input(text)``, ``read_inputs(path)``, ``predict(model, inputs)``: unlabelled inputs
-  in, one JSON-ready row out per input (``rnnkit predict``).
+- ``parse_input(text)``, ``read_inputs(path)``, ``predict(model, inputs, **decoding)``:
+  unlabelled inputs in, one JSON-ready row out per input (``rnnkit predict``). ``decoding``
+  names the options of ``predict`` that choose how an output is decoded, from ``beam``,
+  ``temperature``, ``top_p`` and ``seed`` (``rnnkit predict RUN --beam N --temperature T
+  --top-p P --seed S``); a task takes only those it names, and none by default.
 - ``format_results``, ``format_prediction``: what the console shows.
 
 Companions: a task whose figures or outputs need a second model declares it in
@@ -134,6 +140,7 @@ class Task:
     monitor: tuple[str, str] = ("val_loss", "min")  # (figure, "min" | "max"), read after prepare
     unit: ClassVar[str] = "items"  # what a loss's count counts, for the items/s figure
     input_settings: ClassVar[tuple[str, ...]] = ()  # Data settings that also apply to new files
+    decoding: ClassVar[tuple[str, ...]] = ()  # keyword options of `predict` (see DECODING)
 
     def __init__(self, data: Settings, model: Settings):
         self.data = data
@@ -159,7 +166,8 @@ class Task:
     def loss(self, model: nn.Module, batch: Any, state: Any) -> StepOutput:
         raise NotImplementedError
 
-    metrics: ClassVar[Callable[..., dict] | None] = None  # (model, val_source) -> figures
+    # (model, val batch source, examples=splits.val) -> figures, or None: the loss alone
+    metrics: ClassVar[Callable[..., dict] | None] = None
 
     def test(self, model: nn.Module, splits: Splits, run_dir: Path) -> dict[str, Any]:
         """Figures on the test split with the baselines beside them (default: ``score``)."""
@@ -203,12 +211,16 @@ class Task:
 
         return read_lines(path)
 
-    def predict(self, model: nn.Module, inputs: list[Any]) -> list[dict[str, Any]]:
+    def predict(self, model: nn.Module, inputs: list[Any], **decoding: Any) -> list[dict[str, Any]]:
         raise NotImplementedError
 
     def format_prediction(self, row: dict[str, Any]) -> str:
         raise NotImplementedError
 
+
+# the options a task's `decoding` may name: beam width (1: greedy), sampling temperature (0: no
+# sampling), nucleus of the sampling distribution, seed of the sampling
+DECODING = ("beam", "temperature", "top_p", "seed")
 
 TASKS: dict[str, type[Task]] = {}
 
@@ -237,12 +249,26 @@ def task_names() -> list[str]:
     return sorted(TASKS)
 
 
-def exactly_one_source(data: str | None, dataset: str | None, task: str) -> tuple[Any, str]:
-    """(what a named dataset loads, its name), or (None, the file path) for a user file."""
-    if (data is None) == (dataset is None):
+def check_source(data: str | None, dataset: str | None, has_default: bool = False) -> None:
+    """The source rule of a task that reads a user's file (``data``) or a named ``dataset``:
+    exactly one of the two; for a task with a default dataset (read when neither is given), at
+    most one."""
+    if not has_default and (data is None) == (dataset is None):
         raise RnnkitError("give exactly one of data (a file) or dataset (a name)")
-    if dataset is not None:
+    if data is not None and dataset is not None:
+        raise RnnkitError("give either data (a file) or dataset (a name), not both")
+
+
+def exactly_one_source(
+    data: str | None, dataset: str | None, task: str, default_dataset: str | None = None
+) -> tuple[Any, str]:
+    """(what a named dataset loads, its name), or (None, the file path) for a user file, as
+    ``check_source`` allows. A task whose ``dataset`` setting has a default (it always names
+    one, read when no data is given) passes that setting as ``default_dataset``."""
+    check_source(data, dataset, has_default=default_dataset is not None)
+    if data is None:
         from rnnkit.data import named
 
-        return named.get(dataset, task).load(), dataset
+        name = dataset or default_dataset
+        return named.get(name, task).load(), name
     return None, str(data)

@@ -1,5 +1,6 @@
 """Image captioning: an image in, a sentence out, with a CNN encoder and the attentional decoder
-of seq2seq (``rnnkit.models.captioner``), decoded by the same beam search.
+of seq2seq (``rnnkit.models.captioner``), decoded, tested and used as every task that writes
+text is (``rnnkit.tasks.writing``).
 
 Data: ``--data`` a captions file (image, caption: .tsv/.csv/.jsonl; several rows per image for
 several captions) or a folder holding one (``rnnkit.data.images``); or ``--dataset scenes``
@@ -10,13 +11,9 @@ Captions are lowercased and tokenised into words (hyphenated words and apostroph
 punctuation apart); the vocabulary is fitted on the training captions, words seen fewer than
 ``min_count`` times are ``<unk>``. Each (image, training caption) is one training pair.
 
-Scores on a split, every hypothesis against all its image's references:
-
-- BLEU-4 (sacrebleu's corpus BLEU, several references, 0-100);
-- object recall: of the things an image holds (its ``concepts``: the item kinds of a scene, the
-  parts of an emoji's name), the share the caption names (a multiset: a scene with two bags needs
-  "bag" twice); only for data that lists concepts;
-- exact: the share of captions equal to one of the references.
+Scores on a split, every hypothesis against all its image's references
+(``rnnkit.scoring.captions``): BLEU-4, object recall (the share of the things an image holds
+that the caption names) and exact match.
 
 Baselines on the same split: the most frequent training caption for every image, and the first
 training caption of the nearest training image in the trained CNN's feature space (cosine of
@@ -25,7 +22,6 @@ the encoder's summary vectors).
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,18 +42,18 @@ from rnnkit.data.images import (
 from rnnkit.data.splits import batched, split_indices
 from rnnkit.data.tokenizers import WordTokenizer
 from rnnkit.errors import RnnkitError
-from rnnkit.generate.search import beam_search, greedy
 from rnnkit.models.captioner import Captioner, CaptionerConfig
-from rnnkit.models.seq2seq import BOS, EOS, PAD, SPECIALS, teacher_forced_loss
-from rnnkit.tasks.base import Splits, Task, register_task
+from rnnkit.models.seq2seq import PAD, SPECIALS, teacher_forced_loss
+from rnnkit.plots.captions import plot_attention_grid, plot_captions
+from rnnkit.scoring.captions import caption_scores, caption_words
+from rnnkit.tasks.base import Splits, check_source, exactly_one_source, register_task
+from rnnkit.tasks.writing import BEAM, DECODE_BATCH, WritingTask, results_table, rounded
 from rnnkit.train.steps import ListBatches, StepOutput
 
 DEFAULT_DATASET = "scenes"
 DEFAULT_IMAGE_SIZE = 64  # a user's images, when --image-size is not given
-DECODE_BATCH = 64
-DEFAULT_BEAM = 5  # the beam that validation weighs against greedy decoding
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]  # images (B, C, S, S) uint8, ones (B,), tgt, lengths
-_CAPTION_WORD = re.compile(r"\w+(?:[-'’]\w+)*|[^\w\s]")
+COLUMNS = [("bleu", "BLEU-4", "8.2f"), ("recall", "recall", "8.3f"), ("exact", "exact", "8.3f")]
 
 
 class CaptionTokenizer(WordTokenizer):
@@ -66,7 +62,7 @@ class CaptionTokenizer(WordTokenizer):
 
     @staticmethod
     def _split(text: str, lowercase: bool) -> list[str]:
-        return _CAPTION_WORD.findall(text.lower())
+        return caption_words(text)
 
     def to_dict(self) -> dict:
         return {"level": "caption-word", "vocab": self.vocab}
@@ -74,11 +70,6 @@ class CaptionTokenizer(WordTokenizer):
 
 def decoding_name(beam: int) -> str:
     return "greedy" if beam == 1 else f"beam {beam}"
-
-
-def normalise(text: str) -> str:
-    """A caption as it is scored: lowercased, tokens joined by single spaces."""
-    return " ".join(CaptionTokenizer._split(text, True))
 
 
 @dataclass(kw_only=True)
@@ -110,42 +101,11 @@ class CaptionData(Settings):
     )  # fmt: skip
 
     def check(self) -> None:
-        if self.data is not None and self.dataset is not None:
-            raise RnnkitError("give either data (a captions file or folder) or dataset, not both")
-
-
-def count_named(concepts: list[str], tokens: list[str]) -> int:
-    """How many of ``concepts`` (phrases, a multiset) the caption's ``tokens`` name: each
-    concept counted at most as often as its phrase occurs in the caption."""
-    found = 0
-    for phrase, wanted in Counter(concepts).items():
-        words = CaptionTokenizer._split(phrase, True)
-        n = len(words)
-        occurs = sum(tokens[i : i + n] == words for i in range(len(tokens) - n + 1))
-        found += min(occurs, wanted)
-    return found
-
-
-def caption_scores(hyps: list[str], items: list[CaptionedImage]) -> dict[str, float]:
-    """BLEU-4 against all references, object recall (when the items list concepts) and exact
-    match; see the module docstring."""
-    import sacrebleu
-
-    hyps = [normalise(h) for h in hyps]
-    refs = [[normalise(r) for r in it.captions] for it in items]
-    k = max(len(r) for r in refs)
-    streams = [[r[j] if j < len(r) else None for r in refs] for j in range(k)]
-    out = {"bleu": float(sacrebleu.corpus_bleu(hyps, streams).score)}
-    present = sum(len(it.concepts) for it in items)
-    if present:
-        named = sum(count_named(it.concepts, h.split()) for h, it in zip(hyps, items, strict=True))
-        out["recall"] = named / present
-    out["exact"] = sum(h in r for h, r in zip(hyps, refs, strict=True)) / max(len(hyps), 1)
-    return out
+        check_source(self.data, self.dataset, has_default=True)
 
 
 @register_task
-class CaptionTask(Task):
+class CaptionTask(WritingTask):
     name = "caption"
     help = "train an image captioner: a CNN encoder and an attentional RNN decoder"
     description = (
@@ -164,11 +124,11 @@ class CaptionTask(Task):
         "train": {"max_time": 900.0, "lr": 2e-3, "eval_every": 200, "patience": 8},
     }
     monitor = ("val_bleu", "max")
-    unit = "tokens"
     input_settings = ("image_col", "caption_col")
+    count = "images"
+    shown = 8
 
     tokenizer: CaptionTokenizer | None = None
-    val_items: list[CaptionedImage] = []
     chosen_beam: int | None = None  # picked on the validation images after training
 
     # -- data ----------------------------------------------------------------------------------
@@ -176,14 +136,11 @@ class CaptionTask(Task):
     def load(self) -> tuple[list[CaptionedImage], str, dict[str, int]]:
         """(captioned images, where they came from, what was skipped)."""
         d = self.data
+        items, source = exactly_one_source(d.data, d.dataset, self.name, DEFAULT_DATASET)
         if d.data is None:
-            from rnnkit.data import named
-
-            name = d.dataset or DEFAULT_DATASET
-            items = named.get(name, self.name).load()
             if d.image_size and d.image_size != items[0].image.shape[-1]:
                 items = [resized(it, d.image_size) for it in items]
-            return items, name, {}
+            return items, source, {}
         size = d.image_size or DEFAULT_IMAGE_SIZE
         items, skipped = read_captioned_folder(d.data, size, 3, d.image_col, d.caption_col)
         return items, d.data, skipped
@@ -261,7 +218,6 @@ class CaptionTask(Task):
         train, _ = batched(pairs, self.data.batch_size, lambda p: len(p[1]), self.make_batch)
         val_pairs = self.training_pairs(splits.val)
         val, _ = batched(val_pairs, DECODE_BATCH, lambda p: len(p[1]), self.make_batch)
-        self.val_items = splits.val
         return ListBatches(train, seed=seed, rank=rank, world=world), ListBatches(val, False)
 
     def build_model(self) -> Captioner:
@@ -276,37 +232,32 @@ class CaptionTask(Task):
 
     # -- decoding and scores -------------------------------------------------------------------
 
-    @torch.no_grad()
-    def decode(self, model: nn.Module, images: list[Tensor], beam: int | None = None) -> list[dict]:
-        """Per image (C, S, S): the caption, its log-probability, its tokens and the attention
-        over the grid per emitted token (T_out, G) (None without attention)."""
-        model.eval()
-        beam = beam or self.data.beam or self.chosen_beam or DEFAULT_BEAM
-        device = next(model.parameters()).device
-        max_len = self.data.max_words + 1  # no training caption was longer
-        out = []
+    @property
+    def output_tokenizer(self) -> CaptionTokenizer:
+        return self.tokenizer
+
+    def decode_batches(self, images: list[Tensor]) -> tuple[list[tuple[Tensor, Tensor]], list[int]]:
+        """The images (C, S, S) in order, DECODE_BATCH at a time, each a source of length 1."""
+        batches = []
         for i in range(0, len(images), DECODE_BATCH):
-            x = torch.stack(images[i : i + DECODE_BATCH]).to(device)  # (B, C, S, S)
-            ones = torch.ones(x.shape[0], dtype=torch.long)
-            if beam == 1:
-                hyps = greedy(model, x, ones, BOS, EOS, max_len)
-            else:
-                hyps = beam_search(model, x, ones, BOS, EOS, max_len, beam=beam)
-            for h in hyps:
-                tokens = [self.tokenizer.token(t) for t in h.tokens]
-                out.append({"text": self.tokenizer.detokenize(tokens), "tokens": tokens,
-                            "logprob": h.logprob, "attention": h.attention})  # fmt: skip
-        return out
+            x = torch.stack(images[i : i + DECODE_BATCH])  # (B, C, S, S)
+            batches.append((x, torch.ones(x.shape[0], dtype=torch.long)))
+        return batches, list(range(len(images)))
 
-    def metrics(self, model: nn.Module, val: ListBatches) -> dict[str, float]:
-        """Greedy decoding of the validation images (quicker than the beam; picks the best)."""
-        rows = self.decode(model, [it.image for it in self.val_items], beam=1)
-        return caption_scores([r["text"] for r in rows], self.val_items)
+    def max_length(self, lengths: Tensor) -> int:
+        return self.data.max_words + 1  # no training caption was longer
 
-    def score(self, model: nn.Module, examples: list[CaptionedImage]) -> dict[str, Any]:
-        rows = self.decode(model, [it.image for it in examples])
-        return {"images": len(examples),
-                **caption_scores([r["text"] for r in rows], examples)}  # fmt: skip
+    def default_beam(self) -> int:
+        return self.data.beam or self.chosen_beam or BEAM
+
+    def sources(self, items: list[CaptionedImage]) -> list[Tensor]:
+        return [it.image for it in items]
+
+    def references(self, items: list[CaptionedImage]) -> list[CaptionedImage]:
+        return items  # every caption of an image, and its concepts
+
+    def figures(self, outputs: list[str], items: list[CaptionedImage]) -> dict[str, float]:
+        return caption_scores(outputs, items)
 
     def baselines(self, model: nn.Module, splits: Splits) -> dict[str, tuple[str, list[str]]]:
         """{key: (description, one caption per test image)}."""
@@ -340,7 +291,7 @@ class CaptionTask(Task):
             return {"beam": self.data.beam, "chosen_by": "--beam"}
         images = [it.image for it in val]
         figures = {b: caption_scores([r["text"] for r in self.decode(model, images, beam=b)], val)
-                   for b in (DEFAULT_BEAM, 1)}  # fmt: skip
+                   for b in (BEAM, 1)}  # fmt: skip
         best = max(figures, key=lambda b: (figures[b]["bleu"], figures[b].get("recall", 0), b))
         self.chosen_beam = best
         return {"beam": best, "chosen_by": "validation BLEU-4",
@@ -352,58 +303,37 @@ class CaptionTask(Task):
         if isinstance(beam, int) and beam >= 1:
             self.chosen_beam = beam
 
-    def test(self, model: nn.Module, splits: Splits, run_dir: Path) -> dict[str, Any]:
-        from rnnkit.plots.captions import plot_attention_grid, plot_captions
-        from rnnkit.plots.curves import plot_curve
+    def test_decodings(self, model: nn.Module, splits: Splits) -> list[tuple[str, int, str | None]]:
+        chosen = self.default_beam()  # after choose_decoding
+        other = 1 if chosen != 1 else BEAM
+        return [("test", chosen, decoding_name(chosen)),
+                ("other_decoding", other, decoding_name(other))]  # fmt: skip
 
+    def test(self, model: nn.Module, splits: Splits, run_dir: Path) -> dict[str, Any]:
         decoding = self.choose_decoding(model, splits.val)
-        chosen = decoding["beam"]
-        other = 1 if chosen != 1 else DEFAULT_BEAM
-        items = splits.test
-        rows = self.decode(model, [it.image for it in items], beam=chosen)
-        other_rows = self.decode(model, [it.image for it in items], beam=other)
-        hyps = [r["text"] for r in rows]
-        result: dict[str, Any] = {
-            "decoding": decoding,
-            "test": {
-                "images": len(items),
-                "decoding": decoding_name(chosen),
-                **caption_scores(hyps, items),
-            },
-            "other_decoding": {
-                "decoding": decoding_name(other),
-                **caption_scores([r["text"] for r in other_rows], items),
-            },
-            "baselines": {},
-            "parameters": model.num_parameters(),
-        }
-        for key, (description, base) in self.baselines(model, splits).items():
-            result["baselines"][key] = {"name": description, **caption_scores(base, items)}
-        result["examples"] = [{"image": it.key, "references": it.captions[:3], "output": h}
-                              for it, h in zip(items[:8], hyps[:8], strict=False)]  # fmt: skip
-        plot_captions([it.image for it in items[:12]], hyps[:12],
+        result = super().test(model, splits, run_dir)
+        examples = result.pop("examples")
+        return {"decoding": decoding, **result, "parameters": model.num_parameters(),
+                "examples": examples}  # fmt: skip
+
+    def example(self, item: CaptionedImage, output: str) -> dict[str, Any]:
+        return {"image": item.key, "references": item.captions[:3], "output": output}
+
+    def plot_test(self, items: list[CaptionedImage], rows: list[dict], run_dir: Path) -> None:
+        hyps = [r["text"] for r in rows[:12]]
+        plot_captions([it.image for it in items[:12]], hyps,
                       [it.captions[0] for it in items[:12]], run_dir / "captions.png")  # fmt: skip
         if rows[0]["attention"] is not None:
             plot_attention_grid(items[0].image, rows[0]["tokens"], rows[0]["attention"],
                                 run_dir / "attention.png")  # fmt: skip
-        lines = {v["name"]: v["bleu"] for v in result["baselines"].values()}
-        plot_curve(run_dir, "bleu", lines, run_dir / "bleu_curve.png")
-        return result
 
     @staticmethod
     def format_results(r: dict[str, Any]) -> str:
-        s = r["split"]
-        lines = [f"test split: {s['test']} images (train {s['train']}, val {s['val']})",
-                 f"{'':44s} {'BLEU-4':>8s} {'recall':>8s} {'exact':>8s}"]  # fmt: skip
         test, other = r["test"], r["other_decoding"]
-        named = [(f"captioner, {test['decoding']} (used)", test),
-                 (f"captioner, {other['decoding']}", other)]  # fmt: skip
-        named += [(f"baseline: {b['name']}", b) for b in r.get("baselines", {}).values()]
-        lines.insert(1, f"decoding: {test['decoding']}, chosen by {r['decoding']['chosen_by']}")
-        for name, t in named:
-            recall = f"{t['recall']:8.3f}" if "recall" in t else f"{'-':>8s}"
-            lines.append(f"{name[:44]:44s} {t['bleu']:8.2f} {recall} {t['exact']:8.3f}")
-        return "\n".join(lines)
+        decodings = [(f"captioner, {test['decoding']} (used)", test),
+                     (f"captioner, {other['decoding']}", other)]  # fmt: skip
+        notes = [f"decoding: {test['decoding']}, chosen by {r['decoding']['chosen_by']}"]
+        return results_table(r, "images", notes, COLUMNS, decodings)
 
     def format_scores(self, r: dict[str, Any]) -> str:
         recall = f"  recall {r['recall']:.3f}" if "recall" in r else ""
@@ -446,15 +376,12 @@ class CaptionTask(Task):
             raise RnnkitError(f"{path}: none of its {len(files)} image files can be read")
         return good
 
-    def predict(self, model: nn.Module, inputs: list[Any], beam: int | None = None) -> list[dict]:
-        paths = [self.parse_input(str(x)) for x in inputs]
-        S, C = self.model.image_size, self.model.channels
-        rows = self.decode(model, [read_image(p, S, C) for p in paths], beam)
-        return [{"image": p, "caption": r["text"], "logprob": round(r["logprob"], 4),
-                 "tokens": r["tokens"],
-                 "attention": None if r["attention"] is None else
-                 [[round(x, 4) for x in row] for row in r["attention"].tolist()]}
-                for p, r in zip(paths, rows, strict=True)]  # fmt: skip
+    def source_of(self, path: str) -> Tensor:
+        return read_image(path, self.model.image_size, self.model.channels)
+
+    def prediction_row(self, path: str, row: dict[str, Any]) -> dict[str, Any]:
+        return {"image": path, "caption": row["text"], "logprob": round(row["logprob"], 4),
+                "tokens": row["tokens"], "attention": rounded(row["attention"])}  # fmt: skip
 
     def format_prediction(self, row: dict[str, Any]) -> str:
         return f"{row['image']}\t{row['caption']}"

@@ -26,6 +26,7 @@ from rnnkit.data.tokenizers import fit_tokenizer, tokenizer_from_dict
 from rnnkit.errors import RnnkitError
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.plots.confusion import plot_confusion
+from rnnkit.scoring.classification import scores
 from rnnkit.tasks.base import Splits, Task, exactly_one_source, register_task
 from rnnkit.train.steps import ListBatches, StepOutput, to_device
 
@@ -59,15 +60,6 @@ def logits(model: nn.Module, x: Tensor | tuple[Tensor, Tensor, Tensor], lengths:
     if isinstance(x, tuple):
         return model(x[0], lengths, (x[1], x[2]))
     return model(x, lengths)
-
-
-def scores(y_true, y_pred) -> dict[str, float]:
-    from sklearn.metrics import accuracy_score, f1_score
-
-    return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, average="macro")),
-    }
 
 
 @register_task
@@ -238,7 +230,7 @@ class ClassifyTask(Task):
                 x = x.masked_fill(drop, 0)
         return StepOutput(F.cross_entropy(logits(model, x, lengths), y), len(y))
 
-    def metrics(self, model: nn.Module, val: ListBatches) -> dict[str, float]:
+    def metrics(self, model: nn.Module, val: ListBatches, examples: Any) -> dict[str, float]:
         probs, y = self.probabilities(model, val.batches)
         return scores(y, probs.argmax(1))
 

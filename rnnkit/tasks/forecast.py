@@ -29,6 +29,7 @@ from rnnkit.config import Settings, setting
 from rnnkit.data.series import Series, read_series
 from rnnkit.errors import RnnkitError
 from rnnkit.models.forecaster import BASES, Forecaster, ForecasterConfig, pinball_loss
+from rnnkit.scoring.forecast import errors, mase_scale, seasonal_mase_scale
 from rnnkit.tasks.base import Splits, Task, exactly_one_source, register_task
 from rnnkit.train.steps import ListBatches, StepOutput
 
@@ -63,40 +64,6 @@ def windows(z: np.ndarray, origins: range, window: int, horizon: int) -> tuple[T
     x = np.stack([z[t - window : t] for t in origins])  # (N, W)
     y = np.stack([z[t : t + horizon] for t in origins])  # (N, H)
     return torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
-
-
-def errors(
-    pred: np.ndarray, true: np.ndarray, scale: float, seasonal_scale: float | None = None
-) -> dict[str, Any]:
-    """MAE, RMSE and MASE of forecasts (N, H) against truth (N, H), and MASE at each of the H
-    steps ahead; with ``seasonal_scale``, also the MASE scaled by the seasonal-naive error."""
-    e = pred - true
-    mae = float(np.abs(e).mean())
-    by_step = (np.abs(e).mean(axis=0) / scale).tolist()
-    out = {"mae": mae, "rmse": float(np.sqrt((e**2).mean())), "mase": mae / scale,
-           "mase_by_step": by_step}  # fmt: skip
-    if seasonal_scale is not None:
-        out["mase_seasonal"] = mae / seasonal_scale
-    return out
-
-
-def mase_scale(y: np.ndarray) -> float:
-    """Mean absolute one-step change: the in-sample naive forecast's error. A series that never
-    changes has none, and MASE (error / that) is then undefined: refused, not reported as 0."""
-    scale = float(np.abs(np.diff(y)).mean()) if len(y) > 1 else 0.0
-    if scale == 0:
-        raise RnnkitError("the series does not change over its first part: MASE is undefined")
-    return scale
-
-
-def seasonal_mase_scale(y: np.ndarray, period: int | None) -> float | None:
-    """Mean absolute change over one season, mean |y_t - y_{t-m}|: the scale of the seasonal
-    MASE (Hyndman and Koehler 2006; the M4 competition's). None without a season or when the
-    series repeats exactly."""
-    if not period or len(y) <= period:
-        return None
-    scale = float(np.abs(y[period:] - y[:-period]).mean())
-    return scale if scale > 0 else None
 
 
 def median_index(quantiles: list[float]) -> int:
@@ -223,7 +190,7 @@ class ForecastTask(Task):
         z = torch.cat([model(x[i : i + 512].to(device)).cpu() for i in range(0, len(x), 512)])
         return model.unscale(z).numpy()
 
-    def metrics(self, model: nn.Module, val: ListBatches) -> dict[str, float]:
+    def metrics(self, model: nn.Module, val: ListBatches, examples: Any) -> dict[str, float]:
         ((x, z),) = val.batches
         pred = self.forecasts(model, x)[..., median_index(self.model.quantiles)]  # (N, H)
         return {"mae": float(np.abs(pred - model.unscale(z).numpy()).mean())}

@@ -43,6 +43,7 @@ from rnnkit.models.seq2seq import (
     teacher_forced_loss,
 )
 from rnnkit.plots.attention import plot_attention
+from rnnkit.scoring.order import scores
 from rnnkit.tasks.base import Splits, Task, register_task
 from rnnkit.train.steps import ListBatches, StepOutput
 
@@ -73,17 +74,6 @@ def shuffled(words: list[str], seed: int, i: int) -> list[str]:
     """A fixed shuffle of ``words`` (example ``i`` under ``seed``)."""
     order = np.random.default_rng([seed, i]).permutation(len(words))
     return [words[j] for j in order]
-
-
-def scores(pred: list[list[str]], gold: list[list[str]]) -> dict[str, float]:
-    """Exact match (fraction of sentences) and corpus BLEU (0-100, sacrebleu's default)."""
-    import sacrebleu
-
-    hyps, refs = [" ".join(p) for p in pred], [" ".join(g) for g in gold]
-    return {
-        "exact_match": sum(p == g for p, g in zip(pred, gold, strict=True)) / max(len(gold), 1),
-        "bleu": float(sacrebleu.corpus_bleu(hyps, [refs]).score),
-    }
 
 
 class BigramOrder:
@@ -157,9 +147,9 @@ class ReorderTask(Task):
     monitor = ("val_bleu", "max")
     unit = "tokens"
     input_settings = ("min_words", "max_words")
+    decoding = ("beam",)  # beam search, or greedy (1), over the input's words only
 
     vocab: WordTokenizer | None = None
-    val_examples: list[Example] = []
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -213,7 +203,6 @@ class ReorderTask(Task):
     def batch_sources(self, splits: Splits, rank: int, world: int, seed: int):
         train, _ = self.make_batches(splits.train, self.data.batch_size)
         val, _ = self.make_batches(splits.val, 256)
-        self.val_examples = splits.val  # the words, unknown ones included, for `metrics`
         return ListBatches(train, seed=seed, rank=rank, world=world), ListBatches(val, False)
 
     def build_model(self) -> Seq2Seq:
@@ -265,10 +254,13 @@ class ReorderTask(Task):
                           "attention": h.attention}  # fmt: skip
         return out
 
-    def metrics(self, model: nn.Module, val: ListBatches) -> dict[str, float]:
-        """Greedy decoding of the validation split (quicker than the beam; picks the best)."""
-        pred = [r["words"] for r in self.reorder(model, [s for s, _ in self.val_examples], 1)]
-        return scores(pred, [t for _, t in self.val_examples])
+    def metrics(
+        self, model: nn.Module, val: ListBatches, examples: list[Example]
+    ) -> dict[str, float]:
+        """Greedy decoding of the validation split (quicker than the beam; picks the best), from
+        its words: those outside the vocabulary are kept in the output."""
+        pred = [r["words"] for r in self.reorder(model, [s for s, _ in examples], 1)]
+        return scores(pred, [t for _, t in examples])
 
     def score(self, model: nn.Module, examples: list[Example]) -> dict[str, Any]:
         pred = [r["words"] for r in self.reorder(model, [s for s, _ in examples])]
@@ -328,10 +320,12 @@ class ReorderTask(Task):
 
         return [self.parse_input(line) for line in read_lines(path)]
 
-    def predict(self, model: nn.Module, inputs: list[Any]) -> list[dict[str, Any]]:
+    def predict(
+        self, model: nn.Module, inputs: list[Any], beam: int = BEAM
+    ) -> list[dict[str, Any]]:
         inputs = [w if isinstance(w, list) else self.parse_input(w) for w in inputs]
         rows = []
-        for words, r in zip(inputs, self.reorder(model, inputs), strict=True):
+        for words, r in zip(inputs, self.reorder(model, inputs, beam), strict=True):
             a = None if r["attention"] is None else r["attention"].tolist()
             rows.append({
                 "input": " ".join(words), "output": " ".join(r["words"]),

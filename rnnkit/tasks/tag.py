@@ -25,6 +25,7 @@ from rnnkit.data.splits import batched, split_indices
 from rnnkit.data.tokenizers import WordTokenizer, fit_vocab, tokenizer_from_dict
 from rnnkit.errors import RnnkitError
 from rnnkit.models.tagger import SequenceTagger, TaggerConfig, token_shape
+from rnnkit.scoring.tagging import scores
 from rnnkit.tasks.base import Splits, Task, exactly_one_source, register_task
 from rnnkit.train.steps import ListBatches, StepOutput
 
@@ -42,18 +43,6 @@ def tokenize(text: str) -> list[str]:
 
 def is_bio(tags: set[str]) -> bool:
     return all(t == "O" or (len(t) > 2 and t[:2] in ("B-", "I-")) for t in tags)
-
-
-def scores(gold: list[list[str]], pred: list[list[str]], bio: bool) -> dict[str, float]:
-    pairs = [(g, p) for gs, ps in zip(gold, pred, strict=True) for g, p in zip(gs, ps, strict=True)]
-    out = {"token_accuracy": sum(g == p for g, p in pairs) / max(len(pairs), 1)}
-    if bio:
-        from seqeval.metrics import f1_score, precision_score, recall_score
-
-        out["precision"] = float(precision_score(gold, pred, zero_division=0))
-        out["recall"] = float(recall_score(gold, pred, zero_division=0))
-        out["f1"] = float(f1_score(gold, pred, zero_division=0))
-    return out
 
 
 @dataclass(kw_only=True)
@@ -187,7 +176,7 @@ class TagTask(Task):
             out[i] = tags
         return out
 
-    def metrics(self, model: nn.Module, val: ListBatches) -> dict[str, float]:
+    def metrics(self, model: nn.Module, val: ListBatches, examples: Any) -> dict[str, float]:
         gold = [
             [self.tags[k] for k in tags[r, :n].tolist()]
             for _, _, lengths, tags in val.batches

@@ -34,7 +34,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.models.language_model import LanguageModel
 from rnnkit.models.tune_model import TuneModelConfig, build_tune_model
 from rnnkit.scoring.tunes import format_checks
-from rnnkit.tasks.base import Splits, Task, register_task
+from rnnkit.tasks.base import Splits, Task, exactly_one_source, register_task
 from rnnkit.tasks.music.sampling import ngram_tunes, sample_tunes
 from rnnkit.tasks.music.vocab import BOS, EOS, PAD, SPECIALS, UNK, run_model
 from rnnkit.train.steps import ListBatches, StepOutput
@@ -182,13 +182,13 @@ class MusicTask(Task):
     # -- data ----------------------------------------------------------------------------------
 
     def read(self) -> tuple[list[Tune], dict[str, Any]]:
-        if self.data.data is not None:
-            tunes, info = read_abc_path(self.data.data)
-            return tunes, {"source": self.data.data, **info}
-        from rnnkit.data import named
-
-        tunes, counts = named.get(self.data.dataset, "music").load()
-        return tunes, {"source": self.data.dataset, "collections": counts}
+        d = self.data  # its dataset setting has a default, read when no data is given
+        loaded, source = exactly_one_source(d.data, None, self.name, default_dataset=d.dataset)
+        if loaded is None:
+            tunes, info = read_abc_path(d.data)
+            return tunes, {"source": source, **info}
+        tunes, counts = loaded
+        return tunes, {"source": source, "collections": counts}
 
     def prepare(self) -> Splits:
         tunes, info = self.read()

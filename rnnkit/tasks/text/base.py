@@ -1,6 +1,7 @@
 """What every text-to-text task shares (translation, and any other pairs of texts): reading
 pairs, splitting them by group, one tokenizer per side fitted on the training split, batches,
-the teacher-forced loss, decoding with unknown-word replacement, and BLEU/chrF.
+the teacher-forced loss, and BLEU/chrF; decoding (beam, greedy or sampling, with unknown-word
+replacement), the test and predictions come from ``rnnkit.tasks.writing``.
 
 A subclass names its named datasets and baselines (``baselines``); ``TranslateTask`` is one.
 
@@ -19,7 +20,7 @@ training text), so every source token can be copied as itself.
 
 Unknown words: a word-level vocabulary maps a word it lacks to ``<unk>``; when the model
 emits ``<unk>`` the output takes the source token it attended to most at that step
-(Luong et al. 2015's unk replacement). Subword vocabularies rarely emit ``<unk>`` at all.
+(``rnnkit.tasks.writing``). Subword vocabularies rarely emit ``<unk>`` at all.
 """
 
 from __future__ import annotations
@@ -41,25 +42,14 @@ from rnnkit.data.tokenizers import (
     tokenizer_from_dict,
 )
 from rnnkit.errors import RnnkitError
-from rnnkit.generate.search import beam_search, greedy, sample
-from rnnkit.models.seq2seq import (
-    BOS,
-    EOS,
-    PAD,
-    SPECIALS,
-    UNK,
-    Seq2Seq,
-    Seq2SeqConfig,
-    teacher_forced_loss,
-)
+from rnnkit.models.seq2seq import PAD, SPECIALS, UNK, Seq2Seq, Seq2SeqConfig, teacher_forced_loss
 from rnnkit.plots.attention import plot_attention
-from rnnkit.plots.curves import plot_curve
-from rnnkit.tasks.base import Splits, Task
+from rnnkit.scoring.bleu import bleu_chrf
+from rnnkit.tasks.base import Splits, check_source, exactly_one_source
+from rnnkit.tasks.writing import BEAM, DECODE_BATCH, WritingTask, results_table, rounded
 from rnnkit.train.steps import ListBatches, StepOutput
 
-BEAM = 5
 MAX_INPUT_TOKENS = 1000  # longest input `predict` takes: longer ones are refused, not cut
-DECODE_BATCH = 64
 TOKEN_LEVELS = ("word", "char", "bpe", "unigram")
 Pair = tuple[str, str]  # (source text, target text)
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]  # src (B, S), src lengths (B,), tgt (B, T), lengths
@@ -98,8 +88,7 @@ class TextPairData(Settings):
     def check(self) -> None:
         if self.tgt_file is not None and self.data is None:
             raise RnnkitError("tgt_file is the target side of data: give data too")
-        if self.data is not None and self.dataset is not None:
-            raise RnnkitError("give either data (a file) or dataset (a name), not both")
+        check_source(self.data, self.dataset, has_default=True)
 
 
 def fit_side(texts: list[str], level: str, vocab_size: int) -> WordTokenizer | SubwordTokenizer:
@@ -111,41 +100,27 @@ def fit_side(texts: list[str], level: str, vocab_size: int) -> WordTokenizer | S
     return SubwordTokenizer.fit(texts, level, vocab_size, SPECIALS)
 
 
-def bleu_chrf(hyps: list[str], refs: list[str]) -> dict[str, float]:
-    """Corpus BLEU and chrF (sacrebleu's defaults, 0-100) of detokenized texts."""
-    import sacrebleu
-
-    return {
-        "bleu": float(sacrebleu.corpus_bleu(hyps, [refs]).score),
-        "chrf": float(sacrebleu.corpus_chrf(hyps, [refs]).score),
-    }
-
-
-class TextToTextTask(Task):
+class TextToTextTask(WritingTask):
     """Base of the text-to-text tasks; see the module docstring."""
 
     Data = TextPairData
     Model = Seq2SeqConfig
     monitor = ("val_bleu", "max")
-    unit = "tokens"
     input_settings = ("src_col", "tgt_col")
+    count = "pairs"
     default_dataset: ClassVar[str]
 
     src_tok: Any = None
     tgt_tok: Any = None
-    val_pairs: list[Pair] = []
 
     # -- data ----------------------------------------------------------------------------------
 
     def load(self) -> tuple[list[Pair], list[str], str, int]:
         """(pairs, a group per pair, where they came from, rows skipped)."""
         d = self.data
+        rows, source = exactly_one_source(d.data, d.dataset, self.name, self.default_dataset)
         if d.data is None:
-            from rnnkit.data import named
-
-            name = d.dataset or self.default_dataset
-            rows = named.get(name, self.name).load()
-            return self.from_named(rows) + (name, 0)
+            return self.from_named(rows) + (source, 0)
         pairs = read_pairs(d.data, d.src_col, d.tgt_col, d.tgt_file, d.group_col)
         rows = list(zip(pairs.sources, pairs.targets, strict=True))
         return rows, pairs.groups, d.data, pairs.skipped
@@ -216,7 +191,6 @@ class TextToTextTask(Task):
     def batch_sources(self, splits: Splits, rank: int, world: int, seed: int):
         train, _ = self.make_batches(splits.train, self.data.batch_size)
         val, _ = self.make_batches(splits.val, DECODE_BATCH)
-        self.val_pairs = splits.val  # the texts, for `metrics`
         return ListBatches(train, seed=seed, rank=rank, world=world), ListBatches(val, False)
 
     def build_model(self) -> Seq2Seq:
@@ -235,53 +209,27 @@ class TextToTextTask(Task):
 
     # -- decoding and scores -------------------------------------------------------------------
 
-    @torch.no_grad()
-    def decode(
-        self,
-        model: nn.Module,
-        sources: list[str],
-        beam: int = BEAM,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        generator: torch.Generator | None = None,
-    ) -> list[dict]:
-        """Per source text: the output text, its log-probability, the source and output
-        tokens and the attention (T_out, S), in the order given. ``beam=1`` is greedy; a
-        ``temperature`` above 0 samples instead (nucleus ``top_p``)."""
-        model.eval()
-        device = next(model.parameters()).device
-        batches, order = self.make_batches([(s, "") for s in sources], DECODE_BATCH)
-        out: list[dict] = [{} for _ in sources]
-        positions = iter(order)
-        for src, src_len, _, _ in batches:
-            src = src.to(device)
-            # no training target was longer than max_tokens: a longer output is a loop
-            max_len = min(2 * int(src_len.max()) + 10, self.data.max_tokens + 1)
-            if temperature > 0:
-                hyps = sample(model, src, src_len, BOS, EOS, max_len, temperature=temperature,
-                              top_p=top_p, generator=generator)  # fmt: skip
-            elif beam == 1:
-                hyps = greedy(model, src, src_len, BOS, EOS, max_len)
-            else:
-                hyps = beam_search(model, src, src_len, BOS, EOS, max_len, beam=beam)
-            for h in hyps:
-                i = next(positions)
-                src_tokens = self.src_tok.tokenize(sources[i])[: self.data.source_tokens or None]
-                src_tokens = src_tokens or ["<unk>"]
-                tokens = [self.tgt_tok.token(t) for t in h.tokens]
-                if h.attention is not None:  # unknown-word replacement
-                    looked = h.attention[:, : len(src_tokens)].argmax(-1).tolist()
-                    tokens = [src_tokens[looked[j]] if t == UNK else self.tgt_tok.token(t)
-                              for j, t in enumerate(h.tokens)]  # fmt: skip
-                out[i] = {"text": self.tgt_tok.detokenize(tokens), "logprob": h.logprob,
-                          "source_tokens": src_tokens, "tokens": tokens,
-                          "attention": h.attention}  # fmt: skip
-        return out
+    @property
+    def output_tokenizer(self) -> Any:
+        return self.tgt_tok
 
-    def metrics(self, model: nn.Module, val: ListBatches) -> dict[str, float]:
-        """Greedy decoding of the validation split (quicker than the beam; picks the best)."""
-        rows = self.decode(model, [s for s, _ in self.val_pairs], beam=1)
-        return self.figures([r["text"] for r in rows], [t for _, t in self.val_pairs])
+    def decode_batches(self, sources: list[str]) -> tuple[list[tuple[Tensor, Tensor]], list[int]]:
+        batches, order = self.make_batches([(s, "") for s in sources], DECODE_BATCH)
+        return [(src, src_len) for src, src_len, _, _ in batches], order
+
+    def max_length(self, lengths: Tensor) -> int:
+        # no training target was longer than max_tokens: a longer output is a loop
+        return min(2 * int(lengths.max()) + 10, self.data.max_tokens + 1)
+
+    def source_tokens(self, source: str) -> list[str]:
+        tokens = self.src_tok.tokenize(source)[: self.data.source_tokens or None]
+        return tokens or ["<unk>"]
+
+    def sources(self, pairs: list[Pair]) -> list[str]:
+        return [s for s, _ in pairs]
+
+    def references(self, pairs: list[Pair]) -> list[str]:
+        return [t for _, t in pairs]
 
     def mean_loss(self, model: nn.Module, pairs: list[Pair]) -> float:
         """Mean cross-entropy per target token (end tokens included) of ``pairs``."""
@@ -298,52 +246,22 @@ class TextToTextTask(Task):
         """The task's scores of outputs against references (here BLEU and chrF)."""
         return bleu_chrf(outputs, references)
 
-    def score(self, model: nn.Module, examples: list[Pair]) -> dict[str, Any]:
-        rows = self.decode(model, [s for s, _ in examples])
-        return {"pairs": len(examples),
-                **self.figures([r["text"] for r in rows], [t for _, t in examples])}  # fmt: skip
+    def example(self, pair: Pair, output: str) -> dict[str, Any]:
+        return {"source": pair[0], "reference": pair[1], "output": output}
 
-    def baselines(self, splits: Splits) -> dict[str, tuple[str, list[str]]]:
-        """{key: (description, one output per test pair)}: the task's baselines."""
-        return {}
-
-    def test(self, model: nn.Module, splits: Splits, run_dir: Path) -> dict[str, Any]:
-        sources, refs = [s for s, _ in splits.test], [t for _, t in splits.test]
-        rows = self.decode(model, sources)
-        greedy_rows = self.decode(model, sources, beam=1)
-        result: dict[str, Any] = {
-            "test": {"pairs": len(refs), **self.figures([r["text"] for r in rows], refs)},
-            "greedy": self.figures([r["text"] for r in greedy_rows], refs),
-            "baselines": {},
-        }
-        for key, (description, hyps) in self.baselines(splits).items():
-            result["baselines"][key] = {"name": description, **self.figures(hyps, refs)}
-        result["examples"] = [
-            {"source": s, "reference": t, "output": r["text"]}
-            for s, t, r in zip(sources[:5], refs[:5], rows[:5], strict=True)
-        ]
+    def plot_test(self, pairs: list[Pair], rows: list[dict], run_dir: Path) -> None:
         first = rows[0]
         if first["attention"] is not None:
             plot_attention(first["attention"], first["source_tokens"],
                            [*first["tokens"], "</s>"], run_dir / "attention.png",
                            "attention, first test pair")  # fmt: skip
-        figure = self.monitor[0].removeprefix("val_")
-        lines = {v["name"]: v[figure] for v in result["baselines"].values() if figure in v}
-        plot_curve(run_dir, figure, lines, run_dir / f"{figure}_curve.png")
-        return result
 
     @staticmethod
     def format_results(r: dict[str, Any]) -> str:
-        s = r["split"]
-        columns = [c for c in r["test"] if c != "pairs"]  # beam's figures (chat: perplexity)
-        lines = [f"test split: {s['test']} pairs (train {s['train']}, val {s['val']})",
-                 f"{'':44s}" + "".join(f" {c:>8s}" for c in columns)]  # fmt: skip
-        named = [(f"seq2seq, beam {BEAM}", r["test"]), ("seq2seq, greedy", r["greedy"])]
-        named += [(f"baseline: {b['name']}", b) for b in r.get("baselines", {}).values()]
-        for name, t in named:
-            cells = (f" {t[c]:8.2f}" if c in t else f" {'-':>8s}" for c in columns)
-            lines.append(f"{name[:44]:44s}" + "".join(cells))
-        return "\n".join(lines)
+        # beam's figures (chat's perplexity among them)
+        columns = [(c, c, "8.2f") for c in r["test"] if c != "pairs"]
+        decodings = [(f"seq2seq, beam {BEAM}", r["test"]), ("seq2seq, greedy", r["greedy"])]
+        return results_table(r, "pairs", [], columns, decodings)
 
     # -- using a trained model -----------------------------------------------------------------
 
@@ -371,18 +289,10 @@ class TextToTextTask(Task):
 
         return [self.parse_input(line) for line in read_lines(path, self.data.src_col)]
 
-    def predict(self, model: nn.Module, inputs: list[Any], beam: int = BEAM) -> list[dict]:
-        inputs = [self.parse_input(x) for x in inputs]
-        rows = []
-        for text, r in zip(inputs, self.decode(model, inputs, beam), strict=True):
-            a = r["attention"]
-            rows.append({
-                "input": text, "output": r["text"], "logprob": round(r["logprob"], 4),
-                "source_tokens": r["source_tokens"], "output_tokens": r["tokens"],
-                "attention": None if a is None else [[round(x, 4) for x in row]
-                                                     for row in a.tolist()],
-            })  # fmt: skip
-        return rows
+    def prediction_row(self, text: str, row: dict[str, Any]) -> dict[str, Any]:
+        return {"input": text, "output": row["text"], "logprob": round(row["logprob"], 4),
+                "source_tokens": row["source_tokens"], "output_tokens": row["tokens"],
+                "attention": rounded(row["attention"])}  # fmt: skip
 
     def format_prediction(self, row: dict[str, Any]) -> str:
         return row["output"]

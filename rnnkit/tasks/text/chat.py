@@ -19,16 +19,11 @@ from typing import Any
 
 from torch import nn
 
+from rnnkit.scoring.bleu import bleu_chrf
+from rnnkit.scoring.distinct import distinct
 from rnnkit.tasks.base import Splits, register_task
-from rnnkit.tasks.text.base import Pair, TextToTextTask, bleu_chrf
+from rnnkit.tasks.text.base import Pair, TextToTextTask
 from rnnkit.train.steps import ListBatches
-
-
-def distinct(outputs: list[str], n: int) -> float:
-    """Distinct n-grams over all n-grams of the outputs (Li et al. 2016), 0 if none."""
-    grams = [tuple(w[i : i + n]) for o in outputs for w in [o.lower().split()]
-             for i in range(len(w) - n + 1)]  # fmt: skip
-    return len(set(grams)) / len(grams) if grams else 0.0
 
 
 def nearest_replies(train: list[Pair], lines: list[str]) -> list[str]:
@@ -64,14 +59,14 @@ class ChatTask(TextToTextTask):
         pairs, groups = rows
         return pairs, groups
 
-    def metrics(self, model: nn.Module, val: ListBatches) -> dict[str, float]:
+    def metrics(self, model: nn.Module, val: ListBatches, examples: list[Pair]) -> dict[str, float]:
         return {}  # validation loss decides; decoding every evaluation would only cost time
 
     def figures(self, outputs: list[str], references: list[str]) -> dict[str, float]:
         return {"bleu": bleu_chrf(outputs, references)["bleu"],
                 "distinct1": distinct(outputs, 1), "distinct2": distinct(outputs, 2)}  # fmt: skip
 
-    def baselines(self, splits: Splits) -> dict[str, tuple[str, list[str]]]:
+    def baselines(self, model: nn.Module, splits: Splits) -> dict[str, tuple[str, list[str]]]:
         replies = nearest_replies(splits.train, [s for s, _ in splits.test])
         return {"retrieval": ("reply to the nearest training line (TF-IDF)", replies)}
 

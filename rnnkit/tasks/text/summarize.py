@@ -19,23 +19,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from torch import nn
+
+from rnnkit.scoring.rouge import rouge
 from rnnkit.tasks.base import Splits, register_task
 from rnnkit.tasks.text.base import Pair, TextToTextTask
 
 LEAD_WORDS = 8
-
-
-def rouge(outputs: list[str], references: list[str]) -> dict[str, float]:
-    """Mean ROUGE-1/2/L F-measures (x100) of outputs against one reference each."""
-    from rouge_score import rouge_scorer
-
-    kinds = ("rouge1", "rouge2", "rougeL")
-    scorer = rouge_scorer.RougeScorer(list(kinds), use_stemmer=True)
-    totals = dict.fromkeys(kinds, 0.0)
-    for out, ref in zip(outputs, references, strict=True):
-        for k, v in scorer.score(ref, out).items():
-            totals[k] += v.fmeasure
-    return {k: 100 * v / max(len(outputs), 1) for k, v in totals.items()}
 
 
 @register_task
@@ -64,6 +54,6 @@ class SummarizeTask(TextToTextTask):
     def figures(self, outputs: list[str], references: list[str]) -> dict[str, float]:
         return rouge(outputs, references)
 
-    def baselines(self, splits: Splits) -> dict[str, tuple[str, list[str]]]:
+    def baselines(self, model: nn.Module, splits: Splits) -> dict[str, tuple[str, list[str]]]:
         lead = [" ".join(s.split()[:LEAD_WORDS]) for s, _ in splits.test]
         return {"lead": (f"first {LEAD_WORDS} words", lead)}

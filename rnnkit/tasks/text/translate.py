@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from torch import nn
+
 from rnnkit.baselines.ibm_model1 import IBMModel1
 from rnnkit.config import setting
 from rnnkit.data.tokenizers import WordTokenizer
@@ -69,7 +71,7 @@ class TranslateTask(TextToTextTask):
         pairs = super().read_examples(path)
         return [(t, s) for s, t in pairs] if self.data.reverse else pairs
 
-    def baselines(self, splits: Splits) -> dict[str, tuple[str, list[str]]]:
+    def baselines(self, model: nn.Module, splits: Splits) -> dict[str, tuple[str, list[str]]]:
         lexicon = IBMModel1([(words(s), words(t)) for s, t in splits.train])
         detok = WordTokenizer(["<unk>"]).detokenize
         return {

@@ -1,0 +1,235 @@
+"""What every task that writes text shares: an attentional decoder (a step model of
+``rnnkit.generate.search``) writes tokens of one output vocabulary, decoded by beam search,
+greedily or by sampling, and the output is scored against references beside the task's
+baselines.
+
+A subclass says what differs: how its sources (texts, images) go to the decoder in batches
+(``decode_batches``), how long an output may grow (``max_length``), the tokens a source has
+(``source_tokens``: none for an image), the beam it decodes with by default (``default_beam``),
+what an output is scored against and how (``sources``, ``references``, ``figures``), its
+baselines, the decodings its test reports (``test_decodings``), its pictures of the test
+(``plot_test``), and its rows of examples and predictions. ``TextToTextTask`` (texts in) and
+``CaptionTask`` (images in) are the two.
+
+Unknown words: when the model emits ``<unk>`` and the source has tokens, the output takes the
+source token it attended to most at that step (Luong et al. 2015's unk replacement).
+
+The test decodes the test split in each of the task's decodings (the one the run uses first),
+scores the baselines (``{key: (description, one output per test example)}``) alike, keeps the
+first examples, draws the task's pictures and the curve of the monitored validation figure
+beside the baselines' lines. Validation decodes greedily (quicker than the beam; it only picks
+the best checkpoint).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.generate.search import Hypothesis, beam_search, greedy, sample
+from rnnkit.models.seq2seq import BOS, EOS, UNK
+from rnnkit.plots.curves import plot_curve
+from rnnkit.tasks.base import DECODING, Splits, Task
+
+BEAM = 5  # the beam width of decoding unless a task or a run chooses another
+DECODE_BATCH = 64
+
+
+def rounded(attention: Tensor | None) -> list[list[float]] | None:
+    """Attention weights (T_out, S) as JSON-ready rows, to 4 decimals."""
+    return None if attention is None else [[round(x, 4) for x in row] for row in attention.tolist()]
+
+
+def results_table(
+    r: dict[str, Any], count: str, notes: list[str], columns: list[tuple[str, str, str]],
+    decodings: list[tuple[str, dict[str, Any]]],
+) -> str:  # fmt: skip
+    """The console table of a writing task's results: the split, ``notes``, then one row per
+    decoding and per baseline with ``columns`` ((key, heading, format) each; "-" where a row
+    lacks the figure)."""
+    s = r["split"]
+    lines = [f"test split: {s['test']} {count} (train {s['train']}, val {s['val']})", *notes,
+             f"{'':44s}" + "".join(f" {heading:>8s}" for _, heading, _ in columns)]  # fmt: skip
+    named = decodings + [(f"baseline: {b['name']}", b) for b in r.get("baselines", {}).values()]
+    for name, t in named:
+        cells = (f" {t[k]:{fmt}}" if k in t else f" {'-':>8s}" for k, _, fmt in columns)
+        lines.append(f"{name[:44]:44s}" + "".join(cells))
+    return "\n".join(lines)
+
+
+class WritingTask(Task):
+    """Base of the tasks that write text; see the module docstring."""
+
+    unit = "tokens"
+    decoding = DECODING
+    count: ClassVar[str]  # what the test split's size counts in results.json: "pairs", "images"
+    shown: ClassVar[int] = 5  # test examples kept in results.json
+
+    # -- what a subclass says ------------------------------------------------------------------
+
+    @property
+    def output_tokenizer(self) -> Any:
+        """The tokenizer of the outputs (``token(id)``, ``detokenize(tokens)``)."""
+        raise NotImplementedError
+
+    def decode_batches(self, sources: list[Any]) -> tuple[list[tuple[Tensor, Tensor]], list[int]]:
+        """The decoder's (source batch, lengths (B,)) batches and which source each row is."""
+        raise NotImplementedError
+
+    def max_length(self, lengths: Tensor) -> int:
+        """The most tokens an output of a batch with these source lengths may have."""
+        raise NotImplementedError
+
+    def source_tokens(self, source: Any) -> list[str] | None:
+        """The tokens the decoder attends over (for unknown-word replacement); None: none."""
+        return None
+
+    def default_beam(self) -> int:
+        return BEAM
+
+    def sources(self, examples: list[Any]) -> list[Any]:
+        """What the decoder reads of each example."""
+        raise NotImplementedError
+
+    def references(self, examples: list[Any]) -> Any:
+        """What ``figures`` scores the outputs of ``examples`` against."""
+        raise NotImplementedError
+
+    def figures(self, outputs: list[str], references: Any) -> dict[str, float]:
+        """The task's scores of outputs against references."""
+        raise NotImplementedError
+
+    def baselines(self, model: nn.Module, splits: Splits) -> dict[str, tuple[str, list[str]]]:
+        """{key: (description, one output per test example)}: the task's baselines."""
+        return {}
+
+    def test_decodings(self, model: nn.Module, splits: Splits) -> list[tuple[str, int, str | None]]:
+        """(results key, beam, its name in results.json or None) of each decoding the test
+        reports; the first, under "test", is the one the run uses."""
+        return [("test", self.default_beam(), None), ("greedy", 1, None)]
+
+    def example(self, example: Any, output: str) -> dict[str, Any]:
+        """A test example with its output, as results.json shows it."""
+        raise NotImplementedError
+
+    def plot_test(self, examples: list[Any], rows: list[dict], run_dir: Path) -> None:
+        """The task's pictures of the test split's decoded ``rows``."""
+
+    def source_of(self, parsed: Any) -> Any:
+        """What the decoder reads of a parsed input (``parse_input``'s result)."""
+        return parsed
+
+    def prediction_row(self, parsed: Any, row: dict[str, Any]) -> dict[str, Any]:
+        """One JSON-ready row of ``predict`` from a parsed input and its decoded ``row``."""
+        raise NotImplementedError
+
+    # -- decoding ------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def decode(
+        self,
+        model: nn.Module,
+        sources: list[Any],
+        beam: int | None = None,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> list[dict]:
+        """Per source: the output text, its log-probability, the output tokens, the attention
+        (T_out, S) (None without attention) and the source's tokens when it has any, in the
+        order given. ``beam=1`` is greedy (default ``default_beam()``); a ``temperature`` above
+        0 samples instead (nucleus ``top_p``, from ``generator``)."""
+        model.eval()
+        beam = self.default_beam() if beam is None else beam
+        device = next(model.parameters()).device
+        batches, order = self.decode_batches(sources)
+        out: list[dict] = [{} for _ in sources]
+        positions = iter(order)
+        for src, lengths in batches:
+            src = src.to(device)
+            max_len = self.max_length(lengths)
+            if temperature > 0:
+                hyps = sample(model, src, lengths, BOS, EOS, max_len, temperature=temperature,
+                              top_p=top_p, generator=generator)  # fmt: skip
+            elif beam == 1:
+                hyps = greedy(model, src, lengths, BOS, EOS, max_len)
+            else:
+                hyps = beam_search(model, src, lengths, BOS, EOS, max_len, beam=beam)
+            for h in hyps:
+                i = next(positions)
+                out[i] = self.written(h, self.source_tokens(sources[i]))
+        return out
+
+    def written(self, h: Hypothesis, source_tokens: list[str] | None) -> dict[str, Any]:
+        """A hypothesis as text, an ``<unk>`` replaced by the source token it looked at most."""
+        tok = self.output_tokenizer
+        tokens = [tok.token(t) for t in h.tokens]
+        if source_tokens is not None and h.attention is not None:
+            looked = h.attention[:, : len(source_tokens)].argmax(-1).tolist()
+            tokens = [source_tokens[looked[j]] if t == UNK else tokens[j]
+                      for j, t in enumerate(h.tokens)]  # fmt: skip
+        row = {"text": tok.detokenize(tokens), "logprob": h.logprob, "tokens": tokens,
+               "attention": h.attention}  # fmt: skip
+        if source_tokens is not None:
+            row["source_tokens"] = source_tokens
+        return row
+
+    # -- scores --------------------------------------------------------------------------------
+
+    def metrics(self, model: nn.Module, val: Any, examples: list[Any]) -> dict[str, float]:
+        """Greedy decoding of the validation split (quicker than the beam; picks the best)."""
+        rows = self.decode(model, self.sources(examples), beam=1)
+        return self.figures([r["text"] for r in rows], self.references(examples))
+
+    def score(self, model: nn.Module, examples: list[Any]) -> dict[str, Any]:
+        rows = self.decode(model, self.sources(examples))
+        return {self.count: len(examples),
+                **self.figures([r["text"] for r in rows], self.references(examples))}  # fmt: skip
+
+    def test(self, model: nn.Module, splits: Splits, run_dir: Path) -> dict[str, Any]:
+        examples = splits.test
+        sources, refs = self.sources(examples), self.references(examples)
+        result: dict[str, Any] = {}
+        for k, (key, beam, name) in enumerate(self.test_decodings(model, splits)):
+            rows = self.decode(model, sources, beam=beam)
+            head: dict[str, Any] = {self.count: len(examples)} if k == 0 else {}
+            if name is not None:
+                head["decoding"] = name
+            result[key] = {**head, **self.figures([r["text"] for r in rows], refs)}
+            if k == 0:
+                used = rows  # the decoding the run uses
+        result["baselines"] = {}
+        for key, (description, outputs) in self.baselines(model, splits).items():
+            result["baselines"][key] = {"name": description, **self.figures(outputs, refs)}
+        n = self.shown
+        result["examples"] = [self.example(e, r["text"])
+                              for e, r in zip(examples[:n], used[:n], strict=True)]  # fmt: skip
+        self.plot_test(examples, used, run_dir)
+        figure = self.monitor[0].removeprefix("val_")
+        lines = {v["name"]: v[figure] for v in result["baselines"].values() if figure in v}
+        plot_curve(run_dir, figure, lines, run_dir / f"{figure}_curve.png")
+        return result
+
+    # -- using a trained model -----------------------------------------------------------------
+
+    def predict(
+        self,
+        model: nn.Module,
+        inputs: list[Any],
+        beam: int | None = None,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """One row per input, decoded with ``beam`` (default ``default_beam()``), or sampled at
+        ``temperature`` above 0 from the nucleus ``top_p`` (repeatably with ``seed``)."""
+        parsed = [self.parse_input(x) for x in inputs]
+        generator = None
+        if seed is not None:
+            generator = torch.Generator(next(model.parameters()).device).manual_seed(seed)
+        rows = self.decode(model, [self.source_of(x) for x in parsed], beam, temperature, top_p,
+                           generator)  # fmt: skip
+        return [self.prediction_row(x, r) for x, r in zip(parsed, rows, strict=True)]
