@@ -23,19 +23,22 @@ APT_HELPER = Path("/usr/lib/apt/apt-helper")
 SUITE = "_dists_bookworm_main_"  # the release's main index; security/updates add little
 
 
-def lists_dir() -> Path:
-    """The private lists folder, filled by one ``apt-get update`` the first time."""
-    d = cache_dir() / "debian-lists"
-    if any(d.glob(f"*{SUITE}i18n_Translation-en*")):
+def lists_dir(languages: tuple[str, ...] = ("en",)) -> Path:
+    """The private lists folder holding the ``Translation-*`` index of each of ``languages``,
+    filled by one ``apt-get update`` the first time. Each set of languages has a folder of its
+    own, so fetching another language never refreshes (and so changes) a dataset read before."""
+    d = cache_dir() / "-".join(["debian-lists", *(lang for lang in languages if lang != "en")])
+    if all(any(d.glob(f"*{SUITE}i18n_Translation-{lang}*")) for lang in languages):
         return d
     if shutil.which("apt-get") is None or not APT_HELPER.exists():
-        raise RnnkitError("debian-synopsis needs Debian's apt-get (it reads apt's own indexes)")
+        raise RnnkitError("Debian's package descriptions need apt-get (rnnkit reads apt's indexes)")
     (d / "partial").mkdir(parents=True, exist_ok=True)
     (d / "cache").mkdir(exist_ok=True)
     _run_download(
         ["apt-get", "-o", f"Dir::State::Lists={d}", "-o", f"Dir::Cache={d / 'cache'}",
-         "-o", "Acquire::Languages=en", "-o", "Debug::NoLocking=1", "update"],
-        "Debian's package descriptions (apt-get update into a private folder)",
+         "-o", f"Acquire::Languages={','.join(languages)}", "-o", "Debug::NoLocking=1", "update"],
+        f"Debian's package descriptions in {', '.join(languages)} (apt-get update into a "
+        "private folder)",
     )  # fmt: skip
     return d
 
@@ -65,23 +68,38 @@ def stanzas(text: str):
             yield fields
 
 
-def description_pairs(translations: str, packages: str) -> tuple[list[tuple[str, str]], list[str]]:
-    """Distinct (long description, synopsis) pairs and each one's source package."""
+def source_packages(packages: str) -> dict[str, str]:
+    """{binary package: its source package} from a ``Packages`` index."""
     source_of = {}
     for f in stanzas(packages):
         if "Package" in f:
             source_of[f["Package"][0]] = (f.get("Source") or f["Package"])[0].split()[0]
+    return source_of
+
+
+def synopsis(description: list[str]) -> str:
+    """The one-line synopsis: a description's first line."""
+    return description[0].strip()
+
+
+def long_description(description: list[str]) -> str:
+    """The long description under the synopsis, its lines and paragraphs joined by spaces."""
+    return " ".join(" ".join(x for x in description[1:] if x.strip() != ".").split())
+
+
+def description_pairs(translations: str, packages: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """Distinct (long description, synopsis) pairs and each one's source package."""
+    source_of = source_packages(packages)
     pairs, groups, seen = [], [], set()
     for f in stanzas(translations):
         desc = f.get("Description-en")
         if not desc or "Package" not in f:
             continue
-        synopsis = desc[0].strip()
-        body = " ".join(" ".join(x for x in desc[1:] if x.strip() != ".").split())
-        if not synopsis or not body or (body, synopsis) in seen:
+        pair = (long_description(desc), synopsis(desc))
+        if not all(pair) or pair in seen:
             continue
-        seen.add((body, synopsis))
-        pairs.append((body, synopsis))
+        seen.add(pair)
+        pairs.append(pair)
         package = f["Package"][0]
         groups.append(source_of.get(package, package))
     return pairs, groups
