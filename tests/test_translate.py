@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from rnnkit.baselines.ibm_model1 import NULL, IBMModel1
+from rnnkit.data import named
 from rnnkit.data.parallel import read_pairs
 from rnnkit.data.tokenizers import SubwordTokenizer, tokenizer_from_dict
 from rnnkit.errors import RnnkitError
@@ -215,6 +216,154 @@ def test_bible_reader_aligns_verses_by_index_and_groups_them_by_chapter(tmp_path
         ("Gen.2", "Thus.", "Así."),
         ("Matt.1", "The book.", "El libro."),
     ]
+    pairs, groups, source, _ = TranslateTask(TranslateData(), Seq2SeqConfig()).load()
+    assert source == "bible-en-es" and pairs[2] == ("Thus.", "Así.")
+    assert groups == ["Gen.1", "Gen.1", "Gen.2", "Matt.1"]
+
+
+# -- Debian package descriptions in English and German, indexes written here -------------------
+
+TRANSLATION_EN = """Package: libfoo1
+Description-md5: a1
+Description-en: library to frobnicate files
+ Foo frobnicates files.
+
+Package: libfoo-dev
+Description-md5: b2
+Description-en: library to frobnicate files - development files
+ Foo frobnicates files.
+ .
+ This package holds the headers.
+
+Package: old-foo
+Description-md5: c3
+Description-en: transitional package
+ This package moves you to libfoo1.
+
+Package: old-bar
+Description-md5: d4
+Description-en: transitional package
+ This package moves you to bar.
+
+Package: bar
+Description-md5: e5
+Description-en: bar the baz
+ Bar bars bazzes.
+"""
+TRANSLATION_DE = """Package: libfoo1
+Description-md5: a1
+Description-de: Bibliothek zum Frobnizieren von Dateien
+ Foo frobniziert Dateien.
+
+Package: libfoo-dev
+Description-md5: b2
+Description-de: Bibliothek zum Frobnizieren von Dateien - Entwicklungsdateien
+ Foo frobniziert Dateien.
+ .
+ Dieses Paket enthält die Header.
+
+Package: old-foo
+Description-md5: c3
+Description-de: Übergangspaket
+ Dieses Paket führt Sie zu libfoo1.
+
+Package: old-bar
+Description-md5: d4
+Description-de: Übergangspaket
+ Dieses Paket führt Sie zu bar.
+
+Package: bar
+Description-md5: 99
+Description-de: die alte Übersetzung einer früheren Beschreibung
+ Veraltet.
+
+Package: gone
+Description-md5: f6
+Description-de: nicht mehr im Archiv
+ Veraltet.
+"""
+PACKAGES = """Package: libfoo1
+Source: foo (1.0-1)
+
+Package: libfoo-dev
+Source: foo
+
+Package: old-foo
+Source: foo
+
+Package: old-bar
+Source: bar
+"""
+SYNOPSES = [
+    ("library to frobnicate files", "Bibliothek zum Frobnizieren von Dateien"),
+    ("library to frobnicate files - development files",
+     "Bibliothek zum Frobnizieren von Dateien - Entwicklungsdateien"),
+    ("transitional package", "Übergangspaket"),
+]  # fmt: skip
+
+
+def test_debian_en_de_pairs_by_md5_keeps_a_pair_once_and_groups_by_source_package():
+    from rnnkit.data.named.debian import long_description
+    from rnnkit.data.named.debian_en_de import translation_pairs
+
+    # bar's German entry translates an older English text (another md5), gone's has no English
+    # one: both left out; old-bar's synopsis pair is old-foo's again: kept once
+    pairs, groups = translation_pairs(TRANSLATION_EN, TRANSLATION_DE, PACKAGES)
+    assert pairs == SYNOPSES and groups == ["foo", "foo", "foo"]
+    pairs, groups = translation_pairs(TRANSLATION_EN, TRANSLATION_DE, PACKAGES, long_description)
+    assert pairs[1] == ("Foo frobnicates files. This package holds the headers.",
+                        "Foo frobniziert Dateien. Dieses Paket enthält die Header.")  # fmt: skip
+    assert len(pairs) == 4 and groups == ["foo", "foo", "foo", "bar"]
+
+
+@pytest.mark.skipif(not Path("/usr/lib/apt/apt-helper").exists(), reason="reads with apt-helper")
+def test_translate_reads_debian_en_de_from_the_cached_indexes_both_ways(tmp_path, monkeypatch):
+    from rnnkit.data.named import debian
+
+    lists = tmp_path / "debian-lists-de"
+    lists.mkdir()
+    prefix = "deb.debian.org_debian_dists_bookworm_main_"
+    for name, text in (("i18n_Translation-en", TRANSLATION_EN),
+                       ("i18n_Translation-de", TRANSLATION_DE),
+                       ("binary-amd64_Packages", PACKAGES)):  # fmt: skip
+        (lists / (prefix + name)).write_text(text)
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
+    monkeypatch.setattr(debian, "_run_download", lambda *a, **k: pytest.fail("fetched again"))
+    forward = TranslateTask(TranslateData(dataset="debian-en-de"), Seq2SeqConfig()).load()
+    assert forward == (SYNOPSES, ["foo"] * 3, "debian-en-de", 0)
+    back = TranslateTask(TranslateData(dataset="debian-en-de", reverse=True), Seq2SeqConfig())
+    assert back.load()[0] == [(de, en) for en, de in SYNOPSES]
+    pairs = TranslateTask(TranslateData(dataset="debian-en-de-long"), Seq2SeqConfig()).load()[0]
+    assert pairs[0] == ("Foo frobnicates files.", "Foo frobniziert Dateien.")
+
+
+def test_debian_en_de_fetches_both_languages_into_a_folder_of_its_own(tmp_path, monkeypatch):
+    import shutil
+    import subprocess
+
+    from rnnkit.data.named import debian, fetch
+
+    calls = []
+
+    def unreachable(cmd, **kw):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 100, "", "E: Could not resolve 'deb.debian.org'")
+
+    # summarize's English-only folder does not hold German: no use to debian-en-de
+    english = tmp_path / "debian-lists"
+    english.mkdir()
+    (english / "x_dists_bookworm_main_i18n_Translation-en").write_text(TRANSLATION_EN)
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(debian, "APT_HELPER", tmp_path)  # any path that exists
+    monkeypatch.setattr(fetch.subprocess, "run", unreachable)
+    with pytest.raises(RnnkitError, match="could not fetch Debian's package descriptions in "
+                                          "en, de .*registry reachable"):  # fmt: skip
+        named.get("debian-en-de").load()
+    (cmd,) = calls
+    assert "Acquire::Languages=en,de" in cmd
+    assert f"Dir::State::Lists={tmp_path / 'debian-lists-de'}" in cmd
+    assert debian.lists_dir() == english  # debian-synopsis's folder, untouched
 
 
 # -- decoding: unknown-word replacement --------------------------------------------------------

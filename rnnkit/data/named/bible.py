@@ -107,6 +107,12 @@ def load_bible() -> list[Verse]:
     return verses
 
 
+def load_bible_pairs() -> tuple[list[tuple[str, str]], list[str]]:
+    """(English, Spanish) verse pairs and each one's chapter: what every translate dataset loads."""
+    verses = load_bible()
+    return [(v.en, v.es) for v in verses], [v.chapter for v in verses]
+
+
 register(
     NamedDataset(
         name="bible-en-es",
@@ -114,6 +120,6 @@ register(
         description="King James Version and Reina-Valera 1909, aligned verse by verse",
         source="Debian sword-text-kjv (engKJV2006eb) + sword-text-sparv (spaRV1909eb)",
         license="public domain",
-        load=load_bible,
+        load=load_bible_pairs,
     )
 )
