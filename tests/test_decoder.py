@@ -5,6 +5,8 @@ source ids to target ids through its saved copy map."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -32,21 +34,39 @@ def inputs():
     return summary, keys, mask, copy_ids, tgt_in
 
 
-@pytest.mark.parametrize("attention", ["additive", "general"])
-def test_copy_mixture_is_a_distribution_and_teacher_forcing_equals_stepping(attention):
-    d = decoder(attention=attention)
+@pytest.mark.parametrize("input_feed", [False, True])
+@pytest.mark.parametrize("attention", ["none", "additive", "general"])
+def test_teacher_forcing_equals_stepping_and_copy_mixture_is_a_distribution(attention, input_feed):
+    # without input feeding, forward runs the recurrence and attention over all steps at once;
+    # stepping one token at a time (as the decoders in rnnkit.generate do) must agree with it
+    d = decoder(attention=attention, input_feed=input_feed, copy=attention != "none")
     summary, keys, mask, copy_ids, tgt_in = inputs()
-    forced = d(d.begin(summary, keys, mask, copy_ids), tgt_in)  # (B, T, V) log-probabilities
-    torch.testing.assert_close(forced.exp().sum(-1), torch.ones(B, 4, dtype=torch.float64))
+    forced = d(d.begin(summary, keys, mask, copy_ids), tgt_in)  # (B, T, V)
+    if d.gate is not None:  # log-probabilities of the mixture
+        torch.testing.assert_close(forced.exp().sum(-1), torch.ones(B, 4, dtype=torch.float64))
     st = d.begin(summary, keys, mask, copy_ids)
     for t in range(tgt_in.shape[1]):
         logp, st, weights = d.step(tgt_in[:, t], st)
         torch.testing.assert_close(logp, forced[:, t], rtol=0, atol=1e-12)
-        assert (weights[~mask] == 0).all()
+        assert weights is None if attention == "none" else (weights[~mask] == 0).all()
 
 
-def test_copy_decoder_gradients_match_finite_differences_in_float64():
-    d = decoder()
+def test_only_input_feeding_puts_the_attentional_vector_into_the_recurrence():
+    fed, plain = decoder(input_feed=True), decoder(input_feed=False)
+    assert fed.rnn.input_size == 5 + 4 and plain.rnn.input_size == 5  # E + A, E
+    # the first attentional vector then changes the second step's output only when fed back
+    summary, keys, mask, copy_ids, tgt_in = inputs()
+    for d, changes in ((fed, True), (plain, False)):
+        st = d.begin(summary, keys, mask, copy_ids)
+        _, st, _ = d.step(tgt_in[:, 0], st)
+        shifted = replace(st, feed=st.feed + 1.0)
+        a, b = d.step(tgt_in[:, 1], st)[0], d.step(tgt_in[:, 1], shifted)[0]
+        assert (not torch.allclose(a, b)) == changes
+
+
+@pytest.mark.parametrize("input_feed", [False, True])
+def test_copy_decoder_gradients_match_finite_differences_in_float64(input_feed):
+    d = decoder(input_feed=input_feed)
     summary, keys, mask, copy_ids, tgt_in = inputs()
     summary.requires_grad_(True)
     keys.requires_grad_(True)
@@ -117,3 +137,49 @@ def test_seq2seq_copies_through_its_saved_copy_map():
     again = Seq2Seq(c)
     again.load_state_dict(m.state_dict())  # the map travels with the weights
     assert torch.equal(again.copy_map, copy_map)
+
+
+@pytest.mark.parametrize("task", ["translate", "summarize", "chat", "caption"])
+def test_runs_saved_before_input_feed_existed_load_with_it_on(task):
+    from rnnkit.runs.driver import make_task
+
+    assert make_task(task, {}, {}).model.input_feed is False  # new runs: the whole-target path
+    assert make_task(task, {}, {}, saved=True).model.input_feed is True  # the setting absent
+    assert make_task(task, {}, {"input_feed": False}, saved=True).model.input_feed is False
+
+
+def test_copy_mixture_equals_the_formula_with_repeated_source_ids():
+    # the decoder mixes in log space with a fix at the source ids; the reference mixes the two
+    # distributions over the whole vocabulary, as See et al. 2017 write it
+    d = decoder(attention="general")
+    summary, keys, mask, _, tgt_in = inputs()
+    copy_ids = torch.tensor([[4, 7, 4, 4, 2], [5, 5, 1, 1, 1], [3, 8, 8, 0, 6]])  # repeats
+    st = d.begin(summary, keys, mask, copy_ids)
+    o = d.advance(d.embed(tgt_in[:, 0]), st)
+    got = d.output(o.state.feed, o.weights, o.gate_input, copy_ids)  # (B, V)
+    g = torch.sigmoid(d.gate(o.gate_input))  # (B, 1)
+    copied = torch.zeros(B, V, dtype=torch.float64).scatter_add(1, copy_ids, o.weights)
+    want = (g * d.out(o.state.feed).softmax(-1) + (1 - g) * copied).log()
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_copy_loss_equals_cross_entropy_with_label_smoothing(training):
+    # the copy model's loss skips cross_entropy's log_softmax (its outputs are log-probabilities
+    # already); it must still be cross_entropy's label-smoothed loss, padding ignored
+    from rnnkit.models.seq2seq import teacher_forced_loss
+
+    torch.manual_seed(0)
+    c = Seq2SeqConfig(src_vocab_size=8, tgt_vocab_size=10, hidden_size=6, embed_dim=5, copy=True,
+                      label_smoothing=0.2, dropout=0.0)  # fmt: skip
+    m = Seq2Seq(c).double().train(training)
+    src, src_len = torch.tensor([[4, 5, 7, 6], [5, 4, 1, 1]]), torch.tensor([4, 2])
+    tgt, tgt_len = torch.tensor([[7, 9, 4], [5, 1, 1]]), torch.tensor([3, 1])
+    got = teacher_forced_loss(m, src, src_len, tgt, tgt_len)
+    tgt_in = torch.tensor([[BOS, 7, 9, 4], [BOS, 5, PAD, PAD]])
+    tgt_out = torch.tensor([[7, 9, 4, EOS], [5, EOS, PAD, PAD]])
+    logp = m(src, src_len, tgt_in)
+    want = torch.nn.functional.cross_entropy(
+        logp.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD, label_smoothing=0.2 * training
+    )
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)

@@ -35,9 +35,29 @@ def by_length(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def by_tokens(lengths: Sequence[int], max_tokens: int) -> list[list[int]]:
+    """Indices sorted by length and cut into batches whose padded size (rows times the longest)
+    stays within ``max_tokens`` (fairseq's ``--max-tokens``): every step then costs about the
+    same, short examples come many to a batch and long ones few. An example longer than
+    ``max_tokens`` gets a batch of its own."""
+    if max_tokens < 1:
+        raise RnnkitError(f"max_tokens must be at least 1, got {max_tokens}")
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    groups: list[list[int]] = []
+    for i in order:  # ascending: the newest example is the batch's longest
+        if not groups or lengths[i] * (len(groups[-1]) + 1) > max_tokens:
+            groups.append([])
+        groups[-1].append(i)
+    return groups
+
+
 def batched(
-    items: Sequence[Any], batch_size: int, length: Callable[[Any], int], make: Callable
-) -> tuple[list, list[int]]:
-    """``make(list of items)`` for each length-sorted group, and the item order they follow."""
-    groups = by_length([length(x) for x in items], batch_size)
+    items: Sequence[Any], batch_size: int, length: Callable[[Any], int], make: Callable,
+    max_tokens: int = 0,
+) -> tuple[list, list[int]]:  # fmt: skip
+    """``make(list of items)`` for each length-sorted group, and the item order they follow:
+    ``batch_size`` items a group, or with ``max_tokens`` above 0 as many as fit that budget of
+    padded length (``by_tokens``)."""
+    lengths = [length(x) for x in items]
+    groups = by_tokens(lengths, max_tokens) if max_tokens else by_length(lengths, batch_size)
     return [make([items[i] for i in g]) for g in groups], [i for g in groups for i in g]

@@ -54,6 +54,10 @@ class CaptionerConfig(RecurrentSettings):
     embed_dim: int = setting(64, "word embedding size", lo=1, hi=16384, aliases=("--embed",))
     attention: str = setting("general", "attention over the image grid (none: Show and Tell)",
                              choices=ATTENTIONS)  # fmt: skip
+    input_feed: bool = setting(
+        False, "feed the last attentional vector back into the decoder (Luong et al. 2015; "
+        "slower: the decoder then goes step by step)",
+    )  # fmt: skip
     tie_embeddings: bool = setting(False, "share the decoder's input and output embeddings")
     label_smoothing: float = setting(0.1, "label smoothing of the loss", lo=0, hi=0.99)
 
@@ -120,7 +124,8 @@ class Captioner(TaskModel):
         self.decoder = AttentionDecoder(
             cell=c.cell, vocab_size=c.vocab_size, embed_dim=c.embed_dim,
             hidden_size=c.hidden_size, num_layers=c.num_layers, key_size=K, summary_size=5 * K,
-            attention=c.attention, tie_embeddings=c.tie_embeddings, dropout=c.dropout,
+            attention=c.attention, input_feed=c.input_feed, tie_embeddings=c.tie_embeddings,
+            dropout=c.dropout,
             backend=c.backend, padding_idx=PAD,
         )  # fmt: skip
 

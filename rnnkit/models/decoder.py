@@ -12,9 +12,13 @@ Bridge (the "encoded initial state"): the summary mapped to every layer's initia
 
     s_0^l = tanh(W_b^l summary + b_b^l)                            (B, H) for each l < L
 
-Step t, with input feeding (the previous attentional vector enters with the word)::
+Step t. Without input feeding (Luong et al. 2015's global attention, the default) the
+recurrence reads only the words, so teacher forcing runs it over the whole target in one layer
+call and attends for every step in one batched product; with input feeding (``input_feed``)
+the previous attentional vector enters with the word, so every step waits for the last::
 
-    s_t      = RNN([E y_{t-1} ; a~_{t-1}], s_{t-1})                (B, H), top layer
+    s_t      = RNN(E y_{t-1}, s_{t-1})                             (B, H), top layer
+             = RNN([E y_{t-1} ; a~_{t-1}], s_{t-1})                with input feeding
     score_tj = v^T tanh(W_q s_t + W_k h_j)       additive (Bahdanau et al. 2015)
              = s_t^T W h_j                       general (Luong et al. 2015)
     alpha_t  = softmax_j(score_tj), masked j set to -inf first     (B, S)
@@ -30,7 +34,11 @@ a distribution over the source's tokens, and a learned gate mixes the two::
 
 The decoder then returns log-probabilities in place of logits: ``log_softmax`` leaves them
 unchanged, so the decoders in ``rnnkit.generate.search`` and the cross-entropy loss take
-either without knowing which.
+either without knowing which. Only the S source ids of a row get copied mass, so the mixture
+is computed in log space with one pass over the vocabulary and a fix at those ids::
+
+    log p(y_t=w) = log g_t + log_softmax(W_o a~_t + b_o)_w                     w not in x
+    log p(y_t=w) = logaddexp(that, log(1 - g_t) + log sum_{j: x_j = w} alpha_tj)    w in x
 """
 
 from __future__ import annotations
@@ -38,13 +46,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.errors import RnnkitError
 from rnnkit.models.recurrent import make_recurrent
 
 ATTENTIONS = ("none", "additive", "general")
-TINY = 1e-12  # floor under a mixed probability before its log (a word neither way can reach)
+TINY = 1e-30  # floor under copied attention before its log (ids no row attends to)
 
 
 class Attention(nn.Module):
@@ -71,16 +80,20 @@ class Attention(nn.Module):
     def forward(
         self, query: Tensor, keys: Tensor, mask: Tensor, projected: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
-        """query (B, Q), keys (B, S, K), mask (B, S) True at real positions, and optionally
-        ``project(keys)`` -> context (B, K), weights (B, S)."""
+        """query (B, Q) or (B, T, Q) (every step's at once), keys (B, S, K), mask (B, S) True
+        at real positions, and optionally ``project(keys)`` -> context (B, K) or (B, T, K),
+        weights (B, S) or (B, T, S)."""
+        one = query.dim() == 2
+        q = query[:, None, :] if one else query  # (B, T, Q)
         pk = self.project(keys) if projected is None else projected  # (B, S, Q)
         if self.kind == "additive":
-            e = torch.tanh(self.w_q(query)[:, None, :] + pk)  # (B, S, Q)
-            score = self.v(e).squeeze(-1)  # (B, S)
+            e = torch.tanh(self.w_q(q)[:, :, None, :] + pk[:, None])  # (B, T, S, Q)
+            score = self.v(e).squeeze(-1)  # (B, T, S)
         else:
-            score = torch.einsum("bq,bsq->bs", query, pk)  # (B, S)
-        weights = score.masked_fill(~mask, float("-inf")).softmax(-1)  # (B, S)
-        return torch.einsum("bs,bsk->bk", weights, keys), weights
+            score = torch.bmm(q, pk.transpose(1, 2))  # (B, T, S)
+        weights = score.masked_fill(~mask[:, None, :], float("-inf")).softmax(-1)  # (B, T, S)
+        context = torch.bmm(weights, keys)  # (B, T, K)
+        return (context[:, 0], weights[:, 0]) if one else (context, weights)
 
 
 @dataclass
@@ -133,6 +146,7 @@ class AttentionDecoder(nn.Module):
         key_size: int,
         summary_size: int,
         attention: str = "general",
+        input_feed: bool = False,
         tie_embeddings: bool = False,
         copy: bool = False,
         dropout: float = 0.0,
@@ -145,14 +159,15 @@ class AttentionDecoder(nn.Module):
         if copy and attention == "none":
             raise RnnkitError("copy attention copies what the decoder attends to: it needs "
                               "attention additive or general")  # fmt: skip
-        self.num_layers, self.hidden_size = num_layers, hidden_size
+        self.num_layers, self.hidden_size, self.input_feed = num_layers, hidden_size, input_feed
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
         self.n_states = 2 if cell == "lstm" else 1
         self.bridge = nn.Linear(summary_size, self.n_states * num_layers * hidden_size)
         A = self.feed_size = embed_dim if tie_embeddings else hidden_size
         self.rnn = make_recurrent(
-            cell, embed_dim + A, hidden_size, num_layers, dropout=dropout, backend=backend
-        )
+            cell, embed_dim + (A if input_feed else 0), hidden_size, num_layers, dropout=dropout,
+            backend=backend,
+        )  # fmt: skip
         self.attention = (
             None if attention == "none" else Attention(attention, hidden_size, key_size)
         )
@@ -178,18 +193,26 @@ class AttentionDecoder(nn.Module):
         projected = None if self.attention is None else self.attention.project(keys)
         return DecodeState(state, feed, keys, mask, projected, copy_ids)
 
-    def advance(self, embedded: Tensor, st: DecodeState) -> StepOut:
-        """The recurrence and attention of one step for embedded previous tokens (B, E)."""
-        x = torch.cat([embedded, st.feed], dim=-1)  # (B, E+A)
-        y, state = self.rnn(x[:, None, :], st.state)
-        s = y[:, 0]  # (B, H)
+    def attend(
+        self, s: Tensor, embedded: Tensor, st: DecodeState
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """Attentional vectors a~ (..., A), weights (..., S) and the copy gate's input from
+        top-layer states s (..., H) and the embedded previous tokens (..., E), where ... is (B,)
+        for one step or (B, T) for all of them."""
         if self.attention is None:
             weights, context, both = None, None, s
         else:
-            context, weights = self.attention(s, st.keys, st.mask, st.projected)  # (B, K)
-            both = torch.cat([s, context], dim=-1)  # (B, H + K)
-        feed = torch.tanh(self.combine(both))  # (B, A)
+            context, weights = self.attention(s, st.keys, st.mask, st.projected)  # (..., K)
+            both = torch.cat([s, context], dim=-1)  # (..., H + K)
+        feed = torch.tanh(self.combine(both))  # (..., A)
         gate_input = None if self.gate is None else torch.cat([feed, context, embedded], -1)
+        return feed, weights, gate_input
+
+    def advance(self, embedded: Tensor, st: DecodeState) -> StepOut:
+        """The recurrence and attention of one step for embedded previous tokens (B, E)."""
+        x = torch.cat([embedded, st.feed], dim=-1) if self.input_feed else embedded  # (B, E[+A])
+        y, state = self.rnn(x[:, None, :], st.state)
+        feed, weights, gate_input = self.attend(y[:, 0], embedded, st)  # (B, A)
         return StepOut(replace(st, state=state, feed=feed), weights, gate_input)
 
     def output(
@@ -202,11 +225,23 @@ class AttentionDecoder(nn.Module):
         logits = self.out(self.drop(feed))  # (..., V)
         if self.gate is None:
             return logits
-        g = torch.sigmoid(self.gate(gate_input))  # (..., 1)
-        ids = copy_ids if weights.dim() == 2 else copy_ids[:, None, :].expand_as(weights)
-        copied = torch.zeros_like(logits).scatter_add(-1, ids, weights)  # (..., V)
-        mixed = g * logits.softmax(-1) + (1 - g) * copied
-        return mixed.clamp_min(TINY).log()
+        one = weights.dim() == 2
+        w = weights[:, None, :] if one else weights  # (B, T, S)
+        gate = self.gate(gate_input[:, None, :] if one else gate_input)  # (B, T, 1)
+        ids = copy_ids[:, None, :].expand_as(w)  # (B, T, S)
+        generated = (logits[:, None, :] if one else logits).log_softmax(-1)
+        generated = generated + F.logsigmoid(gate)  # (B, T, V): log g p_vocab
+        same = (copy_ids[:, :, None] == copy_ids[:, None, :]).to(w.dtype)  # (B, S, S)
+        copied = torch.bmm(w, same)  # (B, T, S): attention on every position with x_j's id
+        before = generated.gather(-1, ids)  # (B, T, S)
+        at_ids = torch.logaddexp(before, F.logsigmoid(-gate) + copied.clamp_min(TINY).log())
+        # a repeated id's gradient flows through its first position only (not once per position)
+        S = copy_ids.shape[1]
+        earlier = torch.ones(S, S, dtype=torch.bool, device=w.device).tril(-1)  # j' < j
+        first = ~((same > 0) & earlier).any(-1)  # (B, S)
+        at_ids = torch.where(first[:, None, :], at_ids, at_ids.detach())
+        mixed = generated.scatter(-1, ids, at_ids)  # (B, T, V); a repeated id: equal values
+        return mixed[:, 0] if one else mixed  # (B, [T,] V)
 
     def step(self, tokens: Tensor, st: DecodeState) -> tuple[Tensor, DecodeState, Tensor | None]:
         """One step for previous tokens (B,): logits (B, V) (log-probabilities with copy), the
@@ -217,10 +252,14 @@ class AttentionDecoder(nn.Module):
     def forward(self, st: DecodeState, tgt_in: Tensor) -> Tensor:
         """Teacher forcing: logits (B, T, V) for target inputs tgt_in (B, T) (BOS, y_1, ...)
         from the first state. The embedding and the output layer run once over all steps (one
-        large product each, not T small ones); only the recurrence and attention go step by
-        step."""
+        large product each, not T small ones). Without input feeding the recurrence and the
+        attention do too; with it they go step by step."""
         embedded = self.drop(self.embed(tgt_in))  # (B, T, E)
         copy_ids = st.copy_ids
+        if not self.input_feed:
+            y, _ = self.rnn(embedded, st.state)  # (B, T, H): one layer call for every step
+            feeds, weights, gate_input = self.attend(y, embedded, st)  # (B, T, A)
+            return self.output(feeds, weights, gate_input, copy_ids)
         outs = []
         for t in range(tgt_in.shape[1]):
             o = self.advance(embedded[:, t], st)

@@ -49,6 +49,10 @@ class Seq2SeqConfig(RecurrentSettings):
     tgt_vocab_size: int = setting(5, "target vocabulary (from the data)", lo=5, hi=10**7, cli=False)
     embed_dim: int = setting(128, "word embedding size", lo=1, hi=16384, aliases=("--embed",))
     attention: str = setting("general", "attention over the source", choices=ATTENTIONS)
+    input_feed: bool = setting(
+        False, "feed the last attentional vector back into the decoder (Luong et al. 2015; "
+        "slower: the decoder then goes step by step)",
+    )  # fmt: skip
     copy: bool = setting(False, "copy attention: the decoder may copy the source tokens it "
                          "attends to (pointer-generator; needs attention)")  # fmt: skip
     bidirectional: bool = setting(True, "read the source both ways")
@@ -72,7 +76,7 @@ class Seq2Seq(TaskModel):
         self.decoder = AttentionDecoder(
             cell=c.cell, vocab_size=c.tgt_vocab_size, embed_dim=c.embed_dim,
             hidden_size=c.hidden_size, num_layers=c.num_layers, key_size=D * c.hidden_size,
-            summary_size=D * c.hidden_size, attention=c.attention,
+            summary_size=D * c.hidden_size, attention=c.attention, input_feed=c.input_feed,
             tie_embeddings=c.tie_embeddings, copy=c.copy, dropout=c.dropout, backend=c.backend,
             padding_idx=PAD,
         )  # fmt: skip
@@ -119,6 +123,14 @@ def teacher_forced_loss(
     logits = model(src, src_lengths, tgt_in)  # (B, T+1, V)
     config = getattr(model, "module", model).config  # under DDP the model is wrapped
     eps = config.label_smoothing if model.training else 0.0
-    return F.cross_entropy(
-        logits.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD, label_smoothing=eps
-    )
+    if not getattr(config, "copy", False):
+        return F.cross_entropy(
+            logits.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD, label_smoothing=eps
+        )
+    # copy attention gives log-probabilities already: cross_entropy's log_softmax would be
+    # an identity costing two passes over (B, T+1, V); this is the same smoothed loss
+    logp, gold = logits.flatten(0, 1), tgt_out.flatten()  # (N, V), (N,)
+    real = gold != PAD  # (N,)
+    nll = -logp.gather(1, gold[:, None])[:, 0]  # (N,)
+    uniform = -logp.mean(-1)  # (N,): cross-entropy against the uniform distribution
+    return ((1 - eps) * nll + eps * uniform)[real].mean()

@@ -65,6 +65,8 @@ class WritingTask(Task):
 
     unit = "tokens"
     decoding = DECODING
+    # runs saved before the setting existed fed the attentional vector back in
+    absent: ClassVar[dict[str, dict[str, Any]]] = {"model": {"input_feed": True}}
     count: ClassVar[str]  # what the test split's size counts in results.json: "pairs", "images"
     shown: ClassVar[int] = 5  # test examples kept in results.json
 

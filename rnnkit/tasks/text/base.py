@@ -83,7 +83,12 @@ class TextPairData(Settings):
     val: float = setting(0.02, "validation fraction (of groups)", lo=0, hi=1, lo_open=True)
     test: float = setting(0.03, "held-out test fraction (of groups)", lo=0, hi=1, lo_open=True)
     split_seed: int = setting(0, "seed of the split", lo=0, hi=2**63 - 1)
-    batch_size: int = setting(64, "pairs per step", lo=1, hi=65536)
+    batch_size: int = setting(64, "pairs per step (unless batch_tokens)", lo=1, hi=65536)
+    batch_tokens: int = setting(
+        0, "training batches of similar lengths, as many pairs as keep rows x the longest "
+        "pair's tokens (source + target) within N (fairseq's --max-tokens); 0: batch_size "
+        "pairs a step", lo=0, hi=10**8,
+    )  # fmt: skip
 
     def check(self) -> None:
         if self.tgt_file is not None and self.data is None:
@@ -173,7 +178,11 @@ class TextToTextTask(WritingTask):
         src = self.src_tok.encode(pair[0])
         return src[: self.data.source_tokens or None], self.tgt_tok.encode(pair[1])
 
-    def make_batches(self, pairs: list[Pair], batch_size: int) -> tuple[list[Batch], list[int]]:
+    def make_batches(
+        self, pairs: list[Pair], batch_size: int, max_tokens: int = 0
+    ) -> tuple[list[Batch], list[int]]:
+        """Padded batches of similar lengths (``batch_size`` pairs, or up to ``max_tokens``
+        tokens when above 0) and the order of the pairs in them."""
         encoded = [self.encode(p) for p in pairs]
 
         def make(rows: list[tuple[list[int], list[int]]]) -> Batch:
@@ -186,10 +195,10 @@ class TextToTextTask(WritingTask):
                 tgt[r, : len(t)] = torch.tensor(t, dtype=torch.long)
             return src, src_len, tgt, tgt_len
 
-        return batched(encoded, batch_size, lambda e: len(e[0]) + len(e[1]), make)
+        return batched(encoded, batch_size, lambda e: len(e[0]) + len(e[1]) + 1, make, max_tokens)
 
     def batch_sources(self, splits: Splits, rank: int, world: int, seed: int):
-        train, _ = self.make_batches(splits.train, self.data.batch_size)
+        train, _ = self.make_batches(splits.train, self.data.batch_size, self.data.batch_tokens)
         val, _ = self.make_batches(splits.val, DECODE_BATCH)
         return ListBatches(train, seed=seed, rank=rank, world=world), ListBatches(val, False)
 
