@@ -17,8 +17,8 @@ from rnnkit.errors import RnnkitError
 @dataclass(frozen=True)
 class NamedDataset:
     """A dataset that rnnkit knows by name. ``load()`` returns the task's data type:
-    ``LabelledTexts``/``LabelledSequences`` (classify), ``list[Sentence]`` (tag) or ``Series``
-    (forecast)."""
+    ``LabelledTexts``/``LabelledSequences`` (classify), ``list[Sentence]`` (tag), ``Series``
+    (forecast) or one text (reorder)."""
 
     name: str
     task: str
@@ -51,6 +51,7 @@ def get(name: str, task: str | None = None) -> NamedDataset:
 
 from rnnkit.data.named import (  # noqa: E402, F401  (register)
     bible,
+    bundled,
     debian,
     dialogue,
     digits,
