@@ -173,6 +173,8 @@ def test_a_run_saved_before_the_ngram_decodes_with_the_network_alone(tmp_path):
     }
     with pytest.raises(RnnkitError, match="no n-gram"):
         old.reorder(model, [["the", "king"]], 5, 1.0)
+    old.prepare()  # resumed or evaluated: the n-gram is fitted again, as it was
+    assert old.lm.to_dict() == task.lm.to_dict()
 
 
 # -- the corpora -----------------------------------------------------------------------------

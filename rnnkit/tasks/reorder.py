@@ -210,6 +210,7 @@ class ReorderTask(Task):
             words = fit_vocab((w for i in tr for w in sents[i]), d.vocab_size - 3)
             self.vocab = WordTokenizer([*SPECIALS, *words[1:]])
             self.model.src_vocab_size = self.model.tgt_vocab_size = len(self.vocab)
+        if self.lm is None:  # a new run, or one saved before the n-gram (resumed, evaluated)
             self.lm = KneserNey(d.lm_order, len(self.vocab), BOS, [PAD]).fit(
                 [[*self.ids(sents[i]), EOS] for i in tr]
             )
