@@ -139,7 +139,7 @@ def test_seq2seq_copies_through_its_saved_copy_map():
     assert torch.equal(again.copy_map, copy_map)
 
 
-@pytest.mark.parametrize("task", ["translate", "summarize", "chat", "caption"])
+@pytest.mark.parametrize("task", ["translate", "summarize", "chat", "caption", "reorder"])
 def test_runs_saved_before_input_feed_existed_load_with_it_on(task):
     from rnnkit.runs.driver import make_task
 

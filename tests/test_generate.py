@@ -1,9 +1,12 @@
 """The generation package: the one logits filter against a numpy reference, greedy and seeded
 draws through it, the token loop of a stateful model, the bag constraint of the step decoders,
-and the tune rules that the network and Kneser-Ney samplers both obey (one protocol)."""
+shallow fusion with an n-gram (the plain model at weight 0, the n-gram's order under a uniform
+model, scores that add exactly), and the tune rules that the network and Kneser-Ney samplers
+both obey (one protocol)."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +17,7 @@ from rnnkit.baselines.kneser_ney import KneserNey
 from rnnkit.errors import RnnkitError
 from rnnkit.generate.constraints import BagConstraint, TokenRules
 from rnnkit.generate.filters import filter_logits
+from rnnkit.generate.fusion import ShallowFusion
 from rnnkit.generate.sampling import draw, sample_next, sample_tokens
 from rnnkit.generate.search import beam_search, greedy, sample
 
@@ -188,6 +192,103 @@ def test_every_decoder_keeps_to_the_bag():
     for hyps in decoded:
         for r, h in enumerate(hyps):
             assert sorted(h.tokens) == sorted(src[r, : lengths[r]].tolist())
+
+
+# -- shallow fusion with an n-gram ---------------------------------------------------------------
+
+SINK, BOS, V = 0, 8, 9  # padding (no bag holds it); the begin token, never in a bag
+
+
+def bag_of(src: torch.Tensor, V: int) -> torch.Tensor:
+    counts = torch.zeros(src.shape[0], V, dtype=torch.long).scatter_add_(
+        1, src, torch.ones_like(src)
+    )
+    counts[:, SINK] = 0  # padding
+    return counts
+
+
+def toy_lm() -> KneserNey:
+    g = np.random.default_rng(3)
+    seqs = [[*g.choice(np.arange(2, BOS), size=int(g.integers(2, 6))).tolist(), EOS]
+            for _ in range(40)]  # fmt: skip
+    return KneserNey(3, V, BOS, exclude=[SINK]).fit(seqs)
+
+
+class Uniform:
+    """A step model that has no preference: every token scores the same."""
+
+    def __init__(self, V: int) -> None:
+        self.V = V
+
+    def start(self, src, lengths):
+        return Rows(torch.arange(src.shape[0]))
+
+    def step(self, tokens, st):
+        return torch.zeros(len(tokens), self.V), st, None
+
+
+SRC = torch.tensor([[2, 3, 3, 5], [7, 6, 0, 0], [4, 6, 5, 2]])
+LENGTHS = torch.tensor([4, 2, 4])
+
+
+@pytest.mark.parametrize("with_candidates", [False, True])
+def test_fusion_at_weight_zero_decodes_as_the_model_alone(with_candidates):
+    counts = bag_of(SRC, V)
+    candidates = (counts > 0) | (torch.arange(V) == EOS) if with_candidates else None
+    fused = ShallowFusion(Table(V), toy_lm(), 0.0, SINK, candidates)
+    for search in (greedy, lambda m, *a, **k: beam_search(m, *a, beam=3, **k)):
+        plain = search(Table(V), SRC, LENGTHS, BOS, EOS, 6, constraint=BagConstraint(counts, EOS))
+        both = search(fused, SRC, LENGTHS, BOS, EOS, 6, constraint=BagConstraint(counts, EOS))
+        assert [h.tokens for h in both] == [h.tokens for h in plain]
+        assert [h.logprob for h in both] == pytest.approx([h.logprob for h in plain], abs=1e-5)
+
+
+def test_fused_scores_add_the_weighted_ngram_exactly_after_the_log_softmax():
+    weight = 0.7
+    lm, table = toy_lm(), Table(V)
+    counts = bag_of(SRC, V)
+    candidates = (counts > 0) | (torch.arange(V) == EOS)
+    fused = ShallowFusion(table, lm, weight, SINK, candidates)
+    st = fused.start(SRC, LENGTHS)
+    logits, st, _ = fused.step(torch.full((3,), BOS), st)  # the begin token
+    logits, st, _ = fused.step(torch.tensor([3, 6, 4]), st)  # each row emitted one token
+    got = logits.log_softmax(-1)  # what the search makes of them
+    for r, first in enumerate([3, 6, 4]):
+        ids = np.flatnonzero(candidates[r].numpy())
+        want = (table.logits[first].log_softmax(-1)[ids].double()
+                + weight * torch.from_numpy(np.log(lm.distribution([first], ids))))  # fmt: skip
+        assert got[r, ids].double() == pytest.approx(want, abs=1e-5)
+        others = [v for v in range(V) if v not in ids and v != SINK]  # the model's score alone
+        assert got[r, others] == pytest.approx(table.logits[first].log_softmax(-1)[others],
+                                               abs=1e-5)  # fmt: skip
+
+
+@pytest.mark.parametrize("with_candidates", [False, True])
+def test_fusion_with_a_uniform_model_finds_the_ngrams_best_permutation(with_candidates):
+    lm = toy_lm()
+    counts = bag_of(SRC, V)
+    candidates = (counts > 0) | (torch.arange(V) == EOS) if with_candidates else None
+    fused = ShallowFusion(Uniform(V), lm, 1.0, SINK, candidates)
+    hyps = beam_search(fused, SRC, LENGTHS, BOS, EOS, 6, beam=24,
+                       constraint=BagConstraint(counts, EOS))  # fmt: skip
+
+    def logp(seq) -> float:
+        seq = [*seq, EOS]
+        return sum(float(np.log(lm.distribution(seq[:i])[w])) for i, w in enumerate(seq))
+
+    for r, h in enumerate(hyps):
+        words = SRC[r, : LENGTHS[r]].tolist()
+        best = max(set(itertools.permutations(words)), key=logp)
+        assert h.tokens == list(best)
+        assert h.logprob == pytest.approx(logp(best) - (len(words) + 1) * np.log(V), abs=1e-4)
+
+
+def test_fusion_refuses_a_negative_weight_and_candidates_of_other_rows():
+    with pytest.raises(RnnkitError, match="at least 0"):
+        ShallowFusion(Table(V), toy_lm(), -1.0, SINK)
+    fused = ShallowFusion(Table(V), toy_lm(), 1.0, SINK, torch.ones(2, V, dtype=torch.bool))
+    with pytest.raises(RnnkitError, match="2 rows of candidates for 3 sources"):
+        fused.start(SRC, LENGTHS)
 
 
 # -- the tune rules: one protocol for both tune samplers ---------------------------------------

@@ -19,7 +19,8 @@ from rnnkit.generate.search import beam_search, greedy, sample
 from rnnkit.models.decoder import Attention
 from rnnkit.models.recurrent import encode_packed
 from rnnkit.models.seq2seq import BOS, EOS, PAD, Seq2Seq, Seq2SeqConfig
-from rnnkit.tasks.reorder import BigramOrder, sentences
+from rnnkit.runs.driver import load_run
+from rnnkit.tasks.reorder import BEAMS, LM_WEIGHTS, BigramOrder, decoding_name, sentences
 from tests.test_cli_lm import assert_user_error, cli
 
 
@@ -225,9 +226,20 @@ def main_ok(*argv) -> int:
 def test_reorder_trains_predicts_and_evaluates_through_the_cli(reorder_run, capsys):
     run, new = reorder_run
     results = json.loads((run / "results.json").read_text())
-    for part in ("test", "greedy", "baseline"):
-        assert 0 <= results[part]["exact_match"] <= 1 and 0 <= results[part]["bleu"] <= 100
+    figures = [results[p] for p in ("test", "model", "greedy")] + [
+        results["baselines"][b] for b in ("bigram", "kneser_ney")]  # fmt: skip
+    for f in figures:
+        assert 0 <= f["exact_match"] <= 1 and 0 <= f["bleu"] <= 100
+    decoding = results["decoding"]
+    assert decoding["beam"] in BEAMS and decoding["lm_weight"] in LM_WEIGHTS
+    assert results["test"]["decoding"] == decoding_name(decoding["beam"], decoding["lm_weight"])
+    assert len(decoding["validation"]) == len(LM_WEIGHTS) + len(BEAMS) - 1
+    assert json.loads((run / "ngram.json").read_text())["order"] == 4
     assert (run / "attention.png").stat().st_size > 1000
+    # the loaded run decodes its test split as the test did: the n-gram and the choice kept
+    again = load_run(run).evaluate()
+    assert {k: again[k] for k in ("exact_match", "bleu")} == pytest.approx(
+        {k: results["test"][k] for k in ("exact_match", "bleu")})  # fmt: skip
     code, out, err = cli(capsys, "predict", run, "the king of denmark", "zyzzyva is the king",
                          "--json")  # fmt: skip
     assert code == 0, err

@@ -16,13 +16,15 @@ vocabulary, :math:`p_0(w) = 1/|V|`. The discounts of each order come from its co
 :math:`n_1..n_4`: :math:`Y = n_1 / (n_1 + 2 n_2)`, :math:`D_j = j - (j + 1) Y n_{j+1} / n_j`.
 
 Every history is padded with ``order - 1`` begin tokens, so every distribution sums to one over
-the vocabulary (the begin and padding ids excluded).
+the vocabulary (the begin and padding ids excluded). A fitted model is its n-gram counts:
+``to_dict``/``from_dict`` keep them (JSON-ready) and rebuild the same tables.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,11 +55,14 @@ class KneserNey:
         if order < 1:
             raise RnnkitError(f"the n-gram order must be at least 1, got {order}")
         self.order, self.vocab_size, self.bos = order, vocab_size, bos
+        self.exclude = [int(i) for i in exclude]
         self.targets = np.ones(vocab_size, dtype=bool)
-        self.targets[[bos, *exclude]] = False
-        # per order k: history (k-1 ids) -> (next ids, discounted counts, total, backoff mass)
+        self.targets[[bos, *self.exclude]] = False
+        # per order k: history (k-1 ids) -> (next ids ascending, discounted counts, total,
+        # backoff mass)
         self.tables: list[dict[tuple, tuple[np.ndarray, np.ndarray, float, float]]] = []
         self.discounts: list[tuple[float, float, float]] = []
+        self.counts: Mapping[tuple[int, ...], int] = {}  # the order-n n-grams counted
 
     def fit(
         self,
@@ -71,7 +76,17 @@ class KneserNey:
         for seq in sequences:
             padded = [self.bos] * (n - 1) + list(seq)
             grams.update(tuple(padded[i : i + n]) for i in range(len(padded) - n + 1))
-        by_order = {n: grams}
+        return self.fit_counts(grams, discounts)
+
+    def fit_counts(
+        self,
+        grams: Mapping[tuple[int, ...], int],
+        discounts: Sequence[tuple[float, float, float]] | None = None,
+    ) -> KneserNey:
+        """The tables from the order-n n-gram counts (histories padded with the begin id)."""
+        n = self.order
+        self.counts = grams
+        by_order = {n: Counter(grams)}
         for k in range(n - 1, 0, -1):  # continuation counts: distinct left neighbours
             by_order[k] = Counter(g[1:] for g in by_order[k + 1])
         self.tables, self.discounts = [], []
@@ -88,6 +103,7 @@ class KneserNey:
                 followers[g[:-1]].append((g[-1], c))
             table = {}
             for h, pairs in followers.items():
+                pairs.sort()  # ids ascending: `distribution` finds a few ids by bisection
                 ids = np.array([w for w, _ in pairs])
                 c = np.array([c for _, c in pairs], dtype=np.float64)
                 d_of = np.array(d)[np.minimum(c, 3).astype(int) - 1]  # D(c) per follower
@@ -96,20 +112,45 @@ class KneserNey:
             self.tables.append(table)
         return self
 
-    def distribution(self, history: Sequence[int]) -> np.ndarray:
-        """p(. | history) over the whole vocabulary, (V,) float64; history: the ids so far
-        (after the begin token); only the last ``order - 1`` are read."""
+    def distribution(self, history: Sequence[int], ids: np.ndarray | None = None) -> np.ndarray:
+        """p(. | history) over the whole vocabulary, (V,) float64, or of ``ids`` alone (an int
+        array, (K,)); history: the ids so far (after the begin token); only the last
+        ``order - 1`` are read."""
         n = self.order
         h = tuple([self.bos] * (n - 1) + list(history[-(n - 1) :] if n > 1 else []))[-(n - 1) :]
-        p = self.targets / self.targets.sum()  # (V,) uniform over the predicted ids
+        uniform = self.targets / self.targets.sum()  # (V,) over the predicted ids
+        p = uniform if ids is None else uniform[ids]  # (V,) or (K,)
         for k in range(1, n + 1):
             entry = self.tables[k - 1].get(h[len(h) - (k - 1) :] if k > 1 else ())
             if entry is None:
                 continue
-            ids, kept, total, backoff = entry
+            seen, kept, total, backoff = entry
             p = p * (backoff / total)
-            p[ids] += kept / total
+            if ids is None:
+                p[seen] += kept / total
+            else:
+                at = np.minimum(np.searchsorted(seen, ids), len(seen) - 1)  # (K,)
+                hit = seen[at] == ids
+                p[hit] += kept[at[hit]] / total
         return p
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model as JSON-ready lists: its settings, discounts and n-gram counts."""
+        return {
+            "order": self.order, "vocab_size": self.vocab_size, "bos": self.bos,
+            "exclude": self.exclude, "discounts": [list(d) for d in self.discounts],
+            "ngrams": [[*g, c] for g, c in sorted(self.counts.items())],
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> KneserNey:
+        """The model ``to_dict`` gave, with the same tables (ValueError/KeyError/TypeError if
+        ``d`` is not one)."""
+        kn = cls(int(d["order"]), int(d["vocab_size"]), int(d["bos"]), d["exclude"])
+        grams = {tuple(int(i) for i in row[:-1]): int(row[-1]) for row in d["ngrams"]}
+        if any(len(g) != kn.order or not all(0 <= i < kn.vocab_size for i in g) for g in grams):
+            raise ValueError("an n-gram of the wrong length or outside the vocabulary")
+        return kn.fit_counts(grams, [tuple(map(float, x)) for x in d["discounts"]])
 
     def nll(self, sequences: Sequence[Sequence[int]]) -> tuple[float, int]:
         """(total negative log-likelihood in nats, tokens scored) of ``sequences``."""

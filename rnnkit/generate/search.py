@@ -147,7 +147,9 @@ def beam_search(
                 if tok == eos or t == max_len - 1:
                     toks = hist[parent].tolist() + ([] if tok == eos else [tok])
                     length = len(toks) + (tok == eos)
-                    steps = None if w is None else torch.stack([*attn_hist, w])[:, parent]
+                    steps = None  # its own row of each step: stacking all rows costs O(K^2)
+                    if w is not None:
+                        steps = torch.stack([*(a[parent] for a in attn_hist), w[parent]])
                     finished[b].append(Hypothesis(toks, s, s / length**alpha, steps))
                 else:
                     parents.append(parent)

@@ -1,15 +1,22 @@
 """Word reordering: a sentence's words shuffled in, the sentence out (sequence to sequence),
-beside the best order under a word-bigram model trained on the same split.
+beside the best orders under two n-gram models trained on the same split.
 
-Sentences come from any text (default: the bundled Shakespeare): stage directions in brackets
-are dropped, the text is cut at ``.``, ``!`` and ``?``, words are lowercased (punctuation
-dropped), and sentences of ``min_words``..``max_words`` words are kept, each text once, before
-the split, so that no sentence appears in two splits. Training sees a fresh shuffle of every
-sentence each time; validation and test shuffles are fixed by ``split_seed``.
+Sentences come from any text (default: the bundled Shakespeare; ``--dataset kjv`` the King
+James Bible; ``--data FILE`` any UTF-8 text): stage directions in brackets are dropped, the text
+is cut at ``.``, ``!`` and ``?``, words are lowercased (punctuation dropped), and sentences of
+``min_words``..``max_words`` words are kept, each text once, before the split, so that no
+sentence appears in two splits. Training sees a fresh shuffle of every sentence each time;
+validation and test shuffles are fixed by ``split_seed``.
 
 Decoding is restricted to the input's words (a ``BagConstraint``, ``rnnkit.generate``), so every
 output is a permutation of the input; words outside the vocabulary keep their relative order.
-Scores: exact match (the whole sentence) and corpus BLEU (sacrebleu).
+It can add a Kneser-Ney word n-gram's log-probability, fitted on the training sentences, to the
+network's at each step (shallow fusion, ``rnnkit.generate.fusion``): the weight and the beam
+width are chosen on the validation split after training (exact match, then BLEU), kept in
+results.json and used again by ``rnnkit predict``; the n-gram is saved with the run
+(``ngram.json``: its counts). Baselines: the order an add-0.1 word bigram scores highest (the
+bar) and the order the Kneser-Ney n-gram scores highest, each by beam search (64) over
+permutations. Scores: exact match (the whole sentence) and corpus BLEU (sacrebleu).
 """
 
 from __future__ import annotations
@@ -19,18 +26,21 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rnnkit.baselines.kneser_ney import KneserNey
+from rnnkit.baselines.ngram_order import best_order
 from rnnkit.config import Settings, setting
 from rnnkit.data.splits import batched, split_indices
 from rnnkit.data.text import read_text
 from rnnkit.data.tokenizers import WordTokenizer, fit_vocab, tokenizer_from_dict
 from rnnkit.errors import RnnkitError
 from rnnkit.generate.constraints import BagConstraint
+from rnnkit.generate.fusion import ShallowFusion
 from rnnkit.generate.search import beam_search, greedy
 from rnnkit.models.seq2seq import (
     BOS,
@@ -44,11 +54,19 @@ from rnnkit.models.seq2seq import (
 )
 from rnnkit.plots.attention import plot_attention
 from rnnkit.scoring.order import scores
-from rnnkit.tasks.base import Splits, Task, register_task
+from rnnkit.tasks.base import Splits, Task, check_source, exactly_one_source, register_task
+from rnnkit.tasks.writing import results_table
 from rnnkit.train.steps import ListBatches, StepOutput
 
 MAX_INPUT_WORDS = 64  # longest input `predict` takes: longer ones are refused, not truncated
-BEAM = 5
+BEAM = 5  # the network's decoding alone, and a run's before it has chosen one
+DEFAULT_DATASET = "shakespeare"
+# what the validation split chooses from after training: the n-gram's weight at beam
+# WEIGHT_BEAM, then the beam width at that weight
+LM_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+WEIGHT_BEAM = 16
+BEAMS = (5, 16, 64)
+COLUMNS = [("exact_match", "exact", "8.4f"), ("bleu", "BLEU", "8.2f")]
 Example = tuple[list[str], list[str]]  # (shuffled words, the sentence's words)
 Batch = tuple[Tensor, Tensor, Tensor]  # source ids (B, S), lengths (B,), target ids (B, S)
 _BRACKETS = re.compile(r"\[[^\]]*\]")
@@ -110,11 +128,18 @@ class BigramOrder:
         return [words[j] for j in best[1]]
 
 
+def decoding_name(beam: int, lm_weight: float) -> str:
+    name = "greedy" if beam == 1 else f"beam {beam}"
+    return name + (f", n-gram weight {lm_weight:g}" if lm_weight > 0 else "")
+
+
 @dataclass(kw_only=True)
 class ReorderData(Settings):
-    data: str | None = setting(
-        None, "UTF-8 text file (default: bundled Shakespeare)", metavar="FILE"
-    )
+    data: str | None = setting(None, "UTF-8 text file", metavar="FILE")
+    dataset: str | None = setting(
+        None, f"named dataset (default when no --data: {DEFAULT_DATASET}, the bundled plays; kjv"
+        " is the King James Bible, fetched once from Debian)", metavar="NAME",
+    )  # fmt: skip
     min_words: int = setting(4, "shortest sentence kept (words)", lo=2, hi=MAX_INPUT_WORDS)
     max_words: int = setting(8, "longest sentence kept (words)", lo=2, hi=MAX_INPUT_WORDS)
     vocab_size: int = setting(10000, "vocabulary cap (with 4 special tokens)", lo=5, hi=10**7)
@@ -122,8 +147,22 @@ class ReorderData(Settings):
     test: float = setting(0.1, "held-out test fraction", lo=0, hi=1, lo_open=True)
     split_seed: int = setting(0, "seed of the split and of the fixed shuffles", lo=0, hi=2**63 - 1)
     batch_size: int = setting(64, "sentences per step", lo=1, hi=65536)
+    lm_order: int = setting(
+        4, "order of the Kneser-Ney word n-gram (fused into decoding; the second baseline)",
+        lo=2, hi=8,
+    )  # fmt: skip
+    lm_weight: float | None = setting(
+        None, "weight of the n-gram's log-probability in decoding (default: chosen on the "
+        f"validation split after training from {', '.join(f'{w:g}' for w in LM_WEIGHTS)})",
+        lo=0, hi=100,
+    )  # fmt: skip
+    beam: int | None = setting(
+        None, "beam width of decoding, 1: greedy (default: chosen on the validation split "
+        f"after training from {', '.join(map(str, BEAMS))})", lo=1, hi=256,
+    )  # fmt: skip
 
     def check(self) -> None:
+        check_source(self.data, self.dataset, has_default=True)
         if self.min_words > self.max_words:
             raise RnnkitError(f"min_words ({self.min_words}) is above max_words ({self.max_words})")
 
@@ -134,12 +173,16 @@ class ReorderTask(Task):
     help = "train a sequence-to-sequence model to put shuffled words back in order"
     description = (
         "Train an attention encoder-decoder to restore sentences from their shuffled words "
-        "(default: the bundled Shakespeare; --data FILE for any text). Prints exact match and "
-        "BLEU with beam search and greedy decoding beside the best order under a word-bigram "
-        "model, and writes attention.png for a test sentence."
+        "(default: the bundled Shakespeare; --dataset kjv for the King James Bible; --data "
+        "FILE for any text). Decoding adds a Kneser-Ney word n-gram's log-probability, its "
+        "weight and the beam chosen on the validation split. Prints exact match and BLEU of "
+        "that decoding and of the network alone beside the best orders under a word bigram and "
+        "under the n-gram, and writes attention.png for a test sentence."
     )
     Data = ReorderData
     Model = Seq2SeqConfig
+    # runs saved before the setting existed fed the attentional vector back in
+    absent: ClassVar[dict[str, dict[str, Any]]] = {"model": {"input_feed": True}}
     defaults = {
         "model": {"hidden_size": 256, "embed_dim": 128, "dropout": 0.2},
         "train": {"epochs": 30, "lr": 3e-3, "eval_every": 200, "patience": 5},
@@ -150,13 +193,15 @@ class ReorderTask(Task):
     decoding = ("beam",)  # beam search, or greedy (1), over the input's words only
 
     vocab: WordTokenizer | None = None
+    lm: KneserNey | None = None  # None in a run saved before the n-gram was added
+    chosen: tuple[int, float] = (BEAM, 0.0)  # (beam, n-gram weight): test's choice, restored
 
     # -- data ----------------------------------------------------------------------------------
 
     def prepare(self) -> Splits:
         d = self.data
-        sents = sentences(read_text(d.data), d.min_words, d.max_words)
-        source = d.data or "bundled Shakespeare"
+        text, source = exactly_one_source(d.data, d.dataset, self.name, DEFAULT_DATASET)
+        sents = sentences(read_text(d.data) if text is None else text, d.min_words, d.max_words)
         if len(sents) < 3:
             raise RnnkitError(
                 f"{source}: {len(sents)} distinct sentences of {d.min_words}-{d.max_words} "
@@ -167,6 +212,10 @@ class ReorderTask(Task):
             words = fit_vocab((w for i in tr for w in sents[i]), d.vocab_size - 3)
             self.vocab = WordTokenizer([*SPECIALS, *words[1:]])
             self.model.src_vocab_size = self.model.tgt_vocab_size = len(self.vocab)
+        if self.lm is None:  # a new run, or one saved before the n-gram (resumed, evaluated)
+            self.lm = KneserNey(d.lm_order, len(self.vocab), BOS, [PAD]).fit(
+                [[*self.ids(sents[i]), EOS] for i in tr]
+            )
 
         def fixed(idx: list[int]) -> list[Example]:
             return [(shuffled(sents[i], d.split_seed, i), sents[i]) for i in idx]
@@ -175,13 +224,21 @@ class ReorderTask(Task):
         return Splits(fixed(tr), fixed(va), fixed(te), info)
 
     def artefacts(self) -> dict[str, Any]:
-        return {"tokenizer.json": self.vocab.to_dict()}
+        return {"tokenizer.json": self.vocab.to_dict(), "ngram.json": self.lm.to_dict()}
 
     def restore(self, files: dict[str, Any]) -> None:
         vocab = tokenizer_from_dict(files.get("tokenizer.json", {}))
         if not isinstance(vocab, WordTokenizer) or tuple(vocab.vocab[:4]) != SPECIALS:
             raise RnnkitError("tokenizer.json of the run is not a reorder vocabulary")
         self.vocab = vocab
+        if "ngram.json" in files:
+            try:
+                lm = KneserNey.from_dict(files["ngram.json"])
+            except (KeyError, TypeError, ValueError, IndexError):
+                lm = None
+            if lm is None or lm.vocab_size != len(vocab) or lm.bos != BOS:
+                raise RnnkitError("ngram.json of the run is not an n-gram over its vocabulary")
+            self.lm = lm
 
     def ids(self, words: list[str]) -> list[int]:
         return [self.vocab.index.get(w, UNK) for w in words]
@@ -225,9 +282,13 @@ class ReorderTask(Task):
     # -- decoding and scores -------------------------------------------------------------------
 
     @torch.no_grad()
-    def reorder(self, model: nn.Module, inputs: list[list[str]], beam: int = BEAM) -> list[dict]:
-        """Per input word list: the output words, log-probability, score and attention
-        (T_out, S), in the order given. ``beam=1`` is greedy decoding."""
+    def reorder(self, model: nn.Module, inputs: list[list[str]], beam: int = BEAM,
+                lm_weight: float = 0.0) -> list[dict]:  # fmt: skip
+        """Per input word list: the output words, log-probability (the network's, plus the
+        weighted n-gram's when fused), score and attention (T_out, S), in the order given.
+        ``beam=1`` is greedy decoding; ``lm_weight`` > 0 fuses the n-gram."""
+        if lm_weight > 0 and self.lm is None:
+            raise RnnkitError("this run has no n-gram to fuse (trained before it was saved)")
         model.eval()
         device = next(model.parameters()).device
         rows = [(words, words) for words in inputs]
@@ -240,11 +301,16 @@ class ReorderTask(Task):
             counts.scatter_add_(1, src, torch.ones_like(src))  # (N, V): each word's count
             counts[:, PAD] = 0
             bag = BagConstraint(counts, EOS)
+            step_model: Any = model
+            if lm_weight > 0:  # the n-gram is asked about the bag's words and the end only
+                candidates = counts > 0  # (N, V)
+                candidates[:, EOS] = True
+                step_model = ShallowFusion(model, self.lm, lm_weight, PAD, candidates)
             max_len = int(lengths.max()) + 1
             if beam == 1:
-                hyps = greedy(model, src, lengths, BOS, EOS, max_len, constraint=bag)
+                hyps = greedy(step_model, src, lengths, BOS, EOS, max_len, constraint=bag)
             else:
-                hyps = beam_search(model, src, lengths, BOS, EOS, max_len, beam=beam,
+                hyps = beam_search(step_model, src, lengths, BOS, EOS, max_len, beam=beam,
                                    constraint=bag)  # fmt: skip
             for h in hyps:
                 i = next(positions)
@@ -263,36 +329,83 @@ class ReorderTask(Task):
         return scores(pred, [t for _, t in examples])
 
     def score(self, model: nn.Module, examples: list[Example]) -> dict[str, Any]:
-        pred = [r["words"] for r in self.reorder(model, [s for s, _ in examples])]
+        """Figures of the run's decoding (chosen on the validation split after training)."""
+        pred = [r["words"] for r in self.reorder(model, [s for s, _ in examples], *self.chosen)]
         return {"sentences": len(examples), **scores(pred, [t for _, t in examples])}
 
+    def choose_decoding(self, model: nn.Module, val: list[Example]) -> dict[str, Any]:
+        """The n-gram weight and beam the run will use: each of ``--lm-weight`` and ``--beam``
+        as given, else chosen on the validation split by exact match, then BLEU, then the
+        smaller beam and weight: first the weight (``LM_WEIGHTS``) at beam ``WEIGHT_BEAM``,
+        then the beam (``BEAMS``) at that weight. The weight balances a network against a
+        count model of another scale, and a larger beam helps only where the fused scores
+        disagree with the network's; the validation split asks rather than assume."""
+        d = self.data
+        weights = LM_WEIGHTS if d.lm_weight is None else (d.lm_weight,)
+        beams = BEAMS if d.beam is None else (d.beam,)
+        if len(weights) == len(beams) == 1:
+            self.chosen = (beams[0], weights[0])
+            return {"beam": beams[0], "lm_weight": weights[0], "chosen_by": "settings"}
+        inputs, gold = [s for s, _ in val], [t for _, t in val]
+        figures: dict[tuple[int, float], dict[str, float]] = {}
+
+        def best(candidates: list[tuple[int, float]]) -> tuple[int, float]:
+            for b, w in candidates:
+                if (b, w) not in figures:
+                    pred = [r["words"] for r in self.reorder(model, inputs, b, w)]
+                    figures[b, w] = scores(pred, gold)
+            return max(figures, key=lambda k: (figures[k]["exact_match"], figures[k]["bleu"],
+                                               -k[0], -k[1]))  # fmt: skip
+
+        weight = best([(WEIGHT_BEAM if d.beam is None else d.beam, w) for w in weights])[1]
+        self.chosen = best([(b, weight) for b in beams])
+        return {"beam": self.chosen[0], "lm_weight": self.chosen[1],
+                "chosen_by": "validation exact match, then BLEU",
+                "validation": {decoding_name(*k): f for k, f in figures.items()}}  # fmt: skip
+
+    def restore_results(self, results: dict[str, Any]) -> None:
+        decoding = results.get("decoding") if isinstance(results, dict) else None
+        if not isinstance(decoding, dict):
+            return
+        beam, weight = decoding.get("beam"), decoding.get("lm_weight")
+        if isinstance(beam, int) and beam >= 1 and isinstance(weight, int | float) and weight >= 0:
+            self.chosen = (beam, float(weight))
+
     def test(self, model: nn.Module, splits: Splits, run_dir: Path) -> dict[str, Any]:
+        decoding = self.choose_decoding(model, splits.val)
         inputs, gold = [s for s, _ in splits.test], [t for _, t in splits.test]
-        rows = self.reorder(model, inputs)
+        rows = self.reorder(model, inputs, *self.chosen)
+        alone = (rows if self.chosen == (BEAM, 0.0)
+                 else self.reorder(model, inputs, BEAM))  # fmt: skip
         greedy_pred = [r["words"] for r in self.reorder(model, inputs, beam=1)]
         bigram = BigramOrder([t for _, t in splits.train])
+        kn_order = [[s[j] for j in best_order(self.lm, self.ids(s), EOS)] for s in inputs]
         first = rows[0]
         if first["attention"] is not None:
             plot_attention(first["attention"], inputs[0], [*first["words"], "</s>"],
                            run_dir / "attention.png", "attention, first test sentence")  # fmt: skip
         return {
-            "test": {"sentences": len(gold), **scores([r["words"] for r in rows], gold)},
+            "decoding": decoding,
+            "test": {"sentences": len(gold), "decoding": decoding_name(*self.chosen),
+                     **scores([r["words"] for r in rows], gold)},
+            "model": {"decoding": decoding_name(BEAM, 0.0),
+                      **scores([r["words"] for r in alone], gold)},
             "greedy": scores(greedy_pred, gold),
-            "baseline": {
-                "name": "best order under an add-0.1 word bigram (beam 64 over permutations)",
-                **scores([bigram.order(s) for s in inputs], gold),
+            "baselines": {
+                "bigram": {"name": "add-0.1 word bigram, beam 64",
+                           **scores([bigram.order(s) for s in inputs], gold)},
+                "kneser_ney": {"name": f"Kneser-Ney word {self.lm.order}-gram, beam 64",
+                               **scores(kn_order, gold)},
             },
-        }
+        }  # fmt: skip
 
     @staticmethod
     def format_results(r: dict[str, Any]) -> str:
-        s = r["split"]
-        lines = [f"test split: {s['test']} sentences (train {s['train']}, val {s['val']})",
-                 f"{'':36s} {'exact match':>12s} {'BLEU':>8s}"]  # fmt: skip
-        for name, t in [(f"seq2seq, beam {BEAM}", r["test"]), ("seq2seq, greedy", r["greedy"]),
-                        ("baseline: word bigram", r["baseline"])]:  # fmt: skip
-            lines.append(f"{name:36s} {t['exact_match']:12.4f} {t['bleu']:8.2f}")
-        return "\n".join(lines)
+        decodings = [(f"seq2seq, {r['test']['decoding']} (used)", r["test"]),
+                     (f"seq2seq alone, {r['model']['decoding']}", r["model"]),
+                     ("seq2seq alone, greedy", r["greedy"])]  # fmt: skip
+        notes = [f"decoding: {r['test']['decoding']}, chosen by {r['decoding']['chosen_by']}"]
+        return results_table(r, "sentences", notes, COLUMNS, decodings)
 
     # -- using a trained model -----------------------------------------------------------------
 
@@ -321,11 +434,14 @@ class ReorderTask(Task):
         return [self.parse_input(line) for line in read_lines(path)]
 
     def predict(
-        self, model: nn.Module, inputs: list[Any], beam: int = BEAM
+        self, model: nn.Module, inputs: list[Any], beam: int | None = None
     ) -> list[dict[str, Any]]:
+        """The run's decoding (its beam and n-gram weight); ``beam`` replaces its beam."""
         inputs = [w if isinstance(w, list) else self.parse_input(w) for w in inputs]
+        beam = self.chosen[0] if beam is None else beam
         rows = []
-        for words, r in zip(inputs, self.reorder(model, inputs, beam), strict=True):
+        for words, r in zip(inputs, self.reorder(model, inputs, beam, self.chosen[1]),
+                            strict=True):  # fmt: skip
             a = None if r["attention"] is None else r["attention"].tolist()
             rows.append({
                 "input": " ".join(words), "output": " ".join(r["words"]),

@@ -18,7 +18,8 @@ from rnnkit.errors import RnnkitError
 class NamedDataset:
     """A dataset that rnnkit knows by name. ``load()`` returns the task's data type:
     ``LabelledTexts``/``LabelledSequences`` (classify), ``list[Sentence]`` (tag), ``Series``
-    (forecast) or ``(pairs, a group per pair)`` (translate, summarize, chat)."""
+    (forecast), ``(pairs, a group per pair)`` (translate, summarize, chat) or one text
+    (reorder)."""
 
     name: str
     task: str
@@ -51,6 +52,7 @@ def get(name: str, task: str | None = None) -> NamedDataset:
 
 from rnnkit.data.named import (  # noqa: E402, F401  (register)
     bible,
+    bundled,
     debian,
     debian_en_de,
     dialogue,

@@ -1,4 +1,6 @@
-"""``bible-en-es``: the King James Version (1769 text) and the Reina-Valera 1909, verse by verse.
+"""``bible-en-es``: the King James Version (1769 text) and the Reina-Valera 1909, verse by verse;
+``kjv``: the King James Version's English alone, one verse a line (word reordering's second
+corpus).
 
 Both come from Debian's SWORD packages (``sword-text-kjv``: module ``engKJV2006eb``;
 ``sword-text-sparv``: ``spaRV1909eb``), both public domain, both in the KJV versification, so
@@ -83,6 +85,21 @@ def module_files(package: str, module: str) -> dict[str, bytes]:
     return out
 
 
+def chapters(entries: list[str]) -> list[str | None]:
+    """The chapter of each index entry that is a verse; None for the entries that open a book
+    or a chapter, and for those before the first chapter."""
+    out: list[str | None] = []
+    chapter = None
+    for raw in entries:
+        opened = _CHAPTER.search(raw)
+        if opened:
+            chapter = opened.group(1) or opened.group(2)
+        elif _BOOK.search(raw):
+            chapter = None
+        out.append(None if opened else chapter)
+    return out
+
+
 def load_bible() -> list[Verse]:
     """Aligned English-Spanish verses, in canonical order; a verse empty in either is left out
     (the KJV versification has a few entries one translation leaves empty)."""
@@ -92,15 +109,7 @@ def load_bible() -> list[Verse]:
         en, es = (read_ztext(texts[lang], testament) for lang in ("en", "es"))
         if len(en) != len(es):
             raise RnnkitError(f"the two modules' {testament} indexes differ ({len(en)}, {len(es)})")
-        chapter = None
-        for raw_en, raw_es in zip(en, es, strict=True):
-            opened = _CHAPTER.search(raw_en)
-            if opened:
-                chapter = opened.group(1) or opened.group(2)
-                continue
-            if _BOOK.search(raw_en):
-                chapter = None
-                continue
+        for chapter, raw_en, raw_es in zip(chapters(en), en, es, strict=True):
             a, b = clean(raw_en), clean(raw_es)
             if chapter and a and b:
                 verses.append(Verse(chapter, a, b))
@@ -113,6 +122,17 @@ def load_bible_pairs() -> tuple[list[tuple[str, str]], list[str]]:
     return [(v.en, v.es) for v in verses], [v.chapter for v in verses]
 
 
+def load_kjv() -> str:
+    """The King James Version's verses, in canonical order, one a line."""
+    files = module_files(*MODULES["en"])
+    lines = []
+    for testament in TESTAMENTS:
+        entries = read_ztext(files, testament)
+        lines += [clean(raw) for chapter, raw in zip(chapters(entries), entries, strict=True)
+                  if chapter]  # fmt: skip
+    return "\n".join(line for line in lines if line) + "\n"
+
+
 register(
     NamedDataset(
         name="bible-en-es",
@@ -121,5 +141,15 @@ register(
         source="Debian sword-text-kjv (engKJV2006eb) + sword-text-sparv (spaRV1909eb)",
         license="public domain",
         load=load_bible_pairs,
+    )
+)
+register(
+    NamedDataset(
+        name="kjv",
+        task="reorder",
+        description="King James Version (1769 text), English, one verse a line",
+        source="Debian sword-text-kjv (engKJV2006eb)",
+        license="public domain",
+        load=load_kjv,
     )
 )
