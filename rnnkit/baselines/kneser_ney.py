@@ -36,13 +36,17 @@ FALLBACK = (0.5, 1.0, 1.5)  # when an order's counts of counts are too few for t
 
 
 def modified_discounts(counts_of_counts: Sequence[int]) -> tuple[float, float, float]:
-    """(D1, D2, D3+) from n1..n4, each kept within [0, j] (``FALLBACK`` if a count is 0)."""
+    """(D1, D2, D3+) from n1..n4, each kept within [0, j]; ``FALLBACK`` if a count is 0 or an
+    estimate is not above 0 (KenLM's ``--discount_fallback``): with a discount of 0, a history
+    whose followers all have that count keeps no mass for the rest, which then get p = 0."""
     n1, n2, n3, n4 = counts_of_counts
     if min(n1, n2, n3) == 0:
         return FALLBACK
     y = n1 / (n1 + 2 * n2)
     d = (1 - 2 * y * n2 / n1, 2 - 3 * y * n3 / n2, 3 - 4 * y * n4 / n3)
-    return tuple(float(min(max(x, 0.0), j)) for j, x in enumerate(d, 1))  # type: ignore[return-value]
+    if min(d) <= 0:
+        return FALLBACK
+    return tuple(float(min(x, j)) for j, x in enumerate(d, 1))  # type: ignore[return-value]
 
 
 class KneserNey:
@@ -58,6 +62,7 @@ class KneserNey:
         # per order k: history (k-1 ids) -> (next ids, discounted counts, total, backoff mass)
         self.tables: list[dict[tuple, tuple[np.ndarray, np.ndarray, float, float]]] = []
         self.discounts: list[tuple[float, float, float]] = []
+        self.grams: Counter = Counter()  # the highest order's counts, which make the rest
 
     def fit(
         self,
@@ -71,6 +76,15 @@ class KneserNey:
         for seq in sequences:
             padded = [self.bos] * (n - 1) + list(seq)
             grams.update(tuple(padded[i : i + n]) for i in range(len(padded) - n + 1))
+        return self.fit_counts(grams, discounts)
+
+    def fit_counts(
+        self, grams: Counter, discounts: Sequence[tuple[float, float, float]] | None = None
+    ) -> KneserNey:
+        """The model of the highest-order n-gram counts ``grams`` ({n ids: count}), as ``fit``
+        makes it from the sequences they were counted in."""
+        n = self.order
+        self.grams = grams
         by_order = {n: grams}
         for k in range(n - 1, 0, -1):  # continuation counts: distinct left neighbours
             by_order[k] = Counter(g[1:] for g in by_order[k + 1])
@@ -88,6 +102,7 @@ class KneserNey:
                 followers[g[:-1]].append((g[-1], c))
             table = {}
             for h, pairs in followers.items():
+                pairs.sort()  # ids ascending, for ``prob``'s binary search
                 ids = np.array([w for w, _ in pairs])
                 c = np.array([c for _, c in pairs], dtype=np.float64)
                 d_of = np.array(d)[np.minimum(c, 3).astype(int) - 1]  # D(c) per follower
@@ -95,6 +110,21 @@ class KneserNey:
                 table[h] = (ids, np.maximum(c - d_of, 0.0), total, float(np.minimum(d_of, c).sum()))
             self.tables.append(table)
         return self
+
+    def to_dict(self) -> dict:
+        """The model as JSON-ready data: its settings, discounts and highest-order counts."""
+        return {"order": self.order, "vocab_size": self.vocab_size, "bos": self.bos,
+                "exclude": [i for i in range(self.vocab_size)
+                            if not self.targets[i] and i != self.bos],
+                "discounts": [list(d) for d in self.discounts],
+                "grams": [[*g, c] for g, c in self.grams.items()]}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict) -> KneserNey:
+        """The model ``to_dict`` described (the same probabilities)."""
+        model = cls(d["order"], d["vocab_size"], d["bos"], d["exclude"])
+        grams = Counter({tuple(g[:-1]): g[-1] for g in d["grams"]})
+        return model.fit_counts(grams, [tuple(x) for x in d["discounts"]])
 
     def distribution(self, history: Sequence[int]) -> np.ndarray:
         """p(. | history) over the whole vocabulary, (V,) float64; history: the ids so far
@@ -111,12 +141,29 @@ class KneserNey:
             p[ids] += kept / total
         return p
 
+    def prob(self, history: Sequence[int], token: int) -> float:
+        """p(token | history), as ``distribution(history)[token]`` (the same arithmetic) without
+        the rest of the vocabulary."""
+        n = self.order
+        h = tuple([self.bos] * (n - 1) + list(history[-(n - 1) :] if n > 1 else []))[-(n - 1) :]
+        p = float(self.targets[token]) / float(self.targets.sum())
+        for k in range(1, n + 1):
+            entry = self.tables[k - 1].get(h[len(h) - (k - 1) :] if k > 1 else ())
+            if entry is None:
+                continue
+            ids, kept, total, backoff = entry
+            p = p * (backoff / total)
+            j = int(np.searchsorted(ids, token))
+            if j < len(ids) and ids[j] == token:
+                p += kept[j] / total
+        return float(p)
+
     def nll(self, sequences: Sequence[Sequence[int]]) -> tuple[float, int]:
         """(total negative log-likelihood in nats, tokens scored) of ``sequences``."""
         total, count = 0.0, 0
         for seq in sequences:
             for i, w in enumerate(seq):
-                total -= float(np.log(self.distribution(seq[:i])[w]))
+                total -= float(np.log(self.prob(seq[:i], w)))
                 count += 1
         return total, count
 
