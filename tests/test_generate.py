@@ -1,12 +1,14 @@
 """The generation package: the one logits filter against a numpy reference, greedy and seeded
-draws through it, the token loop of a stateful model, the bag constraint of the step decoders,
-shallow fusion with an n-gram (the plain model at weight 0, the n-gram's order under a uniform
-model, scores that add exactly), and the tune rules that the network and Kneser-Ney samplers
-both obey (one protocol)."""
+draws through it, the token loop of a stateful model, the bag and n-gram-block constraints of
+the step decoders, shallow fusion with an n-gram (the plain model at weight 0, the n-gram's
+order under a uniform model, scores that add exactly), reranking by mutual information, the
+decoding as a value, and the tune rules that the network and Kneser-Ney samplers both obey
+(one protocol)."""
 
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,9 +17,11 @@ import torch
 
 from rnnkit.baselines.kneser_ney import KneserNey
 from rnnkit.errors import RnnkitError
-from rnnkit.generate.constraints import BagConstraint, TokenRules
+from rnnkit.generate.constraints import AllOf, BagConstraint, NoRepeatNgram, NotEmpty, TokenRules
+from rnnkit.generate.decoding import Decoding
 from rnnkit.generate.filters import filter_logits
 from rnnkit.generate.fusion import ShallowFusion
+from rnnkit.generate.rerank import Candidate, mmi_best, mmi_score
 from rnnkit.generate.sampling import draw, sample_next, sample_tokens
 from rnnkit.generate.search import beam_search, greedy, sample
 
@@ -291,6 +295,125 @@ def test_fusion_refuses_a_negative_weight_and_candidates_of_other_rows():
         fused.start(SRC, LENGTHS)
 
 
+# -- the n-gram block -------------------------------------------------------------------------
+
+
+def repeats(tokens: list[int], n: int) -> bool:
+    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    return len(grams) != len(set(grams))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_the_block_refuses_exactly_the_tokens_that_would_repeat_an_ngram(n):
+    V, N, T = 6, 5, 9
+    g = torch.Generator().manual_seed(n)
+    history = torch.randint(0, 3, (N, T), generator=g)  # few ids: many repeats; EOS (1) too
+    block = NoRepeatNgram(n, N, V, EOS)
+    for t in range(T + 1):
+        ok = block.allowed()
+        for r in range(N):
+            h = history[r, :t].tolist()
+            seen = {tuple(h[i : i + n]) for i in range(len(h) - n + 1)}
+            # by hand: v is refused when h + [v] ends with an n-gram h already holds
+            refused = [v != EOS and len(h) + 1 >= n and tuple((h + [v])[-n:]) in seen
+                       for v in range(V)]  # fmt: skip
+            assert ok[r].tolist() == [not x for x in refused], (n, r, h)
+        if t < T:
+            block = block.advance(history[:, t])
+    picked = block.select(torch.tensor([3, 3, 0]))  # beams follow their parents
+    assert picked.allowed().tolist() == ok[[3, 3, 0]].tolist()
+
+
+def loop_table() -> Table:
+    """After BOS 4; 4 and 5 follow each other, 6 is each one's second choice, EOS follows 6."""
+    table = Table(8)
+    table.logits.fill_(0.0)
+    table.logits[0, 4] = 5.0
+    table.logits[4, 5], table.logits[4, 6] = 5.0, 3.0
+    table.logits[5, 4], table.logits[5, 6] = 5.0, 2.0
+    table.logits[6, EOS] = 5.0
+    return table
+
+
+@pytest.mark.parametrize(("n", "want"), [(0, [4, 5, 4, 5, 4, 5, 4, 5]), (2, [4, 5, 4, 6]),
+                                         (3, [4, 5, 4, 5, 6])])  # fmt: skip
+def test_greedy_with_the_block_takes_the_next_best_token_where_a_repeat_would_come(n, want):
+    src, lengths = torch.zeros(1, 1, dtype=torch.long), torch.ones(1, dtype=torch.long)
+    block = NoRepeatNgram(n, 1, 8, EOS) if n else None
+    (h,) = greedy(loop_table(), src, lengths, 0, EOS, 8, constraint=block)
+    assert h.tokens == want
+
+
+def test_no_decoder_repeats_an_ngram_under_the_block_though_each_does_without_it():
+    V, bos, n = 8, 0, 2
+    src, lengths = torch.zeros(6, 1, dtype=torch.long), torch.ones(6, dtype=torch.long)
+    table = Table(V)
+    table.logits[:, EOS] = -10.0  # long outputs: room to repeat
+    for block in (None, NoRepeatNgram(n, 6, V, EOS)):
+        g = torch.Generator().manual_seed(0)
+        decoded = [
+            greedy(table, src, lengths, bos, EOS, 12, constraint=block),
+            sample(table, src, lengths, bos, EOS, 12, 1.0, constraint=block, generator=g),
+            beam_search(table, src, lengths, bos, EOS, 12, beam=3, constraint=block),
+        ]
+        found = [any(repeats(h.tokens, n) for h in hyps) for hyps in decoded]
+        assert found == ([True] * 3 if block is None else [False] * 3)
+
+
+def test_a_block_of_size_zero_is_refused():
+    with pytest.raises(RnnkitError, match="at least 1"):
+        NoRepeatNgram(0, 1, 5, EOS)
+
+
+# -- reranking by mutual information -----------------------------------------------------------
+
+# a generic reply (likely whatever the line: high p_LM), a long specific one, one between
+GENERIC, SPECIFIC, BETWEEN = (
+    Candidate(-2.0, -1.0, 1),
+    Candidate(-4.0, -6.0, 4),
+    Candidate(-3.0, -3.5, 2),
+)
+
+
+@pytest.mark.parametrize(("lam", "gamma", "scores", "best", "best_reversed"), [
+    (0.0, 0.0, [-2.0, -4.0, -3.0], GENERIC, GENERIC),  # the model's most probable
+    (0.25, 0.0, [-1.75, -2.5, -2.125], GENERIC, GENERIC),
+    (0.5, 0.0, [-1.5, -1.0, -1.25], SPECIFIC, SPECIFIC),  # the LM's favourite loses
+    (0.0, 1.0, [-1.0, 0.0, -1.0], SPECIFIC, SPECIFIC),  # the length bonus alone
+    (0.5, -0.25, [-1.75, -2.0, -1.75], GENERIC, BETWEEN),  # a tie: the first of the two
+])  # fmt: skip
+def test_mmi_scores_and_orders_candidates_as_the_formula_says(lam, gamma, scores, best,
+                                                              best_reversed):  # fmt: skip
+    group = [GENERIC, SPECIFIC, BETWEEN]
+    assert [mmi_score(c, lam, gamma) for c in group] == pytest.approx(scores)
+    i, j = mmi_best([group, group[::-1]], lam, gamma)
+    assert (group[i], group[::-1][j]) == (best, best_reversed)
+
+
+# -- the decoding as a value -------------------------------------------------------------------
+
+
+def test_a_decoding_names_itself_and_goes_through_json_unchanged():
+    beam = Decoding(beam=5, no_repeat=3)
+    mmi = Decoding(temperature=1.0, top_p=0.9, samples=8, mmi=0.5, length_bonus=1.0, seed=0)
+    assert beam.name() == "beam 5, no-repeat 3" and Decoding(beam=1).name() == "greedy"
+    assert mmi.name() == "best of 8 nucleus 0.9 samples by MMI (lambda 0.5, gamma 1)"
+    for d in (beam, mmi):
+        assert Decoding.from_dict(json.loads(json.dumps(d.to_dict()))) == d
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ({"beam": 0}, "beam must be in"),
+    ({"samples": 4}, "need a temperature"),
+    ({"temperature": 1.0, "mmi": 0.5}, "give samples above 1"),
+    ({"top_p": 0.0, "temperature": 1.0}, "top_p must be in"),
+    ({"beams": 5}, "not a decoding"),
+])  # fmt: skip
+def test_a_bad_decoding_is_a_one_line_error(given, message):
+    with pytest.raises(RnnkitError, match=message):
+        Decoding.from_dict(given)
+
+
 # -- the tune rules: one protocol for both tune samplers ---------------------------------------
 
 
@@ -355,3 +478,17 @@ def test_the_ngram_sampler_redraws_what_the_rules_refuse_from_the_rest():
     assert refused > 0
     greedy = kn.sample(np.random.default_rng(0), 4, 5, temperature=0, rules=OnlyEven())
     assert greedy[0] == int(np.argmax(p)) and all(t % 2 == 0 for t in greedy)
+
+
+def test_not_empty_refuses_only_the_first_end_and_all_of_combines():
+    # a table whose first choice after BOS is the end token: greedy would write nothing
+    table = Table(8)
+    table.logits[0, EOS] = 50.0
+    src, lengths = torch.tensor([[4, 5], [6, 4]]), torch.tensor([2, 2])
+    assert all(h.tokens == [] for h in greedy(table, src, lengths, 0, EOS, 5))
+    for search in (greedy, lambda *a, **k: beam_search(*a, beam=3, **k)):
+        hyps = search(table, src, lengths, 0, EOS, 5, constraint=NotEmpty(2, 8, EOS))
+        assert all(len(h.tokens) >= 1 for h in hyps)
+    both = AllOf(NotEmpty(2, 8, EOS), NoRepeatNgram(1, 2, 8, EOS)).advance(torch.tensor([4, 6]))
+    assert both.allowed().tolist() == [[v != 4 for v in range(8)], [v != 6 for v in range(8)]]
+    assert both.select(torch.tensor([1, 1, 0])).allowed()[0, 6].item() is False

@@ -168,6 +168,9 @@ def test_modified_discounts_follow_chen_and_goodman():
     y = 10 / 18
     expected = (1 - 2 * y * 0.4, 2 - 3 * y * 0.5, 3 - 4 * y * 0.5)
     assert modified_discounts([10, 4, 2, 1]) == pytest.approx(expected, abs=1e-12)
+    # n1..n4 = 2, 1, 6, 0: Y = 1/2, D1 = 1 - 2Y(1/2) = 1/2 but D2 = 2 - 3Y(6/1) = -7: the
+    # fallback, not a D2 of 0 (which would leave an unseen token p = 0 after some histories)
+    assert modified_discounts([2, 1, 6, 0]) == (0.5, 1.0, 1.5)
 
 
 def test_kneser_ney_matches_a_hand_computed_bigram_model():

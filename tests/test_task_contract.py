@@ -127,7 +127,7 @@ CASES = {"classify": classify_case, "tag": tag_case, "forecast": forecast_case, 
          "music": music_case}  # fmt: skip
 FIGURE = {"classify": "accuracy", "tag": "token_accuracy", "forecast": "mase", "lm": "loss",
           "reorder": "exact_match", "translate": "bleu", "summarize": "rougeL",
-          "chat": "perplexity", "speech": "cer", "caption": "bleu",
+          "chat": "perplexity_word", "speech": "cer", "caption": "bleu",
           "music": "nll"}  # fmt: skip
 PREDICTION = {"classify": "label", "tag": "tokens", "forecast": "forecast", "lm": "next",
               "reorder": "output", "translate": "output", "summarize": "output",

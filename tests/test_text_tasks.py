@@ -1,9 +1,9 @@
 """Summarization and the dialogue model: their data readers on text made here, their scores
-against the libraries or by hand, the baselines, and `rnnkit chat` reading standard input."""
+against the libraries or by hand, and the baselines (the dialogue task's decoding, perplexity
+and `rnnkit chat` are in tests/test_chat.py)."""
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
@@ -13,7 +13,6 @@ from rnnkit.data.named.dialogue import dialogue_pairs, speeches
 from rnnkit.scoring.distinct import distinct
 from rnnkit.scoring.rouge import rouge
 from rnnkit.tasks.text.chat import nearest_replies
-from tests.test_cli_lm import cli
 
 TRANSLATIONS = """Package: foo
 Description-md5: 1
@@ -166,39 +165,6 @@ def test_retrieval_baseline_answers_with_the_nearest_training_lines_reply():
     train = [("how are you today", "well, I thank you"), ("where is the king", "in his chamber")]
     assert nearest_replies(train, ["where is the queen", "how are you"]) == [
         "in his chamber", "well, I thank you"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def chat_run(tmp_path_factory):
-    from rnnkit.runs.driver import fit
-
-    d = tmp_path_factory.mktemp("chat")
-    rows = [{"line": f"hello number {i}", "reply": f"greetings to number {i}"} for i in range(60)]
-    (d / "turns.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    fit("chat", data={"data": str(d / "turns.jsonl"), "src_col": "line", "tgt_col": "reply",
-                      "tokens": "word", "val": 0.1, "test": 0.1},
-        model={"hidden_size": 16, "embed_dim": 8},
-        train={"max_steps": 20, "eval_every": 10, "progress": False, "lr": 0.02},
-        out=d / "run")  # fmt: skip
-    return d / "run"
-
-
-def test_chat_results_have_perplexity_distinct_and_the_retrieval_baseline(chat_run):
-    r = json.loads((chat_run / "results.json").read_text())
-    assert r["test"]["perplexity"] > 1 and 0 <= r["test"]["distinct1"] <= 1
-    assert set(r["baselines"]) == {"retrieval"} and "distinct2" in r["baselines"]["retrieval"]
-    assert (chat_run / "loss_curve.png").is_file()
-
-
-def test_chat_command_reads_standard_input_line_by_line(chat_run, capsys, monkeypatch):
-    monkeypatch.setattr("sys.stdin", io.StringIO("hello number 3\n\n@@@\nhello\n/quit\nnot read\n"))
-    code, out, err = cli(capsys, "chat", chat_run, "--temperature", "0.7", "--seed", "1")
-    assert code == 0, err
-    lines = out.splitlines()
-    assert len(lines) == 3  # the blank line is skipped, /quit ends before "not read"
-    assert "vocabulary" in lines[1]  # a line of unknown words gets a note, not an exit
-    code, out, err = cli(capsys, "chat", chat_run.parent, "--beam", "2")
-    assert code == 2 and len(err.strip().splitlines()) == 1
 
 
 NAMES = ["alpha", "beta", "gamma", "delta", "omega", "sigma"]

@@ -384,7 +384,7 @@ def test_an_unknown_output_word_takes_the_source_word_attended_to(monkeypatch):
 
     el = task.tgt_tok.index["el"]
 
-    def fake_beam(model, src, lengths, bos, eos, max_len, beam):
+    def fake_beam(model, src, lengths, bos, eos, max_len, beam, constraint=None):
         # "el <unk>" with the <unk> step attending to source position 1 ("Zorro")
         attn = torch.tensor([[0.9, 0.1, 0.0], [0.1, 0.8, 0.1], [0.0, 0.0, 1.0]])
         return [Hypothesis([el, UNK], -1.0, -1.0, attn)]

@@ -38,13 +38,17 @@ FALLBACK = (0.5, 1.0, 1.5)  # when an order's counts of counts are too few for t
 
 
 def modified_discounts(counts_of_counts: Sequence[int]) -> tuple[float, float, float]:
-    """(D1, D2, D3+) from n1..n4, each kept within [0, j] (``FALLBACK`` if a count is 0)."""
+    """(D1, D2, D3+) from n1..n4, each kept within [0, j]; ``FALLBACK`` if a count is 0 or an
+    estimate is not above 0 (KenLM's ``--discount_fallback``): with a discount of 0, a history
+    whose followers all have that count keeps no mass for the rest, which then get p = 0."""
     n1, n2, n3, n4 = counts_of_counts
     if min(n1, n2, n3) == 0:
         return FALLBACK
     y = n1 / (n1 + 2 * n2)
     d = (1 - 2 * y * n2 / n1, 2 - 3 * y * n3 / n2, 3 - 4 * y * n4 / n3)
-    return tuple(float(min(max(x, 0.0), j)) for j, x in enumerate(d, 1))  # type: ignore[return-value]
+    if min(d) <= 0:
+        return FALLBACK
+    return tuple(float(min(x, j)) for j, x in enumerate(d, 1))  # type: ignore[return-value]
 
 
 class KneserNey:
@@ -152,12 +156,29 @@ class KneserNey:
             raise ValueError("an n-gram of the wrong length or outside the vocabulary")
         return kn.fit_counts(grams, [tuple(map(float, x)) for x in d["discounts"]])
 
+    def prob(self, history: Sequence[int], token: int) -> float:
+        """p(token | history), as ``distribution(history)[token]`` (the same arithmetic) without
+        the rest of the vocabulary."""
+        n = self.order
+        h = tuple([self.bos] * (n - 1) + list(history[-(n - 1) :] if n > 1 else []))[-(n - 1) :]
+        p = float(self.targets[token]) / float(self.targets.sum())
+        for k in range(1, n + 1):
+            entry = self.tables[k - 1].get(h[len(h) - (k - 1) :] if k > 1 else ())
+            if entry is None:
+                continue
+            ids, kept, total, backoff = entry
+            p = p * (backoff / total)
+            j = int(np.searchsorted(ids, token))
+            if j < len(ids) and ids[j] == token:
+                p += kept[j] / total
+        return float(p)
+
     def nll(self, sequences: Sequence[Sequence[int]]) -> tuple[float, int]:
         """(total negative log-likelihood in nats, tokens scored) of ``sequences``."""
         total, count = 0.0, 0
         for seq in sequences:
             for i, w in enumerate(seq):
-                total -= float(np.log(self.distribution(seq[:i])[w]))
+                total -= float(np.log(self.prob(seq[:i], w)))
                 count += 1
         return total, count
 

@@ -1,7 +1,9 @@
 """``rnnkit chat RUN``: talk with a trained chat run. At a terminal it is an interactive loop
 (readline editing and history, ``/quit`` or end of input to leave); otherwise each line of
-standard input gets one reply line. The decoding options are ``rnnkit predict``'s; with
-``--seed`` the draws of the whole conversation come from one generator seeded once."""
+standard input gets one reply line. It answers with the decoding the run chose on its
+validation split after training (results.json "decoding"), or as ``rnnkit predict``'s decoding
+flags say; the draws of the whole conversation come from one generator seeded once (with
+``--seed``, or the chosen decoding's seed)."""
 
 from __future__ import annotations
 
@@ -24,11 +26,11 @@ def register(subparsers: Any) -> None:
         "chat",
         help="talk with a trained chat run",
         description="Reply to each line typed (or read from standard input) with a `rnnkit "
-        "train chat` run: beam search by default, sampling with --temperature above 0.",
+        "train chat` run: with the decoding the run chose on its validation split by default "
+        '(results.json "decoding"), with --beam N, or sampling with --temperature above 0.',
     )
     p.add_argument("dir", metavar="RUN", help="run folder of `rnnkit train chat`")
-    defaults = {"beam": 5, "temperature": 0.0, "top_p": 0.9}
-    add_decoding_flags(p, get_task("chat").decoding, defaults)
+    add_decoding_flags(p, get_task("chat").decoding)
     p.set_defaults(func=run)
 
 
@@ -37,16 +39,18 @@ def run(args: argparse.Namespace) -> int:
 
     loaded = load_run(args.dir, task="chat")
     task = loaded.task
-    options = decoding_options(args, task)
-    seed = options.pop("seed", None)
-    generator = None if seed is None else torch.Generator().manual_seed(seed)
+    decoding = task.decoding_for(**decoding_options(args, task))
+    generator = None
+    if decoding.sampling and decoding.seed is not None:
+        device = next(loaded.model.parameters()).device
+        generator = torch.Generator(device).manual_seed(decoding.seed)
 
     def reply(line: str) -> str:
         try:
             text = task.parse_input(line)
         except RnnkitError as exc:  # one bad line does not end the conversation
             return f"({exc})"
-        (row,) = task.decode(loaded.model, [text], generator=generator, **options)
+        (row,) = task.decode_with(loaded.model, [text], decoding, generator)
         return row["text"]
 
     interactive = sys.stdin.isatty()

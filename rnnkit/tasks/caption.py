@@ -42,6 +42,7 @@ from rnnkit.data.images import (
 from rnnkit.data.splits import batched, split_indices
 from rnnkit.data.tokenizers import WordTokenizer
 from rnnkit.errors import RnnkitError
+from rnnkit.generate.decoding import Decoding
 from rnnkit.models.captioner import Captioner, CaptionerConfig
 from rnnkit.models.seq2seq import PAD, SPECIALS, teacher_forced_loss
 from rnnkit.plots.captions import plot_attention_grid, plot_captions
@@ -303,11 +304,13 @@ class CaptionTask(WritingTask):
         if isinstance(beam, int) and beam >= 1:
             self.chosen_beam = beam
 
-    def test_decodings(self, model: nn.Module, splits: Splits) -> list[tuple[str, int, str | None]]:
+    def test_decodings(
+        self, model: nn.Module, splits: Splits
+    ) -> list[tuple[str, Decoding, str | None]]:
         chosen = self.default_beam()  # after choose_decoding
         other = 1 if chosen != 1 else BEAM
-        return [("test", chosen, decoding_name(chosen)),
-                ("other_decoding", other, decoding_name(other))]  # fmt: skip
+        return [("test", Decoding(beam=chosen), decoding_name(chosen)),
+                ("other_decoding", Decoding(beam=other), decoding_name(other))]  # fmt: skip
 
     def test(self, model: nn.Module, splits: Splits, run_dir: Path) -> dict[str, Any]:
         decoding = self.choose_decoding(model, splits.val)

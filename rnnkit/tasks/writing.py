@@ -1,15 +1,18 @@
 """What every task that writes text shares: an attentional decoder (a step model of
-``rnnkit.generate.search``) writes tokens of one output vocabulary, decoded by beam search,
-greedily or by sampling, and the output is scored against references beside the task's
-baselines.
+``rnnkit.generate.search``) writes tokens of one output vocabulary, decoded as a ``Decoding``
+says (``rnnkit.generate.decoding``: beam search, greedily or by sampling, optionally with an
+n-gram repetition block and several samples reranked by mutual information), and the output is
+scored against references beside the task's baselines.
 
 A subclass says what differs: how its sources (texts, images) go to the decoder in batches
 (``decode_batches``), how long an output may grow (``max_length``), the tokens a source has
-(``source_tokens``: none for an image), the beam it decodes with by default (``default_beam``),
-what an output is scored against and how (``sources``, ``references``, ``figures``), its
-baselines, the decodings its test reports (``test_decodings``), its pictures of the test
-(``plot_test``), and its rows of examples and predictions. ``TextToTextTask`` (texts in) and
-``CaptionTask`` (images in) are the two.
+(``source_tokens``: none for an image), the beam it decodes with by default (``default_beam``)
+or the whole decoding (``default_decoding``), what an output is scored against and how
+(``sources``, ``references``, ``figures``), its baselines, the decodings its test reports
+(``test_decodings``), its pictures of the test (``plot_test``), its rows of examples and
+predictions, and, for reranking by mutual information, a language model of its outputs
+(``output_logprobs``). ``TextToTextTask`` (texts in) and ``CaptionTask`` (images in) are the
+two.
 
 Unknown words: when the model emits ``<unk>`` and the source has tokens, the output takes the
 source token it attended to most at that step (Luong et al. 2015's unk replacement).
@@ -23,12 +26,17 @@ the best checkpoint).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
+from rnnkit.errors import RnnkitError
+from rnnkit.generate.constraints import AllOf, NoRepeatNgram, NotEmpty
+from rnnkit.generate.decoding import Decoding
+from rnnkit.generate.rerank import Candidate, mmi_best
 from rnnkit.generate.search import Hypothesis, beam_search, greedy, sample
 from rnnkit.models.seq2seq import BOS, EOS, UNK
 from rnnkit.plots.curves import plot_curve
@@ -92,6 +100,11 @@ class WritingTask(Task):
     def default_beam(self) -> int:
         return BEAM
 
+    def default_decoding(self) -> Decoding:
+        """The decoding the run uses unless told otherwise (``predict``, ``score``, the test's
+        first): beam ``default_beam()``."""
+        return Decoding(beam=self.default_beam())
+
     def sources(self, examples: list[Any]) -> list[Any]:
         """What the decoder reads of each example."""
         raise NotImplementedError
@@ -108,10 +121,17 @@ class WritingTask(Task):
         """{key: (description, one output per test example)}: the task's baselines."""
         return {}
 
-    def test_decodings(self, model: nn.Module, splits: Splits) -> list[tuple[str, int, str | None]]:
-        """(results key, beam, its name in results.json or None) of each decoding the test
+    def test_decodings(
+        self, model: nn.Module, splits: Splits
+    ) -> list[tuple[str, Decoding, str | None]]:
+        """(results key, decoding, its name in results.json or None) of each decoding the test
         reports; the first, under "test", is the one the run uses."""
-        return [("test", self.default_beam(), None), ("greedy", 1, None)]
+        return [("test", self.default_decoding(), None), ("greedy", Decoding(beam=1), None)]
+
+    def output_logprobs(self, texts: list[str]) -> list[float]:
+        """log p_LM(T) of each output text under the task's language model of its outputs, which
+        reranking by mutual information needs (``Decoding.mmi`` above 0)."""
+        raise RnnkitError(f"a {self.name} run has no language model of its outputs for MMI")
 
     def example(self, example: Any, output: str) -> dict[str, Any]:
         """A test example with its output, as results.json shows it."""
@@ -139,31 +159,98 @@ class WritingTask(Task):
         temperature: float = 0.0,
         top_p: float = 1.0,
         generator: torch.Generator | None = None,
+        no_repeat: int = 0,
     ) -> list[dict]:
         """Per source: the output text, its log-probability, the output tokens, the attention
         (T_out, S) (None without attention) and the source's tokens when it has any, in the
         order given. ``beam=1`` is greedy (default ``default_beam()``); a ``temperature`` above
-        0 samples instead (nucleus ``top_p``, from ``generator``)."""
+        0 samples instead (nucleus ``top_p``, from ``generator``); ``no_repeat`` n > 0: no
+        n-gram of output tokens twice (``NoRepeatNgram``)."""
         model.eval()
         beam = self.default_beam() if beam is None else beam
         device = next(model.parameters()).device
         batches, order = self.decode_batches(sources)
         out: list[dict] = [{} for _ in sources]
         positions = iter(order)
+        V = len(self.output_tokenizer)
         for src, lengths in batches:
             src = src.to(device)
             max_len = self.max_length(lengths)
+            block = NotEmpty(src.shape[0], V, EOS, device)  # (N, V) rows, no empty output
+            if no_repeat:
+                block = AllOf(block, NoRepeatNgram(no_repeat, src.shape[0], V, EOS, device))
             if temperature > 0:
                 hyps = sample(model, src, lengths, BOS, EOS, max_len, temperature=temperature,
-                              top_p=top_p, generator=generator)  # fmt: skip
+                              top_p=top_p, constraint=block, generator=generator)  # fmt: skip
             elif beam == 1:
-                hyps = greedy(model, src, lengths, BOS, EOS, max_len)
+                hyps = greedy(model, src, lengths, BOS, EOS, max_len, constraint=block)
             else:
-                hyps = beam_search(model, src, lengths, BOS, EOS, max_len, beam=beam)
+                hyps = beam_search(model, src, lengths, BOS, EOS, max_len, beam=beam,
+                                   constraint=block)  # fmt: skip
             for h in hyps:
                 i = next(positions)
                 out[i] = self.written(h, self.source_tokens(sources[i]))
         return out
+
+    def decode_with(
+        self,
+        model: nn.Module,
+        sources: list[Any],
+        decoding: Decoding,
+        generator: torch.Generator | None = None,
+    ) -> list[dict]:
+        """Per source, a row as ``decode`` gives it, decoded as ``decoding`` says: with several
+        samples, the one of best MMI score (``rnnkit.generate.rerank``). Draws come from
+        ``generator``, else from one seeded with the decoding's seed (else unseeded)."""
+        pool = self.candidates(model, sources, decoding, generator)
+        if decoding.samples == 1:
+            return [group[0] for group in pool]
+        scored = self.scored(pool, decoding.mmi > 0)
+        best = mmi_best(scored, decoding.mmi, decoding.length_bonus)
+        return [group[i] for group, i in zip(pool, best, strict=True)]
+
+    def candidates(
+        self,
+        model: nn.Module,
+        sources: list[Any],
+        decoding: Decoding,
+        generator: torch.Generator | None = None,
+    ) -> list[list[dict]]:
+        """``decoding.samples`` rows per source (one unless sampling), drawn as ``decode_with``
+        draws them: what its reranking chooses from, whatever ``mmi`` and ``length_bonus``."""
+        if generator is None and decoding.sampling and decoding.seed is not None:
+            device = next(model.parameters()).device
+            generator = torch.Generator(device).manual_seed(decoding.seed)
+        n = decoding.samples
+        rows = self.decode(model, [s for s in sources for _ in range(n)], decoding.beam,
+                           decoding.temperature, decoding.top_p, generator,
+                           decoding.no_repeat)  # fmt: skip
+        return [rows[i * n : (i + 1) * n] for i in range(len(sources))]
+
+    def scored(self, pool: list[list[dict]], with_lm: bool) -> list[list[Candidate]]:
+        """The candidates of ``pool`` as MMI scores them: the model's log-probability, the
+        output LM's (0 unless ``with_lm``) and the length in words."""
+        texts = [r["text"] for group in pool for r in group]
+        lm = iter(self.output_logprobs(texts) if with_lm else [0.0] * len(texts))
+        return [[Candidate(r["logprob"], next(lm), len(r["text"].split())) for r in group]
+                for group in pool]  # fmt: skip
+
+    def decoding_for(
+        self,
+        beam: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+    ) -> Decoding:
+        """The decoding ``predict``'s options ask for: given none of ``beam``, ``temperature``
+        and ``top_p``, the run's own (``default_decoding``, drawing from ``seed`` when given);
+        else exactly those (beam ``default_beam()``, temperature 0, top_p 1 where not given)."""
+        if beam is None and temperature is None and top_p is None:
+            own = self.default_decoding()
+            return own if seed is None else replace(own, seed=seed)
+        beam = self.default_beam() if beam is None else beam
+        return Decoding(beam=beam, temperature=temperature or 0.0,
+                        top_p=1.0 if top_p is None else top_p, seed=seed)  # fmt: skip
 
     def written(self, h: Hypothesis, source_tokens: list[str] | None) -> dict[str, Any]:
         """A hypothesis as text, an ``<unk>`` replaced by the source token it looked at most."""
@@ -187,7 +274,7 @@ class WritingTask(Task):
         return self.figures([r["text"] for r in rows], self.references(examples))
 
     def score(self, model: nn.Module, examples: list[Any]) -> dict[str, Any]:
-        rows = self.decode(model, self.sources(examples))
+        rows = self.decode_with(model, self.sources(examples), self.default_decoding())
         return {self.count: len(examples),
                 **self.figures([r["text"] for r in rows], self.references(examples))}  # fmt: skip
 
@@ -195,8 +282,8 @@ class WritingTask(Task):
         examples = splits.test
         sources, refs = self.sources(examples), self.references(examples)
         result: dict[str, Any] = {}
-        for k, (key, beam, name) in enumerate(self.test_decodings(model, splits)):
-            rows = self.decode(model, sources, beam=beam)
+        for k, (key, decoding, name) in enumerate(self.test_decodings(model, splits)):
+            rows = self.decode_with(model, sources, decoding)
             head: dict[str, Any] = {self.count: len(examples)} if k == 0 else {}
             if name is not None:
                 head["decoding"] = name
@@ -222,16 +309,14 @@ class WritingTask(Task):
         model: nn.Module,
         inputs: list[Any],
         beam: int | None = None,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
+        temperature: float | None = None,
+        top_p: float | None = None,
         seed: int | None = None,
     ) -> list[dict[str, Any]]:
-        """One row per input, decoded with ``beam`` (default ``default_beam()``), or sampled at
-        ``temperature`` above 0 from the nucleus ``top_p`` (repeatably with ``seed``)."""
+        """One row per input, decoded as ``decoding_for`` says: the run's own decoding, or with
+        ``beam``, or sampled at ``temperature`` above 0 from the nucleus ``top_p`` (repeatably
+        with ``seed``)."""
         parsed = [self.parse_input(x) for x in inputs]
-        generator = None
-        if seed is not None:
-            generator = torch.Generator(next(model.parameters()).device).manual_seed(seed)
-        rows = self.decode(model, [self.source_of(x) for x in parsed], beam, temperature, top_p,
-                           generator)  # fmt: skip
+        decoding = self.decoding_for(beam, temperature, top_p, seed)
+        rows = self.decode_with(model, [self.source_of(x) for x in parsed], decoding)
         return [self.prediction_row(x, r) for x, r in zip(parsed, rows, strict=True)]
