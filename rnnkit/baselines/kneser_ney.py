@@ -157,21 +157,8 @@ class KneserNey:
         return kn.fit_counts(grams, [tuple(map(float, x)) for x in d["discounts"]])
 
     def prob(self, history: Sequence[int], token: int) -> float:
-        """p(token | history), as ``distribution(history)[token]`` (the same arithmetic) without
-        the rest of the vocabulary."""
-        n = self.order
-        h = tuple([self.bos] * (n - 1) + list(history[-(n - 1) :] if n > 1 else []))[-(n - 1) :]
-        p = float(self.targets[token]) / float(self.targets.sum())
-        for k in range(1, n + 1):
-            entry = self.tables[k - 1].get(h[len(h) - (k - 1) :] if k > 1 else ())
-            if entry is None:
-                continue
-            ids, kept, total, backoff = entry
-            p = p * (backoff / total)
-            j = int(np.searchsorted(ids, token))
-            if j < len(ids) and ids[j] == token:
-                p += kept[j] / total
-        return float(p)
+        """p(token | history): ``distribution`` asked about one id."""
+        return float(self.distribution(history, np.array([token]))[0])
 
     def nll(self, sequences: Sequence[Sequence[int]]) -> tuple[float, int]:
         """(total negative log-likelihood in nats, tokens scored) of ``sequences``."""
