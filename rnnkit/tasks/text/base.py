@@ -267,7 +267,7 @@ class TextToTextTask(WritingTask):
 
     @staticmethod
     def format_results(r: dict[str, Any]) -> str:
-        # beam's figures (chat's perplexity among them)
+        # one column per figure of the beam decoding (BLEU and chrF; chat formats its own)
         columns = [(c, c, "8.2f") for c in r["test"] if c != "pairs"]
         decodings = [(f"seq2seq, beam {BEAM}", r["test"]), ("seq2seq, greedy", r["greedy"])]
         return results_table(r, "pairs", [], columns, decodings)
