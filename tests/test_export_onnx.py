@@ -224,6 +224,7 @@ def test_export_never_replaces_files_without_force(runs, capsys):
 def test_export_refusals_are_one_line(runs, capsys, monkeypatch, tmp_path):
     assert_user_error(cli(capsys, "export", tmp_path / "nowhere", "--out", tmp_path / "o"))
     assert_user_error(cli(capsys, "export", runs / "lm", "--format", "tflite"), "tflite")
+    assert_user_error(cli(capsys, "export", runs / "lm", "--out", tmp_path / "lm.onnx"), "folder")
     monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)  # the extra missing
     assert_user_error(cli(capsys, "export", runs / "lm", "--out", tmp_path / "o"),
                       "pip install 'rnnkit[onnx]'")  # fmt: skip

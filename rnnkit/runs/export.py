@@ -78,15 +78,18 @@ def _difference(got: np.ndarray, want: torch.Tensor) -> float:
     return float(np.abs(np.where(same, 0.0, got - want)).max(initial=0.0))
 
 
-def check_graph(onnx_bytes: bytes, graph: Graph, seed: int = 0) -> dict[str, Any]:
-    """Run the ONNX graph with onnxruntime on fresh inputs of ``CHECK_SHAPE`` and compare each
-    output with the run's own model: the largest difference per output, and the operators."""
+def check_graph(
+    onnx_bytes: bytes, graph: Graph, seed: int = 0, shape: tuple[int, int] = CHECK_SHAPE
+) -> dict[str, Any]:
+    """Run the ONNX graph with onnxruntime on fresh inputs of ``shape`` (batch, steps) and
+    compare each output with the run's own model: the largest difference per output, and the
+    operators."""
     onnx, ort = _need_extra()
     proto = onnx.load_from_string(onnx_bytes)
     onnx.checker.check_model(proto)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        inputs = graph.example(*CHECK_SHAPE, gen)
+        inputs = graph.example(*shape, gen)
         want = graph.reference(*inputs)
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     feed = dict(zip(graph.inputs, (t.numpy() for t in inputs), strict=True))
@@ -122,6 +125,8 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, force: bool 
     run = load_run(run_dir)
     run_dir = Path(run_dir)
     out = Path(out) if out is not None else run_dir / "onnx"
+    if out.suffix.lower() == ".onnx" or out.is_file():
+        raise RnnkitError(f"--out {out} must be a folder: an export is several files")
     model = run.model.cpu().float().eval()
     graphs = export_graphs(model)
     artefacts = list(ckpt.run_info(run_dir).get("artefacts", []))
