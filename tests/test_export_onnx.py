@@ -1,7 +1,8 @@
 """ONNX export: the torch.nn stand-ins equal rnnkit's layers; every exportable model's graphs,
 run by onnxruntime on a batch and length other than the traced ones, equal the model within
-1e-4 and use ONNX's own LSTM/GRU/RNN operators; ``rnnkit export`` on trained lm, classify and
-translate runs, greedy translation through onnxruntime, and the one-line refusals."""
+1e-4 and use ONNX's own LSTM/GRU/RNN operators; ``rnnkit export`` on trained lm, classify,
+translate, tag and forecast runs, greedy translation through onnxruntime, and the one-line
+refusals."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from rnnkit.data import read_text
 from rnnkit.errors import RnnkitError
 from rnnkit.models import exportable
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
+from rnnkit.models.memory import MemoryModel
 from rnnkit.models.recurrent import encode_packed
 from rnnkit.models.seq2seq import BOS, EOS, Seq2Seq, Seq2SeqConfig
 from rnnkit.models.tagger import SequenceTagger, TaggerConfig
@@ -25,6 +28,8 @@ from rnnkit.models.torch_layers import JordanAsElman, LengthAwareEncoder, torch_
 from rnnkit.runs.export import TOLERANCE, _to_onnx, check_graph
 from tests.test_classify import write_reviews
 from tests.test_cli_lm import assert_user_error, cli
+from tests.test_forecast import write_series
+from tests.test_tag import write_conll
 from tests.test_translate import write_pairs
 
 ONNX_OPS = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN", "jordan": "RNN"}
@@ -157,10 +162,27 @@ def test_encoder_decoder_exports(settings):
     assert "logits" in names[1]
 
 
+@pytest.mark.parametrize("cell,bidirectional", [("lstm", True), ("gru", False)])
+def test_tagger_exports(cell, bidirectional):
+    seeded(10)
+    c = TaggerConfig(vocab_size=30, num_tags=5, embed_dim=8, shape_dim=4, hidden_size=10,
+                     cell=cell, bidirectional=bidirectional, num_layers=2)  # fmt: skip
+    assert_exports(SequenceTagger(c), ONNX_OPS[cell])
+
+
+@pytest.mark.parametrize("cell,base", [("lstm", "naive"), ("jordan", "seasonal")])
+def test_forecaster_exports_in_the_series_units(cell, base):
+    seeded(11)
+    c = ForecasterConfig(cell=cell, hidden_size=10, window=12, horizon=4, base=base, period=4,
+                         mean=50.0, std=8.0)  # fmt: skip
+    model = Forecaster(c)
+    torch.nn.init.normal_(model.head.weight, std=0.3)  # zero at start: the base alone
+    assert_exports(model, ONNX_OPS[cell])
+
+
 def test_a_model_without_an_export_is_refused_by_name():
-    tagger = SequenceTagger(TaggerConfig(vocab_size=10, num_tags=3))
-    with pytest.raises(RnnkitError, match="SequenceTagger cannot be exported"):
-        exportable.export_graphs(tagger)
+    with pytest.raises(RnnkitError, match="MemoryModel cannot be exported"):
+        exportable.export_graphs(MemoryModel("adding", "lstm", 8))
 
 
 # -- rnnkit export on trained runs -------------------------------------------------------
@@ -177,6 +199,8 @@ def runs(tmp_path_factory):
     (d / "text.txt").write_text(read_text(None)[:6000])
     write_reviews(d / "reviews.csv", n=80)
     write_pairs(d / "pairs.tsv", 80)
+    write_conll(d / "ner.conll", n=60)
+    write_series(d / "series.csv", n=200)
     argvs = {
         "lm": ["train", "lm", "--data", d / "text.txt", "--hidden-size", "16", "--embed-dim",
                "8", "--seq-len", "12", "--batch-size", "8", "--cell", "gru"],
@@ -184,6 +208,9 @@ def runs(tmp_path_factory):
                      "--embed", "8", "--bidirectional"],
         "translate": ["train", "translate", "--data", d / "pairs.tsv", "--tokens", "word",
                       "--hidden-size", "12", "--embed-dim", "8", "--input-feed"],
+        "tag": ["train", "tag", "--data", d / "ner.conll", "--hidden", "8", "--embed", "8"],
+        "forecast": ["train", "forecast", "--data", d / "series.csv", "--column", "value",
+                     "--horizon", "3", "--window", "12", "--hidden", "8", "--cell", "gru"],
     }  # fmt: skip
     for name, argv in argvs.items():
         assert main([str(a) for a in [*argv, "--out", d / name, *TRAIN]]) == 0, name
@@ -193,7 +220,8 @@ def runs(tmp_path_factory):
 @pytest.mark.parametrize(
     "task,graphs,op",
     [("lm", ["model"], "GRU"), ("classify", ["model"], "LSTM"),
-     ("translate", ["encoder", "decoder"], "LSTM")],
+     ("translate", ["encoder", "decoder"], "LSTM"), ("tag", ["model"], "LSTM"),
+     ("forecast", ["model"], "GRU")],
 )  # fmt: skip
 def test_export_writes_graphs_that_onnxruntime_runs(runs, capsys, task, graphs, op):
     out = runs / f"{task}-onnx"
@@ -206,10 +234,15 @@ def test_export_writes_graphs_that_onnxruntime_runs(runs, capsys, task, graphs, 
         assert (out / g["file"]).stat().st_size > 1000 and f"{name}.onnx" in text
         assert max(g["max_abs_diff"].values()) <= 1e-4
         assert op in g["operators"]
-    assert manifest["vocabularies"] and all(v["tokens"] for v in manifest["vocabularies"].values())
+    assert all(v["tokens"] for v in manifest["vocabularies"].values())
+    assert bool(manifest["vocabularies"]) == (task != "forecast")
     if task == "classify":
         assert manifest["labels"] == ["neg", "pos"]
         assert (out / "labels.json").is_file() and (out / "tokenizer.json").is_file()
+    if task == "tag":
+        assert "O" in manifest["tags"]
+    if task == "forecast":
+        assert manifest["graphs"]["model"]["horizon"] == 3
 
 
 def test_export_never_replaces_files_without_force(runs, capsys):

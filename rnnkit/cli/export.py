@@ -14,11 +14,12 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "export",
         help="write a trained model as ONNX graphs that onnxruntime runs",
-        description="Export the best checkpoint of a run (lm, classify, translate, summarize, "
-        "chat) to --out: the ONNX graphs (model.onnx; encoder.onnx and decoder.onnx for the "
-        "text-writing tasks), export.json (inputs, outputs, vocabularies, labels) and the run's "
-        "tokenizers. Each graph is checked with onnxruntime against PyTorch before it is "
-        "written. Needs the extra: pip install 'rnnkit[onnx]'.",
+        description="Export the best checkpoint of a run (lm, classify, tag, forecast, "
+        "translate, summarize, chat, reorder) to --out: the ONNX graphs (model.onnx; "
+        "encoder.onnx and decoder.onnx for the encoder-decoder tasks), export.json (inputs, "
+        "outputs, vocabularies, labels) and the run's tokenizers. Each graph is checked with "
+        "onnxruntime against PyTorch before it is written. Needs the extra: "
+        "pip install 'rnnkit[onnx]'.",
     )
     p.add_argument("dir", metavar="RUN", help="run folder written by `rnnkit train TASK`")
     p.add_argument("--format", choices=FORMATS, default="onnx", help="file format (onnx)")

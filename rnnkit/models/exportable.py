@@ -10,7 +10,12 @@ What each graph computes, and why:
   (B,) [, ngrams (B, T, K)]) -> (logits (B, C), probabilities (B, C)). ``ngrams`` holds each
   step's hashed character n-gram rows (``rnnkit.data.char_ngrams.bucket_ids``, 0-padded), the
   gathered form of the model's own (index, table) pair.
-- ``Seq2Seq`` (translate, summarize, chat): two graphs, ``encoder`` (source (B, S), lengths
+- ``SequenceTagger``: one graph ``model``, (tokens, shapes (B, T), lengths (B,)) -> (logits
+  (B, T, K), probabilities (B, T, K)); steps past a row's length are padding.
+- ``Forecaster``: one graph ``model``, the last ``window`` values of the series (B, W), in
+  its own units -> quantile forecasts (B, horizon, Q) in the same units (the training part's
+  scaling is inside the graph, so a caller feeds raw values).
+- ``Seq2Seq`` (translate, summarize, chat, reorder): two graphs, ``encoder`` (source (B, S), lengths
   (B,)) -> the decoder's first state, and ``decoder``, one step: (previous tokens (B,), the
   state) -> (logits (B, V) (log-probabilities with copy attention), the next state[,
   attention (B, S)]). A step graph, not the teacher-forced one: greedy, sampled and beam
@@ -32,9 +37,11 @@ from torch import Tensor, nn
 from rnnkit.errors import RnnkitError
 from rnnkit.models.classifier import SequenceClassifier
 from rnnkit.models.decoder import DecodeState
+from rnnkit.models.forecaster import SPREAD_FLOOR, Forecaster
 from rnnkit.models.language_model import LanguageModel
 from rnnkit.models.recurrent import step_mask
 from rnnkit.models.seq2seq import BOS, EOS, PAD, Seq2Seq
+from rnnkit.models.tagger import SHAPES, SequenceTagger
 from rnnkit.models.torch_layers import LengthAwareEncoder, torch_twin
 
 
@@ -170,6 +177,81 @@ def classifier_graph(model: SequenceClassifier) -> Graph:
                  example, reference)  # fmt: skip
 
 
+# -- tagger -----------------------------------------------------------------------------------
+
+
+class _TaggerGraph(nn.Module):
+    def __init__(self, model: SequenceTagger):
+        super().__init__()
+        self.embed, self.shape, self.head = model.embed, model.shape, model.head
+        self.encoder = LengthAwareEncoder(model.rnn)
+
+    def forward(self, tokens: Tensor, shapes: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        e = torch.cat([self.embed(tokens), self.shape(shapes)], dim=-1)  # (B, T, E+S)
+        out, _ = self.encoder(e, lengths)  # (B, T, D*H), zero past each row's length
+        logits = self.head(out)  # (B, T, K)
+        return logits, logits.softmax(-1)
+
+
+def tagger_graph(model: SequenceTagger) -> Graph:
+    c = model.config
+
+    def example(batch: int, steps: int, gen: torch.Generator) -> tuple[Tensor, ...]:
+        lengths = _lengths(batch, steps, gen)
+        shapes = _ids(len(SHAPES), batch, steps, gen)
+        return _ids(c.vocab_size, batch, steps, gen), shapes, lengths
+
+    def reference(tokens: Tensor, shapes: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        logits = model(tokens, shapes, lengths)
+        return logits, logits.softmax(-1)
+
+    steps = {0: "batch", 1: "steps"}
+    axes = {"tokens": steps, "shapes": steps, "lengths": {0: "batch"}, "logits": steps,
+            "probabilities": steps}  # fmt: skip
+    notes = {"shapes": list(SHAPES), "shape_rule": "rnnkit.models.tagger.token_shape",
+             "tokens": "ids of the lowercased words"}  # fmt: skip
+    return Graph("model", _TaggerGraph(model), ["tokens", "shapes", "lengths"],
+                 ["logits", "probabilities"], axes, example, reference, notes)  # fmt: skip
+
+
+# -- forecaster -------------------------------------------------------------------------------
+
+
+class _ForecasterGraph(nn.Module):
+    def __init__(self, model: Forecaster):
+        super().__init__()
+        self.head, self.config = model.head, model.config
+        self.rnn = torch_twin(model.rnn)
+        self.register_buffer("seasonal_index", model.seasonal_index.clone(), persistent=False)
+
+    def forward(self, series: Tensor) -> Tensor:
+        c = self.config
+        z = (series - c.mean) / c.std  # (B, W): the training part's scaling
+        last = z[:, -1:]  # (B, 1)
+        spread = z.std(dim=1, keepdim=True) + SPREAD_FLOOR  # (B, 1)
+        out, _ = self.rnn(torch.stack([(z - last) / spread, z], dim=-1))  # (B, W, H)
+        delta = self.head(out[:, -1]).view(-1, c.horizon, len(c.quantiles))  # (B, H, Q)
+        base = z[:, self.seasonal_index] if c.base == "seasonal" else last.expand(-1, c.horizon)
+        return (base[..., None] + spread[..., None] * delta) * c.std + c.mean  # (B, H, Q)
+
+
+def forecaster_graph(model: Forecaster) -> Graph:
+    c = model.config
+
+    def example(batch: int, steps: int, gen: torch.Generator) -> tuple[Tensor, ...]:
+        walk = torch.randn(batch, c.window, generator=gen).cumsum(1)  # (B, W), a random walk
+        return (c.mean + c.std * walk,)
+
+    def reference(series: Tensor) -> tuple[Tensor]:
+        return (model.unscale(model(model.scale(series))),)
+
+    notes = {"window": c.window, "horizon": c.horizon, "quantiles": list(c.quantiles),
+             "series": "the last window values, in the series' own units"}  # fmt: skip
+    return Graph("model", _ForecasterGraph(model), ["series"], ["quantiles"],
+                 {"series": {0: "batch"}, "quantiles": {0: "batch"}}, example, reference,
+                 notes)  # fmt: skip
+
+
 # -- encoder-decoder --------------------------------------------------------------------------
 
 
@@ -288,12 +370,17 @@ def export_graphs(model: nn.Module) -> list[Graph]:
         graphs = [classifier_graph(model)]
     elif isinstance(model, Seq2Seq):
         graphs = seq2seq_graphs(model)
+    elif isinstance(model, SequenceTagger):
+        graphs = [tagger_graph(model)]
+    elif isinstance(model, Forecaster):
+        graphs = [forecaster_graph(model)]
     if graphs is not None:
         model.eval()
         for g in graphs:
             g.module.eval()
         return graphs
     raise RnnkitError(
-        f"a {type(model).__name__} cannot be exported yet (exported: the language model, the "
-        "classifier, and the encoder-decoder of translate, summarize and chat)"
+        f"a {type(model).__name__} cannot be exported yet (exported: the models of lm, "
+        "classify, tag, forecast, and the encoder-decoder of translate, summarize, chat and "
+        "reorder)"
     )

@@ -104,16 +104,17 @@ def check_graph(
 
 
 def _vocabularies(run_dir: Path, names: list[str]) -> dict[str, Any]:
-    """The labels, and each artefact that is a tokenizer as its token list (id -> token)."""
-    labels, vocabularies = None, {}
+    """Each artefact that is a tokenizer as its token list (id -> token), and each that is a
+    list (labels.json, tags.json) by its name (``labels``, ``tags``)."""
+    lists, vocabularies = {}, {}
     for name in names:
         data = ckpt.read_json(run_dir / name, f"artefact {name}")
-        if name == "labels.json":
-            labels = data
+        if isinstance(data, list):
+            lists[name.removesuffix(".json")] = data
         elif isinstance(data, dict) and "level" in data:
             vocabularies[name] = {"level": data["level"],
                                   "tokens": list(tokenizer_from_dict(data).vocab)}  # fmt: skip
-    return {"vocabularies": vocabularies, **({"labels": labels} if labels is not None else {})}
+    return {"vocabularies": vocabularies, **lists}
 
 
 def export_onnx(run_dir: str | Path, out: str | Path | None = None, force: bool = False) -> dict:
