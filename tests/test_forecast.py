@@ -186,8 +186,8 @@ def test_bad_series_is_one_line_and_exit_2(tmp_path, capsys):
     text.write_text("v\n1\ntwo\n3\n")
     assert main([*base, "--data", str(text), "--column", "v"]) == 2
     assert "text.csv:3: 'v' holds 'two'" in capsys.readouterr().err
-    assert main([*base, "--data", str(text)]) == 2
-    assert "column NAME is needed" in capsys.readouterr().err
+    assert main([*base, "--data", str(text)]) == 2  # without --column: read as a panel
+    assert "text.csv:3: 'v' holds 'two'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -23,14 +23,17 @@ _NA = {"", "na", "nan", "null", "none", "n/a", "."}
 @dataclass
 class Series:
     """One series: ``values`` (N,) float64 without gaps, optional ``dates`` (N,) as strings,
-    the seasonal ``period`` used by seasonal-naive (None if the series has none), and
-    ``interpolated``, how many values were missing and filled in."""
+    the seasonal ``period`` used by seasonal-naive (None if the series has none),
+    ``interpolated``, how many values were missing and filled in, and for a panel's series its
+    ``frequency`` (M4's names: yearly ... hourly) and ``source``."""
 
     name: str
     values: np.ndarray
     dates: list[str] | None = None
     period: int | None = None
     interpolated: int = 0
+    frequency: str | None = None
+    source: str | None = None
 
 
 def fill_missing(values: np.ndarray, name: str) -> tuple[np.ndarray, int]:

@@ -33,6 +33,7 @@ from rnnkit.models.recurrent import RecurrentSettings, TaskModel, make_recurrent
 
 SPREAD_FLOOR = 0.1  # keeps a flat window's scale away from zero (in standardised units)
 BASES = ("naive", "seasonal")
+KINDS = ("window", "esrnn")  # one series: this module's Forecaster; a panel: models.esrnn
 
 
 @dataclass(kw_only=True)
@@ -53,8 +54,22 @@ class ForecasterConfig(RecurrentSettings):
         "naive", "forecast the network corrects (from the task)", choices=BASES, cli=False
     )
     period: int = setting(0, "season length of the seasonal base (from the task)", lo=0, cli=False)
+    # a panel of series (several at once) is forecast by the ES-RNN hybrid (models/esrnn.py)
+    kind: str = setting("window", "the model (from the task)", choices=KINDS, cli=False)
+    series: int = setting(0, "series in the panel (from the data)", lo=0, cli=False)
+    offsets: list[float] = setting([], "per series: added to make it positive (from the data)",
+                                   cli=False)  # fmt: skip
+    members: int = setting(
+        3, "ES-RNN (several series): networks trained side by side and averaged", lo=1, hi=64
+    )
+    history: int = setting(
+        0, "ES-RNN (several series): latest values of each series used; 0: 20 horizons, at "
+        "least 200", lo=0, hi=10_000_000,
+    )  # fmt: skip
 
     def check(self) -> None:
+        if self.kind == "esrnn" and len(self.offsets) != self.series:
+            raise RnnkitError(f"{self.series} series need as many offsets, got {len(self.offsets)}")
         if self.base != "naive" and not 1 <= self.period <= self.window:
             raise RnnkitError(
                 f"a seasonal base needs a season length within the window ({self.window}), "

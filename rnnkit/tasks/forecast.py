@@ -26,10 +26,14 @@ from torch import Tensor, nn
 
 from rnnkit.baselines import classic as baselines
 from rnnkit.config import Settings, setting
+from rnnkit.data.panel import read_panel
 from rnnkit.data.series import Series, read_series
 from rnnkit.errors import RnnkitError
+from rnnkit.models.esrnn import ESRNN
 from rnnkit.models.forecaster import BASES, Forecaster, ForecasterConfig, pinball_loss
 from rnnkit.scoring.forecast import errors, mase_scale, seasonal_mase_scale
+from rnnkit.scoring.m4 import smape as scoring_smape
+from rnnkit.tasks import forecast_panel as panel
 from rnnkit.tasks.base import Splits, Task, exactly_one_source, register_task
 from rnnkit.train.steps import ListBatches, StepOutput
 
@@ -72,9 +76,15 @@ def median_index(quantiles: list[float]) -> int:
 
 @dataclass(kw_only=True)
 class ForecastData(Settings):
-    data: str | None = setting(None, "CSV/TSV file holding the series", metavar="FILE")
+    data: str | None = setting(
+        None, "CSV/TSV file or folder of them: one series (--column) or several (one column "
+        "each, or a long table with an id column)", metavar="FILE|DIR",
+    )  # fmt: skip
     dataset: str | None = setting(None, "named dataset", metavar="NAME")
-    column: str | None = setting(None, "the numeric column to forecast", metavar="NAME")
+    column: str | None = setting(
+        None, "the numeric column to forecast (of a long table: its values)", metavar="NAME"
+    )
+    id_col: str | None = setting(None, "a long table's series id column", metavar="NAME")
     date_col: str | None = setting(None, "date column (rows are sorted by it)", metavar="NAME")
     period: int | None = setting(None, "season length for seasonal-naive", lo=1, hi=100_000)
     horizon: int = setting(None, "steps to forecast", lo=1, hi=100_000)
@@ -111,18 +121,39 @@ class ForecastTask(Task):
     input_settings = ("column", "date_col")
     restored = False
 
+    series_names: list[str] | None = None
+
     def restore(self, files: dict[str, Any]) -> None:
         self.restored = True  # the scaling lives in the model settings, saved with the run
+        self.series_names = files.get("series.json")
 
     def load_series(self, path: str) -> Series:
         if self.data.column is None:
             raise RnnkitError("column NAME is needed with a data file")
         return read_series(path, self.data.column, self.data.date_col, self.data.period)
 
+    def load_panel(self, path: str) -> list[Series]:
+        """The file's series: one (--column of a wide table) or several."""
+        d = self.data
+        if d.column is not None and d.id_col is None and not Path(path).is_dir():
+            return [self.load_series(path)]
+        found = read_panel(path, d.column, d.date_col, d.id_col)
+        for s in found:
+            s.period = d.period or s.period
+        return found
+
+    @property
+    def is_panel(self) -> bool:
+        return self.model.kind == "esrnn"
+
     def prepare(self) -> Splits:
         d = self.data
         loaded, source = exactly_one_source(d.data, d.dataset, self.name)
-        series: Series = loaded or self.load_series(d.data)
+        if loaded is None:
+            loaded = self.load_panel(d.data)
+        if isinstance(loaded, list) and (len(loaded) > 1 or self.is_panel):
+            return self.prepare_panel(loaded, source)
+        series: Series = loaded[0] if isinstance(loaded, list) else loaded
         period, period_from = d.period, "given"
         if period is None and series.period:
             period, period_from = series.period, "the dataset"
@@ -159,8 +190,34 @@ class ForecastTask(Task):
         return Splits((y[:t_val], window, scale), (y[:t_test], t_val, scale), (y, t_test, scale),
                       info)  # fmt: skip
 
+    def prepare_panel(self, series: list[Series], source: str) -> Splits:
+        """Several series: the ES-RNN across them, M4's holdout (module forecast_panel)."""
+        d = self.data
+        info = panel.prepare_panel(self.model, series, d.horizon, d.period, d.window,
+                                   self.restored)  # fmt: skip
+        if self.restored and info["series"] != self.series_names:
+            raise RnnkitError("the run was trained on other series than these")
+        self.series_names = info["series"]
+        self.monitor = ("val_smape", "min")
+        values = [s.values for s in series]
+        info.update(source=source, interpolated=sum(s.interpolated for s in series))
+        return Splits(values, values, values, info)
+
+    def artefacts(self) -> dict[str, Any]:
+        return {"series.json": self.series_names} if self.is_panel else {}
+
     def batch_sources(self, splits: Splits, rank: int, world: int, seed: int):
         m = self.model
+        if self.is_panel:
+            h, bs = m.horizon, self.data.batch_size
+            n = len(splits.train)  # training windows end before the validation part
+            chunks = [panel.cut(m, splits.train, 2 * h, range(i, min(i + bs, n)))
+                      for i in range(0, n, bs)]  # fmt: skip
+            # a panel is a batch or a few: an epoch goes over it several times, so that the
+            # task's default epochs make enough steps (each step sees every window anyway)
+            chunks *= -(-panel.STEPS_PER_EPOCH // len(chunks))
+            return (ListBatches(chunks, seed=seed, rank=rank, world=world),
+                    ListBatches([panel.cut(m, splits.val, h)], shuffle=False))  # fmt: skip
         (y_tr, start, _), (y_va, t_val, _) = splits.train, splits.val
         x_tr, z_tr = windows(self.scale(y_tr), range(start, len(y_tr) - m.horizon + 1),
                              m.window, m.horizon)  # fmt: skip
@@ -174,10 +231,12 @@ class ForecastTask(Task):
     def scale(self, y: np.ndarray) -> np.ndarray:
         return (y - self.model.mean) / self.model.std
 
-    def build_model(self) -> Forecaster:
-        return Forecaster(self.model)
+    def build_model(self) -> nn.Module:
+        return ESRNN(self.model) if self.is_panel else Forecaster(self.model)
 
-    def loss(self, model: nn.Module, batch: tuple[Tensor, Tensor], state: Any) -> StepOutput:
+    def loss(self, model: nn.Module, batch: Any, state: Any) -> StepOutput:
+        if self.is_panel:
+            return StepOutput(*panel.loss(model, batch))
         x, z = batch
         q = torch.tensor(self.model.quantiles, device=x.device)
         return StepOutput(pinball_loss(model(x), z, q), z.numel())
@@ -191,6 +250,14 @@ class ForecastTask(Task):
         return model.unscale(z).numpy()
 
     def metrics(self, model: nn.Module, val: ListBatches, examples: Any) -> dict[str, float]:
+        if self.is_panel:  # forecasts from the end of the training part, mean sMAPE
+            values = examples  # splits.val: the whole series
+            h = self.model.horizon
+            f = panel.forecast(model, panel.cut(self.model, values, 2 * h))[..., 1]  # (N, H)
+            truth = [v[-2 * h : -h] for v in values]
+            return {
+                "smape": float(np.mean([scoring_smape(*p) for p in zip(truth, f, strict=True)]))
+            }
         ((x, z),) = val.batches
         pred = self.forecasts(model, x)[..., median_index(self.model.quantiles)]  # (N, H)
         return {"mae": float(np.abs(pred - model.unscale(z).numpy()).mean())}
@@ -219,6 +286,8 @@ class ForecastTask(Task):
         }
 
     def test(self, model: nn.Module, splits: Splits, run_dir: Path) -> dict[str, Any]:
+        if self.is_panel:
+            return {"test": panel.test_panel(model, splits.test, splits.info)}
         y, start, scale = splits.test
         origins, h = self.origins(y, start), self.model.horizon
         truth = np.stack([y[t : t + h] for t in origins])
@@ -243,6 +312,8 @@ class ForecastTask(Task):
 
     @staticmethod
     def format_results(r: dict[str, Any]) -> str:
+        if "series" in r:
+            return panel.format_panel(r)
         t = r["test"]
         seasonal = r.get("seasonal_mase_scale") is not None  # runs before it have no column
 
@@ -284,6 +355,8 @@ class ForecastTask(Task):
 
     def parse_input(self, text: str) -> Series:
         """A series written inline: numbers separated by commas or spaces."""
+        if self.is_panel:
+            raise RnnkitError("a panel run forecasts its own series: give them with --input FILE")
         try:
             values = np.array([float(v) for v in text.replace(",", " ").split()], dtype=np.float64)
         except ValueError:
@@ -291,10 +364,31 @@ class ForecastTask(Task):
         return Series("input", values)
 
     def read_inputs(self, path: str) -> list[Series]:
-        return [self.load_series(path)]
+        return self.load_panel(path) if self.is_panel else [self.load_series(path)]
+
+    def predict_panel(self, model: nn.Module, inputs: list[Series]) -> list[dict[str, Any]]:
+        """The next H values of each of the run's series found in the inputs (by name)."""
+        names = self.series_names or []
+        unknown = [s.name for s in inputs if s.name not in names]
+        if unknown:
+            raise RnnkitError(
+                f"the run was trained on {len(names)} series ({', '.join(names[:5])}...); it "
+                f"cannot forecast others: {', '.join(unknown[:5])}"
+            )
+        index = [names.index(s.name) for s in inputs]
+        c = self.model
+        parts = [s.values[-c.history :] for s in inputs]
+        f = panel.forecast(model, panel.pad_panel(parts, [c.offsets[i] for i in index], index))
+        return [{"series": s.name, "steps": future_labels(s.dates, c.horizon, len(s.values)),
+                 "forecast": fi[:, 1].tolist(), "lower": fi[:, 0].tolist(),
+                 "upper": fi[:, -1].tolist(), "interval": [c.quantiles[0], c.quantiles[-1]],
+                 "interpolated": s.interpolated}
+                for s, fi in zip(inputs, f, strict=True)]  # fmt: skip
 
     def predict(self, model: nn.Module, inputs: list[Series]) -> list[dict[str, Any]]:
         """The next H values after the end of each series, with the model's interval."""
+        if self.is_panel:
+            return self.predict_panel(model, inputs)
         m = self.model
         rows = []
         for series in inputs:
@@ -318,7 +412,10 @@ class ForecastTask(Task):
 
     def format_prediction(self, fc: dict[str, Any]) -> str:
         lo, hi = fc["interval"]
-        lines = [f"{'step':>12s} {'forecast':>12s} {f'{lo:.0%}':>12s} {f'{hi:.0%}':>12s}"]
+        lo_name, hi_name = f"{lo * 100:g}%", f"{hi * 100:g}%"
+        lines = [f"{'step':>12s} {'forecast':>12s} {lo_name:>12s} {hi_name:>12s}"]
+        if "series" in fc:
+            lines.insert(0, fc["series"])
         for s, m, a, b in zip(fc["steps"], fc["forecast"], fc["lower"], fc["upper"], strict=True):
             lines.append(f"{s:>12s} {m:12.4f} {a:12.4f} {b:12.4f}")
         if fc["interpolated"]:

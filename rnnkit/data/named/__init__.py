@@ -60,6 +60,7 @@ from rnnkit.data.named import (  # noqa: E402, F401  (register)
     emoji,
     folk_abc,
     ner,
+    panel,
     scenes,
     sentiment,
     speech_digits,

@@ -1,0 +1,152 @@
+"""Many series at once: reading wide, long and folder panels; the ES-RNN's Holt-Winters
+smoothing against a plain loop; its padding; and `rnnkit train forecast` on a panel end to end
+(a few steps) with M4's scores beside M4's benchmarks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rnnkit.cli.main import main
+from rnnkit.data.panel import read_panel
+from rnnkit.errors import RnnkitError
+from rnnkit.models.esrnn import ESRNN
+from rnnkit.models.forecaster import ForecasterConfig
+from rnnkit.tasks import forecast_panel as fp
+
+
+def test_wide_ragged_long_and_folder(tmp_path):
+    wide = tmp_path / "wide.csv"
+    wide.write_text(
+        "day,a,b\n2020-01-03,3,\n2020-01-01,1,\n2020-01-02,2,20\n2020-01-04,,40\n"
+        "2020-01-05,,50\n2020-01-06,,60\n2020-01-07,,70\n"
+    )
+    a, b = read_panel(wide, date_col="day")
+    np.testing.assert_allclose(a.values, [1, 2, 3])  # sorted by date, trailing gaps cut
+    np.testing.assert_allclose(b.values, [20, 30, 40, 50, 60, 70])  # the inner gap filled
+    assert b.interpolated == 1 and a.dates[0] == "2020-01-01"
+    long = tmp_path / "long.csv"
+    long.write_text("id,t,value\nx,1,5\ny,1,7\nx,2,6\ny,2,8\ny,3,9\n")
+    x, y = read_panel(long, column="value")
+    assert (x.name, y.name) == ("x", "y")
+    np.testing.assert_allclose(y.values, [7, 8, 9])
+    folder = tmp_path / "dir"
+    folder.mkdir()
+    (folder / "one.csv").write_text("v\n1\n2\n3\n")
+    (folder / "two.tsv").write_text("p\tq\n1\t4\n2\t5\n")
+    names = [s.name for s in read_panel(folder)]
+    assert names == ["one", "two:p", "two:q"]
+
+
+def test_long_table_needs_its_value_column(tmp_path):
+    long = tmp_path / "long.csv"
+    long.write_text("series,t,value\nx,1,5\nx,2,6\n")
+    with pytest.raises(RnnkitError, match="value column named"):
+        read_panel(long)
+    (s,) = read_panel(long, column="value")
+    np.testing.assert_allclose(s.values, [5, 6])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n3,x\n")
+    with pytest.raises(RnnkitError, match=r"bad.csv:3: 'b' holds 'x'"):
+        read_panel(bad)
+
+
+def holt_winters(y, alpha, gamma, init, m):
+    """Multiplicative Holt-Winters without trend, written plainly."""
+    s = list(init / init.mean())
+    level, levels = None, []
+    for t, v in enumerate(y):
+        level = v / s[t] if level is None else alpha * v / s[t] + (1 - alpha) * level
+        s.append(gamma * v / level + (1 - gamma) * s[t])
+        levels.append(level)
+    return np.array(levels), np.array(s)
+
+
+def small_config(**kw):
+    base = dict(kind="esrnn", series=2, offsets=[0.0, 0.0], period=4, horizon=3, window=4,
+                hidden_size=8, members=2, quantiles=[0.025, 0.5, 0.975])  # fmt: skip
+    return ForecasterConfig(**{**base, **kw})
+
+
+def test_smoothing_matches_a_plain_loop_and_ignores_padding():
+    torch.manual_seed(0)
+    model = ESRNN(small_config())
+    with torch.no_grad():
+        model.alpha.normal_()
+        model.gamma.normal_()
+        model.init_season.normal_(0, 0.2)
+    rng = np.random.default_rng(0)
+    long = 10 + np.abs(rng.standard_normal(23))
+    short = 5 + np.abs(rng.standard_normal(17))
+    panel = fp.pad_panel([long, short], [0.0, 0.0], [0, 1])
+    levels, seasons = model.smooth(panel.y, panel.start, panel.index)
+    for k in range(2):
+        for i, v in enumerate((long, short)):
+            a = torch.sigmoid(model.alpha[k, i]).item()
+            g = torch.sigmoid(model.gamma[k, i]).item()
+            init = torch.exp(model.init_season[k, i]).detach().numpy()
+            lv, ss = holt_winters(v, a, g, init, 4)
+            n = len(v)
+            np.testing.assert_allclose(levels[k, i, -n:].detach().numpy(), lv, rtol=1e-5)
+            np.testing.assert_allclose(seasons[k, i, -n - 4 :].detach().numpy(), ss, rtol=1e-5)
+
+
+def test_zero_head_forecasts_the_smoothing_and_gradients_reach_it():
+    model = ESRNN(small_config())
+    rng = np.random.default_rng(1)
+    vals = [20 + np.abs(rng.standard_normal(30)), 8 + np.abs(rng.standard_normal(25))]
+    panel = fp.pad_panel(vals, [0.0, 0.0], [0, 1])
+    f = fp.forecast(model, panel)  # (N, H, Q): the head starts at zero
+    levels, seasons = model.smooth(panel.y, panel.start, panel.index)
+    expect = levels[:, :, -1, None] * seasons[:, :, 30 : 30 + 3]  # l_T s_{T+1..T+3}
+    np.testing.assert_allclose(f[..., 1], expect.mean(0).detach().numpy(), rtol=1e-5)
+    model.train()
+    loss, count = fp.loss(model, panel)
+    loss.backward()
+    assert count > 0 and torch.isfinite(loss)
+    for p in (model.alpha, model.gamma, model.init_season, model.heads[0].weight):
+        assert p.grad is not None and p.grad.abs().sum() > 0
+
+
+def write_panel(path, n_series=3, n=90):
+    t = np.arange(n)
+    rng = np.random.default_rng(0)
+    cols = [50 + 5 * i + 0.1 * t + 4 * np.sin(2 * np.pi * t / 4) + rng.standard_normal(n)
+            for i in range(n_series)]  # fmt: skip
+    rows = ["a,b,c"] + [",".join(f"{c[j]:.4f}" for c in cols) for j in range(n)]
+    path.write_text("\n".join(rows) + "\n")
+    return cols
+
+
+def test_train_forecast_on_a_panel_end_to_end(tmp_path, capsys):
+    data = tmp_path / "panel.csv"
+    write_panel(data)
+    out = tmp_path / "run"
+    args = ["train", "forecast", "--data", str(data), "--horizon", "4", "--period", "4",
+            "--hidden", "8", "--members", "2", "--epochs", "3", "--eval-every", "1",
+            "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "OWA" in text and "naive2" in text and "comb" in text
+    r = json.loads((out / "results.json").read_text())
+    assert r["series"] == ["a", "b", "c"] and r["horizon"] == 4
+    overall = r["test"]["overall"]
+    assert overall["naive2"]["owa"] == pytest.approx(1.0)
+    assert set(overall) >= {"rnnkit", "naive2", "snaive", "ets", "theta", "arima", "comb"}
+    assert 0 <= overall["rnnkit"]["coverage"] <= 1 and overall["rnnkit"]["msis"] > 0
+    # the next 4 values of each series after its end, with the 95% interval
+    assert main(["predict", str(out), "--input", str(data)]) == 0
+    text = capsys.readouterr().out
+    assert "97.5%" in text and text.count("forecast") == 3
+
+
+def test_panel_refuses_short_series_and_mixed_seasons(tmp_path, capsys):
+    data = tmp_path / "short.csv"
+    data.write_text("a,b\n" + "\n".join(f"{i + 1},{i + 2}" for i in range(10)) + "\n")
+    args = ["train", "forecast", "--data", str(data), "--horizon", "4", "--out",
+            str(tmp_path / "o")]  # fmt: skip
+    assert main(args) == 2
+    assert "too short: a (10), b (10)" in capsys.readouterr().err
