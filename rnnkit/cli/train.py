@@ -42,7 +42,7 @@ def register(subparsers: Any) -> None:
         r = t.add_argument_group("run")
         r.add_argument("--out", metavar="DIR", default=f"runs/{name}",
                        help="run folder, new or empty (default: %(default)s)")  # fmt: skip
-        resume_help = "continue the run in --out (stop rules and --nproc may change)"
+        resume_help = "continue the run in --out (stop rules, test bounds and --nproc may change)"
         r.add_argument("--resume", action="store_true", help=resume_help)
         r.add_argument("--nproc", type=number(int, 1, 256), default=1,
                        help="data-parallel processes (default: 1)")  # fmt: skip

@@ -3,13 +3,18 @@ test runs over the same items, chunk by chunk, each with its own progress bar.
 
 The items are taken in a fixed random order (seed 0) in chunks of ``chunk``; on each chunk
 every pass (a decoding, a baseline) runs in turn, so that all of them have scored the same
-items whenever the phase stops. It stops after ``limit`` items (0: none), or after the chunk
-during which its time budget ran out (``seconds`` from ``started``; None: no limit), so a phase
-takes at most its budget plus one chunk of every pass. At least one chunk is always scored.
+items whenever the phase stops. It stops after ``limit`` items (0: none), or when its time
+budget (``seconds`` from ``started``; None: no limit) is spent: under a budget the first chunk
+has ``FIRST_CHUNK`` items and each next one as many as the time left allows at the pace so far,
+and the phase stops when not even ``MIN_CHUNK`` more would fit, so it overruns its budget by
+about one small chunk of every pass at most (more only when the pace slows down). At least one
+chunk is always scored.
 
 The scores are corpus scores over the scored items in their own order, so a phase that scores
-everything gives the figures of the whole split; ``rnnkit evaluate`` (a task's ``score``) runs
-through the same chunks without a limit, and so decodes exactly what the test decoded.
+everything gives the figures of the whole split. ``rnnkit evaluate`` (a task's ``score``) runs
+through the same chunks as a test without a time budget, and so decodes exactly what such a
+test decoded (a budget's smaller chunks batch the items otherwise: sampled decodings draw
+otherwise, the others may differ in the last bits).
 """
 
 from __future__ import annotations
@@ -23,6 +28,10 @@ from typing import Any, ClassVar
 from tqdm import tqdm
 
 CHUNK = 64  # items per chunk: one decoding batch; the budget is checked between chunks
+# under a time budget the first chunk is small, and each next one as large as the time left
+# allows at the pace so far (at least MIN_CHUNK items), so the budget is overrun by little
+FIRST_CHUNK = 8
+MIN_CHUNK = 4
 CHOICE_SHARE = 0.5  # of the budget, what a choice on the validation split before the test may use
 
 
@@ -85,16 +94,24 @@ class TestPhase:
         done: list[int] = []
         outputs: dict[str, dict[int, Any]] = {name: {} for name in passes}
         limited_by = None
+        size = self.chunk if deadline is None else min(FIRST_CHUNK, self.chunk)
+        spent = 0.0
         try:
             while len(done) < wanted:
-                if done and deadline is not None and time.monotonic() >= deadline:
-                    limited_by = "time"
-                    break
-                chunk = order[len(done) : min(len(done) + self.chunk, wanted)]
+                if done and deadline is not None:
+                    left = deadline - time.monotonic()
+                    per_item = spent / len(done)  # every pass, one item
+                    if left < per_item * MIN_CHUNK:
+                        limited_by = "time"
+                        break
+                    size = int(min(self.chunk, max(MIN_CHUNK, left / per_item)))
+                chunk = order[len(done) : min(len(done) + size, wanted)]
+                t0 = time.monotonic()
                 for name, fn in passes.items():
                     out = fn([items[i] for i in chunk])
                     outputs[name].update(zip(chunk, out, strict=True))
                     bars[name].update(len(chunk))
+                spent += time.monotonic() - t0
                 done += chunk
         finally:
             for bar in bars.values():
