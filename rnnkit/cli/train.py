@@ -9,7 +9,7 @@ from typing import Any
 
 from rnnkit.cli.flags import add_settings, emit, number, section_values
 from rnnkit.errors import RnnkitError
-from rnnkit.runs.driver import STOP_RULES
+from rnnkit.runs.driver import RESUME_CHANGES, STOP_RULES
 
 DEFAULT_STOP_HELP = " (default when no stop rule is given: {})"
 
@@ -42,7 +42,7 @@ def register(subparsers: Any) -> None:
         r = t.add_argument_group("run")
         r.add_argument("--out", metavar="DIR", default=f"runs/{name}",
                        help="run folder, new or empty (default: %(default)s)")  # fmt: skip
-        resume_help = "continue the run in --out (stop rules and --nproc may change)"
+        resume_help = "continue the run in --out (stop rules, test bounds and --nproc may change)"
         r.add_argument("--resume", action="store_true", help=resume_help)
         r.add_argument("--nproc", type=number(int, 1, 256), default=1,
                        help="data-parallel processes (default: 1)")  # fmt: skip
@@ -62,9 +62,10 @@ def run(args: argparse.Namespace) -> int:
         if changed:
             raise RnnkitError(
                 f"--resume continues the run with its own settings; drop {', '.join(changed)} "
-                "(only --max-steps, --max-time, --epochs and --nproc may change)"
+                "(only --max-steps, --max-time, --epochs, --test-time, --test-limit and --nproc "
+                "may change)"
             )
-        keep = (*STOP_RULES, "progress")
+        keep = RESUME_CHANGES
         sections = {"train": {k: train[k] for k in keep if train[k] is not None}}
     else:
         sections = {s: section_values(args, s) for s in ("data", "model")}
@@ -90,7 +91,7 @@ def changed_settings(args: argparse.Namespace) -> list[str]:
     for dest, default in args.parser_defaults.items():
         section, name = dest.split(".", 1)
         value = getattr(args, dest)
-        if name not in STOP_RULES and value != default and value != saved[section].get(name):
+        if name not in RESUME_CHANGES and value != default and value != saved[section].get(name):
             changed.append("--" + name.replace("_", "-"))
     return changed
 
@@ -99,9 +100,10 @@ def describe_training(results: dict[str, Any], out: str) -> str:
     s = results["training"]
     reason = s["stop_reason"]
     why = "" if reason is None else f" ({stop_text(reason)})"
+    warnings = "".join(f"\nwarning: {w}" for w in results.get("warnings", []))
     return (
         f"Trained {s['steps']} steps in {s['elapsed_s']:.0f} s{why}. Run folder: {out} "
-        f"(results.json, metrics.jsonl, loss.png)"
+        f"(results.json, metrics.jsonl, loss.png){warnings}"
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,13 +36,19 @@ from rnnkit.tasks.base import (
     TrainedModel,
     get_task,
 )
+from rnnkit.tasks.phase import TestPhase
 from rnnkit.train import checkpoint as ckpt
 from rnnkit.train.distributed import launch, rank_world, under_torchrun
+from rnnkit.train.metrics import MetricsLog
 from rnnkit.train.trainer import TrainConfig, Trainer
 
 MAX_PARAMS = 500_000_000
 STOP_RULES = ("max_steps", "max_time", "epochs")
-RESUME_CHANGES = (*STOP_RULES, "progress")  # what a resumed run may set differently
+TEST_SETTINGS = ("test_time", "test_limit")  # the test phase's bounds: not the model's
+RESUME_CHANGES = (*STOP_RULES, *TEST_SETTINGS, "progress")  # what a resumed run may change
+# with --max-time T and no --test-time, the whole of `fit` ends within T + time_margin(T) (plus
+# one chunk of the test's decodings), unless its set-up alone takes longer
+MIN_TEST_S = 10.0
 SECTIONS = ("data", "model", "train")
 
 
@@ -114,6 +121,7 @@ def fit(
     stopping rules (max_steps, max_time, epochs) and ``nproc`` may change. Returns what
     results.json holds (an empty dict on ranks other than 0 under torchrun).
     """
+    started = time.monotonic()  # the test phase's budget counts from here
     data, model = dict(data or {}), dict(model or {})
     # an unset stop rule is absent, so that the task's default rule applies
     train = {k: v for k, v in (train or {}).items() if not (k in STOP_RULES and v is None)}
@@ -131,7 +139,7 @@ def fit(
         saved = read_config(out)
         the_task = make_task(task, saved["data"], saved["model"], saved=True)
         read_artefacts(out, the_task)
-        changes = {k: train[k] for k in ("progress",) if k in train}
+        changes = {k: train[k] for k in ("progress", *TEST_SETTINGS) if k in train}
         if any(k in train for k in STOP_RULES):  # new stop rules replace the old ones
             changes.update({k: train.get(k) for k in STOP_RULES})
         train_cfg = TrainConfig.from_dict({**saved["train"], **changes})
@@ -161,12 +169,43 @@ def fit(
         return {}
     ckpt.check_run_dir(out, task, resume)  # before the lock file, so a refusal leaves no trace
     with ckpt.run_lock(out):
-        return _fit_locked(the_task, splits, train_cfg, out, resume, from_checkpoint, nproc)
+        return _fit_locked(the_task, splits, train_cfg, out, resume, from_checkpoint, nproc,
+                           started)  # fmt: skip
+
+
+def time_margin(max_time: float) -> float:
+    """What ``fit`` may take beyond ``max_time`` seconds of training: set-up, the last
+    validation and the test phase together."""
+    return max(30.0, max_time / 4)
+
+
+def bounded_phase(config: TrainConfig, started: float) -> TestPhase:
+    """The test phase's bounds: ``test_time`` seconds from now, or with ``max_time`` what is
+    left of ``max_time + time_margin(max_time)`` since ``started`` (at least ``MIN_TEST_S``);
+    otherwise none. ``test_limit`` items at most."""
+    now = time.monotonic()
+    seconds = config.test_time
+    if seconds is None and config.max_time:
+        seconds = max(started + config.max_time + time_margin(config.max_time) - now, MIN_TEST_S)
+    return TestPhase(progress=config.progress, seconds=seconds, limit=config.test_limit,
+                     started=now)  # fmt: skip
+
+
+def zero_figures(run_dir: Path) -> list[str]:
+    """A warning for each validation figure that was 0 at every validation: it cannot pick a
+    checkpoint (the best stays the first) nor stop training for a reason."""
+    rows = [r for r in MetricsLog(run_dir / "metrics.jsonl").read()
+            if any(k.startswith("val_") for k in r) and "averaged_steps" not in r]  # fmt: skip
+    names = sorted({k for r in rows for k, v in r.items()
+                    if k.startswith("val_") and isinstance(v, int | float)})  # fmt: skip
+    return [f"{name} was 0 at every validation ({len(rows)}): it cannot tell the checkpoints "
+            "apart, so the first one is kept as the best"
+            for name in names if all(r.get(name) == 0 for r in rows)]  # fmt: skip
 
 
 def _fit_locked(
     the_task: Task, splits: Splits, train_cfg: TrainConfig, out: Path, resume: bool,
-    from_checkpoint: bool, nproc: int,
+    from_checkpoint: bool, nproc: int, started: float,
 ) -> dict[str, Any]:  # fmt: skip
     """``fit`` past the checks, holding the run folder's lock."""
     task = the_task.name
@@ -190,6 +229,8 @@ def _fit_locked(
     best.eval()
     device = next(best.parameters()).device  # companions train where the test runs
     the_task.use_companions(_test_companions(the_task, splits, run_dir, device))
+    the_task.phase = bounded_phase(train_cfg, started)
+    warnings = zero_figures(run_dir)
     results = {
         "task": task,
         **splits.info,
@@ -199,6 +240,7 @@ def _fit_locked(
             for k in ("steps", "elapsed_s", "stop_reason", "best_step", "best_value", "averaged")
             if k in summary
         },
+        **({"warnings": warnings} if warnings else {}),
     }
     ckpt.atomic_write_json(run_dir / "results.json", results)
     return results

@@ -17,6 +17,7 @@ import re
 from collections import Counter
 
 from rnnkit.data.images import CaptionedImage
+from rnnkit.scoring.bleu import corpus_bleu
 
 _CAPTION_WORD = re.compile(r"\w+(?:[-'’]\w+)*|[^\w\s]")
 
@@ -43,16 +44,17 @@ def count_named(concepts: list[str], tokens: list[str]) -> int:
     return found
 
 
-def caption_scores(hyps: list[str], items: list[CaptionedImage]) -> dict[str, float]:
-    """BLEU-4 against all references, object recall (when the items list concepts) and exact
-    match; see the module docstring."""
-    import sacrebleu
-
+def caption_scores(
+    hyps: list[str], items: list[CaptionedImage], effective_order: bool = False
+) -> dict[str, float]:
+    """BLEU-4 against all references (``effective_order``: over the orders the captions have,
+    ``rnnkit.scoring.bleu``), object recall (when the items list concepts) and exact match; see
+    the module docstring."""
     hyps = [normalise(h) for h in hyps]
     refs = [[normalise(r) for r in it.captions] for it in items]
     k = max(len(r) for r in refs)
     streams = [[r[j] if j < len(r) else None for r in refs] for j in range(k)]
-    out = {"bleu": float(sacrebleu.corpus_bleu(hyps, streams).score)}
+    out = {"bleu": corpus_bleu(hyps, streams, effective_order)}
     present = sum(len(it.concepts) for it in items)
     if present:
         named = sum(count_named(it.concepts, h.split()) for h, it in zip(hyps, items, strict=True))

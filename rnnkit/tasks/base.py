@@ -32,7 +32,10 @@ What a task supplies, in the order the driver uses it:
   checkpoint.
 - ``test(model, splits, run_dir)``: figures on the test split beside the task's baselines;
   a choice it makes on the validation split (a decoding) goes into results.json and comes back
-  through ``restore_results(results)`` when the run is loaded.
+  through ``restore_results(results)`` when the run is loaded. A task whose test decodes runs
+  its decodings and baselines through ``self.phase`` (``rnnkit.tasks.phase``: a progress bar
+  per pass, and the time budget and item limit the driver sets from ``--test-time`` and
+  ``--test-limit``).
 - ``read_examples(path)`` and ``score(model, examples)``: figures on labelled data from a file
   (``rnnkit evaluate RUN --data FILE``); ``test`` uses the same ``score``.
 - ``parse_input(text)``, ``read_inputs(path)``, ``predict(model, inputs, **decoding)``:
@@ -72,6 +75,7 @@ from torch import nn
 
 from rnnkit.config import Settings
 from rnnkit.errors import RnnkitError
+from rnnkit.tasks.phase import TestPhase
 from rnnkit.train.steps import StepOutput
 
 
@@ -141,6 +145,9 @@ class Task:
     unit: ClassVar[str] = "items"  # what a loss's count counts, for the items/s figure
     input_settings: ClassVar[tuple[str, ...]] = ()  # Data settings that also apply to new files
     decoding: ClassVar[tuple[str, ...]] = ()  # keyword options of `predict` (see DECODING)
+    # how `test` may run (bars, time budget, item limit): set by the driver before the test;
+    # a task that decodes its test split runs its passes through it (rnnkit.tasks.phase)
+    phase: TestPhase = TestPhase()
 
     def __init__(self, data: Settings, model: Settings):
         self.data = data

@@ -48,7 +48,15 @@ from rnnkit.models.seq2seq import PAD, SPECIALS, teacher_forced_loss
 from rnnkit.plots.captions import plot_attention_grid, plot_captions
 from rnnkit.scoring.captions import caption_scores, caption_words
 from rnnkit.tasks.base import Splits, check_source, exactly_one_source, register_task
-from rnnkit.tasks.writing import BEAM, DECODE_BATCH, WritingTask, results_table, rounded
+from rnnkit.tasks.phase import CHOICE_SHARE
+from rnnkit.tasks.writing import (
+    BEAM,
+    DECODE_BATCH,
+    Baseline,
+    WritingTask,
+    results_table,
+    rounded,
+)
 from rnnkit.train.steps import ListBatches, StepOutput
 
 DEFAULT_DATASET = "scenes"
@@ -257,21 +265,26 @@ class CaptionTask(WritingTask):
     def references(self, items: list[CaptionedImage]) -> list[CaptionedImage]:
         return items  # every caption of an image, and its concepts
 
-    def figures(self, outputs: list[str], items: list[CaptionedImage]) -> dict[str, float]:
-        return caption_scores(outputs, items)
+    def figures(
+        self, outputs: list[str], items: list[CaptionedImage], selection: bool = False
+    ) -> dict[str, float]:
+        return caption_scores(outputs, items, effective_order=selection)
 
-    def baselines(self, model: nn.Module, splits: Splits) -> dict[str, tuple[str, list[str]]]:
-        """{key: (description, one caption per test image)}."""
+    def baselines(self, model: nn.Module, splits: Splits) -> dict[str, Baseline]:
+        """{key: (description, test images -> one caption each)}."""
         counts = Counter(c for it in splits.train for c in it.training_captions())
         frequent = max(counts, key=lambda c: (counts[c], c))
         train_f = self.features(model, splits.train)  # (N, D)
-        test_f = self.features(model, splits.test)  # (M, D)
-        nearest = (test_f @ train_f.T).argmax(1).tolist()  # cosine: both are unit vectors
+
+        def nearest(items: list[CaptionedImage]) -> list[str]:
+            test_f = self.features(model, items)  # (M, D)
+            best = (test_f @ train_f.T).argmax(1).tolist()  # cosine: both are unit vectors
+            return [splits.train[j].training_captions()[0] for j in best]
+
         return {
-            "frequent": ("most frequent training caption", [frequent] * len(splits.test)),
-            "nearest": ("nearest training image (CNN features)",
-                        [splits.train[j].training_captions()[0] for j in nearest]),
-        }  # fmt: skip
+            "frequent": ("most frequent training caption", lambda items: [frequent] * len(items)),
+            "nearest": ("nearest training image (CNN features)", nearest),
+        }
 
     @torch.no_grad()
     def features(self, model: nn.Module, items: list[CaptionedImage]) -> Tensor:
@@ -290,13 +303,17 @@ class CaptionTask(WritingTask):
         asks its validation split rather than assume."""
         if self.data.beam is not None:
             return {"beam": self.data.beam, "chosen_by": "--beam"}
-        images = [it.image for it in val]
-        figures = {b: caption_scores([r["text"] for r in self.decode(model, images, beam=b)], val)
-                   for b in (BEAM, 1)}  # fmt: skip
+        names = {b: decoding_name(b) for b in (BEAM, 1)}
+        passes = {names[b]: self.decoding_pass(model, Decoding(beam=b)) for b in names}
+        scored = self.phase.run(val, passes, "choosing the decoding", "images", CHOICE_SHARE)
+        items = scored.pick(val)
+        figures = {b: self.figures([r["text"] for r in scored.outputs[names[b]]], items, True)
+                   for b in names}  # fmt: skip
         best = max(figures, key=lambda b: (figures[b]["bleu"], figures[b].get("recall", 0), b))
         self.chosen_beam = best
-        return {"beam": best, "chosen_by": "validation BLEU-4",
-                "validation": {decoding_name(b): f for b, f in figures.items()}}  # fmt: skip
+        return {"beam": best, "chosen_by": "validation BLEU-4 (effective order)",
+                "validation_images": len(items),
+                "validation": {names[b]: f for b, f in figures.items()}}  # fmt: skip
 
     def restore_results(self, results: dict[str, Any]) -> None:
         decoding = results.get("decoding") if isinstance(results, dict) else None

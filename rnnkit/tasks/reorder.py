@@ -55,6 +55,7 @@ from rnnkit.models.seq2seq import (
 from rnnkit.plots.attention import plot_attention
 from rnnkit.scoring.order import scores
 from rnnkit.tasks.base import Splits, Task, check_source, exactly_one_source, register_task
+from rnnkit.tasks.phase import CHOICE_SHARE, Scored, TestPhase
 from rnnkit.tasks.writing import results_table
 from rnnkit.train.steps import ListBatches, StepOutput
 
@@ -326,12 +327,15 @@ class ReorderTask(Task):
         """Greedy decoding of the validation split (quicker than the beam; picks the best), from
         its words: those outside the vocabulary are kept in the output."""
         pred = [r["words"] for r in self.reorder(model, [s for s, _ in examples], 1)]
-        return scores(pred, [t for _, t in examples])
+        return scores(pred, [t for _, t in examples], effective_order=True)
 
     def score(self, model: nn.Module, examples: list[Example]) -> dict[str, Any]:
-        """Figures of the run's decoding (chosen on the validation split after training)."""
-        pred = [r["words"] for r in self.reorder(model, [s for s, _ in examples], *self.chosen)]
-        return {"sentences": len(examples), **scores(pred, [t for _, t in examples])}
+        """Figures of the run's decoding (chosen on the validation split after training),
+        through the test phase's chunks: the test's own decoding, to the bit."""
+        passes = {"score": self.reorder_pass(model, *self.chosen)}
+        rows = TestPhase().run(examples, passes, "score").outputs["score"]
+        return {"sentences": len(examples),
+                **scores([r["words"] for r in rows], [t for _, t in examples])}  # fmt: skip
 
     def choose_decoding(self, model: nn.Module, val: list[Example]) -> dict[str, Any]:
         """The n-gram weight and beam the run will use: each of ``--lm-weight`` and ``--beam``
@@ -346,22 +350,51 @@ class ReorderTask(Task):
         if len(weights) == len(beams) == 1:
             self.chosen = (beams[0], weights[0])
             return {"beam": beams[0], "lm_weight": weights[0], "chosen_by": "settings"}
-        inputs, gold = [s for s, _ in val], [t for _, t in val]
-        figures: dict[tuple[int, float], dict[str, float]] = {}
-
-        def best(candidates: list[tuple[int, float]]) -> tuple[int, float]:
-            for b, w in candidates:
-                if (b, w) not in figures:
-                    pred = [r["words"] for r in self.reorder(model, inputs, b, w)]
-                    figures[b, w] = scores(pred, gold)
-            return max(figures, key=lambda k: (figures[k]["exact_match"], figures[k]["bleu"],
-                                               -k[0], -k[1]))  # fmt: skip
-
-        weight = best([(WEIGHT_BEAM if d.beam is None else d.beam, w) for w in weights])[1]
-        self.chosen = best([(b, weight) for b in beams])
+        weight_beam = WEIGHT_BEAM if d.beam is None else d.beam
+        first = self.phase.run(val, {decoding_name(weight_beam, w): self.reorder_pass(
+            model, weight_beam, w) for w in weights}, "choosing the n-gram weight", "sentences",
+            CHOICE_SHARE / 2)  # fmt: skip
+        figures = self.order_figures(first, val, {(weight_beam, w) for w in weights})
+        weight = self.best_decoding(figures)[1]
+        kept = first.pick(val)
+        second = self.phase.run(kept, {decoding_name(b, weight): self.reorder_pass(model, b, weight)
+                                       for b in beams if b != weight_beam},
+                                "choosing the beam", "sentences", CHOICE_SHARE)  # fmt: skip
+        beam_figures = self.order_figures(second, kept, {(b, weight) for b in beams})
+        if weight_beam in beams:  # that decoding again, on the sentences the others decoded
+            same = {first.indices[j] for j in second.indices}
+            outputs = [o for i, o in zip(first.indices, first.outputs[decoding_name(
+                weight_beam, weight)], strict=True) if i in same]  # fmt: skip
+            beam_figures[weight_beam, weight] = scores(
+                [r["words"] for r in outputs], [t for _, t in second.pick(kept)], True
+            )
+        self.chosen = self.best_decoding(beam_figures)
         return {"beam": self.chosen[0], "lm_weight": self.chosen[1],
                 "chosen_by": "validation exact match, then BLEU",
-                "validation": {decoding_name(*k): f for k, f in figures.items()}}  # fmt: skip
+                "validation_sentences": {"weight": len(first.indices),
+                                         "beam": len(second.indices)},
+                "validation": {decoding_name(*k): f
+                               for k, f in {**figures, **beam_figures}.items()}}  # fmt: skip
+
+    def reorder_pass(self, model: nn.Module, beam: int, lm_weight: float) -> Any:
+        """A pass of the test phase: examples -> their rows reordered with this decoding."""
+        return lambda examples: self.reorder(model, [s for s, _ in examples], beam, lm_weight)
+
+    @staticmethod
+    def order_figures(
+        scored: Scored, examples: list[Example], decodings: set[tuple[int, float]]
+    ) -> dict[tuple[int, float], dict[str, float]]:
+        """Validation figures (effective-order BLEU) of each decoding ``scored`` holds."""
+        gold = [t for _, t in scored.pick(examples)]
+        return {(b, w): scores([r["words"] for r in scored.outputs[decoding_name(b, w)]], gold,
+                               effective_order=True)
+                for b, w in decodings if decoding_name(b, w) in scored.outputs}  # fmt: skip
+
+    @staticmethod
+    def best_decoding(figures: dict[tuple[int, float], dict[str, float]]) -> tuple[int, float]:
+        """Exact match, then BLEU, then the smaller beam and weight."""
+        return max(figures, key=lambda k: (figures[k]["exact_match"], figures[k]["bleu"],
+                                           -k[0], -k[1]))  # fmt: skip
 
     def restore_results(self, results: dict[str, Any]) -> None:
         decoding = results.get("decoding") if isinstance(results, dict) else None
@@ -373,29 +406,34 @@ class ReorderTask(Task):
 
     def test(self, model: nn.Module, splits: Splits, run_dir: Path) -> dict[str, Any]:
         decoding = self.choose_decoding(model, splits.val)
-        inputs, gold = [s for s, _ in splits.test], [t for _, t in splits.test]
-        rows = self.reorder(model, inputs, *self.chosen)
-        alone = (rows if self.chosen == (BEAM, 0.0)
-                 else self.reorder(model, inputs, BEAM))  # fmt: skip
-        greedy_pred = [r["words"] for r in self.reorder(model, inputs, beam=1)]
+        used, alone = decoding_name(*self.chosen), decoding_name(BEAM, 0.0)
         bigram = BigramOrder([t for _, t in splits.train])
-        kn_order = [[s[j] for j in best_order(self.lm, self.ids(s), EOS)] for s in inputs]
+        bigram_name = "add-0.1 word bigram, beam 64"
+        kn_name = f"Kneser-Ney word {self.lm.order}-gram, beam 64"
+        passes = {used: self.reorder_pass(model, *self.chosen),
+                  alone: self.reorder_pass(model, BEAM, 0.0),
+                  "greedy": self.reorder_pass(model, 1, 0.0),
+                  bigram_name: lambda examples: [bigram.order(s) for s, _ in examples],
+                  kn_name: lambda examples: [[s[j] for j in best_order(self.lm, self.ids(s), EOS)]
+                                             for s, _ in examples]}  # fmt: skip
+        scored = self.phase.run(splits.test, passes, "test", "sentences")
+        examples = scored.pick(splits.test)
+        inputs, gold = [s for s, _ in examples], [t for _, t in examples]
+        rows, out = scored.outputs[used], scored.outputs
         first = rows[0]
         if first["attention"] is not None:
             plot_attention(first["attention"], inputs[0], [*first["words"], "</s>"],
                            run_dir / "attention.png", "attention, first test sentence")  # fmt: skip
         return {
             "decoding": decoding,
-            "test": {"sentences": len(gold), "decoding": decoding_name(*self.chosen),
+            "test": {"sentences": len(gold), "decoding": used,
                      **scores([r["words"] for r in rows], gold)},
-            "model": {"decoding": decoding_name(BEAM, 0.0),
-                      **scores([r["words"] for r in alone], gold)},
-            "greedy": scores(greedy_pred, gold),
+            "model": {"decoding": alone, **scores([r["words"] for r in out[alone]], gold)},
+            "greedy": scores([r["words"] for r in out["greedy"]], gold),
+            "test_scored": scored.info(),
             "baselines": {
-                "bigram": {"name": "add-0.1 word bigram, beam 64",
-                           **scores([bigram.order(s) for s in inputs], gold)},
-                "kneser_ney": {"name": f"Kneser-Ney word {self.lm.order}-gram, beam 64",
-                               **scores(kn_order, gold)},
+                "bigram": {"name": bigram_name, **scores(out[bigram_name], gold)},
+                "kneser_ney": {"name": kn_name, **scores(out[kn_name], gold)},
             },
         }  # fmt: skip
 

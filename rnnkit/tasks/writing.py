@@ -17,15 +17,19 @@ two.
 Unknown words: when the model emits ``<unk>`` and the source has tokens, the output takes the
 source token it attended to most at that step (Luong et al. 2015's unk replacement).
 
-The test decodes the test split in each of the task's decodings (the one the run uses first),
-scores the baselines (``{key: (description, one output per test example)}``) alike, keeps the
-first examples, draws the task's pictures and the curve of the monitored validation figure
-beside the baselines' lines. Validation decodes greedily (quicker than the beam; it only picks
-the best checkpoint).
+The test decodes the test split in each of the task's decodings (the one the run uses first)
+and runs the baselines (``{key: (description, examples -> outputs)}``) beside them, through the
+test phase (``rnnkit.tasks.phase``: the same chunks for every pass, a progress bar each, and a
+time budget and item limit that stop all of them at the same item), keeps the first examples,
+draws the task's pictures and the curve of the monitored validation figure beside the
+baselines' lines. Validation decodes greedily (quicker than the beam; it only picks the best
+checkpoint) and scores BLEU with sacrebleu's effective order (``rnnkit.scoring.bleu``), so
+that outputs shorter than four tokens still rank checkpoints.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -41,9 +45,11 @@ from rnnkit.generate.search import Hypothesis, beam_search, greedy, sample
 from rnnkit.models.seq2seq import BOS, EOS, UNK
 from rnnkit.plots.curves import plot_curve
 from rnnkit.tasks.base import DECODING, Splits, Task
+from rnnkit.tasks.phase import TestPhase, scored_note
 
 BEAM = 5  # the beam width of decoding unless a task or a run chooses another
 DECODE_BATCH = 64
+Baseline = tuple[str, Callable[[list[Any]], list[str]]]  # (description, examples -> outputs)
 
 
 def rounded(attention: Tensor | None) -> list[list[float]] | None:
@@ -59,7 +65,8 @@ def results_table(
     decoding and per baseline with ``columns`` ((key, heading, format) each; "-" where a row
     lacks the figure)."""
     s = r["split"]
-    lines = [f"test split: {s['test']} {count} (train {s['train']}, val {s['val']})", *notes,
+    lines = [f"test split: {s['test']} {count} (train {s['train']}, val {s['val']})",
+             *scored_note(r.get("test_scored"), count), *notes,
              f"{'':44s}" + "".join(f" {heading:>8s}" for _, heading, _ in columns)]  # fmt: skip
     named = decodings + [(f"baseline: {b['name']}", b) for b in r.get("baselines", {}).values()]
     for name, t in named:
@@ -113,12 +120,18 @@ class WritingTask(Task):
         """What ``figures`` scores the outputs of ``examples`` against."""
         raise NotImplementedError
 
-    def figures(self, outputs: list[str], references: Any) -> dict[str, float]:
-        """The task's scores of outputs against references."""
+    def figures(
+        self, outputs: list[str], references: Any, selection: bool = False
+    ) -> dict[str, float]:
+        """The task's scores of outputs against references; ``selection``: as they pick a
+        checkpoint or a decoding (BLEU over the orders the outputs have, ``rnnkit.scoring.bleu``:
+        never stuck at 0 for outputs under four tokens)."""
         raise NotImplementedError
 
-    def baselines(self, model: nn.Module, splits: Splits) -> dict[str, tuple[str, list[str]]]:
-        """{key: (description, one output per test example)}: the task's baselines."""
+    def baselines(self, model: nn.Module, splits: Splits) -> dict[str, Baseline]:
+        """{key: (description, test examples -> one output each)}: the task's baselines, fitted
+        (on the training split) before they are returned; the test phase runs them chunk by
+        chunk beside the decodings."""
         return {}
 
     def test_decodings(
@@ -271,28 +284,58 @@ class WritingTask(Task):
     def metrics(self, model: nn.Module, val: Any, examples: list[Any]) -> dict[str, float]:
         """Greedy decoding of the validation split (quicker than the beam; picks the best)."""
         rows = self.decode(model, self.sources(examples), beam=1)
-        return self.figures([r["text"] for r in rows], self.references(examples))
+        return self.figures([r["text"] for r in rows], self.references(examples), selection=True)
+
+    def generator(self, model: nn.Module, decoding: Decoding) -> torch.Generator | None:
+        """The generator a sampling decoding with a seed draws from (None otherwise)."""
+        if not (decoding.sampling and decoding.seed is not None):
+            return None
+        device = next(model.parameters()).device
+        return torch.Generator(device).manual_seed(decoding.seed)
+
+    def decoding_pass(self, model: nn.Module, decoding: Decoding) -> Callable[[list], list[dict]]:
+        """A pass of the test phase: examples -> their rows decoded as ``decoding`` says, the
+        draws of every chunk from one generator (seeded with the decoding's seed)."""
+        generator = self.generator(model, decoding)
+        return lambda examples: self.decode_with(model, self.sources(examples), decoding,
+                                                 generator)  # fmt: skip
+
+    def add_figures(self, model: nn.Module, examples: list[Any], result: dict[str, Any]) -> None:
+        """Figures the test adds to ``result`` beyond its decodings' (the test examples it
+        scored, in the split's order): none by default."""
 
     def score(self, model: nn.Module, examples: list[Any]) -> dict[str, Any]:
-        rows = self.decode_with(model, self.sources(examples), self.default_decoding())
+        # through the test phase's chunks, unbounded: the test's own decodings, to the bit
+        passes = {"score": self.decoding_pass(model, self.default_decoding())}
+        rows = TestPhase().run(examples, passes, "score").outputs["score"]
         return {self.count: len(examples),
                 **self.figures([r["text"] for r in rows], self.references(examples))}  # fmt: skip
 
     def test(self, model: nn.Module, splits: Splits, run_dir: Path) -> dict[str, Any]:
-        examples = splits.test
-        sources, refs = self.sources(examples), self.references(examples)
+        decodings = self.test_decodings(model, splits)
+        baselines = self.baselines(model, splits)
+        # one bar per pass, named as the user reads it; keys of `passes` are those labels
+        labels = [d.name() if name is None else name for _, d, name in decodings]
+        passes = {label: self.decoding_pass(model, d)
+                  for label, (_, d, _) in zip(labels, decodings, strict=True)}  # fmt: skip
+        passes.update({f"baseline, {description}": fn for description, fn in baselines.values()})
+        scored = self.phase.run(splits.test, passes, "test", unit=self.count)
+        examples = scored.pick(splits.test)
+        refs = self.references(examples)
         result: dict[str, Any] = {}
-        for k, (key, decoding, name) in enumerate(self.test_decodings(model, splits)):
-            rows = self.decode_with(model, sources, decoding)
+        for k, ((key, _, name), label) in enumerate(zip(decodings, labels, strict=True)):
+            rows = scored.outputs[label]
             head: dict[str, Any] = {self.count: len(examples)} if k == 0 else {}
             if name is not None:
                 head["decoding"] = name
             result[key] = {**head, **self.figures([r["text"] for r in rows], refs)}
-            if k == 0:
-                used = rows  # the decoding the run uses
+        used = scored.outputs[labels[0]]  # the decoding the run uses
+        result["test_scored"] = scored.info()
         result["baselines"] = {}
-        for key, (description, outputs) in self.baselines(model, splits).items():
+        for key, (description, _) in baselines.items():
+            outputs = scored.outputs[f"baseline, {description}"]
             result["baselines"][key] = {"name": description, **self.figures(outputs, refs)}
+        self.add_figures(model, examples, result)
         n = self.shown
         result["examples"] = [self.example(e, r["text"])
                               for e, r in zip(examples[:n], used[:n], strict=True)]  # fmt: skip

@@ -85,6 +85,18 @@ class TrainConfig(Settings):
     )  # fmt: skip
     epochs: int | None = setting(None, "stop after this many passes over the data", lo=1, hi=10**6)
     eval_every: int = setting(200, "steps between validations (and checkpoints)", lo=1, hi=10**9)
+    # the test phase after training (rnnkit.tasks.phase); the Trainer itself does not read them
+    test_time: float | None = setting(
+        None, "seconds the test phase after training may take, plus one chunk of decodings "
+        "(default: with --max-time T, what is left of T + max(30, T/4) seconds since the "
+        "command started, at least 10; without --max-time, no limit)", lo=0, hi=1e8,
+        lo_open=True, metavar="SECONDS",
+    )  # fmt: skip
+    test_limit: int = setting(
+        0, "decode at most N items of each split the test phase decodes (a random sample of "
+        "the test split, and of the validation split where the run chooses its decoding); "
+        "0: all", lo=0, hi=10**9,
+    )  # fmt: skip
     average: int = setting(
         0, "when training ends, average the weights of this many best validation checkpoints "
         "and use the average (0 or 1: the best checkpoint alone)", lo=0, hi=100,

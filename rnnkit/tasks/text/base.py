@@ -251,9 +251,11 @@ class TextToTextTask(WritingTask):
                 total, count = total + float(out.loss) * out.count, count + out.count
         return total / max(count, 1)
 
-    def figures(self, outputs: list[str], references: list[str]) -> dict[str, float]:
+    def figures(
+        self, outputs: list[str], references: list[str], selection: bool = False
+    ) -> dict[str, float]:
         """The task's scores of outputs against references (here BLEU and chrF)."""
-        return bleu_chrf(outputs, references)
+        return bleu_chrf(outputs, references, effective_order=selection)
 
     def example(self, pair: Pair, output: str) -> dict[str, Any]:
         return {"source": pair[0], "reference": pair[1], "output": output}

@@ -47,8 +47,9 @@ from rnnkit.scoring.bleu import bleu_chrf
 from rnnkit.scoring.distinct import distinct, top_reply_share
 from rnnkit.scoring.perplexity import perplexity_per_word
 from rnnkit.tasks.base import Splits, register_task
+from rnnkit.tasks.phase import CHOICE_SHARE
 from rnnkit.tasks.text.base import Pair, TextToTextTask
-from rnnkit.tasks.writing import BEAM, results_table
+from rnnkit.tasks.writing import BEAM, Baseline, results_table
 from rnnkit.train.steps import ListBatches
 
 REPLY_LM = "reply_lm.json"
@@ -68,14 +69,25 @@ COLUMNS = [("perplexity_word", "ppl/word", "8.1f"), ("perplexity_token", "ppl/to
            ("distinct2", "dist-2", "8.3f"), ("top_reply_share", "top-rep", "8.3f")]  # fmt: skip
 
 
+class NearestReplies:
+    """For each line, the reply to the training line most similar to it (TF-IDF cosine),
+    fitted once on the training pairs."""
+
+    def __init__(self, train: list[Pair]):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.train = train
+        self.vectorizer = TfidfVectorizer(lowercase=True, sublinear_tf=True)
+        self.known = self.vectorizer.fit_transform([s for s, _ in train])  # (N_train, V)
+
+    def __call__(self, lines: list[str]) -> list[str]:
+        best = (self.vectorizer.transform(lines) @ self.known.T).argmax(axis=1).A1  # (N,)
+        return [self.train[i][1] for i in best]
+
+
 def nearest_replies(train: list[Pair], lines: list[str]) -> list[str]:
     """For each line, the reply to the training line most similar to it (TF-IDF cosine)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    vectorizer = TfidfVectorizer(lowercase=True, sublinear_tf=True)
-    known = vectorizer.fit_transform([s for s, _ in train])  # (N_train, V), rows L2-normed
-    best = (vectorizer.transform(lines) @ known.T).argmax(axis=1).A1  # (N,)
-    return [train[i][1] for i in best]
+    return NearestReplies(train)(lines)
 
 
 def decoding_grid() -> list[Decoding]:
@@ -166,28 +178,49 @@ class ChatTask(TextToTextTask):
     def choose_decoding(self, model: nn.Module, splits: Splits) -> dict[str, Any]:
         """Decode the validation split in every decoding of ``decoding_grid()`` and keep the
         one ``choose`` picks (module docstring). Reranked decodings that differ only in lambda
-        and gamma share one pool of samples: the pool that each of them draws alone."""
+        and gamma share one pool of samples: the pool that each of them draws alone. The
+        decodings run through the test phase (up to ``CHOICE_SHARE`` of its time budget), so
+        each has a bar and all of them decode the same validation pairs."""
         val = splits.val[:: max(1, math.ceil(len(splits.val) / CHOOSE_PAIRS))]
-        sources, refs = self.sources(val), self.references(val)
-        retrieval = self.figures(nearest_replies(splits.train, sources), refs)
-        figures, by_name, pools = {}, {}, {}
+        nearest = NearestReplies(splits.train)
+        passes: dict[str, Any] = {"retrieval": lambda pairs: nearest(self.sources(pairs))}
+        pools: dict[Decoding, str] = {}  # a pool's decoding (mmi 0, gamma 0) -> its pass
         for decoding in decoding_grid():
             if decoding.samples == 1:
-                rows = self.decode_with(model, sources, decoding)
+                passes[decoding.name()] = self.decoding_pass(model, decoding)
+                continue
+            key = replace(decoding, mmi=0.0, length_bonus=0.0)
+            if key not in pools:
+                pools[key] = f"{key.samples} samples of {replace(key, samples=1).name()}"
+                passes[pools[key]] = self.pool_pass(model, key)
+        scored = self.phase.run(val, passes, "choosing the decoding", "pairs", CHOICE_SHARE)
+        refs = self.references(scored.pick(val))
+        retrieval = self.figures(scored.outputs["retrieval"], refs, selection=True)
+        figures, by_name = {}, {}
+        for decoding in decoding_grid():
+            if decoding.samples == 1:
+                rows = scored.outputs[decoding.name()]
             else:
-                key = replace(decoding, mmi=0.0, length_bonus=0.0)
-                if key not in pools:
-                    pool = self.candidates(model, sources, decoding)
-                    pools[key] = (pool, self.scored(pool, with_lm=True))
-                pool, scored = pools[key]
-                best = mmi_best(scored, decoding.mmi, decoding.length_bonus)
-                rows = [group[i] for group, i in zip(pool, best, strict=True)]
-            figures[decoding.name()] = self.figures([r["text"] for r in rows], refs)
+                pool_rows = scored.outputs[pools[replace(decoding, mmi=0.0, length_bonus=0.0)]]
+                best = mmi_best([c for _, c in pool_rows], decoding.mmi, decoding.length_bonus)
+                rows = [group[i] for (group, _), i in zip(pool_rows, best, strict=True)]
+            figures[decoding.name()] = self.figures([r["text"] for r in rows], refs, True)
             by_name[decoding.name()] = decoding
         self.chosen = by_name[choose(figures, retrieval)]
         return {"chosen": self.chosen.to_dict(), "name": self.chosen.name(),
-                "chosen_by": CHOSEN_BY, "validation_pairs": len(val), "validation": figures,
-                "validation_retrieval": retrieval}  # fmt: skip
+                "chosen_by": CHOSEN_BY, "validation_pairs": len(scored.indices),
+                "validation": figures, "validation_retrieval": retrieval}  # fmt: skip
+
+    def pool_pass(self, model: nn.Module, decoding: Decoding) -> Any:
+        """A pass of the choice: pairs -> per pair, (its ``decoding.samples`` candidate rows,
+        their MMI scores), the draws of every chunk from one generator."""
+        generator = self.generator(model, decoding)
+
+        def run(pairs: list[Pair]) -> list[tuple[list[dict], list]]:
+            pool = self.candidates(model, self.sources(pairs), decoding, generator)
+            return list(zip(pool, self.scored(pool, with_lm=True), strict=True))
+
+        return run
 
     def restore_results(self, results: dict[str, Any]) -> None:
         decoding = results.get("decoding") if isinstance(results, dict) else None
@@ -208,8 +241,10 @@ class ChatTask(TextToTextTask):
     def metrics(self, model: nn.Module, val: ListBatches, examples: list[Pair]) -> dict[str, float]:
         return {}  # validation loss decides; decoding every evaluation would only cost time
 
-    def figures(self, outputs: list[str], references: list[str]) -> dict[str, float]:
-        return {"bleu": bleu_chrf(outputs, references)["bleu"],
+    def figures(
+        self, outputs: list[str], references: list[str], selection: bool = False
+    ) -> dict[str, float]:
+        return {"bleu": bleu_chrf(outputs, references, effective_order=selection)["bleu"],
                 "distinct1": distinct(outputs, 1), "distinct2": distinct(outputs, 2),
                 "top_reply_share": top_reply_share(outputs)}  # fmt: skip
 
@@ -220,23 +255,26 @@ class ChatTask(TextToTextTask):
         return {"perplexity_word": perplexity_per_word(nll, self.references(pairs)),
                 "perplexity_token": math.exp(nll / tokens)}  # fmt: skip
 
-    def baselines(self, model: nn.Module, splits: Splits) -> dict[str, tuple[str, list[str]]]:
-        replies = nearest_replies(splits.train, [s for s, _ in splits.test])
-        return {"retrieval": ("reply to the nearest training line (TF-IDF)", replies)}
+    def baselines(self, model: nn.Module, splits: Splits) -> dict[str, Baseline]:
+        nearest = NearestReplies(splits.train)
+        return {"retrieval": ("reply to the nearest training line (TF-IDF)",
+                              lambda pairs: nearest([s for s, _ in pairs]))}  # fmt: skip
 
     def test(self, model: nn.Module, splits: Splits, run_dir: Path) -> dict[str, Any]:
         decoding = self.choose_decoding(model, splits)
         result = super().test(model, splits, run_dir)
-        result["test"].update(self.perplexities(model, splits.test))
-        refs = self.references(splits.test)
+        examples = result.pop("examples")
+        return {"decoding": decoding, **result, "examples": examples}
+
+    def add_figures(self, model: nn.Module, pairs: list[Pair], result: dict[str, Any]) -> None:
+        result["test"].update(self.perplexities(model, pairs))
+        refs = self.references(pairs)
         nll = -sum(self.output_logprobs(refs))
         lm = self.reply_lm()
         result["baselines"]["kneser_ney"] = {
             "name": f"word {lm.order}-gram Kneser-Ney LM",
             "perplexity_word": perplexity_per_word(nll, refs),
         }
-        examples = result.pop("examples")
-        return {"decoding": decoding, **result, "examples": examples}
 
     def score(self, model: nn.Module, examples: list[Pair]) -> dict[str, Any]:
         return {**super().score(model, examples), **self.perplexities(model, examples)}

@@ -24,6 +24,7 @@ from torch import nn
 from rnnkit.scoring.rouge import rouge
 from rnnkit.tasks.base import Splits, register_task
 from rnnkit.tasks.text.base import Pair, TextToTextTask
+from rnnkit.tasks.writing import Baseline
 
 LEAD_WORDS = 8
 
@@ -51,9 +52,13 @@ class SummarizeTask(TextToTextTask):
         pairs, groups = rows
         return pairs, groups
 
-    def figures(self, outputs: list[str], references: list[str]) -> dict[str, float]:
-        return rouge(outputs, references)
+    def figures(
+        self, outputs: list[str], references: list[str], selection: bool = False
+    ) -> dict[str, float]:
+        return rouge(outputs, references)  # ROUGE-1 and -L count single words: never stuck
 
-    def baselines(self, model: nn.Module, splits: Splits) -> dict[str, tuple[str, list[str]]]:
-        lead = [" ".join(s.split()[:LEAD_WORDS]) for s, _ in splits.test]
+    def baselines(self, model: nn.Module, splits: Splits) -> dict[str, Baseline]:
+        def lead(pairs: list[Pair]) -> list[str]:
+            return [" ".join(s.split()[:LEAD_WORDS]) for s, _ in pairs]
+
         return {"lead": (f"first {LEAD_WORDS} words", lead)}

@@ -25,6 +25,7 @@ from rnnkit.config import setting
 from rnnkit.data.tokenizers import WordTokenizer
 from rnnkit.tasks.base import Splits, register_task
 from rnnkit.tasks.text.base import Pair, TextPairData, TextToTextTask
+from rnnkit.tasks.writing import Baseline
 
 
 @dataclass(kw_only=True)
@@ -77,13 +78,13 @@ class TranslateTask(TextToTextTask):
         pairs = super().read_examples(path)
         return [(t, s) for s, t in pairs] if self.data.reverse else pairs
 
-    def baselines(self, model: nn.Module, splits: Splits) -> dict[str, tuple[str, list[str]]]:
+    def baselines(self, model: nn.Module, splits: Splits) -> dict[str, Baseline]:
         lexicon = IBMModel1([(words(s), words(t)) for s, t in splits.train])
         detok = WordTokenizer(["<unk>"]).detokenize
         return {
-            "copy": ("copy the source", [s for s, _ in splits.test]),
+            "copy": ("copy the source", lambda pairs: [s for s, _ in pairs]),
             "ibm1": (
                 "IBM Model 1, word by word",
-                [detok(lexicon.translate(words(s))) for s, _ in splits.test],
+                lambda pairs: [detok(lexicon.translate(words(s))) for s, _ in pairs],
             ),
         }
