@@ -34,6 +34,7 @@ COMMAND_MODULES: list[str] = [
     "rnnkit.cli.transcribe",
     "rnnkit.cli.caption",
     "rnnkit.cli.compose",
+    "rnnkit.cli.serve",
 ]
 
 
