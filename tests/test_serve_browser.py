@@ -1,12 +1,15 @@
 """The page of ``rnnkit serve`` in a real browser: headless Chromium (Debian's ``chromium``,
 which .ci/run installs) driven by Playwright loads the page, submits a text to a translate run,
 an image to a caption run and a clip to a speech run, and reads each result from the page; it
-equals the API's answer for the same input. Screenshots go to docs/img/serve-*.png.
+equals the API's answer for the same input. Screenshots go to the test's temporary folder, or
+with RNNKIT_SCREENshots=docs/img to docs/img/serve-*.png (the docs' pictures; a test run leaves
+the tree alone).
 
 Skipped, with the reason, only where no ``chromium`` is installed."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -17,8 +20,6 @@ from rnnkit.serve.app import create_app
 from rnnkit.serve.limits import Limits
 from rnnkit.serve.served import ServedRun
 from tests.serve_helpers import live_server, train_tiny
-
-SHOTS = Path(__file__).resolve().parents[1] / "docs" / "img"
 
 
 def chromium() -> str:
@@ -51,7 +52,7 @@ def submit_and_read(page, url: str, run: str, text: str | None = None, file: Pat
     return page.inner_text("#output").strip()
 
 
-def test_translate_caption_and_transcribe_in_the_browser(page_url):
+def test_translate_caption_and_transcribe_in_the_browser(page_url, tmp_path):
     from playwright.sync_api import sync_playwright
 
     url, folders, browser = page_url
@@ -65,7 +66,8 @@ def test_translate_caption_and_transcribe_in_the_browser(page_url):
     want_translation = row("translate", json={"inputs": ["the big cat sees a dog."]})
     want_caption = row("caption", files=[("files", (png.name, png.read_bytes()))])
     want_text = row("speech", files=[("files", (wav.name, wav.read_bytes()))])
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    shots = Path(os.environ.get("RNNKIT_SCREENshots") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=browser, args=["--no-sandbox"])
         try:
@@ -73,17 +75,17 @@ def test_translate_caption_and_transcribe_in_the_browser(page_url):
             got = submit_and_read(page, url, "translate", text="the big cat sees a dog.")
             assert got == want_translation["output"]
             assert page.locator(".heat td").count() > 0  # the attention map is drawn
-            page.screenshot(path=str(SHOTS / "serve-translate.png"), full_page=True)
+            page.screenshot(path=str(shots / "serve-translate.png"), full_page=True)
 
             got = submit_and_read(page, url, "caption", file=png)
             assert got.split() == want_caption["tokens"]
             page.hover(".word >> nth=0")
-            page.screenshot(path=str(SHOTS / "serve-caption.png"), full_page=True)
+            page.screenshot(path=str(shots / "serve-caption.png"), full_page=True)
 
             got = submit_and_read(page, url, "speech", file=wav)
             assert got == (want_text["text"] or "(nothing heard)")
             assert "000.wav" in page.inner_text("#result")
-            page.screenshot(path=str(SHOTS / "serve-speech.png"), full_page=True)
+            page.screenshot(path=str(shots / "serve-speech.png"), full_page=True)
 
             page.goto(f"{url}/?run=nosuch")  # an unknown run in the address: the first run
             page.wait_for_selector("#submit")
