@@ -35,6 +35,7 @@ COMMAND_MODULES: list[str] = [
     "rnnkit.cli.caption",
     "rnnkit.cli.compose",
     "rnnkit.cli.export",
+    "rnnkit.cli.serve",
 ]
 
 

@@ -22,15 +22,26 @@ from rnnkit.errors import RnnkitError
 from rnnkit.files import atomic_write_bytes
 
 OUTPUT_SUFFIXES = (".jsonl", ".csv")
+
+
+def ranged(name: str) -> Callable[[str], Any]:
+    """The argparse type of decoding option ``name``: its type and range, one-line errors."""
+    from rnnkit.runs.predict import DECODING_RANGES
+
+    kind, lo, hi, lo_open = DECODING_RANGES[name]
+    return number(kind, lo, hi, lo_open=lo_open)
+
+
 # each option a task's `decoding` may name: (its flag's type, metavar, help, what unset means)
+# (ranges: rnnkit.runs.predict.DECODING_RANGES, which the HTTP server checks too)
 DECODING_FLAGS: dict[str, tuple[Callable[[str], Any], str, str, str]] = {
-    "beam": (number(int, 1, 256), "N", "beam width, 1: greedy decoding", "the run's"),
-    "temperature": (number(float, 0, 10), "T", "sample at this temperature above 0",
+    "beam": (ranged("beam"), "N", "beam width, 1: greedy decoding", "the run's"),
+    "temperature": (ranged("temperature"), "T", "sample at this temperature above 0",
                     "0, no sampling"),
-    "top_p": (number(float, 0, 1, lo_open=True), "P",
+    "top_p": (ranged("top_p"), "P",
               "sample from the smallest set of tokens holding this share of the probability",
               "the task's"),
-    "seed": (number(int, 0), "S", "seed of the sampling, for draws that repeat", "none"),
+    "seed": (ranged("seed"), "S", "seed of the sampling, for draws that repeat", "none"),
 }  # fmt: skip
 
 
@@ -55,13 +66,9 @@ def add_decoding_flags(
 
 def decoding_options(args: argparse.Namespace, task: Any) -> dict[str, Any]:
     """The decoding flags given, by option name; one the run's task does not take is refused."""
-    given = {n: getattr(args, n) for n in DECODING_FLAGS if getattr(args, n, None) is not None}
-    for name in given:
-        if name not in task.decoding:
-            takes = ", ".join(map(flag, task.decoding))
-            takes = f"its decoding options: {takes}" if takes else "it has no decoding options"
-            raise RnnkitError(f"a {task.name} run takes no {flag(name)} ({takes})")
-    return given
+    from rnnkit.runs.predict import check_decoding
+
+    return check_decoding(task, {n: getattr(args, n, None) for n in DECODING_FLAGS}, flag)
 
 
 def register(subparsers: Any) -> None:
@@ -143,6 +150,8 @@ def stdin_lines() -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rnnkit.runs.predict import parse_inputs
+
     _late_flags(args)
     if args.inputs and args.input:
         raise RnnkitError("give inputs as arguments or --input FILE, not both")
@@ -155,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         lines = args.inputs or stdin_lines()
         if not lines:
             raise RnnkitError("no input to predict: pass INPUT arguments, --input FILE or stdin")
-        inputs = [task.parse_input(text) for text in lines]
+        inputs = parse_inputs(task, lines)
     rows = loaded.predict(inputs, **decoding)
     if args.output:
         write_rows(rows, Path(args.output), args.force)

@@ -1,0 +1,219 @@
+"""Load on ``rnnkit serve``: 32 concurrent clients against a classifier and a translate run,
+requests per second and p50/p99 latency with dynamic batching and without (one at a time).
+
+The server runs in its own process on a free loopback port (``rnnkit serve RUN RUN --port P``,
+``--no-batching`` for the second pass). Each client sends one input per request, drawn from the
+run's own training file, and waits for the answer before sending the next. Every answer is
+checked against the row the same server gave for that input alone (before the load): the same
+label (probabilities within 1e-4) or the same translation (log-probability within 1e-3);
+a dropped request, an error or a wrong answer is counted and fails the run.
+
+    .venv/bin/python bench/serve_load.py --classify runs/rev --translate runs/de
+    .venv/bin/python bench/serve_load.py --tiny --requests 400   # trains two small runs first
+
+Bounded in count and time: each pass stops after ``--requests`` answers or ``--seconds``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(runs: list[Path], batching: bool) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "rnnkit.cli.main", "serve", *map(str, runs), "--port", str(port)]
+    if not batching:
+        cmd.append("--no-batching")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("the server did not start within 120 s")
+
+
+def inputs_of(run: Path, n: int) -> list[str]:
+    """Up to ``n`` distinct inputs from the file the run was trained on."""
+    from rnnkit.runs.driver import load_run
+
+    loaded = load_run(run)
+    data = loaded.config["data"].get("data")
+    if not data:
+        raise SystemExit(f"{run}: trained on a named dataset; give a run trained on a file")
+    examples = loaded.task.read_examples(data)
+    texts = examples[0] if loaded.task.name == "classify" else [src for src, _ in examples]
+    out: list[str] = []
+    for t in texts:
+        try:
+            loaded.task.parse_input(t)
+        except Exception:
+            continue
+        if t not in out:
+            out.append(t)
+        if len(out) == n:
+            break
+    return out
+
+
+def same(task: str, got: dict, want: dict) -> bool:
+    if task == "classify":
+        return got["label"] == want["label"] and all(
+            abs(got["probabilities"][k] - v) <= 1e-4 for k, v in want["probabilities"].items()
+        )
+    return got["output"] == want["output"] and abs(got["logprob"] - want["logprob"]) <= 1e-3
+
+
+async def load(url: str, name: str, task: str, texts: list[str], expected: dict[str, dict],
+               clients: int, requests: int, seconds: float) -> dict:  # fmt: skip
+    latencies: list[float] = []
+    errors, wrong = 0, 0
+    sent = 0
+    stop = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+
+        async def one_client(k: int) -> None:
+            nonlocal errors, wrong, sent
+            i = k
+            while sent < requests and time.monotonic() < stop:
+                sent += 1
+                text = texts[i % len(texts)]
+                i += clients
+                t0 = time.perf_counter()
+                try:
+                    r = await client.post(f"/v1/runs/{name}/predict", json={"inputs": [text]})
+                except httpx.HTTPError:
+                    errors += 1
+                    continue
+                latencies.append(time.perf_counter() - t0)
+                if r.status_code != 200:
+                    errors += 1
+                elif not same(task, r.json()["rows"][0], expected[text]):
+                    wrong += 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one_client(k) for k in range(clients)))
+        wall = time.perf_counter() - t0
+    lat = np.array(latencies) * 1000
+    return {
+        "run": name, "requests": sent, "answered": len(latencies), "errors": errors,
+        "wrong": wrong, "seconds": round(wall, 2), "req_per_s": round(len(latencies) / wall, 1),
+        "p50_ms": round(float(np.percentile(lat, 50)), 1) if len(lat) else None,
+        "p99_ms": round(float(np.percentile(lat, 99)), 1) if len(lat) else None,
+    }  # fmt: skip
+
+
+def expected_rows(url: str, name: str, texts: list[str]) -> dict[str, dict]:
+    """Each input's row, asked alone and one at a time."""
+    out = {}
+    with httpx.Client(base_url=url, timeout=120) as client:
+        for t in texts:
+            r = client.post(f"/v1/runs/{name}/predict", json={"inputs": [t]})
+            r.raise_for_status()
+            out[t] = r.json()["rows"][0]
+    return out
+
+
+def tiny_runs(root: Path) -> tuple[Path, Path]:
+    """A classifier and a translate run trained for a few seconds (the tests' data)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from rnnkit.cli.main import main as cli
+    from tests.test_classify import write_reviews
+    from tests.test_translate import write_pairs
+
+    write_reviews(root / "reviews.csv", n=400)
+    write_pairs(root / "pairs.tsv", 400)
+    common = ["--hidden-size", "128", "--num-layers", "1", "--quiet", "--json"]
+    for argv in (
+        ["train", "classify", "--data", root / "reviews.csv", "--max-steps", "20",
+         "--out", root / "classify", *common],
+        ["train", "translate", "--data", root / "pairs.tsv", "--tokens", "word",
+         "--max-steps", "20", "--out", root / "translate", *common],
+    ):  # fmt: skip
+        if cli([str(a) for a in argv]) != 0:
+            raise SystemExit("training a tiny run failed")
+    return root / "classify", root / "translate"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--classify", type=Path, help="a classify run folder")
+    p.add_argument("--translate", type=Path, help="a translate run folder")
+    p.add_argument("--tiny", action="store_true", help="train two small runs for the bench")
+    p.add_argument("--clients", type=int, default=32)
+    p.add_argument("--requests", type=int, default=2000, help="answers per pass, at most")
+    p.add_argument("--seconds", type=float, default=60.0, help="time per pass, at most")
+    p.add_argument("--inputs", type=int, default=200, help="distinct inputs per run")
+    p.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = p.parse_args()
+    if args.tiny:
+        root = Path(tempfile.mkdtemp(prefix="rnnkit-serve-load-"))
+        args.classify, args.translate = tiny_runs(root)
+    if not (args.classify and args.translate):
+        p.error("give --classify RUN and --translate RUN, or --tiny")
+    runs = {"classify": args.classify, "translate": args.translate}
+    texts = {task: inputs_of(run, args.inputs) for task, run in runs.items()}
+    figures = []
+    expected: dict[str, dict] = {}
+    for batching in (True, False):
+        proc, url = start_server(list(runs.values()), batching)
+        try:
+            for task, run in runs.items():
+                name = run.resolve().name
+                if task not in expected:
+                    expected[task] = expected_rows(url, name, texts[task])
+                r = asyncio.run(load(url, name, task, texts[task], expected[task], args.clients,
+                                     args.requests, args.seconds))  # fmt: skip
+                r.update(task=task, batching=batching, clients=args.clients)
+                figures.append(r)
+                print(json.dumps(r), flush=True)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    print(f"\n{args.clients} concurrent clients, one input a request, cpus {os.cpu_count()}")
+    print(f"{'run':10s} {'batching':>8s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} "
+          f"{'answered':>8s} {'errors':>6s} {'wrong':>6s}")  # fmt: skip
+    for r in figures:
+        print(f"{r['task']:10s} {'on' if r['batching'] else 'off':>8s} {r['req_per_s']:8.1f} "
+              f"{r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {r['answered']:8d} {r['errors']:6d} "
+              f"{r['wrong']:6d}")  # fmt: skip
+    ok = True
+    for task in runs:
+        on, off = (next(r for r in figures if r["task"] == task and r["batching"] is b)
+                   for b in (True, False))  # fmt: skip
+        ratio = on["req_per_s"] / max(off["req_per_s"], 1e-9)
+        print(f"{task}: batching gives {ratio:.2f}x the requests per second")
+        ok = ok and all(r["errors"] == 0 and r["wrong"] == 0 for r in (on, off))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1) + "\n")
+    if not ok:
+        raise SystemExit("some requests failed or were answered wrong")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""Dynamic batching: the requests that reach one run while its model is busy, or within a few
+milliseconds of each other, are answered by one call to the model (one forward pass over the
+batch for the tasks whose ``predict`` batches), so throughput grows with the load.
+
+Only requests with the same decoding options are joined, and never sampled ones (a draw from
+a seeded generator depends on what else is in the batch; a sampled request is answered alone,
+as ``rnnkit predict`` would answer it). A batch holds at most ``max_batch`` inputs and its first
+request waits at most ``max_wait`` seconds for company. When a joined call fails on one
+request's input, each request of the batch is answered alone, so the error reaches only the
+request that caused it. With batching off every request is one call, one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from rnnkit.errors import RnnkitError
+
+# (inputs, decoding options) -> one row per input
+PredictFn = Callable[[list[Any], dict[str, Any]], list[dict[str, Any]]]
+
+
+class QueueFull(RnnkitError):
+    """More requests wait for the run than ``max_queue``."""
+
+
+@dataclass
+class Pending:
+    inputs: list[Any]
+    options: dict[str, Any]
+    future: asyncio.Future
+    key: tuple = field(init=False)
+    sampled: bool = field(init=False)  # a sampled request joins nothing
+
+    def __post_init__(self) -> None:
+        self.sampled = (self.options.get("temperature") or 0) > 0
+        self.key = tuple(sorted(self.options.items()))
+
+
+class Batcher:
+    """Answers ``submit(inputs, options)`` for one run through ``predict``, which runs on one
+    thread of its own (a model and its task are used by one thread at a time)."""
+
+    def __init__(
+        self,
+        predict: PredictFn,
+        enabled: bool = True,
+        max_batch: int = 32,
+        max_wait: float = 0.005,
+        max_queue: int = 1024,
+    ):
+        self.predict, self.enabled = predict, enabled
+        self.max_batch, self.max_wait, self.max_queue = max_batch, max_wait, max_queue
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnkit-model")
+        self.queue: asyncio.Queue[Pending] | None = None
+        self.held: deque[Pending] = deque()  # taken from the queue but not of the last batch
+        self.worker: asyncio.Task | None = None
+        self.calls = 0  # calls to the model so far, and the inputs they held
+        self.batched_inputs = 0
+
+    async def submit(self, inputs: list[Any], options: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.queue is None:  # made in the server's event loop, on first use
+            self.queue = asyncio.Queue()
+            self.worker = asyncio.get_running_loop().create_task(self.loop())
+        if self.queue.qsize() + len(self.held) >= self.max_queue:
+            raise QueueFull(f"the server is busy: {self.max_queue} requests wait for this run")
+        item = Pending(inputs, options, asyncio.get_running_loop().create_future())
+        await self.queue.put(item)
+        return await item.future
+
+    async def gather(self) -> list[Pending]:
+        """The next batch: its first request (one held back from the last batch, else the
+        next to arrive), then those that match it, from those held back, those waiting and
+        those that arrive within ``max_wait``, until the batch is full."""
+        assert self.queue is not None
+        first = self.held.popleft() if self.held else await self.queue.get()
+        batch, size = [first], len(first.inputs)
+        if not self.enabled or first.sampled:
+            return batch
+
+        def take(item: Pending) -> bool:
+            nonlocal size
+            if item.key != first.key or size + len(item.inputs) > self.max_batch:
+                return False
+            batch.append(item)
+            size += len(item.inputs)
+            return True
+
+        self.held = deque(item for item in self.held if not take(item))
+        while not self.queue.empty():  # arrived while the model was busy
+            item = self.queue.get_nowait()
+            if not take(item):
+                self.held.append(item)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_wait
+        while size < self.max_batch and (wait := deadline - loop.time()) > 0:
+            try:
+                item = await asyncio.wait_for(self.queue.get(), wait)
+            except asyncio.TimeoutError:
+                break
+            if not take(item):
+                self.held.append(item)
+        return batch
+
+    async def loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [p for p in await self.gather() if not p.future.done()]  # done: timed out
+            if not batch:
+                continue
+            answers = await loop.run_in_executor(self.executor, self.answer, batch)
+            for item, answer in zip(batch, answers, strict=True):
+                if item.future.done():
+                    continue
+                if isinstance(answer, BaseException):
+                    item.future.set_exception(answer)
+                else:
+                    item.future.set_result(answer)
+
+    def answer(self, batch: list[Pending]) -> list[list[dict[str, Any]] | BaseException]:
+        """Per request of ``batch``: its rows, or the exception its inputs raised (on the
+        model's thread)."""
+        if len(batch) > 1:
+            inputs = [x for item in batch for x in item.inputs]
+            try:
+                rows = self.call(inputs, batch[0].options)
+            except Exception:  # answered one by one below, each with its own error
+                pass
+            else:
+                out, at = [], 0
+                for item in batch:
+                    out.append(rows[at : at + len(item.inputs)])
+                    at += len(item.inputs)
+                return out
+        answers: list[list[dict[str, Any]] | BaseException] = []
+        for item in batch:
+            try:
+                answers.append(self.call(item.inputs, item.options))
+            except Exception as exc:
+                answers.append(exc)
+        return answers
+
+    def call(self, inputs: list[Any], options: dict[str, Any]) -> list[dict[str, Any]]:
+        self.calls += 1
+        self.batched_inputs += len(inputs)
+        return self.predict(inputs, options)
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+        self.executor.shutdown(wait=False, cancel_futures=True)
