@@ -59,7 +59,9 @@ def _numbers(cells: pd.Series, path: Path, column: str) -> np.ndarray:
     return values
 
 
-def _series(name: str, values: np.ndarray, dates: list[str] | None, where: str) -> Series:
+def series_from_values(
+    name: str, values: np.ndarray, dates: list[str] | None, where: str
+) -> Series:
     """Leading and trailing gaps cut (a ragged wide table), inner ones interpolated."""
     known = np.flatnonzero(~np.isnan(values))
     if len(known) == 0:
@@ -97,7 +99,7 @@ def read_table_series(
         names = [column] if column else [c for c in frame.columns if c != date_col]
         order, dates = _dates(frame, date_col, path) if date_col else (np.arange(len(frame)), None)
         frame = frame.iloc[order].reset_index(drop=True)
-        return [_series(c, _numbers(frame[c], path, c), dates, str(path)) for c in names]
+        return [series_from_values(c, _numbers(frame[c], path, c), dates, str(path)) for c in names]
     rest = [c for c in frame.columns if c not in (id_col, date_col)]
     if column is None:
         if len(rest) != 1:
@@ -113,7 +115,7 @@ def read_table_series(
         if date_col:
             order, dates = _dates(part, date_col, path)
             vals = vals[order]
-        out.append(_series(str(name), vals, dates, str(path)))
+        out.append(series_from_values(str(name), vals, dates, str(path)))
     return out
 
 

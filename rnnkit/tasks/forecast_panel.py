@@ -55,6 +55,11 @@ def offset(y: np.ndarray) -> float:
     return 0.0 if low > 0 else -low + 0.1 * float(np.std(y)) + 1e-6
 
 
+def default_window(period: int, horizon: int) -> int:
+    """A season, at least min(H, 12) values (Smyl used 4 to 24, a season where there is one)."""
+    return max(period, min(horizon, 12))
+
+
 def default_history(horizon: int) -> int:
     return max(20 * horizon, MIN_HISTORY)
 
@@ -83,7 +88,7 @@ def prepare_panel(
     m = common_period(series, period)
     if not restored:
         model.kind, model.series, model.horizon, model.period = "esrnn", len(series), horizon, m
-        model.window = window or max(m, horizon)
+        model.window = window or default_window(m, horizon)
         model.quantiles = list(QUANTILES)
         model.history = model.history or default_history(horizon)
         model.offsets = [offset(s.values[:-horizon]) for s in series]

@@ -2,8 +2,8 @@
 frequency (``panel-monthly``, ``panel-quarterly``, ...), all from data that ships inside installed
 wheels (statsmodels, pmdarima), read offline. Each ``Series`` carries its frequency,
 its season length as M4 scores it (monthly 12, quarterly 4, hourly 24, else 1: M4 took 1 for
-weekly and daily too) and its source. A sub-daily series without a daily cycle takes the hourly
-horizon. Derived series say how they were made (weekly and daily totals or closes).
+weekly and daily too) and its source; gaps in a series are interpolated. Sub-daily series take
+the hourly horizon. Derived series say how they were made (weekly and daily totals or closes).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from rnnkit.data.named import NamedDataset, register
+from rnnkit.data.panel import series_from_values
 from rnnkit.data.series import Series, fill_missing
 
 _SM = "statsmodels.datasets ({}), in the statsmodels wheel"
@@ -98,8 +99,8 @@ PANEL: dict[str, tuple[str, int, str, str, Callable[[], np.ndarray]]] = {
                      _PM.format("load_taylor"), lambda: _taylor(24)),
     "taylor-hourly": ("hourly", 24, "English electricity demand: hourly totals, 12 weeks of 2000",
                       _PM.format("load_taylor"), lambda: _taylor(1)),
-    "heartrate": ("sub-daily", 1, "heart rate of one subject every 0.5 s",
-                  _PM.format("load_heartrate"), lambda: _pm("heartrate")),
+    "taylor-halfhourly": ("sub-daily", 48, "the same demand, half-hourly (m = 48: a day)",
+                          _PM.format("load_taylor"), lambda: _pm("taylor")),
 }  # fmt: skip
 
 
@@ -108,8 +109,9 @@ def load_panel(names: list[str] | None = None) -> list[Series]:
     out = []
     for name in names or list(PANEL):
         frequency, m, what, where, load = PANEL[name]
-        out.append(Series(name, np.asarray(load(), np.float64), None, m,
-                          frequency=frequency, source=f"{what}; {where}"))  # fmt: skip
+        s = series_from_values(name, np.asarray(load(), np.float64), None, "panel")
+        s.period, s.frequency, s.source = m, frequency, f"{what}; {where}"
+        out.append(s)  # fmt: skip
     return out
 
 
