@@ -187,21 +187,27 @@ def main() -> None:
                 name = run.resolve().name
                 if task not in expected:
                     expected[task] = expected_rows(url, name, texts[task])
+                before = httpx.get(f"{url}/v1/stats").json()[name]
                 r = asyncio.run(load(url, name, task, texts[task], expected[task], args.clients,
                                      args.requests, args.seconds))  # fmt: skip
+                after = httpx.get(f"{url}/v1/stats").json()[name]
+                calls = max(after["calls"] - before["calls"], 1)
+                r["mean_batch"] = round((after["inputs"] - before["inputs"]) / calls, 1)
                 r.update(task=task, batching=batching, clients=args.clients)
                 figures.append(r)
                 print(json.dumps(r), flush=True)
         finally:
             proc.terminate()
             proc.wait(30)
-    print(f"\n{args.clients} concurrent clients, one input a request, cpus {os.cpu_count()}")
+    load1 = os.getloadavg()[0]
+    print(f"\n{args.clients} concurrent clients, one input a request, {os.cpu_count()} cpus, "
+          f"load average {load1:.1f} at the end")  # fmt: skip
     print(f"{'run':10s} {'batching':>8s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} "
-          f"{'answered':>8s} {'errors':>6s} {'wrong':>6s}")  # fmt: skip
+          f"{'answered':>8s} {'errors':>6s} {'wrong':>6s} {'batch':>6s}")  # fmt: skip
     for r in figures:
         print(f"{r['task']:10s} {'on' if r['batching'] else 'off':>8s} {r['req_per_s']:8.1f} "
               f"{r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {r['answered']:8d} {r['errors']:6d} "
-              f"{r['wrong']:6d}")  # fmt: skip
+              f"{r['wrong']:6d} {r['mean_batch']:6.1f}")  # fmt: skip
     ok = True
     for task in runs:
         on, off = (next(r for r in figures if r["task"] == task and r["batching"] is b)

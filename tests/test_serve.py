@@ -348,3 +348,79 @@ def test_a_request_over_its_time_is_a_504(served):
         r = httpx.post(f"{url}/v1/runs/classify/predict", json={"inputs": ["a great film"]})
         assert_json_error(r, 504, "within")
         assert httpx.get(f"{url}/healthz").status_code == 200
+
+
+def test_concurrent_requests_are_batched_and_answered_as_alone(served):
+    url, _ = served
+    # of one length: an output that never ends (a tiny model's) is cut at a length that
+    # depends on the longest input of its batch, as in `rnnkit predict --input FILE`
+    texts = ["the big cat sees a small dog.", "a small bird eats the big fish.",
+             "the small dog likes a big cat.", "a big fish sees the small bird."]  # fmt: skip
+    alone = {}
+    for t in texts:
+        r = httpx.post(f"{url}/v1/runs/translate/predict", json={"inputs": [t]})
+        assert r.status_code == 200, r.text
+        alone[t] = r.json()["rows"][0]
+    before = httpx.get(f"{url}/v1/stats").json()["translate"]
+
+    async def go() -> list:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            sent = [texts[i % len(texts)] for i in range(24)]
+            path = "/v1/runs/translate/predict"
+            rs = await asyncio.gather(*(client.post(path, json={"inputs": [t]}) for t in sent))
+            return list(zip(sent, rs, strict=True))
+
+    for text, r in asyncio.run(go()):
+        assert r.status_code == 200, r.text
+        row = r.json()["rows"][0]
+        assert row["output"] == alone[text]["output"]
+        assert row["logprob"] == pytest.approx(alone[text]["logprob"], abs=1e-3)
+    after = httpx.get(f"{url}/v1/stats").json()["translate"]
+    assert after["inputs"] - before["inputs"] == 24
+    assert after["calls"] - before["calls"] < 24  # some requests shared a call
+
+
+def test_the_serve_command(served, tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    _, folders = served
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "SERVE_TOKEN": "t0ken"}
+    cmd = [sys.executable, "-m", "rnnkit.cli.main", "serve", str(folders["classify"]),
+           "--port", str(port), "--token-env", "SERVE_TOKEN", "--no-batching"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "rnnkit serve did not start"
+            time.sleep(0.2)
+        auth = {"authorization": "Bearer t0ken"}
+        r = httpx.post(f"{url}/v1/runs/classify/predict", json={"inputs": ["a great film"]},
+                       headers=auth)  # fmt: skip
+        assert r.status_code == 200 and r.json()["rows"][0]["label"]
+        assert httpx.get(f"{url}/v1/stats", headers=auth).json()["classify"]["batching"] is False
+        assert httpx.get(f"{url}/v1/runs").status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    # bad use: one line, exit code 2
+    for argv, words in (
+        (["serve", str(tmp_path / "nothing")], "nothing"),
+        (["serve", str(folders["classify"]), "--token-env", "RNNKIT_NO_SUCH_VAR"], "unset"),
+        (["serve", str(folders["classify"]), str(folders["classify"])], "two served runs"),
+    ):
+        r = subprocess.run([sys.executable, "-m", "rnnkit.cli.main", *argv], capture_output=True,
+                           text=True, timeout=120)  # fmt: skip
+        assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, r.stderr

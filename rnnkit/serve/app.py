@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException
 
 from rnnkit.errors import RnnkitError
 from rnnkit.serve.batching import Batcher, QueueFull
-from rnnkit.serve.limits import BodyLimit, BodyTooLarge, Limits, token_ok
+from rnnkit.serve.limits import BearerToken, BodyLimit, BodyTooLarge, Limits
 from rnnkit.serve.served import ServedRun, UploadFolder, unfold
 
 log = logging.getLogger("rnnkit.serve")
@@ -125,6 +125,8 @@ def create_app(
         default_response_class=JSONRows,
     )
     app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
+    if token:
+        app.add_middleware(BearerToken, token=token)  # outermost: checked before the body
     app.state.batchers = batchers
 
     @app.exception_handler(HTTPException)
@@ -152,20 +154,6 @@ def create_app(
         log.exception("an error inside the server")
         return error(500, f"internal error ({type(exc).__name__}); the server log has it")
 
-    @app.middleware("http")
-    async def bearer(request: Request, call_next: Any) -> Response:
-        path = request.url.path
-        if (
-            token
-            and path.startswith("/v1")
-            and not token_ok(request.headers.get("authorization"), token)
-        ):
-            return JSONRows(
-                {"error": "this server needs 'Authorization: Bearer <token>'", "status": 401},
-                status_code=401, headers={"WWW-Authenticate": "Bearer"},
-            )  # fmt: skip
-        return await call_next(request)
-
     def served(name: str) -> ServedRun:
         if name not in by_name:  # only the served runs: a name never reaches the disk
             raise HTTPException(404, f"no served run is named {name[:80]!r}")
@@ -179,6 +167,11 @@ def create_app(
     @app.get("/healthz", summary="whether the server is up")
     async def healthz() -> dict[str, Any]:
         return {"ok": True, "runs": len(by_name)}
+
+    @app.get("/v1/stats", summary="per run: calls to its model and the inputs they held")
+    async def stats() -> dict[str, Any]:
+        return {name: {"calls": b.calls, "inputs": b.batched_inputs, "batching": b.enabled}
+                for name, b in batchers.items()}  # fmt: skip
 
     @app.get("/v1/runs", summary="every served run: name, task, what it takes and returns")
     async def list_runs() -> dict[str, Any]:

@@ -81,6 +81,28 @@ async def too_large(send: Any, limit: int) -> None:
     await send({"type": "http.response.body", "body": body.encode()})
 
 
+class BearerToken:
+    """ASGI middleware: a request under ``/v1`` without ``Authorization: Bearer <token>`` is
+    answered 401 (plain ASGI: cheaper per request than a Starlette ``BaseHTTPMiddleware``)."""
+
+    def __init__(self, app: Any, token: str):
+        self.app, self.token = app, token
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1"):
+            header = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not token_ok(header.decode("latin-1"), self.token):
+                import json
+
+                body = {"error": "this server needs 'Authorization: Bearer <token>'", "status": 401}
+                await send({"type": "http.response.start", "status": 401,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"www-authenticate", b"Bearer")]})  # fmt: skip
+                await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+                return
+        await self.app(scope, receive, send)
+
+
 def token_ok(header: str | None, token: str) -> bool:
     """Whether an ``Authorization`` header carries ``Bearer <token>`` (compared in constant
     time, so the answer's timing tells nothing about the token)."""
