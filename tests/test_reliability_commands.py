@@ -227,6 +227,16 @@ def test_transcribe_refuses_a_clip_too_short_a_device_and_a_fake_mp3(runs, tmp_p
         assert code == 2 and len(err.strip().splitlines()) == 1 and words in err, err
 
 
+def test_a_device_given_as_a_data_or_input_file_is_one_line(runs, tmp_path, capsys):
+    """/dev/zero never ends: every reader refuses what is not a regular file before reading."""
+    for argv in (["train", "music", "--data", "/dev/zero", "--out", tmp_path / "m"],
+                 ["train", "forecast", "--data", "/dev/zero", "--column", "v", "--horizon", "1",
+                  "--out", tmp_path / "f"],
+                 ["train", "lm", "--data", "/dev/zero", "--out", tmp_path / "l"],
+                 ["caption", runs("caption"), "/dev/zero"]):  # fmt: skip
+        assert_user_error(cli(capsys, *argv), "not a regular file")
+
+
 # -- first-use friction --------------------------------------------------------------------------
 
 

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rnnkit.data.text import input_file
 from rnnkit.errors import RnnkitError
 
 SAMPLE_RATE = 16_000
@@ -65,7 +66,7 @@ def read_audio(
     import soundfile as sf
 
     path = Path(path)
-    check_audio_path(path)
+    input_file(path, "audio file")  # a device (/dev/zero) is refused, not read for ever
     try:
         with quiet_decoders():
             info = sf.info(str(path))
@@ -90,17 +91,6 @@ def read_audio(
     if not np.isfinite(data).all():
         raise RnnkitError(f"{path}: holds NaN or infinite samples")
     return resample(data.mean(axis=1), rate, sample_rate)
-
-
-def check_audio_path(path: Path) -> None:
-    """``path`` must be a regular file: a missing one and a device, pipe or folder (``/dev/zero``
-    would be read for ever) are one line each."""
-    if not path.exists():
-        raise RnnkitError(f"{path}: no such audio file")
-    if not path.is_file():
-        raise RnnkitError(
-            f"{path}: not a regular file (a folder, device or pipe); give an audio file"
-        )
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rnnkit.data.text import input_file
 from rnnkit.errors import RnnkitError
 
 CAPTION_NAMES = ("captions.tsv", "captions.csv", "captions.jsonl")
@@ -67,9 +68,7 @@ def read_image(path: str | Path, size: int, channels: int = 3) -> Tensor:
     when it is missing or not an image Pillow can read."""
     from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
-    if not path.is_file():
-        raise RnnkitError(f"{path}: no such image file")
+    path = input_file(path, "image file")
     try:
         with Image.open(path) as img:
             img.load()

@@ -49,6 +49,17 @@ def user_text(text: str, where: str) -> str:
     return text
 
 
+def input_file(path: str | Path, what: str) -> Path:
+    """``path`` checked as a file to read: a missing one is "no such {what}", and a device, pipe
+    or folder where a file is wanted (``/dev/zero`` would be read for ever) is one line too."""
+    p = Path(path)
+    if not p.exists():
+        raise RnnkitError(f"{p}: no such {what}")
+    if not p.is_file():
+        raise RnnkitError(f"{p}: not a regular file (a folder, device or pipe); give a {what}")
+    return p
+
+
 def default_corpus_path() -> Path:
     """Path of the bundled corpus (eight Shakespeare plays, ~1 MB; see data/corpora/README.md)."""
     return Path(str(resources.files("rnnkit.data") / "corpora" / "shakespeare.txt"))

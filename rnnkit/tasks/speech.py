@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from rnnkit.config import Settings, setting
 from rnnkit.data import audio
 from rnnkit.data.splits import batched, split_indices
+from rnnkit.data.text import input_file
 from rnnkit.data.transcripts import Clip, list_audio, normalise_text, read_transcript
 from rnnkit.errors import RnnkitError
 from rnnkit.generate.ctc import Hypothesis, RunLM, ctc_align, greedy_decode, prefix_beam_search
@@ -394,9 +395,7 @@ class SpeechTask(Task):
         return [self.utterance(c) for c in clips]
 
     def parse_input(self, text: str) -> str:
-        path = Path(text)
-        audio.check_audio_path(path)
-        return str(path)
+        return str(input_file(text, "audio file"))
 
     def read_inputs(self, path: str) -> list[str]:
         """A folder's audio files, a transcript table's paths, or a list of paths (one a line)."""

@@ -38,6 +38,7 @@ from rnnkit.data.abc import (
 from rnnkit.data.abc_clock import bar_classes
 from rnnkit.data.abc_rules import RuleMasks
 from rnnkit.data.splits import by_length, split_indices
+from rnnkit.data.text import input_file
 from rnnkit.errors import RnnkitError
 from rnnkit.models.language_model import LanguageModel
 from rnnkit.models.tune_model import TuneModelConfig, build_tune_model
@@ -82,7 +83,7 @@ def read_abc_path(path: str) -> tuple[list[Tune], dict[str, int]]:
     p = Path(path)
     if not p.exists():
         raise RnnkitError(f"{path} not found")
-    files = sorted(p.rglob("*.abc")) if p.is_dir() else [p]
+    files = sorted(p.rglob("*.abc")) if p.is_dir() else [input_file(p, "ABC file")]
     if not files:
         raise RnnkitError(f"{path} holds no .abc file")
     tunes: list[Tune] = []
