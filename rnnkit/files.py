@@ -27,17 +27,26 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise RnnkitError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def new_output(path: str | Path, force: bool, what: str = "output", suffix: str = "") -> Path:
-    """``path`` checked as a file the user asked for: its folder exists (or is made), it is not
-    a folder, it ends in ``suffix`` when one is asked, and it does not exist unless ``force``:
-    a file the user had is never replaced unasked."""
+def new_output(
+    path: str | Path, force: bool, what: str = "output", suffix: str | tuple[str, ...] = ""
+) -> Path:
+    """``path`` checked as a file the user asked a command to write, the one rule for every
+    such file: it is not a folder, it ends in ``suffix`` (or one of them) when asked, it is
+    neither an existing file nor a symlink unless ``force`` (a file the user had is never
+    replaced unasked, and a link is never silently swapped for a file), and its folder exists
+    (or is made). The write itself goes through ``atomic_write_bytes``."""
     path = Path(path)
-    if path.is_dir():
+    suffixes = (suffix,) if isinstance(suffix, str) else tuple(suffix)
+    if path.is_dir() and not path.is_symlink():
         raise RnnkitError(f"{what} {path} is a folder; give a file name")
-    if suffix and path.suffix.lower() != suffix:
-        raise RnnkitError(f"{what} {path} must end in {suffix}")
+    if any(suffixes) and path.suffix.lower() not in suffixes:
+        raise RnnkitError(f"{what} {path} must end in {' or '.join(suffixes)}")
+    if path.is_symlink() and not force:
+        raise RnnkitError(f"{what} {path} is a symbolic link; pass --force to replace it")
     if path.exists() and not force:
         raise RnnkitError(f"{what} {path} exists; pass --force to replace it")
+    if path.is_dir():
+        raise RnnkitError(f"{what} {path} is a folder; give a file name")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -234,7 +234,7 @@ def test_predict_refuses_empty_and_undecodable_input(run, tmp_path, capsys, monk
         buffer = __import__("io").BytesIO(b"fine text\n\xff\xfe broken\n")
 
     monkeypatch.setattr(sys, "stdin", Stdin)
-    assert_user_error(cli(capsys, "predict", run), "not UTF-8")
+    assert_user_error(cli(capsys, "predict", run), "not valid UTF-8")
     assert_user_error(cli(capsys, "predict", tmp_path / "noise.txt", "x"), "is a file")
 
 

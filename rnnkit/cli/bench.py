@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from rnnkit.cli.flags import number
+from rnnkit.cli.flags import add_output, number
 from rnnkit.errors import RnnkitError
-from rnnkit.files import new_output
 
 QUICK_CONFIGS = ((20, 8, 32, 64),)
 
@@ -36,8 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="one tiny configuration: a smoke test")
     p.add_argument("--no-generation", action="store_true", help="skip the batch-1 generation case")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead")
-    p.add_argument("--plot", metavar="FILE.png", help="also save a chart of the speed-ups")
-    p.add_argument("--force", action="store_true", help="replace an existing --plot file")
+    add_output(p, "--plot", (".png",), "also save a chart of the speed-ups")
     p.set_defaults(func=run)
 
 
@@ -50,8 +48,6 @@ def run(args: argparse.Namespace) -> int:
         raise RnnkitError(f"unknown cell(s) {unknown or args.cells!r}; choose from rnn, lstm, gru")
     if args.repeats < 1:
         raise RnnkitError("--repeats must be at least 1")
-    if args.plot:
-        new_output(args.plot, args.force, "--plot", ".png")
     peak, results = bench.run_bench(
         cells=cells,
         configs=QUICK_CONFIGS if args.quick else bench.CONFIGS,

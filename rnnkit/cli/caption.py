@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from rnnkit.cli.flags import emit
+from rnnkit.cli.flags import add_output, emit
 from rnnkit.cli.predict import add_decoding_flags, decoding_options
 from rnnkit.errors import RnnkitError
 
@@ -29,10 +29,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("dir", metavar="RUN", help="run folder of `rnnkit train caption`")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="image files or folders of them")
     add_decoding_flags(p, get_task("caption").decoding)
-    p.add_argument("--plot", metavar="FILE", help="write a PNG grid of the images and captions")
-    p.add_argument(
-        "--attention", metavar="FILE", help="write a PNG of where it looked per word (first image)"
-    )
+    add_output(p, "--plot", (".png",), "write a PNG grid of the images and captions")
+    add_output(p, "--attention", (".png",), "write a PNG of where it looked per word (first image)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from rnnkit.cli.predict import add_decoding_flags, decoding_options
+from rnnkit.data.text import user_text
 from rnnkit.errors import RnnkitError
 
 PROMPT = "you> "
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     def reply(line: str) -> str:
         try:
-            text = task.parse_input(line)
+            text = task.parse_input(user_text(line, "this line"))
         except RnnkitError as exc:  # one bad line does not end the conversation
             return f"({exc})"
         (row,) = task.decode_with(loaded.model, [text], decoding, generator)
@@ -60,10 +61,10 @@ def run(args: argparse.Namespace) -> int:
         print("rnnkit chat: type a line, /quit to leave", file=sys.stderr)
     while True:
         try:
-            line = input(PROMPT) if interactive else sys.stdin.readline()
+            line = input(PROMPT) if interactive else read_line()
         except EOFError:
             break
-        if not interactive and not line:
+        if line is None:
             break
         line = line.strip()
         if line == "/quit":
@@ -71,3 +72,14 @@ def run(args: argparse.Namespace) -> int:
         if line:
             print(reply(line), flush=True)
     return 0
+
+
+def read_line() -> str | None:
+    """The next line of standard input (None at its end), its bytes decoded here: bytes that
+    are not UTF-8 stay as lone surrogates, which ``user_text`` in ``reply`` answers with the
+    one-line refusal (the conversation goes on)."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text stream put in place of standard input (tests, embedding)
+        return sys.stdin.readline() or None
+    raw = stream.readline()
+    return raw.decode("utf-8", "surrogateescape") if raw else None

@@ -47,6 +47,9 @@ def run_compose(args: argparse.Namespace) -> int:
     from rnnkit.runs.music import check_samples, compose
     from rnnkit.scoring.tunes import format_checks
 
+    if args.ngram and not args.check:  # it would be ignored: compose writes the RNN's tunes
+        raise RnnkitError("--ngram goes with --check (the n-gram baseline's shares beside the "
+                          "RNN's); compose writes the RNN's tunes only")  # fmt: skip
     if args.check:
         r = check_samples(args.dir, args.n, args.meter, args.key, args.temperature,
                           args.seed or 0, ngram=args.ngram, rules=not args.free)  # fmt: skip

@@ -3,7 +3,9 @@
 ``add_settings(parser, cls, section)`` adds one flag per ``setting`` of ``cls`` (``hidden_size``
 becomes ``--hidden-size``, plus its aliases), typed and range-checked from the declaration, with
 the default in the help; ``section_values(args, section)`` reads them back by setting name.
-A bad value is one stderr line and exit code 2.
+A bad value is one stderr line and exit code 2. ``add_output`` is the one way a command takes
+a file to write (checked by ``check_outputs`` before any work: ``rnnkit.files.new_output``), and
+``ShowDefaults`` is the help formatter of every command (each option's default in its help).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import math
 from typing import Any
 
 from rnnkit.config import field_kind, range_text
+from rnnkit.files import new_output
 
 
 def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -25,6 +28,62 @@ def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
     parser.error = error  # type: ignore[method-assign]
     return parser
+
+
+class ShowDefaults(argparse.HelpFormatter):
+    """Help that shows every option's default: `` (default: X)`` is added to the help of an
+    option with a value whose help does not already say its default (a help that says it in
+    words, ``(default: the run's)``, is kept). An unset default (None) or an off switch is not
+    shown: the help says what leaving the option out means."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text.lower()
+            or default is None
+            or default is argparse.SUPPRESS
+            or isinstance(default, bool)
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def show_defaults(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Make ``parser`` and every sub-command under it show the defaults (``ShowDefaults``)."""
+    parser.formatter_class = ShowDefaults
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                show_defaults(sub)
+    return parser
+
+
+def add_output(
+    parser: argparse.ArgumentParser, flag: str, suffixes: tuple[str, ...], help_text: str,
+    default: str | None = None,
+) -> None:  # fmt: skip
+    """``flag`` FILE: a file the command writes, ending in one of ``suffixes``, plus the
+    command's ``--force`` (added once). ``check_outputs`` applies ``new_output`` to it."""
+    dest = flag.lstrip("-").replace("-", "_")
+    metavar = "FILE" + (suffixes[0] if len(suffixes) == 1 else "")
+    parser.add_argument(flag, dest=dest, metavar=metavar, default=default, help=help_text)
+    if "--force" not in parser._option_string_actions:
+        parser.add_argument("--force", action="store_true",
+                            help="replace files the command writes that already exist")  # fmt: skip
+    outputs = dict(parser.get_default("outputs") or {})
+    outputs[dest] = (flag, suffixes)
+    parser.set_defaults(outputs=outputs)
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Every file flag of ``args`` (``add_output``) checked before the command does any work:
+    not a folder, the right suffix, no existing file or symlink unless ``--force``."""
+    for dest, (flag, suffixes) in (getattr(args, "outputs", None) or {}).items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            new_output(value, getattr(args, "force", False), flag, suffixes)
 
 
 def number(kind: type, lo: float | None = None, hi: float | None = None, lo_open: bool = False):

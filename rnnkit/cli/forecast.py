@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from rnnkit.cli.flags import emit, positive_int
-from rnnkit.files import new_output
+from rnnkit.cli.flags import add_output, emit, positive_int
 
 
 def register(subparsers: Any) -> None:
@@ -23,8 +22,7 @@ def register(subparsers: Any) -> None:
     f.add_argument("--column", metavar="NAME", help="the numeric column (default: the run's)")
     f.add_argument("--date-col", metavar="NAME", help="date column (default: the run's)")
     f.add_argument("--period", type=positive_int, help="season length")
-    f.add_argument("--png", metavar="FILE", help="plot path (default: RUN/forecast.png)")
-    f.add_argument("--force", action="store_true", help="replace an existing --png file")
+    add_output(f, "--png", (".png",), "plot path (default: RUN/forecast.png)")
     f.add_argument("--json", action="store_true", help="print JSON")
     f.set_defaults(func=run)
 
@@ -34,8 +32,6 @@ def run(args: argparse.Namespace) -> int:
     from rnnkit.runs.driver import load_run
     from rnnkit.tasks.base import exactly_one_source
 
-    if args.png:
-        new_output(args.png, args.force, "--png", ".png")
     loaded = load_run(args.model, task="forecast")
     task = loaded.task
     changes = {"column": args.column, "date_col": args.date_col, "period": args.period}

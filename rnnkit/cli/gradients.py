@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=4,
         help="sequences whose Jacobians are computed",
     )
-    p.add_argument("--seed", type=number(int, 0, 2**63 - 1), default=0)
+    p.add_argument("--seed", type=number(int, 0, 2**63 - 1), default=0, help="random seed")
     p.add_argument("--clip", action="store_true", help="also run the clipping demo")
     p.add_argument(
         "--radius",

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rnnkit.analysis.inspect import inspect_run
-from rnnkit.cli.flags import number
-from rnnkit.files import new_output
+from rnnkit.cli.flags import add_output, number
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,8 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("dir", help="a language-model run directory")
     p.add_argument("--text", required=True, help="a UTF-8 file, or the text itself")
-    p.add_argument("--out", default="view.html", help="the HTML file to write (view.html)")
-    p.add_argument("--force", action="store_true", help="replace an existing --out file")
+    add_output(p, "--out", (".html", ".htm"), "the HTML file to write", default="view.html")
     p.add_argument(
         "--max-tokens",
         type=number(int, 1, 100_000),
@@ -31,12 +29,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--per-list", type=number(int, 1, 1000), default=8, help="neurons offered per ranking"
     )
-    p.add_argument("--which", choices=("best", "latest"), default="best")
+    p.add_argument(
+        "--which", choices=("best", "latest"), default="best", help="the checkpoint to read"
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    new_output(args.out, args.force, "--out")
     r = inspect_run(
         args.dir,
         args.text,

@@ -4,7 +4,10 @@ Each module listed in ``COMMAND_MODULES`` defines ``register(subparsers)``, whic
 sub-command(s) and sets ``func`` (taking the parsed ``argparse.Namespace``, returning an exit
 code) as the parser default. ``rnnkit train TASK``, ``evaluate`` and ``predict`` serve every
 task in the registry (``rnnkit.tasks``). ``main`` is the one error wrapper: a ``RnnkitError`` is
-one stderr line and exit code 2, and so is every bad flag of every sub-command.
+one stderr line and exit code 2, and so is every bad flag of every sub-command. It is also the
+edge where the rules for what a user gives apply to every command at once: each argument must
+be UTF-8 text (``rnnkit.data.text.user_text``), every file a command writes is checked before
+it starts (``rnnkit.cli.flags.check_outputs``), and every ``--help`` shows the defaults.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import importlib
 import os
 import sys
 
-from rnnkit.cli.flags import one_line_errors
+from rnnkit.cli.flags import check_outputs, one_line_errors, show_defaults
+from rnnkit.data.text import user_text
 from rnnkit.errors import RnnkitError
 
 COMMAND_MODULES: list[str] = [
@@ -49,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     _one_line_everywhere(parser)
+    show_defaults(parser)
     return parser
 
 
@@ -71,6 +76,13 @@ def version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:  # Python hands over bytes that are not UTF-8 as lone surrogates: refused here, once
+        for n, arg in enumerate(argv, 1):
+            user_text(arg, f"argument {n} ({arg.encode('utf-8', 'replace')[:40].decode()!r})")
+    except RnnkitError as exc:
+        print(f"rnnkit: error: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -80,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        check_outputs(args)  # a file the command would write, refused before any work
         return int(args.func(args) or 0)
     except RnnkitError as exc:
         print(f"rnnkit: error: {exc}", file=sys.stderr)

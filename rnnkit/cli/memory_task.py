@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "at test MSE < 0.01 (predicting the mean scores ~0.167); the copy task at per-symbol "
         "accuracy > 0.99. --all runs every cell at lengths 50, 100, 200 and writes the table.",
     )
-    p.add_argument("--task", choices=TASKS, default="adding")
+    p.add_argument("--task", choices=TASKS, default="adding", help="the task of one run")
     p.add_argument("--cell", default="lstm", help=f"one of {', '.join(CELLS)}")
     p.add_argument(
         "--length",
@@ -32,9 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cells", default="rnn,lstm,gru", help="cells for --all, comma-separated")
     p.add_argument("--tasks", default="adding,copy", help="tasks for --all, comma-separated")
     p.add_argument("--lengths", default=",".join(map(str, LENGTHS)), help="lengths for --all")
-    p.add_argument("--hidden", type=number(int, 1, 16384), default=64)
-    p.add_argument("--batch-size", type=number(int, 1, 65536), default=64)
-    p.add_argument("--lr", type=number(float, 0, 10, lo_open=True), default=5e-3)
+    p.add_argument("--hidden", type=number(int, 1, 16384), default=64, help="hidden units")
+    p.add_argument(
+        "--batch-size", type=number(int, 1, 65536), default=64, help="sequences per batch"
+    )
+    p.add_argument(
+        "--lr", type=number(float, 0, 10, lo_open=True), default=5e-3, help="learning rate"
+    )
     p.add_argument(
         "--max-steps", type=number(int, 1, 10**9), default=3000, help="training steps per run"
     )
@@ -50,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--forget-bias", type=number(float, -100, 100), default=1.0, help="LSTM forget-gate bias"
     )
-    p.add_argument("--seed", type=number(int, 0, 2**63 - 1), default=0)
+    p.add_argument("--seed", type=number(int, 0, 2**63 - 1), default=0, help="random seed")
     p.add_argument("--out", default=None, help="run directory (one run) or table directory")
     p.set_defaults(func=run)
 

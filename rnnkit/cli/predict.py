@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.cli.evaluate import add_input_settings, run_with_inputs
-from rnnkit.cli.flags import emit, number
+from rnnkit.cli.flags import add_output, check_outputs, emit, number
 from rnnkit.errors import RnnkitError
 from rnnkit.files import atomic_write_bytes
 
@@ -83,42 +83,49 @@ def register(subparsers: Any) -> None:
     # REMAINDER: inputs may begin with '-' and flags may come before or after them
     p.add_argument("inputs", metavar="INPUT", nargs=argparse.REMAINDER, help="inputs to predict")
     p.add_argument("--input", metavar="FILE", help="file of inputs")
-    p.add_argument("--output", metavar="FILE", help="write rows to FILE.jsonl or FILE.csv")
-    p.add_argument("--force", action="store_true", help="replace an existing --output file")
+    add_output(p, "--output", OUTPUT_SUFFIXES, "write rows to FILE.jsonl or FILE.csv")
     add_input_settings(p)
     add_decoding_flags(p.add_argument_group("decoding (tasks that write text)"))
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, late_actions=dict(p._option_string_actions))
 
 
 def _late_flags(args: argparse.Namespace) -> None:
-    """Flags written after the inputs (argparse's REMAINDER keeps them among the inputs)."""
+    """Flags written after the inputs (argparse's REMAINDER keeps them among the inputs): every
+    flag of the command, parsed as argparse would have (``--lm RUN`` too, not an input)."""
+    actions = args.late_actions
     rest, inputs = list(args.inputs), []
     while rest:
         item = rest.pop(0)
-        if item in ("--json", "--force"):
-            setattr(args, item[2:], True)
-        elif item in ("--input", "--output") and rest:
-            setattr(args, item[2:], rest.pop(0))
-        elif item in map(flag, DECODING_FLAGS) and rest:
-            name, text = item[2:].replace("-", "_"), rest.pop(0)
-            try:
-                setattr(args, name, DECODING_FLAGS[name][0](text))
-            except argparse.ArgumentTypeError as exc:
-                raise RnnkitError(f"argument {item}: {exc}") from None
-        else:
+        name, eq, value = item.partition("=")
+        action = actions.get(name) if name.startswith("--") else None
+        if action is None or isinstance(action, argparse._HelpAction):
             inputs.append(item)
+        elif action.nargs == 0:  # --json, --force, --reverse/--no-reverse
+            if eq:
+                raise RnnkitError(f"argument {name}: ignored explicit argument {value!r}")
+            action(None, args, None, name)
+        else:
+            if not eq:
+                if not rest:
+                    raise RnnkitError(f"argument {name}: expected one argument")
+                value = rest.pop(0)
+            try:
+                parsed = action.type(value) if action.type else value
+            except argparse.ArgumentTypeError as exc:
+                raise RnnkitError(f"argument {name}: {exc}") from None
+            if action.choices is not None and parsed not in action.choices:
+                choices = ", ".join(map(str, action.choices))
+                raise RnnkitError(
+                    f"argument {name}: invalid choice {value!r} (choose from {choices})"
+                )
+            setattr(args, action.dest, parsed)
     args.inputs = inputs
 
 
-def write_rows(rows: list[dict[str, Any]], path: Path, force: bool) -> None:
-    """JSON lines, or CSV with nested values as JSON text; atomic, never over a file unasked."""
-    if path.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise RnnkitError(f"--output must end in .jsonl or .csv, got {path.name!r}")
-    if path.is_dir():
-        raise RnnkitError(f"--output {path} is a directory")
-    if path.exists() and not force:
-        raise RnnkitError(f"--output {path} exists; pass --force to replace it")
+def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
+    """JSON lines, or CSV with nested values as JSON text, written atomically (the path was
+    checked by ``check_outputs`` before the predictions were made)."""
     if path.suffix.lower() == ".jsonl":
         data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     else:
@@ -139,13 +146,9 @@ def write_rows(rows: list[dict[str, Any]], path: Path, force: bool) -> None:
 
 def stdin_lines() -> list[str]:
     """Non-empty lines of standard input, which must be UTF-8 text."""
-    raw = sys.stdin.buffer.read()
-    if b"\x00" in raw:
-        raise RnnkitError("standard input looks binary (it holds NUL bytes), expected text")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RnnkitError(f"standard input is not UTF-8 (byte {exc.start})") from None
+    from rnnkit.data.text import decode_text
+
+    text = decode_text(sys.stdin.buffer.read(), "standard input")
     return [line for line in text.splitlines() if line.strip()]
 
 
@@ -153,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
     from rnnkit.runs.predict import parse_inputs
 
     _late_flags(args)
+    check_outputs(args)  # again: --output and --force may have come after the inputs
     if args.inputs and args.input:
         raise RnnkitError("give inputs as arguments or --input FILE, not both")
     loaded = run_with_inputs(args)
@@ -167,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
         inputs = parse_inputs(task, lines)
     rows = loaded.predict(inputs, **decoding)
     if args.output:
-        write_rows(rows, Path(args.output), args.force)
+        write_rows(rows, Path(args.output))
         print(f"wrote {len(rows)} predictions to {args.output}")
         return 0
     emit(rows, args.json, "\n".join(task.format_prediction(r) for r in rows))

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from rnnkit.cli.flags import emit
+from rnnkit.cli.flags import add_output, emit
 from rnnkit.cli.predict import add_decoding_flags, decoding_options
 from rnnkit.errors import RnnkitError
 
@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("texts", metavar="TEXT", nargs="*", help="texts in the source language")
     p.add_argument("--input", metavar="FILE", help="one text per line, or a table's source column")
     add_decoding_flags(p, get_task("translate").decoding, {"beam": 5})
-    p.add_argument("--attention", metavar="FILE", help="write the first input's attention PNG")
+    add_output(p, "--attention", (".png",), "write the first input's attention PNG")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 

@@ -29,7 +29,11 @@ zero (the mean, after normalisation) in every training utterance.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -37,6 +41,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rnnkit.data.text import input_file
 from rnnkit.errors import RnnkitError
 
 SAMPLE_RATE = 16_000
@@ -61,10 +66,10 @@ def read_audio(
     import soundfile as sf
 
     path = Path(path)
-    if not path.is_file():
-        raise RnnkitError(f"{path}: no such audio file")
+    input_file(path, "audio file")  # a device (/dev/zero) is refused, not read for ever
     try:
-        info = sf.info(str(path))
+        with quiet_decoders():
+            info = sf.info(str(path))
     except (RuntimeError, sf.LibsndfileError, TypeError):
         raise RnnkitError(
             f"{path}: not an audio file soundfile can read (WAV, FLAC, OGG...)"
@@ -77,7 +82,8 @@ def read_audio(
             f"{path}: {seconds:.0f} s long; at most {max_seconds:.0f} s is read (cut it shorter)"
         )
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (N, C)
+        with quiet_decoders():
+            data, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (N, C)
     except (RuntimeError, sf.LibsndfileError):
         raise RnnkitError(f"{path}: the audio data is damaged and cannot be decoded") from None
     if data.shape[0] == 0:
@@ -87,13 +93,35 @@ def read_audio(
     return resample(data.mean(axis=1), rate, sample_rate)
 
 
+@contextlib.contextmanager
+def quiet_decoders() -> Iterator[None]:
+    """The C-level standard error silenced while libsndfile's decoders look at a file: on a
+    damaged or fake file (an MP3 that is not one) they print lines of their own before the
+    error that rnnkit reports in one line."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no file descriptor 2 to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def duration(path: str | Path) -> float:
     """Seconds of audio in ``path`` from its header (nothing decoded); 0 when unreadable, so
     that ``read_audio`` gives the reason."""
     import soundfile as sf
 
     try:
-        info = sf.info(str(path))
+        with quiet_decoders():
+            info = sf.info(str(path))
     except (RuntimeError, sf.LibsndfileError, TypeError):
         return 0.0
     return info.frames / info.samplerate if info.samplerate > 0 else 0.0

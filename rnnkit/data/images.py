@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rnnkit.data.text import input_file
 from rnnkit.errors import RnnkitError
 
 CAPTION_NAMES = ("captions.tsv", "captions.csv", "captions.jsonl")
@@ -67,9 +68,7 @@ def read_image(path: str | Path, size: int, channels: int = 3) -> Tensor:
     when it is missing or not an image Pillow can read."""
     from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
-    if not path.is_file():
-        raise RnnkitError(f"{path}: no such image file")
+    path = input_file(path, "image file")
     try:
         with Image.open(path) as img:
             img.load()
@@ -99,19 +98,19 @@ def read_captions(
     """{image path: its captions, in file order} from a captions file or a folder holding one,
     and how many rows were skipped (an empty image or caption cell). An image the file names
     that is not there is an error naming the captions file, its line and the image."""
-    from rnnkit.data.tables import _pick, _rows
+    from rnnkit.data.tables import _pick, cell_text, read_table
 
     table = find_captions(path)
-    columns, rows = _rows(table)
+    columns, rows, lines = read_table(table)
     if not rows:
         raise RnnkitError(f"{table} has no rows")
     icol = _pick(columns, image_col, IMAGE_COLUMNS, "image")
     ccol = _pick(columns, caption_col, CAPTION_COLUMNS, "caption")
     out: dict[Path, list[str]] = {}
     skipped = 0
-    for n, row in enumerate(rows, 2 if table.suffix.lower() != ".jsonl" else 1):
-        name = str(row.get(icol) or "").strip()
-        caption = " ".join(str(row.get(ccol) or "").split())
+    for row, n in zip(rows, lines, strict=True):
+        name = cell_text(row.get(icol), f"{table}:{n}", icol).strip()
+        caption = " ".join(cell_text(row.get(ccol), f"{table}:{n}", ccol).split())
         if not name or not caption:
             skipped += 1
             continue

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnnkit.data.tables import _pick, _rows
+from rnnkit.data.tables import _pick, cell_text, read_table
 from rnnkit.data.text import read_text
 from rnnkit.errors import RnnkitError
 
@@ -42,6 +42,8 @@ def read_pairs(
     if tgt_file is not None:
         src_lines = read_text(path).splitlines()
         tgt_lines = read_text(tgt_file).splitlines()
+        if Path(path).resolve() == Path(tgt_file).resolve():
+            raise RnnkitError(f"{path} is given as both the source and the target side")
         if len(src_lines) != len(tgt_lines):
             raise RnnkitError(
                 f"{path} has {len(src_lines)} lines but {tgt_file} has {len(tgt_lines)}; "
@@ -57,15 +59,23 @@ def read_pairs(
                 f"{path}: give a .csv, .tsv or .jsonl file of pairs, or a text file with "
                 "--tgt-file for its aligned target side"
             )
-        columns, table = _rows(path)
+        columns, table, lines = read_table(path)
         if not table:
             raise RnnkitError(f"{path} has no rows")
         scol = _pick(columns, src_col, SOURCE_COLUMNS, "src")
         tcol = _pick(columns, tgt_col, TARGET_COLUMNS, "tgt")
+        if scol == tcol:
+            raise RnnkitError(
+                f"{path}: column {scol!r} is both the source and the target; give two columns "
+                "(--src-col and --tgt-col)"
+            )
         if group_col is not None and group_col not in columns:
             raise RnnkitError(f"no group column {group_col!r}; the file has {columns}")
-        rows = [(r.get(scol), r.get(tcol), str(r.get(group_col) if group_col else i))
-                for i, r in enumerate(table)]  # fmt: skip
+        rows = [(cell_text(r.get(scol), f"{path}:{n}", scol),
+                 cell_text(r.get(tcol), f"{path}:{n}", tcol),
+                 cell_text(r.get(group_col), f"{path}:{n}", group_col, numbers=True)
+                 if group_col else str(i))
+                for i, (r, n) in enumerate(zip(table, lines, strict=True))]  # fmt: skip
         what = str(path)
     pairs = TextPairs([], [], [])
     for s, t, g in rows:

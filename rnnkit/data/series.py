@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rnnkit.data.text import input_file
 from rnnkit.errors import RnnkitError
 
 MAX_MISSING = 0.2
@@ -63,6 +64,8 @@ def read_series(
     line number) or too many missing values.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():  # a device (/dev/zero) would be read for ever
+        input_file(path, "series file")
     sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     try:
         # index_col=False: a row with more cells than the header must not turn the first

@@ -73,18 +73,20 @@ def read_transcript(
     """The clips a transcript file lists, and how many rows were skipped (an empty path or
     text). Audio paths are resolved against the file's folder; a missing audio file is an
     error that names it."""
-    from rnnkit.data.tables import _pick, _rows
+    from rnnkit.data.tables import _pick, cell_text, read_table
 
     table = find_transcript(path)
-    columns, rows = _rows(table)
+    columns, rows, lines = read_table(table)
     if not rows:
         raise RnnkitError(f"{table} has no rows")
     pcol = _pick(columns, path_col, PATH_COLUMNS, "path")
     tcol = _pick(columns, text_col, TEXT_COLUMNS, "text")
     lower = {c.lower(): c for c in columns}
     clips, skipped = [], 0
-    for row in rows:
-        audio, text = str(row.get(pcol) or "").strip(), str(row.get(tcol) or "").strip()
+    for row, n in zip(rows, lines, strict=True):
+        where = f"{table}:{n}"
+        audio = cell_text(row.get(pcol), where, pcol).strip()
+        text = cell_text(row.get(tcol), where, tcol).strip()
         if not audio or not normalise_text(text):
             skipped += 1
             continue
@@ -93,9 +95,9 @@ def read_transcript(
             raise RnnkitError(f"{table}: the audio file {audio!r} is not there ({full})")
         clips.append(Clip(
             str(full), text,
-            speaker=str(row.get(lower.get("speaker", ""), "") or ""),
-            condition=str(row.get(lower.get("condition", ""), "") or ""),
-            kind=str(row.get(lower.get("kind", ""), "") or ""),
+            speaker=cell_text(row.get(lower.get("speaker", "")), where, "speaker", True),
+            condition=cell_text(row.get(lower.get("condition", "")), where, "condition", True),
+            kind=cell_text(row.get(lower.get("kind", "")), where, "kind", True),
         ))  # fmt: skip
     if not clips:
         raise RnnkitError(f"{table}: every row has an empty {pcol!r} or {tcol!r}")

@@ -150,6 +150,7 @@ def fit(
             defaults = {k: v for k, v in defaults.items() if k not in STOP_RULES}
         train_cfg = TrainConfig.from_dict({**defaults, **train})
     splits = the_task.prepare()  # reads and splits the data, fits artefacts unless restored
+    _check_loaded_companions(the_task)
     train_cfg.monitor, train_cfg.mode = the_task.monitor
     the_task.model.validate()
     size = count_parameters(the_task)
@@ -285,6 +286,16 @@ def _test_companions(
     return given
 
 
+def _check_loaded_companions(task: Task) -> None:
+    """The runs the task's test will load (speech's ``--lm``), loaded and handed to it now, so
+    that a run of the wrong task or one that does not fit is refused before training, not
+    after it (where a resume would meet the same refusal every time)."""
+    loaded = {c.name: load_companion(c) for c in task.companions("test")
+              if isinstance(c, LoadedCompanion)}  # fmt: skip
+    if loaded:
+        task.use_companions(loaded)
+
+
 def load_companion(companion: LoadedCompanion) -> LoadedModel:
     """The companion's run, refused unless it is a run of the task it names."""
     run = load_run(companion.run, task=companion.task)
@@ -305,11 +316,11 @@ class LoadedRun:
     def evaluate(self, data: str | Path | None = None) -> dict[str, Any]:
         """Figures on labelled ``data`` (a file in the task's format), or by default on the
         run's own test split, re-read and re-split as in training."""
+        self.use_companions("score")  # a wrong --lm is refused before the data is read
         if data is None:
             examples, source = self.task.prepare().test, "the run's test split"
         else:
             examples, source = self.task.read_examples(str(data)), str(data)
-        self.use_companions("score")
         with torch.no_grad():
             return {"data": source, **self.task.score(self.model, examples)}
 

@@ -279,13 +279,15 @@ class ClassifyTask(Task):
     @staticmethod
     def format_results(r: dict[str, Any]) -> str:
         t, b = r["test"], r["baseline"]
+        base = "baseline: " + b["name"]
+        w = max(28, len(base))  # a row's name is never cut
         return "\n".join(
             [
                 f"test split: {r['split']['test']} examples (train {r['split']['train']}, "
                 f"val {r['split']['val']})",
-                f"{'':28s} {'accuracy':>9s} {'macro-F1':>9s}",
-                f"{'rnnkit classifier':28s} {t['accuracy']:9.4f} {t['macro_f1']:9.4f}",
-                f"{'baseline: ' + b['name'][:18]:28s} {b['accuracy']:9.4f} {b['macro_f1']:9.4f}",
+                f"{'':{w}s} {'accuracy':>9s} {'macro-F1':>9s}",
+                f"{'rnnkit classifier':{w}s} {t['accuracy']:9.4f} {t['macro_f1']:9.4f}",
+                f"{base:{w}s} {b['accuracy']:9.4f} {b['macro_f1']:9.4f}",
                 f"confusion matrix: {r['confusion_png']}",
             ]
             + (

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from rnnkit.config import Settings, setting
 from rnnkit.data import audio
 from rnnkit.data.splits import batched, split_indices
+from rnnkit.data.text import input_file
 from rnnkit.data.transcripts import Clip, list_audio, normalise_text, read_transcript
 from rnnkit.errors import RnnkitError
 from rnnkit.generate.ctc import Hypothesis, RunLM, ctc_align, greedy_decode, prefix_beam_search
@@ -61,6 +62,7 @@ from rnnkit.tasks.base import (
 from rnnkit.train.steps import ListBatches, StepOutput
 
 CHUNK_SECONDS = 20.0  # `predict` cuts longer files into pieces at pauses (audio.chunk)
+MIN_SECONDS = 0.1  # shortest file `transcribe` takes: 10 feature frames, about one short sound
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]  # feats (B, T, F), lengths (B,), targets, lengths
 
 
@@ -393,10 +395,7 @@ class SpeechTask(Task):
         return [self.utterance(c) for c in clips]
 
     def parse_input(self, text: str) -> str:
-        path = Path(text)
-        if not path.is_file():
-            raise RnnkitError(f"{text}: no such audio file")
-        return str(path)
+        return str(input_file(text, "audio file"))
 
     def read_inputs(self, path: str) -> list[str]:
         """A folder's audio files, a transcript table's paths, or a list of paths (one a line)."""
@@ -415,6 +414,11 @@ class SpeechTask(Task):
         """One file: read (any length up to an hour), cut at pauses into pieces of at most
         ``CHUNK_SECONDS``, decoded piece by piece and joined."""
         x = audio.read_audio(path)
+        if len(x) < MIN_SECONDS * audio.SAMPLE_RATE:  # it would be an empty transcript, exit 0
+            raise RnnkitError(
+                f"{path}: {1000 * len(x) / audio.SAMPLE_RATE:.1f} ms of audio; a file shorter "
+                f"than {MIN_SECONDS:g} s holds no word to transcribe"
+            )
         pieces = audio.chunk(x, CHUNK_SECONDS)
         rows = [Utterance(audio.features(p, self.data.n_mels), "", [], path) for p in pieces]
         decoded = self.decode(model, rows)

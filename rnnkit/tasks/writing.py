@@ -65,13 +65,14 @@ def results_table(
     decoding and per baseline with ``columns`` ((key, heading, format) each; "-" where a row
     lacks the figure)."""
     s = r["split"]
-    lines = [f"test split: {s['test']} {count} (train {s['train']}, val {s['val']})",
-             *scored_note(r.get("test_scored"), count), *notes,
-             f"{'':44s}" + "".join(f" {heading:>8s}" for _, heading, _ in columns)]  # fmt: skip
     named = decodings + [(f"baseline: {b['name']}", b) for b in r.get("baselines", {}).values()]
+    width = max(44, *(len(name) for name, _ in named))  # a row's name is never cut
+    header = f"{'':{width}s}" + "".join(f" {heading:>8s}" for _, heading, _ in columns)
+    lines = [f"test split: {s['test']} {count} (train {s['train']}, val {s['val']})",
+             *scored_note(r.get("test_scored"), count), *notes, header]  # fmt: skip
     for name, t in named:
         cells = (f" {t[k]:{fmt}}" if k in t else f" {'-':>8s}" for k, _, fmt in columns)
-        lines.append(f"{name[:44]:44s}" + "".join(cells))
+        lines.append(f"{name:{width}s}" + "".join(cells))
     return "\n".join(lines)
 
 

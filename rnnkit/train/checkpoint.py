@@ -100,6 +100,24 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+def lock_holder(run_dir: Path) -> str | None:
+    """The pid of another live process holding ``run_dir``'s lock, or None when no one (or this
+    process) holds it; nothing is created: a folder without a lock file has no holder."""
+    try:
+        fd = os.open(run_dir / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            return None if holder == str(os.getpid()) else holder  # our own lock is no rival
+        return None
+    finally:
+        os.close(fd)  # releases a lock taken just to test it
+
+
 def run_info(run_dir: Path) -> dict:
     """run.json of ``run_dir``: {"task", "format", "artefacts"}; RnnkitError if not a run."""
     if not (run_dir / RUN_FILE).is_file():
@@ -167,6 +185,12 @@ def check_run_dir(out: Path, task: str, resume: bool) -> None:
     """``prepare_run_dir``'s checks alone: nothing is created or changed."""
     if out.exists() and not out.is_dir():
         raise RnnkitError(f"out {out} exists and is not a directory")
+    holder = lock_holder(out) if out.is_dir() else None
+    if holder is not None:  # a live run: say which, instead of "holds files" or a takeover
+        raise RnnkitError(
+            f"out {out} is being written by another rnnkit process (pid {holder}); wait for it "
+            "to finish or choose another folder"
+        )
     if resume:
         if not (out / RUN_FILE).is_file():
             raise RnnkitError(f"resume: {out} holds no rnnkit run to resume")

@@ -26,10 +26,19 @@ from torch import Tensor, nn
 
 from rnnkit.baselines.kneser_ney import KneserNey
 from rnnkit.config import Settings, setting
-from rnnkit.data.abc import Tune, TuneError, read_collection, read_tune, split_tunes
+from rnnkit.data.abc import (
+    Tune,
+    TuneError,
+    parse_key,
+    parse_meter,
+    read_collection,
+    read_tune,
+    split_tunes,
+)
 from rnnkit.data.abc_clock import bar_classes
 from rnnkit.data.abc_rules import RuleMasks
 from rnnkit.data.splits import by_length, split_indices
+from rnnkit.data.text import input_file
 from rnnkit.errors import RnnkitError
 from rnnkit.models.language_model import LanguageModel
 from rnnkit.models.tune_model import TuneModelConfig, build_tune_model
@@ -74,7 +83,7 @@ def read_abc_path(path: str) -> tuple[list[Tune], dict[str, int]]:
     p = Path(path)
     if not p.exists():
         raise RnnkitError(f"{path} not found")
-    files = sorted(p.rglob("*.abc")) if p.is_dir() else [p]
+    files = sorted(p.rglob("*.abc")) if p.is_dir() else [input_file(p, "ABC file")]
     if not files:
         raise RnnkitError(f"{path} holds no .abc file")
     tunes: list[Tune] = []
@@ -374,6 +383,21 @@ class MusicTask(Task):
         tokens = text.split()
         if not tokens:
             raise RnnkitError("give a tune opening as tokens, e.g. 'M:6/8 K:Cmaj'")
+        for t in tokens:  # the header fields refused as compose refuses --meter and --key
+            try:
+                if t.startswith("M:"):
+                    parse_meter(t[2:])
+                elif t.startswith("K:"):
+                    parse_key(t[2:])
+            except TuneError as exc:
+                raise RnnkitError(f"{t}: {exc}") from None
+        unknown = [t for t in dict.fromkeys(tokens) if t not in self.index or t in SPECIALS]
+        if unknown:  # "hello world" is not a tune: it is refused, not scored as <unk>s
+            shown = " ".join(unknown[:5])
+            raise RnnkitError(
+                f"not tokens of this run's tunes: {shown!r} (a tune opening is its tokens "
+                "separated by spaces, in C, e.g. 'M:6/8 K:Cmaj |: G'; see vocab.json)"
+            )
         return tokens
 
     def predict(self, model: nn.Module, inputs: list[list[str]]) -> list[dict[str, Any]]:

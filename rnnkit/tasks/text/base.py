@@ -50,6 +50,7 @@ from rnnkit.tasks.writing import BEAM, DECODE_BATCH, WritingTask, results_table,
 from rnnkit.train.steps import ListBatches, StepOutput
 
 MAX_INPUT_TOKENS = 1000  # longest input `predict` takes: longer ones are refused, not cut
+MIN_PAIRS = 20  # fewest usable pairs a text-to-text run trains on (a 3-row table is a mistake)
 TOKEN_LEVELS = ("word", "char", "bpe", "unigram")
 Pair = tuple[str, str]  # (source text, target text)
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]  # src (B, S), src lengths (B,), tgt (B, T), lengths
@@ -136,6 +137,11 @@ class TextToTextTask(WritingTask):
     def prepare(self) -> Splits:
         d = self.data
         pairs, groups, source, skipped = self.load()
+        if len(pairs) < MIN_PAIRS:  # three rows would "train" and test on one pair
+            raise RnnkitError(
+                f"{source}: {len(pairs)} usable pairs; training needs at least {MIN_PAIRS} "
+                "(a training, a validation and a test part)"
+            )
         names = sorted(set(groups))
         g_tr, g_va, g_te = split_indices(len(names), d.val, d.test, d.split_seed)
         part = {names[i]: k for k, idx in enumerate((g_tr, g_va, g_te)) for i in idx}
