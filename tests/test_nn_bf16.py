@@ -68,9 +68,7 @@ def run(module, x, form: str, precision: str, with_state: bool, upstream=None):
     states = []
     if with_state and form != "unbatched":
         n = module.num_layers * (2 if module.bidirectional else 1)
-        sizes = [getattr(module, "proj_size", 0) or H] + (
-            [H] if isinstance(module, nn.LSTM) else []
-        )
+        sizes = [getattr(module, "proj_size", 0) or H] + ([H] if module.mode == "LSTM" else [])
         states = [torch.randn(n, B, s, generator=gen).to(inp_dtype).requires_grad_() for s in sizes]
     inp = leaf
     if form == "packed":

@@ -73,7 +73,7 @@ def plain_stack(module, x, state):
 def learned_state(module):
     """The learned initial state(s) as (num_layers*D, ·) tensors, in torch.nn's order."""
     suffixes = ["", "_reverse"] if module.bidirectional else [""]
-    prefixes = ["h0", "c0"] if isinstance(module, nn.LSTM) else ["h0"]
+    prefixes = ["h0", "c0"] if module.mode == "LSTM" else ["h0"]
     return tuple(
         torch.stack(
             [getattr(module, f"{p}_l{k}{s}") for k in range(module.num_layers) for s in suffixes]

@@ -32,55 +32,115 @@ from rnnkit.cells._common import (
     input_projection,
     needs_grad,
     product_grads,
-    resolve_kernel,
     weight_grads,
 )
+from rnnkit.cells._ops import check_rows, fake, given, kernel_name, op_name
 from rnnkit.cells.differentiable import differentiable_grads, use_plain_ops
+from rnnkit.kernels import get_kernel
+
+Opt = Tensor | None
 
 
-class ElmanFunction(torch.autograd.Function):
-    """One Elman layer in one direction over a whole sequence, with hand-written BPTT."""
+@torch.library.custom_op(op_name("elman"), mutates_args=())
+def elman_op(
+    x: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Opt,
+    b_hh: Opt,
+    h0: Tensor,
+    batch_sizes: Opt,
+    reverse: bool,
+    relu: bool,
+    save: bool,
+    kernel: str | None,
+) -> tuple[Tensor, Tensor]:
+    """One Elman layer and direction: x (T,B,I), h0 (B,H) -> y (T,B,H), hT (B,H)."""
+    check_rows(x, batch_sizes)
+    kern = get_kernel(kernel, x.device.type)
+    gx = input_projection(x, w_ih, b_ih, b_hh)  # (T, B, H)
+    return kern.elman_forward(gx, w_hh, h0, batch_sizes, reverse, relu, save)
 
-    @staticmethod
-    def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu, kernel):
-        gx = input_projection(x, w_ih, b_ih, b_hh)  # (T, B, H)
-        y, hT = kernel.elman_forward(gx, w_hh, h0, batch_sizes, reverse, relu, True)
-        ctx.save_for_backward(x, w_ih, w_hh, b_ih, b_hh, h0, y, batch_sizes)
-        ctx.flags = (reverse, relu, kernel, b_ih is not None, b_hh is not None)
-        return y, hT
 
-    @staticmethod
-    def backward(ctx, dy, dhT):
-        x, w_ih, w_hh, b_ih, b_hh, h0, y, batch_sizes = ctx.saved_tensors
-        reverse, relu, kernel, has_b_ih, has_b_hh = ctx.flags
-        if torch.is_grad_enabled():  # create_graph: a gradient that can be differentiated
-            grads = differentiable_grads(
-                lambda *a: differentiable.elman(*a, batch_sizes, reverse, relu),
-                (x, w_ih, w_hh, b_ih, b_hh, h0),
-                (dy, dhT),
-            )
-            return (*grads, None, None, None, None)
-        need = ctx.needs_input_grad
-        dg, dh0 = kernel.elman_backward(
-            dy.contiguous(), dhT.contiguous(), y, h0, w_hh, batch_sizes, reverse, relu
+@elman_op.register_fake
+def _(x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu, save, kernel):
+    T, B, _ = x.shape
+    H = w_hh.shape[0]
+    return x.new_empty(T, B, H), x.new_empty(B, H)
+
+
+@torch.library.custom_op(op_name("elman_backward"), mutates_args=())
+def elman_backward_op(
+    dy: Tensor,
+    dhT: Tensor,
+    x: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    h0: Tensor,
+    y: Tensor,
+    batch_sizes: Opt,
+    reverse: bool,
+    relu: bool,
+    need: list[bool],
+    kernel: str | None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The gradients of ``elman``: dx, dw_ih, dw_hh, db (the one gradient of b_ih and b_hh),
+    each only where ``need`` says so (``absent`` elsewhere), and dh0."""
+    need_x, need_ih, need_hh, need_b = need
+    kern = get_kernel(kernel, x.device.type)
+    dg, dh0 = kern.elman_backward(
+        dy.contiguous(), dhT.contiguous(), y, h0, w_hh, batch_sizes, reverse, relu
+    )
+    dx, _ = product_grads(dg, x, w_ih, need_x, False, kern.empty)
+    dw_ih, dw_hh = weight_grads(dg, x, y, h0, batch_sizes, reverse, need_ih, need_hh, kern.empty)
+    db = bias_grad(dg) if need_b else None
+    grads = (dx, dw_ih, dw_hh, db)
+    return (*(given(g, w, x) for g, w in zip(grads, need, strict=True)), dh0)
+
+
+@elman_backward_op.register_fake
+def _(dy, dhT, x, w_ih, w_hh, h0, y, batch_sizes, reverse, relu, need, kernel):
+    shapes = (x, w_ih, w_hh, x.new_empty(w_hh.shape[0]))
+    return (*(fake(s, w, x) for s, w in zip(shapes, need, strict=True)), x.new_empty(h0.shape))
+
+
+def _setup_context(ctx, inputs, output) -> None:
+    x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu, save, kernel = inputs
+    ctx.save_for_backward(x, w_ih, w_hh, b_ih, b_hh, h0, output[0], batch_sizes)
+    ctx.flags = (reverse, relu, kernel)
+
+
+def _backward(ctx, dy, dhT):
+    x, w_ih, w_hh, b_ih, b_hh, h0, y, batch_sizes = ctx.saved_tensors
+    reverse, relu, kernel = ctx.flags
+    if torch.is_grad_enabled():  # create_graph: a gradient that can be differentiated
+        grads = differentiable_grads(
+            lambda *a: differentiable.elman(*a, batch_sizes, reverse, relu),
+            (x, w_ih, w_hh, b_ih, b_hh, h0),
+            (dy, dhT),
         )
-        dx, _ = product_grads(dg, x, w_ih, need[0], False, kernel.empty)
-        dw_ih, dw_hh = weight_grads(
-            dg, x, y, h0, batch_sizes, reverse, need[1], need[2], kernel.empty
-        )
-        db = bias_grad(dg) if (has_b_ih or has_b_hh) else None
-        return (
-            dx,
-            dw_ih,
-            dw_hh,
-            db if has_b_ih else None,
-            db if has_b_hh else None,
-            dh0,
-            None,
-            None,
-            None,
-            None,
-        )
+        return (*grads, None, None, None, None, None)
+    need = ctx.needs_input_grad
+    want = [need[0], need[1], need[2], need[3] or need[4]]
+    dx, dw_ih, dw_hh, db, dh0 = elman_backward_op(
+        dy, dhT, x, w_ih, w_hh, h0, y, batch_sizes, reverse, relu, want, kernel
+    )
+    return (
+        dx if need[0] else None,
+        dw_ih if need[1] else None,
+        dw_hh if need[2] else None,
+        db if need[3] else None,
+        db if need[4] else None,
+        dh0 if need[5] else None,
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+elman_op.register_autograd(_backward, setup_context=_setup_context)
 
 
 def elman_layer(
@@ -102,9 +162,8 @@ def elman_layer(
     """
     if use_plain_ops(x):
         return differentiable.elman(x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu)
-    kern = resolve_kernel(kernel, x)
     x, h0, w_hh = x.contiguous(), h0.contiguous(), w_hh.contiguous()
-    if needs_grad(x, w_ih, w_hh, b_ih, b_hh, h0):
-        return ElmanFunction.apply(x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu, kern)
-    gx = input_projection(x, w_ih, b_ih, b_hh)
-    return kern.elman_forward(gx, w_hh, h0, batch_sizes, reverse, relu, False)
+    train = needs_grad(x, w_ih, w_hh, b_ih, b_hh, h0)
+    return elman_op(
+        x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu, train, kernel_name(kernel)
+    )

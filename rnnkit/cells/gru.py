@@ -28,49 +28,115 @@ import torch
 from torch import Tensor
 
 from rnnkit.cells import differentiable
-from rnnkit.cells._common import (
-    bias_grad,
-    needs_grad,
-    product_grads,
-    resolve_kernel,
-)
+from rnnkit.cells._common import bias_grad, needs_grad, product_grads
+from rnnkit.cells._ops import check_rows, fake, given, kernel_name, op_name
 from rnnkit.cells.differentiable import differentiable_grads, use_plain_ops
+from rnnkit.kernels import get_kernel
 from rnnkit.kernels.reference import previous_states
 
+Opt = Tensor | None
 
-class GRUFunction(torch.autograd.Function):
-    """One GRU layer in one direction over a whole sequence, with hand-written BPTT."""
 
-    @staticmethod
-    def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, kernel):
-        y, hT, gates, ghn = kernel.gru_forward(
-            x, w_ih, b_ih, w_hh, b_hh, h0, batch_sizes, reverse, True
+@torch.library.custom_op(op_name("gru"), mutates_args=())
+def gru_op(
+    x: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Opt,
+    b_hh: Opt,
+    h0: Tensor,
+    batch_sizes: Opt,
+    reverse: bool,
+    save: bool,
+    kernel: str | None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One GRU layer and direction: x (T,B,I), h0 (B,H) -> y (T,B,H), hT (B,H), and with
+    ``save`` the activated gates (T,B,3H) and W_hn h + b_hn (T,B,H) that the backward op
+    reads (``absent`` without)."""
+    check_rows(x, batch_sizes)
+    kern = get_kernel(kernel, x.device.type)
+    y, hT, gates, ghn = kern.gru_forward(x, w_ih, b_ih, w_hh, b_hh, h0, batch_sizes, reverse, save)
+    return y, hT, given(gates, save, x), given(ghn, save, x)
+
+
+@gru_op.register_fake
+def _(x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, save, kernel):
+    T, B, _ = x.shape
+    H = h0.shape[1]
+    gates, ghn = x.new_empty(T, B, 3 * H), x.new_empty(T, B, H)
+    return x.new_empty(T, B, H), x.new_empty(B, H), fake(gates, save, x), fake(ghn, save, x)
+
+
+@torch.library.custom_op(op_name("gru_backward"), mutates_args=())
+def gru_backward_op(
+    dy: Tensor,
+    dhT: Tensor,
+    x: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    h0: Tensor,
+    y: Tensor,
+    gates: Tensor,
+    ghn: Tensor,
+    batch_sizes: Opt,
+    reverse: bool,
+    need: list[bool],
+    kernel: str | None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The gradients of ``gru``: dx, dw_ih, dw_hh, db_ih, db_hh, each only where ``need``
+    says so (``absent`` elsewhere), and dh0."""
+    need_x, need_ih, need_hh, need_bih, need_bhh = need
+    kern = get_kernel(kernel, x.device.type)
+    dgx, dgh, dh0 = kern.gru_backward(
+        dy.contiguous(), dhT.contiguous(), y, h0, gates, ghn, w_hh, batch_sizes, reverse
+    )
+    dx, dw_ih = product_grads(dgx, x, w_ih, need_x, need_ih, kern.empty)
+    dw_hh = None
+    if need_hh:
+        h_prev = previous_states(y, h0, batch_sizes, reverse, out=kern.empty(y.shape, y))
+        _, dw_hh = product_grads(dgh, h_prev, w_hh, False, True)
+    db_ih = bias_grad(dgx) if need_bih else None
+    db_hh = bias_grad(dgh) if need_bhh else None
+    grads = (dx, dw_ih, dw_hh, db_ih, db_hh)
+    return (*(given(g, w, x) for g, w in zip(grads, need, strict=True)), dh0)
+
+
+@gru_backward_op.register_fake
+def _(dy, dhT, x, w_ih, w_hh, h0, y, gates, ghn, batch_sizes, reverse, need, kernel):
+    bias = x.new_empty(gates.shape[2])  # (3H,)
+    shapes = (x, w_ih, w_hh, bias, bias)
+    return (*(fake(s, w, x) for s, w in zip(shapes, need, strict=True)), x.new_empty(h0.shape))
+
+
+def _setup_context(ctx, inputs, output) -> None:
+    x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, save, kernel = inputs
+    y, _, gates, ghn = output
+    ctx.mark_non_differentiable(gates, ghn)
+    ctx.save_for_backward(x, w_ih, w_hh, b_ih, b_hh, h0, y, gates, ghn, batch_sizes)
+    ctx.flags = (reverse, save, kernel)
+
+
+def _backward(ctx, dy, dhT, _dgates, _dghn):
+    x, w_ih, w_hh, b_ih, b_hh, h0, y, gates, ghn, batch_sizes = ctx.saved_tensors
+    reverse, save, kernel = ctx.flags
+    if torch.is_grad_enabled():  # create_graph: a gradient that can be differentiated
+        grads = differentiable_grads(
+            lambda *a: differentiable.gru(*a, batch_sizes, reverse),
+            (x, w_ih, w_hh, b_ih, b_hh, h0),
+            (dy, dhT),
         )
-        ctx.save_for_backward(x, w_ih, w_hh, b_ih, b_hh, h0, y, gates, ghn, batch_sizes)
-        ctx.flags = (reverse, kernel, b_ih is not None, b_hh is not None)
-        return y, hT
+        return (*grads, None, None, None, None)
+    if not save:
+        raise RuntimeError("rnnkit::gru: backward through a call made with save=False")
+    need = ctx.needs_input_grad
+    grads = gru_backward_op(
+        dy, dhT, x, w_ih, w_hh, h0, y, gates, ghn, batch_sizes, reverse, list(need[:5]), kernel
+    )
+    grads = tuple(g if n else None for g, n in zip(grads, need[:6], strict=True))
+    return (*grads, None, None, None, None)
 
-    @staticmethod
-    def backward(ctx, dy, dhT):
-        x, w_ih, w_hh, b_ih, b_hh, h0, y, gates, ghn, batch_sizes = ctx.saved_tensors
-        reverse, kernel, has_b_ih, has_b_hh = ctx.flags
-        if torch.is_grad_enabled():  # create_graph: a gradient that can be differentiated
-            grads = differentiable_grads(
-                lambda *a: differentiable.gru(*a, batch_sizes, reverse),
-                (x, w_ih, w_hh, b_ih, b_hh, h0),
-                (dy, dhT),
-            )
-            return (*grads, None, None, None)
-        need = ctx.needs_input_grad
-        dgx, dgh, dh0 = kernel.gru_backward(
-            dy.contiguous(), dhT.contiguous(), y, h0, gates, ghn, w_hh, batch_sizes, reverse
-        )
-        dx, dw_ih = product_grads(dgx, x, w_ih, need[0], need[1], kernel.empty)
-        h_prev = previous_states(y, h0, batch_sizes, reverse, out=kernel.empty(y.shape, y))
-        _, dw_hh = product_grads(dgh, h_prev, w_hh, False, need[2])
-        db_ih = bias_grad(dgx) if has_b_ih else None
-        db_hh = bias_grad(dgh) if has_b_hh else None
-        return dx, dw_ih, dw_hh, db_ih, db_hh, dh0, None, None, None
+
+gru_op.register_autograd(_backward, setup_context=_setup_context)
 
 
 def gru_layer(
@@ -91,10 +157,10 @@ def gru_layer(
     """
     if use_plain_ops(x):
         return differentiable.gru(x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse)
-    kern = resolve_kernel(kernel, x)
     x, h0 = x.contiguous(), h0.contiguous()
     w_ih, w_hh = w_ih.contiguous(), w_hh.contiguous()
-    if needs_grad(x, w_ih, w_hh, b_ih, b_hh, h0):
-        return GRUFunction.apply(x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, kern)
-    y, hT, _, _ = kern.gru_forward(x, w_ih, b_ih, w_hh, b_hh, h0, batch_sizes, reverse, False)
+    train = needs_grad(x, w_ih, w_hh, b_ih, b_hh, h0)
+    y, hT, _, _ = gru_op(
+        x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, train, kernel_name(kernel)
+    )
     return y, hT

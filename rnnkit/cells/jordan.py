@@ -29,76 +29,138 @@ import torch
 from torch import Tensor
 
 from rnnkit.cells import differentiable
-from rnnkit.cells._common import (
-    bias_grad,
-    input_projection,
-    needs_grad,
-    product_grads,
-    resolve_kernel,
-)
+from rnnkit.cells._common import bias_grad, input_projection, needs_grad, product_grads
+from rnnkit.cells._ops import check_rows, fake, given, kernel_name, op_name
 from rnnkit.cells.differentiable import differentiable_grads, use_plain_ops
+from rnnkit.kernels import get_kernel
 from rnnkit.kernels.reference import previous_states
 
+Opt = Tensor | None
 
-class JordanFunction(torch.autograd.Function):
-    """One Jordan layer in one direction over a whole sequence, with hand-written BPTT."""
 
-    @staticmethod
-    def forward(
-        ctx, x, w_ih, w_ho, b_ih, b_ho, w_out, b_out, o0, batch_sizes, reverse, relu, kernel
-    ):
-        gx = input_projection(x, w_ih, b_ih, b_ho)  # (T, B, H)
-        h, o, oT = kernel.jordan_forward(
-            gx, w_ho, w_out, b_out, o0, batch_sizes, reverse, relu, True
-        )
-        ctx.save_for_backward(x, w_ih, w_ho, b_ih, b_ho, w_out, b_out, o0, h, o, batch_sizes)
-        ctx.flags = (reverse, relu, kernel, b_ih is not None, b_ho is not None, b_out is not None)
-        return h, o, oT
+@torch.library.custom_op(op_name("jordan"), mutates_args=())
+def jordan_op(
+    x: Tensor,
+    w_ih: Tensor,
+    w_ho: Tensor,
+    b_ih: Opt,
+    b_ho: Opt,
+    w_out: Tensor,
+    b_out: Opt,
+    o0: Tensor,
+    batch_sizes: Opt,
+    reverse: bool,
+    relu: bool,
+    save: bool,
+    kernel: str | None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One Jordan layer: x (T,B,I), o0 (B,O) -> hidden h (T,B,H), outputs o (T,B,O), oT (B,O)."""
+    check_rows(x, batch_sizes)
+    kern = get_kernel(kernel, x.device.type)
+    gx = input_projection(x, w_ih, b_ih, b_ho)  # (T, B, H)
+    return kern.jordan_forward(gx, w_ho, w_out, b_out, o0, batch_sizes, reverse, relu, save)
 
-    @staticmethod
-    def backward(ctx, dh, do, doT):
-        x, w_ih, w_ho, b_ih, b_ho, w_out, b_out, o0, h, o, batch_sizes = ctx.saved_tensors
-        reverse, relu, kernel, has_b_ih, has_b_ho, has_b_out = ctx.flags
-        if torch.is_grad_enabled():  # create_graph: a gradient that can be differentiated
-            grads = differentiable_grads(
-                lambda *a: differentiable.jordan(*a, batch_sizes, reverse, relu),
-                (x, w_ih, w_ho, b_ih, b_ho, w_out, b_out, o0),
-                (dh, do, doT),
-            )
-            return (*grads, None, None, None, None)
-        need = ctx.needs_input_grad
-        da, dout, do0 = kernel.jordan_backward(
-            dh.contiguous(),
-            do.contiguous(),
-            doT.contiguous(),
-            h,
-            o,
-            o0,
-            w_ho,
-            w_out,
-            batch_sizes,
-            reverse,
-            relu,
-        )
-        dx, dw_ih = product_grads(da, x, w_ih, need[0], need[1], kernel.empty)
+
+@jordan_op.register_fake
+def _(x, w_ih, w_ho, b_ih, b_ho, w_out, b_out, o0, batch_sizes, reverse, relu, save, kernel):
+    T, B, _ = x.shape
+    H, O = w_ih.shape[0], o0.shape[1]
+    return x.new_empty(T, B, H), x.new_empty(T, B, O), x.new_empty(B, O)
+
+
+@torch.library.custom_op(op_name("jordan_backward"), mutates_args=())
+def jordan_backward_op(
+    dh: Tensor,
+    do: Tensor,
+    doT: Tensor,
+    x: Tensor,
+    w_ih: Tensor,
+    w_ho: Tensor,
+    w_out: Tensor,
+    o0: Tensor,
+    h: Tensor,
+    o: Tensor,
+    batch_sizes: Opt,
+    reverse: bool,
+    relu: bool,
+    need: list[bool],
+    kernel: str | None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The gradients of ``jordan``: dx, dw_ih, dw_ho, db (the one gradient of b_ih and b_ho),
+    dw_out, db_out, each only where ``need`` says so (``absent`` elsewhere), and do0."""
+    need_x, need_ih, need_ho, need_b, need_out, need_bout = need
+    kern = get_kernel(kernel, x.device.type)
+    da, dout, do0 = kern.jordan_backward(
+        dh.contiguous(),
+        do.contiguous(),
+        doT.contiguous(),
+        h,
+        o,
+        o0,
+        w_ho,
+        w_out,
+        batch_sizes,
+        reverse,
+        relu,
+    )
+    dx, dw_ih = product_grads(da, x, w_ih, need_x, need_ih, kern.empty)
+    dw_ho = None
+    if need_ho:
         o_prev = previous_states(o, o0, batch_sizes, reverse)  # (T, B, O)
-        _, dw_ho = product_grads(da, o_prev, w_ho, False, need[2])
-        _, dw_out = product_grads(dout, h, w_out, False, need[5])
-        db = bias_grad(da) if (has_b_ih or has_b_ho) else None
-        return (
-            dx,
-            dw_ih,
-            dw_ho,
-            db if has_b_ih else None,
-            db if has_b_ho else None,
-            dw_out,
-            bias_grad(dout) if has_b_out else None,
-            do0,
-            None,
-            None,
-            None,
-            None,
+        _, dw_ho = product_grads(da, o_prev, w_ho, False, True)
+    _, dw_out = product_grads(dout, h, w_out, False, need_out)
+    db = bias_grad(da) if need_b else None
+    db_out = bias_grad(dout) if need_bout else None
+    grads = (dx, dw_ih, dw_ho, db, dw_out, db_out)
+    return (*(given(g, w, x) for g, w in zip(grads, need, strict=True)), do0)
+
+
+@jordan_backward_op.register_fake
+def _(dh, do, doT, x, w_ih, w_ho, w_out, o0, h, o, batch_sizes, reverse, relu, need, kernel):
+    shapes = (x, w_ih, w_ho, x.new_empty(w_ih.shape[0]), w_out, x.new_empty(w_out.shape[0]))
+    return (*(fake(s, w, x) for s, w in zip(shapes, need, strict=True)), x.new_empty(o0.shape))
+
+
+def _setup_context(ctx, inputs, output) -> None:
+    x, w_ih, w_ho, b_ih, b_ho, w_out, b_out, o0, batch_sizes, reverse, relu, save, kernel = inputs
+    h, o, _ = output
+    ctx.save_for_backward(x, w_ih, w_ho, b_ih, b_ho, w_out, b_out, o0, h, o, batch_sizes)
+    ctx.flags = (reverse, relu, kernel)
+
+
+def _backward(ctx, dh, do, doT):
+    x, w_ih, w_ho, b_ih, b_ho, w_out, b_out, o0, h, o, batch_sizes = ctx.saved_tensors
+    reverse, relu, kernel = ctx.flags
+    if torch.is_grad_enabled():  # create_graph: a gradient that can be differentiated
+        grads = differentiable_grads(
+            lambda *a: differentiable.jordan(*a, batch_sizes, reverse, relu),
+            (x, w_ih, w_ho, b_ih, b_ho, w_out, b_out, o0),
+            (dh, do, doT),
         )
+        return (*grads, None, None, None, None, None)
+    need = ctx.needs_input_grad
+    want = [need[0], need[1], need[2], need[3] or need[4], need[5], need[6]]
+    dx, dw_ih, dw_ho, db, dw_out, db_out, do0 = jordan_backward_op(
+        dh, do, doT, x, w_ih, w_ho, w_out, o0, h, o, batch_sizes, reverse, relu, want, kernel
+    )
+    return (
+        dx if need[0] else None,
+        dw_ih if need[1] else None,
+        dw_ho if need[2] else None,
+        db if need[3] else None,
+        db if need[4] else None,
+        dw_out if need[5] else None,
+        db_out if need[6] else None,
+        do0 if need[7] else None,
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+jordan_op.register_autograd(_backward, setup_context=_setup_context)
 
 
 def jordan_layer(
@@ -125,15 +187,13 @@ def jordan_layer(
         return differentiable.jordan(
             x, w_ih, w_ho, b_ih, b_ho, w_out, b_out, o0, batch_sizes, reverse, relu
         )
-    kern = resolve_kernel(kernel, x)
     x, o0 = x.contiguous(), o0.contiguous()
     w_ho, w_out = w_ho.contiguous(), w_out.contiguous()
-    if needs_grad(x, w_ih, w_ho, b_ih, b_ho, w_out, b_out, o0):
-        return JordanFunction.apply(
-            x, w_ih, w_ho, b_ih, b_ho, w_out, b_out, o0, batch_sizes, reverse, relu, kern
-        )
-    gx = input_projection(x, w_ih, b_ih, b_ho)
-    return kern.jordan_forward(gx, w_ho, w_out, b_out, o0, batch_sizes, reverse, relu, False)
+    train = needs_grad(x, w_ih, w_ho, b_ih, b_ho, w_out, b_out, o0)
+    name = kernel_name(kernel)
+    return jordan_op(
+        x, w_ih, w_ho, b_ih, b_ho, w_out, b_out, o0, batch_sizes, reverse, relu, train, name
+    )
 
 
 def jordan_teacher_forced(

@@ -36,70 +36,182 @@ from rnnkit.cells._common import (
     joint_bias,
     needs_grad,
     product_grads,
-    resolve_kernel,
     weight_grads,
 )
+from rnnkit.cells._ops import check_rows, fake, given, kernel_name, op_name
 from rnnkit.cells.differentiable import differentiable_grads, use_plain_ops
+from rnnkit.kernels import get_kernel
+
+Opt = Tensor | None
 
 
-class LSTMFunction(torch.autograd.Function):
-    """One LSTM layer in one direction over a whole sequence, with hand-written BPTT."""
+@torch.library.custom_op(op_name("lstm"), mutates_args=())
+def lstm_op(
+    x: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Opt,
+    b_hh: Opt,
+    w_hr: Opt,
+    h0: Tensor,
+    c0: Tensor,
+    batch_sizes: Opt,
+    reverse: bool,
+    save: bool,
+    kernel: str | None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """One LSTM layer and direction: x (T,B,I), h0 (B,P), c0 (B,H) -> y (T,B,P), hT (B,P),
+    cT (B,H), and with ``save`` the activated gates (T,B,4H) and cell states (T,B,H) that
+    the backward op reads (``absent`` without)."""
+    check_rows(x, batch_sizes)
+    kern = get_kernel(kernel, x.device.type)
+    y, hT, cT, gates, c = kern.lstm_forward(
+        x, w_ih, w_hh, joint_bias(b_ih, b_hh), w_hr, h0, c0, batch_sizes, reverse, save
+    )
+    return y, hT, cT, given(gates, save, x), given(c, save, x)
 
-    @staticmethod
-    def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, batch_sizes, reverse, kernel):
-        y, hT, cT, gates, c = kernel.lstm_forward(
-            x, w_ih, w_hh, joint_bias(b_ih, b_hh), w_hr, h0, c0, batch_sizes, reverse, True
-        )
-        ctx.save_for_backward(x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, y, gates, c, batch_sizes)
-        ctx.flags = (reverse, kernel, b_ih is not None, b_hh is not None)
-        return y, hT, cT
 
-    @staticmethod
-    def backward(ctx, dy, dhT, dcT):
-        x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, y, gates, c, batch_sizes = ctx.saved_tensors
-        reverse, kernel, has_b_ih, has_b_hh = ctx.flags
-        if torch.is_grad_enabled():  # create_graph: a gradient that can be differentiated
-            grads = differentiable_grads(
-                lambda *a: differentiable.lstm(*a, batch_sizes, reverse),
-                (x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0),
-                (dy, dhT, dcT),
-            )
-            return (*grads, None, None, None)
-        need = ctx.needs_input_grad
-        dg, dh0, dc0, dr = kernel.lstm_backward(
-            dy.contiguous(),
-            dhT.contiguous(),
-            dcT.contiguous(),
-            gates,
-            c,
-            c0,
-            w_hh,
-            w_hr,
-            batch_sizes,
-            reverse,
+@lstm_op.register_fake
+def _(x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, batch_sizes, reverse, save, kernel):
+    T, B, _ = x.shape
+    P, H = h0.shape[1], c0.shape[1]
+    gates, c = x.new_empty(T, B, 4 * H), x.new_empty(T, B, H)
+    return (
+        x.new_empty(T, B, P),
+        x.new_empty(B, P),
+        x.new_empty(B, H),
+        fake(gates, save, x),
+        fake(c, save, x),
+    )
+
+
+@torch.library.custom_op(op_name("lstm_backward"), mutates_args=())
+def lstm_backward_op(
+    dy: Tensor,
+    dhT: Tensor,
+    dcT: Tensor,
+    x: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    w_hr: Opt,
+    h0: Tensor,
+    c0: Tensor,
+    y: Tensor,
+    gates: Tensor,
+    c: Tensor,
+    batch_sizes: Opt,
+    reverse: bool,
+    need: list[bool],
+    kernel: str | None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The gradients of ``lstm`` (see the module docstring): dx, dw_ih, dw_hh, db (the one
+    gradient of b_ih and b_hh), dw_hr, dh0, dc0; the first five only where ``need`` says
+    so (``absent`` elsewhere)."""
+    need_x, need_ih, need_hh, need_b, need_hr = need
+    kern = get_kernel(kernel, x.device.type)
+    dg, dh0, dc0, dr = kern.lstm_backward(
+        dy.contiguous(),
+        dhT.contiguous(),
+        dcT.contiguous(),
+        gates,
+        c,
+        c0,
+        w_hh,
+        w_hr,
+        batch_sizes,
+        reverse,
+    )
+    dx, _ = product_grads(dg, x, w_ih, need_x, False, kern.empty)
+    dw_ih, dw_hh = weight_grads(dg, x, y, h0, batch_sizes, reverse, need_ih, need_hh, kern.empty)
+    db = bias_grad(dg) if need_b else None
+    dw_hr = None
+    if w_hr is not None and need_hr:
+        m = gates[..., 3 * c.shape[2] :] * torch.tanh(c)  # (T, B, H): o * tanh(c)
+        _, dw_hr = product_grads(dr, m, w_hr, False, True)
+    grads = (dx, dw_ih, dw_hh, db, dw_hr)
+    return (*(given(g, w, x) for g, w in zip(grads, need, strict=True)), dh0, dc0)
+
+
+@lstm_backward_op.register_fake
+def _(dy, dhT, dcT, x, w_ih, w_hh, w_hr, h0, c0, y, gates, c, batch_sizes, reverse, need, kernel):
+    bias = x.new_empty(gates.shape[2])  # (4H,)
+    shapes = (x, w_ih, w_hh, bias, w_hr)
+    return (
+        *(fake(s, w, x) for s, w in zip(shapes, need, strict=True)),
+        x.new_empty(h0.shape),
+        x.new_empty(c0.shape),
+    )
+
+
+def _setup_context(ctx, inputs, output) -> None:
+    x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, batch_sizes, reverse, save, kernel = inputs
+    y, _, _, gates, c = output
+    ctx.mark_non_differentiable(gates, c)
+    ctx.save_for_backward(x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, y, gates, c, batch_sizes)
+    ctx.flags = (reverse, save, kernel)
+
+
+def _backward(ctx, dy, dhT, dcT, _dgates, _dc):
+    x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, y, gates, c, batch_sizes = ctx.saved_tensors
+    reverse, save, kernel = ctx.flags
+    if torch.is_grad_enabled():  # create_graph: a gradient that can be differentiated
+        grads = differentiable_grads(
+            lambda *a: differentiable.lstm(*a, batch_sizes, reverse),
+            (x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0),
+            (dy, dhT, dcT),
         )
-        dx, _ = product_grads(dg, x, w_ih, need[0], False, kernel.empty)
-        dw_ih, dw_hh = weight_grads(
-            dg, x, y, h0, batch_sizes, reverse, need[1], need[2], kernel.empty
-        )
-        db = bias_grad(dg) if (has_b_ih or has_b_hh) else None
-        dw_hr = None
-        if w_hr is not None and need[5]:
-            m = gates[..., 3 * c.shape[2] :] * torch.tanh(c)  # (T, B, H): o * tanh(c)
-            _, dw_hr = product_grads(dr, m, w_hr, False, True)
-        return (
-            dx,
-            dw_ih,
-            dw_hh,
-            db if has_b_ih else None,
-            db if has_b_hh else None,
-            dw_hr,
-            dh0,
-            dc0,
-            None,
-            None,
-            None,
-        )
+        return (*grads, None, None, None, None)
+    if not save:
+        raise RuntimeError("rnnkit::lstm: backward through a call made with save=False")
+    need = ctx.needs_input_grad
+    want = [need[0], need[1], need[2], need[3] or need[4], need[5]]
+    dx, dw_ih, dw_hh, db, dw_hr, dh0, dc0 = lstm_backward_op(
+        dy, dhT, dcT, x, w_ih, w_hh, w_hr, h0, c0, y, gates, c, batch_sizes, reverse, want, kernel
+    )
+    return (
+        dx if need[0] else None,
+        dw_ih if need[1] else None,
+        dw_hh if need[2] else None,
+        db if need[3] else None,
+        db if need[4] else None,
+        dw_hr if need[5] else None,
+        dh0 if need[6] else None,
+        dc0 if need[7] else None,
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+lstm_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+@torch.library.custom_op(op_name("lstm_step"), mutates_args=())
+def lstm_step_op(
+    x: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Opt,
+    b_hh: Opt,
+    w_hr: Opt,
+    h: Tensor,
+    c: Tensor,
+    kernel: str | None,
+) -> tuple[Tensor, Tensor]:
+    """One step without autograd (generation): x (B,I), h (B,P), c (B,H) -> (h', c'); both
+    products and the gates in one fused call where the kernel has one."""
+    kern = get_kernel(kernel, x.device.type)
+    bias = joint_bias(b_ih, b_hh)
+    if hasattr(kern, "lstm_step"):
+        return kern.lstm_step(x, w_ih, w_hh, bias, w_hr, h, c)
+    _, hT, cT, _, _ = kern.lstm_forward(x[None], w_ih, w_hh, bias, w_hr, h, c, None, False, False)
+    return hT, cT
+
+
+@lstm_step_op.register_fake
+def _(x, w_ih, w_hh, b_ih, b_hh, w_hr, h, c, kernel):
+    return x.new_empty(h.shape), x.new_empty(c.shape)
 
 
 def lstm_layer(
@@ -123,19 +235,16 @@ def lstm_layer(
     """
     if use_plain_ops(x):
         return differentiable.lstm(x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, batch_sizes, reverse)
-    kern = resolve_kernel(kernel, x)
+    name = kernel_name(kernel)
     x, h0, c0 = x.contiguous(), h0.contiguous(), c0.contiguous()
     w_ih, w_hh = w_ih.contiguous(), w_hh.contiguous()
     w_hr = None if w_hr is None else w_hr.contiguous()
-    if needs_grad(x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0):
-        return LSTMFunction.apply(
-            x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, batch_sizes, reverse, kern
-        )
-    if x.shape[0] == 1 and batch_sizes is None and hasattr(kern, "lstm_step"):
+    train = needs_grad(x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0)
+    if not train and x.shape[0] == 1 and batch_sizes is None:
         # Generation, one token at a time: both products and the gates in one fused call.
-        hT, cT = kern.lstm_step(x[0], w_ih, w_hh, joint_bias(b_ih, b_hh), w_hr, h0, c0)
+        hT, cT = lstm_step_op(x[0], w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, name)
         return hT.unsqueeze(0), hT, cT
-    y, hT, cT, _, _ = kern.lstm_forward(
-        x, w_ih, w_hh, joint_bias(b_ih, b_hh), w_hr, h0, c0, batch_sizes, reverse, False
+    y, hT, cT, _, _ = lstm_op(
+        x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, batch_sizes, reverse, train, name
     )
     return y, hT, cT

@@ -94,10 +94,13 @@ def encode_packed(rnn: nn.Module, x: Tensor, lengths: Tensor) -> tuple[Tensor, T
     Returns the outputs (B, T, D*H), zero past each row's length, and the final hidden
     state (L*D, B, H) taken at each row's own last step. Padding is never computed.
     """
-    packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-    out, state = rnn(packed)
+    if hasattr(rnn, "forward_lengths"):  # rnnkit's layers: the same without the packed data,
+        out, state = rnn.forward_lengths(x, lengths)  # so that compile and export take it whole
+    else:
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, state = rnn(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
     h_n = state[0] if isinstance(state, tuple) else state  # LSTM returns (h, c)
-    out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
     return out, h_n
 
 

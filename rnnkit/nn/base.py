@@ -1,28 +1,46 @@
 """What RNN, LSTM and GRU share: input forms, stacking, directions, dropout and the extras.
 
-The layers subclass torch.nn's own classes, so the constructor, its argument checks, the
-parameters (names, shapes, initialisation) and ``state_dict`` are torch's. Only ``forward``
-is replaced: it accepts the same inputs in the same order of checks, then runs every layer
-and direction through ``rnnkit.cells.*_layer`` instead of torch's fused ATen kernels.
+The layers subclass ``torch.nn.RNNBase``, the class torch.nn's RNN, LSTM and GRU are built on,
+so the constructor, its argument checks, the parameters (names, shapes, initialisation) and
+``state_dict`` are torch's. Only ``forward`` is replaced: it accepts the same inputs in the
+same order of checks, then runs every layer and direction through ``rnnkit.cells.*_layer``
+instead of torch's fused ATen kernels.
+
+Why RNNBase and not ``torch.nn.LSTM`` itself: Dynamo (``torch.compile``, strict
+``torch.export``) refuses to trace any instance of ``torch.nn.RNN``, ``GRU`` or ``LSTM``
+("Attempted to wrap RNN, GRU, or LSTM") unless ``torch._dynamo.config.allow_rnn`` is set for
+the whole process, and that setting makes torch.nn's own layers fail to compile on CPU
+(measured with torch 2.13: aot_eager and inductor both raise). Not being a torch.nn.LSTM
+lets Dynamo trace rnnkit's layers like any module and leaves every other model alone; the
+cost is that ``isinstance(layer, torch.nn.LSTM)`` is False (``torch.nn.RNNBase`` and
+``layer.mode`` say what it is). The few torch.nn methods specific to one class (the LSTM's
+cell-state check, torch.nn's own forward for the CUDA path) are borrowed by each layer.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import PackedSequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.kernels import KERNEL_NAMES
 from rnnkit.nn import precision
-from rnnkit.nn.checks import LayerValueError, NotScriptable, user_errors
-from rnnkit.nn.packing import active_mask, pack_sorted, unpack_sorted
+from rnnkit.nn.checks import LayerValueError, NotScriptable, refuse_jit_tracing, user_errors
+from rnnkit.nn.packing import active_mask, batch_size, pack_sorted, unpack_sorted
 
 INIT_STATES = ("zeros", "learned")
 
 State = tuple[Tensor, ...]  # (h,) for RNN and GRU, (h, c) for LSTM; each (L*D, B, ·)
+
+
+def _refuse_proj_size(kwargs: dict) -> None:
+    """torch.nn.RNN's and GRU's own check (their constructors run it before RNNBase's)."""
+    if "proj_size" in kwargs:
+        raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
 
 
 def check_extras(init_state: str, kernel: str | None) -> None:
@@ -44,6 +62,7 @@ class StackedRecurrent(NotScriptable):
     """
 
     _family: str
+    _torch_forward: Callable  # torch.nn's forward of the same class, for the CUDA path
 
     def _setup_extras(self, init_state: str, kernel: str | None) -> None:
         """Validate and store the extras; add a learned initial state per layer and direction."""
@@ -92,15 +111,17 @@ class StackedRecurrent(NotScriptable):
 
     def forward(self, input, hx=None):
         """Run the stack; see the class docstring for the forms of ``input`` and ``hx``."""
-        self._update_flat_weights()  # torch.nn's checks read _flat_weights (functional_call)
+        refuse_jit_tracing()
+        self._refresh_flat_weights()
         if self._use_torch_fused(input, hx):
-            return super().forward(input, hx)
+            return self._torch_forward(input, hx)
         with user_errors():
             x, state, batch_sizes, sorted_idx, unsorted_idx, unbatched = self._prepare(input, hx)
         mask = None
         if batch_sizes is not None:
-            mask = active_mask(batch_sizes, x.device)  # (T, B)
-            x = unpack_sorted(x, mask)  # (T, B, I)
+            rows = x.shape[0]  # N, the packed rows
+            mask = active_mask(batch_sizes, state[0].shape[1], x.device)  # (T, B)
+            x = unpack_sorted(x, batch_sizes, mask)  # (T, B, I)
         elif self.batch_first:
             x = x.transpose(0, 1)  # (T, B, I)
         mixed = precision.plan(x, self.weight_hh_l0, state)
@@ -111,7 +132,8 @@ class StackedRecurrent(NotScriptable):
         if sorted_idx is not None:
             final = tuple(s.index_select(1, unsorted_idx) for s in final)
         if batch_sizes is not None:
-            y = PackedSequence(pack_sorted(y, mask), batch_sizes, sorted_idx, unsorted_idx)
+            packed = pack_sorted(y, batch_sizes, rows)  # (N, D*H_out)
+            y = PackedSequence(packed, batch_sizes, sorted_idx, unsorted_idx)
         else:
             if self.batch_first:
                 y = y.transpose(0, 1)
@@ -119,6 +141,53 @@ class StackedRecurrent(NotScriptable):
                 y = y.squeeze(0 if self.batch_first else 1)
                 final = tuple(s.squeeze(1) for s in final)
         return y, (final if len(final) > 1 else final[0])
+
+    def forward_lengths(self, input: Tensor, lengths: Tensor):
+        """``forward`` over a padded batch whose row b has ``lengths[b]`` steps.
+
+        The same as ``pack_padded_sequence(input, lengths, batch_first, enforce_sorted=False)``,
+        ``forward`` and ``pad_packed_sequence(total_length=T)``: outputs zero past each row's
+        end, final states taken there. The packed data is never built: the rows run sorted by
+        length with a per-step count of active rows, sizes that do not depend on the lengths'
+        values, so ``torch.compile`` and ``torch.export`` take it whole. A row of length 0
+        keeps its initial state (``pack_padded_sequence`` refuses it).
+        """
+        if self._use_torch_fused(input, None):
+            batch_first = self.batch_first
+            packed = pack_padded_sequence(input, lengths.cpu(), batch_first, enforce_sorted=False)
+            y, state = self(packed)
+            return pad_packed_sequence(y, batch_first, total_length=input.shape[int(batch_first)])[
+                0
+            ], state
+        refuse_jit_tracing()
+        self._refresh_flat_weights()
+        x = input.transpose(0, 1) if self.batch_first else input  # (T, B, I)
+        T, B = x.shape[0], x.shape[1]
+        lengths = lengths.to("cpu", torch.int64)
+        sorted_lengths, order = torch.sort(lengths, descending=True)  # as pack_padded_sequence
+        batch_sizes = (sorted_lengths[None, :] > torch.arange(T)[:, None]).sum(1)  # (T,)
+        state = self._default_state(x, B)
+        with user_errors():
+            self._check_forward_args(x, state, None, B)
+        mask = active_mask(batch_sizes, B, x.device)  # (T, B)
+        x = torch.where(mask[..., None], x.index_select(1, order.to(x.device)), 0)  # sorted
+        mixed = precision.plan(x, self.weight_hh_l0, state)
+        if mixed is None:
+            y, final = self._run_stack(x, state, batch_sizes, None)
+        else:
+            y, final = self._run_mixed(x, state, batch_sizes, mixed)
+        unsort = torch.argsort(order).to(x.device)  # (B,)
+        y = y.index_select(1, unsort)  # (T, B, D*H_out)
+        final = tuple(s.index_select(1, unsort) for s in final)
+        y = y.transpose(0, 1) if self.batch_first else y
+        return y, (final if len(final) > 1 else final[0])
+
+    def _refresh_flat_weights(self) -> None:
+        """torch.nn's checks read ``_flat_weights``, which ``functional_call`` leaves stale;
+        not while a compiler traces, where the swapped-in weights must not be stored on the
+        module (the checks read only their dtype, which the module's own share)."""
+        if not torch.compiler.is_compiling():
+            self._update_flat_weights()
 
     def _use_torch_fused(self, input, hx) -> bool:
         """On CUDA, with no kernel asked for and torch.nn's options (no learned initial state
@@ -144,6 +213,7 @@ class StackedRecurrent(NotScriptable):
         sorted_idx = unsorted_idx = None
         if isinstance(input, PackedSequence):
             x, batch_sizes, sorted_idx, unsorted_idx = input
+            batch = batch_size(batch_sizes, sorted_idx, None if hx is None else hx[0])
         else:
             x, batch_sizes = input, None
             if x.dim() not in (2, 3):
@@ -157,8 +227,9 @@ class StackedRecurrent(NotScriptable):
                 self._check_state_rank(hx, 2 if unbatched else 3)
                 if unbatched:
                     hx = tuple(h.unsqueeze(1) for h in hx)
-        state = hx if hx is not None else self._default_state(x, batch_sizes)
-        self.check_forward_args(x, state if self._family == "LSTM" else state[0], batch_sizes)
+            batch = x.size(0 if self.batch_first else 1)
+        state = hx if hx is not None else self._default_state(x, batch)
+        self._check_forward_args(x, state, batch_sizes, batch)
         autocast = precision.plan(x, self.weight_hh_l0)
         for h in state:
             if h.dtype != x.dtype and not (autocast and autocast.autocast):
@@ -183,12 +254,22 @@ class StackedRecurrent(NotScriptable):
             msg = f"For {form} input, hx should also be {rank}-D but got {hx[0].dim()}-D tensor"
         raise RuntimeError(msg)
 
-    def _default_state(self, x: Tensor, batch_sizes: Tensor | None) -> State:
-        """Zeros, or the learned initial states broadcast over the batch: each (L*D, B, ·)."""
-        if batch_sizes is not None:
-            batch = int(batch_sizes[0])
+    def _check_forward_args(
+        self, x: Tensor, state: State, batch_sizes: Tensor | None, batch: int
+    ) -> None:
+        """torch.nn's ``check_forward_args`` (its checks and messages) with the batch size B
+        given: torch.nn reads it from ``batch_sizes[0]``, a value a compiler cannot see."""
+        self.check_input(x, batch_sizes)
+        L = self.num_layers * len(self._suffixes())
+        if self._family == "LSTM":
+            msgs = ("Expected hidden[0] size {}, got {}", "Expected hidden[1] size {}, got {}")
         else:
-            batch = x.size(0) if self.batch_first else x.size(1)
+            msgs = ("Expected hidden size {}, got {}",)
+        for h, size, msg in zip(state, self._state_sizes(), msgs, strict=True):
+            self.check_hidden_size(h, (L, batch, size), msg)
+
+    def _default_state(self, x: Tensor, batch: int) -> State:
+        """Zeros, or the learned initial states broadcast over the batch: each (L*D, B, ·)."""
         n = self.num_layers * len(self._suffixes())
         if self.init_state == "zeros":
             return tuple(

@@ -19,7 +19,7 @@ from rnnkit.cells.gru import gru_layer
 from rnnkit.cells.lstm import lstm_layer
 from rnnkit.nn import precision
 from rnnkit.nn.base import check_extras
-from rnnkit.nn.checks import NotScriptable, user_errors
+from rnnkit.nn.checks import NotScriptable, refuse_jit_tracing, user_errors
 
 
 class _StepMixin(NotScriptable):
@@ -31,6 +31,7 @@ class _StepMixin(NotScriptable):
 
     def _prepare(self, input: Tensor, hx: tuple[Tensor, ...] | None, names: tuple[str, ...]):
         """-> (x (1, N, H_in), states [(N, H)], batched); raises torch.nn's error types."""
+        refuse_jit_tracing()
         family = type(self).__name__
         if input.dim() not in (1, 2):
             raise ValueError(f"{family}: Expected input to be 1D or 2D, got {input.dim()}D instead")

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import torch
+
 from rnnkit.errors import RnnkitError
 
 
@@ -27,8 +29,18 @@ class LayerRuntimeError(RnnkitError, RuntimeError):
 
 NOT_SCRIPTABLE = (
     "rnnkit layers cannot be compiled by TorchScript (torch.jit.script): their time loop is a "
-    "C++ kernel behind an autograd Function. Use torch.compile(model) instead, or torch.nn's "
-    "layers where TorchScript is required"
+    "custom operator with a Python implementation. Use torch.compile(model) or "
+    "torch.export.export(model, args) instead, or torch.nn's layers where TorchScript is required"
+)
+NOT_TRACEABLE = (
+    "rnnkit layers cannot be traced by torch.jit.trace (the trace would keep this one input's "
+    "control flow around operators TorchScript cannot run); use torch.compile(model) or "
+    "torch.export.export(model, args) instead"
+)
+NOT_ONNX_LEGACY = (
+    "the legacy ONNX exporter (torch.onnx.export with dynamo=False) cannot export rnnkit "
+    "layers: it would bake this input's outputs in as constants. Use torch.export.export(model, "
+    "args), or for a trained run `rnnkit export RUN --format onnx`"
 )
 
 
@@ -38,6 +50,21 @@ class NotScriptable:
 
     def __prepare_scriptable__(self):
         raise LayerRuntimeError(NOT_SCRIPTABLE)
+
+
+def refuse_jit_tracing() -> None:
+    """Refuse ``torch.jit.trace`` and the legacy (TorchScript-based) ONNX exporter in one line.
+
+    Both trace by running the module once: the trace would record this input's Python control
+    flow (its length, batch size, packing), and the legacy ONNX exporter, finding no ONNX form
+    for rnnkit's operators, wrote their outputs as constants, a model that ignores its input.
+    ``torch.jit.is_tracing`` is one C call in eager mode and a constant under Dynamo.
+    """
+    if not torch.jit.is_tracing():
+        return
+    if torch.onnx.is_in_onnx_export():
+        raise LayerRuntimeError(NOT_ONNX_LEGACY)
+    raise LayerRuntimeError(NOT_TRACEABLE)
 
 
 _AS_USER_ERROR = {

@@ -5,11 +5,11 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from rnnkit.cells.gru import gru_layer
-from rnnkit.nn.base import StackedRecurrent
+from rnnkit.nn.base import StackedRecurrent, _refuse_proj_size
 from rnnkit.nn.checks import user_errors
 
 
-class GRU(StackedRecurrent, nn.GRU):
+class GRU(StackedRecurrent, nn.RNNBase):
     r"""A multi-layer gated recurrent unit, a drop-in replacement for ``torch.nn.GRU``.
 
     For each element of the input sequence each layer computes
@@ -78,6 +78,7 @@ class GRU(StackedRecurrent, nn.GRU):
     """
 
     _family = "GRU"
+    _torch_forward = nn.GRU.forward
 
     def __init__(
         self,
@@ -96,7 +97,9 @@ class GRU(StackedRecurrent, nn.GRU):
         **torch_kwargs,
     ) -> None:
         with user_errors():
+            _refuse_proj_size(torch_kwargs)
             super().__init__(
+                "GRU",
                 input_size,
                 hidden_size,
                 num_layers,
@@ -106,7 +109,7 @@ class GRU(StackedRecurrent, nn.GRU):
                 bidirectional=bidirectional,
                 device=device,
                 dtype=dtype,
-                **torch_kwargs,  # torch.nn's own rejection of e.g. proj_size
+                **torch_kwargs,  # torch.nn's own rejection of unknown arguments
             )
         self._setup_extras(init_state, kernel)
 

@@ -13,8 +13,14 @@ from torch.nn.utils.rnn import PackedSequence
 from rnnkit.cells.jordan import jordan_layer, jordan_teacher_forced
 from rnnkit.nn import precision
 from rnnkit.nn.base import check_extras
-from rnnkit.nn.checks import NotScriptable, user_errors
-from rnnkit.nn.packing import active_mask, last_steps, pack_sorted, unpack_sorted
+from rnnkit.nn.checks import NotScriptable, refuse_jit_tracing, user_errors
+from rnnkit.nn.packing import (
+    active_mask,
+    batch_size,
+    last_steps,
+    pack_sorted,
+    unpack_sorted,
+)
 
 
 class JordanRNN(NotScriptable, nn.Module):
@@ -160,15 +166,18 @@ class JordanRNN(NotScriptable, nn.Module):
 
     def forward(self, input, o0: Tensor | None = None, prev_targets=None):
         """Run the stack; see the class docstring for shapes."""
+        refuse_jit_tracing()
         with user_errors():
             x, o0, targets, batch_sizes, sorted_idx, unsorted_idx, unbatched = self._prepare(
                 input, o0, prev_targets
             )
         mask = None
         if batch_sizes is not None:
-            mask = active_mask(batch_sizes, x.device)  # (T, B)
-            x = unpack_sorted(x, mask)  # (T, B, H_in)
-            targets = None if targets is None else unpack_sorted(targets, mask)  # (T, B, O)
+            rows = x.shape[0]  # N, the packed rows
+            mask = active_mask(batch_sizes, o0.shape[1], x.device)  # (T, B)
+            x = unpack_sorted(x, batch_sizes, mask)  # (T, B, H_in)
+            if targets is not None:
+                targets = unpack_sorted(targets, batch_sizes, mask)  # (T, B, O)
         elif self.batch_first:
             x = x.transpose(0, 1)
             targets = None if targets is None else targets.transpose(0, 1)
@@ -188,7 +197,8 @@ class JordanRNN(NotScriptable, nn.Module):
             x, finals = x.to(mixed.low), [f.to(mixed.low) for f in finals]
         o_n = torch.stack(finals)  # (num_layers, B, O)
         if batch_sizes is not None:
-            packed = PackedSequence(pack_sorted(x, mask), batch_sizes, sorted_idx, unsorted_idx)
+            data = pack_sorted(x, batch_sizes, rows)  # (N, O)
+            packed = PackedSequence(data, batch_sizes, sorted_idx, unsorted_idx)
             return packed, o_n if unsorted_idx is None else o_n.index_select(1, unsorted_idx)
         if self.batch_first:
             x = x.transpose(0, 1)
@@ -233,7 +243,7 @@ class JordanRNN(NotScriptable, nn.Module):
                         "PackedSequence with the same batch_sizes and sorted_indices"
                     )
                 targets = prev_targets.data
-            batch = int(batch_sizes[0])
+            batch = batch_size(batch_sizes, sorted_idx, o0)
         else:
             x, batch_sizes = input, None
             if x.dim() not in (2, 3):

@@ -12,7 +12,7 @@ from rnnkit.nn.base import StackedRecurrent
 from rnnkit.nn.checks import user_errors
 
 
-class LSTM(StackedRecurrent, nn.LSTM):
+class LSTM(StackedRecurrent, nn.RNNBase):
     r"""A multi-layer LSTM (optionally with projections), a drop-in for ``torch.nn.LSTM``.
 
     For each element of the input sequence each layer computes
@@ -87,6 +87,11 @@ class LSTM(StackedRecurrent, nn.LSTM):
     """
 
     _family = "LSTM"
+    _torch_forward = nn.LSTM.forward
+    # what torch.nn.LSTM adds to RNNBase, which its forward (the CUDA path) calls
+    get_expected_cell_size = nn.LSTM.get_expected_cell_size
+    check_forward_args = nn.LSTM.check_forward_args
+    permute_hidden = nn.LSTM.permute_hidden
 
     def __init__(
         self,
@@ -106,6 +111,7 @@ class LSTM(StackedRecurrent, nn.LSTM):
     ) -> None:
         with user_errors():
             super().__init__(
+                "LSTM",
                 input_size,
                 hidden_size,
                 num_layers,

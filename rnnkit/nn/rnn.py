@@ -5,11 +5,11 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from rnnkit.cells.elman import elman_layer
-from rnnkit.nn.base import StackedRecurrent
+from rnnkit.nn.base import StackedRecurrent, _refuse_proj_size
 from rnnkit.nn.checks import user_errors
 
 
-class RNN(StackedRecurrent, nn.RNN):
+class RNN(StackedRecurrent, nn.RNNBase):
     r"""A multi-layer Elman RNN with tanh or ReLU, a drop-in replacement for ``torch.nn.RNN``.
 
     For each element of the input sequence each layer computes
@@ -80,6 +80,7 @@ class RNN(StackedRecurrent, nn.RNN):
     """
 
     _family = "RNN"
+    _torch_forward = nn.RNN.forward
 
     def __init__(
         self,
@@ -99,19 +100,25 @@ class RNN(StackedRecurrent, nn.RNN):
         **torch_kwargs,
     ) -> None:
         with user_errors():
+            _refuse_proj_size(torch_kwargs)
+            if nonlinearity not in ("tanh", "relu"):
+                raise ValueError(
+                    f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'."
+                )
             super().__init__(
+                "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU",
                 input_size,
                 hidden_size,
                 num_layers,
-                nonlinearity=nonlinearity,
                 bias=bias,
                 batch_first=batch_first,
                 dropout=dropout,
                 bidirectional=bidirectional,
                 device=device,
                 dtype=dtype,
-                **torch_kwargs,  # torch.nn's own rejection of e.g. proj_size
+                **torch_kwargs,  # torch.nn's own rejection of unknown arguments
             )
+        self.nonlinearity = nonlinearity
         self._setup_extras(init_state, kernel)
 
     def _state_sizes(self) -> tuple[int]:

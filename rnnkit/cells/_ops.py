@@ -1,0 +1,63 @@
+"""What the cells' custom operators share.
+
+Each cell registers its time loop as operators in the ``rnnkit`` namespace with
+``torch.library.custom_op``: a forward op, a backward op, a fake implementation of each
+(output shapes from input shapes, nothing computed) and the autograd formula joining them
+(``register_autograd``). Dynamo, AOTAutograd and ``torch.export`` then see one operator per
+layer and direction, e.g. ``torch.ops.rnnkit.lstm``, instead of a Python autograd Function
+calling a C++ extension they cannot look into; eager mode runs the same kernels as before.
+
+A custom operator's outputs are all tensors, none aliasing an input or another output. Where
+a kernel has nothing to return (the saved activations of an inference call, a gradient
+nobody asked for) the op returns a 0-element tensor, ``absent``; the Python side turns it
+back into ``None`` from the same flags that made it.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from torch import Tensor
+
+NAMESPACE = "rnnkit"
+
+
+def kernel_name(kernel: str | ModuleType | None) -> str | None:
+    """The name an op takes for ``kernel``: a kernel module's own name, a name, or None
+    (the op then picks the default for its tensors' device when it runs)."""
+    return kernel.name if isinstance(kernel, ModuleType) else kernel
+
+
+def check_rows(x: Tensor, batch_sizes: Tensor | None) -> None:
+    """A packed batch's first step must fit in x's B rows (the C++ kernels index by it)."""
+    if batch_sizes is not None and batch_sizes.numel() and int(batch_sizes[0]) > x.shape[1]:
+        raise RuntimeError(
+            f"batch_sizes[0] is {int(batch_sizes[0])} but the batch has {x.shape[1]} sequences"
+        )
+
+
+def absent(like: Tensor) -> Tensor:
+    """The 0-element tensor an op returns in place of a tensor it did not compute."""
+    return like.new_empty(0)
+
+
+def given(t: Tensor | None, wanted: bool, like: Tensor) -> Tensor:
+    """``t`` if it was ``wanted`` (a fresh tensor: an op's output), else ``absent``."""
+    return t if wanted and t is not None else absent(like)
+
+
+def fake(shape_like: Tensor | None, wanted: bool, like: Tensor) -> Tensor:
+    """A fake implementation's output: an empty tensor shaped like ``shape_like``, or the
+    0-element stand-in when it is not ``wanted``."""
+    if not wanted or shape_like is None:
+        return absent(like)
+    return like.new_empty(shape_like.shape)
+
+
+def wanted_or_none(grads: tuple[Tensor, ...], wanted: tuple[bool, ...]) -> list[Tensor | None]:
+    """A backward op's outputs with each stand-in replaced by None."""
+    return [g if w else None for g, w in zip(grads, wanted, strict=True)]
+
+
+def op_name(name: str) -> str:
+    return f"{NAMESPACE}::{name}"
