@@ -127,7 +127,7 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, force: bool 
     run_dir = Path(run_dir)
     out = Path(out) if out is not None else run_dir / "onnx"
     if out.suffix.lower() == ".onnx" or out.is_file():
-        raise RnnkitError(f"--out {out} must be a folder: an export is several files")
+        raise RnnkitError(f"the export goes to a folder, not a file ({out}): it is several files")
     model = run.model.cpu().float().eval()
     graphs = export_graphs(model)
     artefacts = list(ckpt.run_info(run_dir).get("artefacts", []))
