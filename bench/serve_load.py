@@ -80,6 +80,24 @@ def inputs_of(run: Path, n: int) -> list[str]:
     return out
 
 
+def model_alone(run: Path, texts: list[str], n: int = 32) -> dict:
+    """Milliseconds an input of the model's predict, in-process: one input a call, and one
+    call on ``n`` inputs (what batching can gain at most, without HTTP)."""
+    from rnnkit.runs.driver import load_run
+
+    loaded = load_run(run)
+    parsed = [loaded.task.parse_input(t) for t in texts[:n]]
+    loaded.predict(parsed[:1])  # warm up
+    t0 = time.perf_counter()
+    for x in parsed:
+        loaded.predict([x])
+    t1 = time.perf_counter()
+    loaded.predict(parsed)
+    t2 = time.perf_counter()
+    one, batch = (t1 - t0) / len(parsed) * 1000, (t2 - t1) / len(parsed) * 1000
+    return {"one_ms": round(one, 2), "batch_ms": round(batch, 2), "n": len(parsed)}
+
+
 def same(task: str, got: dict, want: dict) -> bool:
     if task == "classify":
         return got["label"] == want["label"] and all(
@@ -208,6 +226,11 @@ def main() -> None:
         print(f"{r['task']:10s} {'on' if r['batching'] else 'off':>8s} {r['req_per_s']:8.1f} "
               f"{r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {r['answered']:8d} {r['errors']:6d} "
               f"{r['wrong']:6d} {r['mean_batch']:6.1f}")  # fmt: skip
+    for task, run in runs.items():
+        m = model_alone(run, texts[task])
+        print(f"{task}: the model alone, {m['one_ms']} ms an input one at a time, "
+              f"{m['batch_ms']} ms an input in one call on {m['n']} "
+              f"({m['one_ms'] / m['batch_ms']:.1f}x)")  # fmt: skip
     ok = True
     for task in runs:
         on, off = (next(r for r in figures if r["task"] == task and r["batching"] is b)
