@@ -187,15 +187,16 @@ def test_translate_with_a_test_limit_scores_that_many_and_says_so(pairs, capsys)
     assert info["scored"] == 5 and info["of"] == results["split"]["test"] > 5
     assert info["limited_by"] == "limit" and results["test"]["pairs"] == 5
     assert f"scored 5 of {info['of']} test pairs" in out
-    for bar in ("test: beam 5", "test: greedy", "test: baseline, IBM Model 1, word by word"):
-        assert bar in err  # one progress bar per decoding and baseline
+    for bar in ("test: beam 5", "test: greedy", "test: baseline, IBM Model 1, word by word",
+                "validation: greedy"):  # fmt: skip
+        assert bar in err  # one progress bar per decoding and baseline, and the validation's
 
 
 def test_a_whole_test_split_matches_evaluate_and_quiet_prints_no_bar(pairs, capsys):
     from rnnkit.runs.driver import load_run
 
     out, err = train_translate(pairs, capsys, "--quiet", "--out", pairs / "whole")
-    assert "test:" not in err and "scored" not in out
+    assert "test:" not in err and "validation:" not in err and "scored" not in out
     results = json.loads((pairs / "whole" / "results.json").read_text())
     assert results["test_scored"]["limited_by"] is None
     again = load_run(pairs / "whole").evaluate()

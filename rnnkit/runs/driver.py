@@ -47,7 +47,8 @@ STOP_RULES = ("max_steps", "max_time", "epochs")
 TEST_SETTINGS = ("test_time", "test_limit")  # the test phase's bounds: not the model's
 RESUME_CHANGES = (*STOP_RULES, *TEST_SETTINGS, "progress")  # what a resumed run may change
 # with --max-time T and no --test-time, the whole of `fit` ends within T + time_margin(T) (plus
-# one chunk of the test's decodings), unless its set-up alone takes longer
+# a few items' decodings), unless its set-up or the last validation alone takes longer; the
+# test phase always gets at least MIN_TEST_S
 MIN_TEST_S = 10.0
 SECTIONS = ("data", "model", "train")
 
@@ -162,6 +163,8 @@ def fit(
     world = int(os.environ["WORLD_SIZE"]) if under_torchrun() else nproc
     the_task.batch_sources(splits, 0, world, 0)  # data too small for the batches fails here
     build_kernels(the_task, train_cfg)
+    # validation decodings show a passing bar (one process: no bars from every rank)
+    the_task.phase = TestPhase(progress=train_cfg.progress and world == 1)
     # a run killed before its first checkpoint starts again from step 0 with its settings
     from_checkpoint = resume and ckpt.latest_checkpoint(out) is not None
     args = (the_task, splits, train_cfg.to_dict(), str(out), from_checkpoint)

@@ -29,13 +29,14 @@ that outputs shorter than four tokens still rank checkpoints.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from rnnkit.errors import RnnkitError
 from rnnkit.generate.constraints import AllOf, NoRepeatNgram, NotEmpty
@@ -50,6 +51,14 @@ from rnnkit.tasks.phase import TestPhase, scored_note
 BEAM = 5  # the beam width of decoding unless a task or a run chooses another
 DECODE_BATCH = 64
 Baseline = tuple[str, Callable[[list[Any]], list[str]]]  # (description, examples -> outputs)
+
+
+def bars(batches: list[tuple[Tensor, Tensor]], bar: tqdm) -> Iterator[tuple[Tensor, Tensor]]:
+    """The batches, ``bar`` moved on by each one's rows after it is decoded, closed at the end."""
+    with bar:
+        for batch in batches:
+            yield batch
+            bar.update(batch[0].shape[0])
 
 
 def rounded(attention: Tensor | None) -> list[list[float]] | None:
@@ -174,12 +183,14 @@ class WritingTask(Task):
         top_p: float = 1.0,
         generator: torch.Generator | None = None,
         no_repeat: int = 0,
+        progress: str | None = None,
     ) -> list[dict]:
         """Per source: the output text, its log-probability, the output tokens, the attention
         (T_out, S) (None without attention) and the source's tokens when it has any, in the
         order given. ``beam=1`` is greedy (default ``default_beam()``); a ``temperature`` above
         0 samples instead (nucleus ``top_p``, from ``generator``); ``no_repeat`` n > 0: no
-        n-gram of output tokens twice (``NoRepeatNgram``)."""
+        n-gram of output tokens twice (``NoRepeatNgram``); ``progress``: a passing progress bar
+        headed so."""
         model.eval()
         beam = self.default_beam() if beam is None else beam
         device = next(model.parameters()).device
@@ -187,7 +198,9 @@ class WritingTask(Task):
         out: list[dict] = [{} for _ in sources]
         positions = iter(order)
         V = len(self.output_tokenizer)
-        for src, lengths in batches:
+        bar = tqdm(total=len(sources), desc=progress, unit="items", leave=False,
+                   disable=progress is None, dynamic_ncols=True, mininterval=0.5)  # fmt: skip
+        for src, lengths in bars(batches, bar):
             src = src.to(device)
             max_len = self.max_length(lengths)
             block = NotEmpty(src.shape[0], V, EOS, device)  # (N, V) rows, no empty output
@@ -283,8 +296,11 @@ class WritingTask(Task):
     # -- scores --------------------------------------------------------------------------------
 
     def metrics(self, model: nn.Module, val: Any, examples: list[Any]) -> dict[str, float]:
-        """Greedy decoding of the validation split (quicker than the beam; picks the best)."""
-        rows = self.decode(model, self.sources(examples), beam=1)
+        """Greedy decoding of the validation split (quicker than the beam; picks the best), with
+        a passing bar when the run shows one (a first validation of an untrained model decodes
+        every output to its longest: minutes on a large split)."""
+        progress = "validation: greedy" if self.phase.progress else None
+        rows = self.decode(model, self.sources(examples), beam=1, progress=progress)
         return self.figures([r["text"] for r in rows], self.references(examples), selection=True)
 
     def generator(self, model: nn.Module, decoding: Decoding) -> torch.Generator | None:
