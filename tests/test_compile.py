@@ -1,0 +1,382 @@
+"""rnnkit's layers under torch.compile, and the one-line refusals of torch.jit.trace and the
+legacy ONNX exporter.
+
+The time loops are custom operators (``torch.ops.rnnkit.*``, ``rnnkit/cells/_ops.py``):
+``torch.library.opcheck`` checks every one (schema, fake implementation, autograd
+registration, AOTAutograd with dynamic shapes). Then every layer, padded and packed, is
+compiled with ``fullgraph=True`` (a graph break is an error) and its outputs and gradients
+compared with eager mode: float32 to 2e-5, float64 to 1e-9.
+
+Compiling takes seconds on two cores, so each module is compiled once and serves both input
+forms, with the ``aot_eager`` backend: Dynamo and AOTAutograd, which trace the operators,
+their fake implementations and autograd formulas, without generating C++. Inductor compiles
+one layer here and the language model's training step (``test_lm_training_step_compiles``).
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
+
+import rnnkit
+from rnnkit.cells.elman import elman_backward_op, elman_op
+from rnnkit.cells.gru import gru_backward_op, gru_op
+from rnnkit.cells.jordan import jordan_backward_op, jordan_op
+from rnnkit.cells.lstm import lstm_backward_op, lstm_op, lstm_step_op
+from rnnkit.nn.packing import first_batch_size
+from tests.conftest import require_cpu_kernel
+
+F64 = torch.float64
+TOLERANCE = {torch.float32: 2e-5, torch.float64: 1e-9}
+T, B, I, H, P, O = 5, 3, 4, 6, 2, 3
+LENGTHS = torch.tensor([5, 3, 2])  # sorted: pack_padded_sequence's default enforce_sorted=True
+
+
+@pytest.fixture(scope="module", autouse=True)
+def many_compiled_modules():
+    """Every layer here compiles the same forward code: more recompiles than Dynamo's default
+    limit of 8, each of which fullgraph=True would turn into an error."""
+    with torch._dynamo.config.patch(recompile_limit=256):
+        yield
+
+
+@pytest.fixture(scope="module", params=["reference", "cpu"])
+def kernel(request):
+    if request.param == "cpu":
+        require_cpu_kernel()
+    return request.param
+
+
+# ---------------------------------------------------------------------------------------------
+# opcheck: every operator
+
+
+def _r(*shape, grad=True):
+    return torch.randn(*shape, dtype=F64, requires_grad=grad)
+
+
+def _forward_args(op, r, bias: bool, bs, save: bool, kernel: str):
+    """Arguments of a forward op; ``r`` draws tensors (requiring grad or not)."""
+    b = r if bias else (lambda *_: None)
+    x = r(T, B, I)
+    if op is elman_op:
+        return (x, r(H, I), r(H, H), b(H), b(H), r(B, H), bs, True, False, save, kernel)
+    if op is lstm_op:  # with a projection
+        w = (r(4 * H, I), r(4 * H, P), b(4 * H), b(4 * H), r(P, H))
+        return (x, *w, r(B, P), r(B, H), bs, bias, save, kernel)
+    if op is gru_op:
+        return (x, r(3 * H, I), r(3 * H, H), b(3 * H), b(3 * H), r(B, H), bs, False, save, kernel)
+    w = (r(H, I), r(H, O), b(H), b(H), r(O, H), b(O))
+    return (x, *w, r(B, O), bs, False, True, save, kernel)
+
+
+def _backward_args(op, bs, kernel: str):
+    """Arguments of a backward op: the saved tensors of its forward op, and gradients."""
+    r = lambda *shape: _r(*shape, grad=False)  # noqa: E731
+    fwd = {
+        elman_backward_op: elman_op,
+        lstm_backward_op: lstm_op,
+        gru_backward_op: gru_op,
+        jordan_backward_op: jordan_op,
+    }[op]
+    a = _forward_args(fwd, r, True, bs, True, kernel)
+    out = fwd(*a)
+    if op is elman_backward_op:  # dy, dhT, x, w_ih, w_hh, h0, y, ...
+        return (
+            r(T, B, H),
+            r(B, H),
+            a[0],
+            a[1],
+            a[2],
+            a[5],
+            out[0],
+            bs,
+            True,
+            False,
+            [True] * 4,
+            kernel,
+        )
+    if op is lstm_backward_op:
+        y, _, _, gates, c = out
+        return (
+            r(T, B, P),
+            r(B, P),
+            r(B, H),
+            a[0],
+            a[1],
+            a[2],
+            a[5],
+            a[6],
+            a[7],
+            y,
+            gates,
+            c,
+            bs,
+            True,
+            [True, True, False, True, True],
+            kernel,
+        )
+    if op is gru_backward_op:
+        y, _, gates, ghn = out
+        return (
+            r(T, B, H),
+            r(B, H),
+            a[0],
+            a[1],
+            a[2],
+            a[5],
+            y,
+            gates,
+            ghn,
+            bs,
+            False,
+            [True, False, True, True, False],
+            kernel,
+        )
+    h, o, _ = out
+    return (
+        r(T, B, H),
+        r(T, B, O),
+        r(B, O),
+        a[0],
+        a[1],
+        a[2],
+        a[5],
+        a[7],
+        h,
+        o,
+        bs,
+        False,
+        True,
+        [True] * 6,
+        kernel,
+    )
+
+
+def _op_cases(kernel: str):
+    """(op, args) covering every op: bias or not, packed or not, save (with inputs that
+    require grad) or not (inference, without)."""
+    cases = []
+    for bs in (None, torch.tensor([3, 3, 2, 1, 1])):
+        for op in (elman_op, lstm_op, gru_op, jordan_op):
+            for bias in (True, False):
+                cases.append((op, _forward_args(op, _r, bias, bs, True, kernel)))
+                r = lambda *shape: _r(*shape, grad=False)  # noqa: E731
+                cases.append((op, _forward_args(op, r, bias, bs, False, kernel)))
+        for op in (elman_backward_op, lstm_backward_op, gru_backward_op, jordan_backward_op):
+            cases.append((op, _backward_args(op, bs, kernel)))
+    r = lambda *shape: _r(*shape, grad=False)  # noqa: E731
+    step = (r(B, I), r(4 * H, I), r(4 * H, H), r(4 * H), None, None, r(B, H), r(B, H), kernel)
+    cases.append((lstm_step_op, step))
+    return cases
+
+
+def test_opcheck_every_operator(kernel):
+    cases = _op_cases(kernel)
+    assert {op._name for op, _ in cases} == {
+        n
+        for n in ("elman", "lstm", "gru", "jordan", "lstm_step")
+        + ("elman_backward", "lstm_backward", "gru_backward", "jordan_backward")
+    }
+    for op, args in cases:
+        torch.library.opcheck(op, args)
+
+
+def test_opcheck_first_batch_size():
+    torch.library.opcheck(first_batch_size, (torch.tensor([3, 2, 2]),))
+
+
+# ---------------------------------------------------------------------------------------------
+# torch.compile(fullgraph=True) against eager, every layer, padded and packed
+
+
+def _layer(kind: str, dtype: torch.dtype):
+    torch.manual_seed(0)
+    opts = dict(batch_first=True, dtype=dtype)
+    if kind == "rnn":
+        return rnnkit.RNN(I, H, 2, bidirectional=True, **opts)
+    if kind == "rnn_relu":
+        return rnnkit.RNN(I, H, nonlinearity="relu", **opts)
+    if kind == "lstm":
+        return rnnkit.LSTM(I, H, 2, bidirectional=True, **opts)
+    if kind == "lstm_proj":
+        return rnnkit.LSTM(I, H, proj_size=P, **opts)
+    if kind == "gru":
+        return rnnkit.GRU(I, H, 2, bidirectional=True, **opts)
+    return rnnkit.JordanRNN(I, H, O, 2, **opts)
+
+
+KINDS = ["rnn", "rnn_relu", "lstm", "lstm_proj", "gru", "jordan"]
+
+
+def _inputs(form: str, dtype: torch.dtype):
+    x = torch.randn(B, T, I, dtype=dtype, requires_grad=True)
+    if form == "padded":
+        return x, x
+    return x, pack_padded_sequence(x, LENGTHS, batch_first=True)
+
+
+def _flat(out):
+    """Every tensor of a layer's output, a PackedSequence as its data."""
+    if isinstance(out, PackedSequence):
+        return [out.data]
+    if isinstance(out, torch.Tensor):
+        return [out]
+    return [t for o in out for t in _flat(o)]
+
+
+def _run(module, form, dtype, seed=1):
+    """Outputs and the gradients of the input and every parameter under a random loss."""
+    torch.manual_seed(seed)
+    leaf, inp = _inputs(form, dtype)
+    outs = _flat(module(inp))
+    loss = sum((torch.randn_like(t) * t).sum() for t in outs)
+    grads = torch.autograd.grad(loss, [leaf, *module.parameters()])
+    return [t.detach() for t in outs], grads
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    """One eager module and its compiled twin per (kind, dtype), compiled once."""
+    cache = {}
+
+    def get(kind, dtype):
+        if (kind, dtype) not in cache:
+            module = _layer(kind, dtype)
+            cache[kind, dtype] = module, torch.compile(module, fullgraph=True, backend="aot_eager")
+        return cache[kind, dtype]
+
+    return get
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64], ids=["f32", "f64"])
+@pytest.mark.parametrize("form", ["padded", "packed"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_compiled_layer_matches_eager(compiled, kind, form, dtype):
+    module, fast = compiled(kind, dtype)
+    outs, grads = _run(module, form, dtype)
+    outs_c, grads_c = _run(fast, form, dtype)
+    tol = TOLERANCE[dtype]
+    for a, b in zip(outs + list(grads), outs_c + list(grads_c), strict=True):
+        torch.testing.assert_close(b, a, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_graph_break(kind):
+    """Padded input. Packed input is checked by fullgraph=True above, which raises on any
+    graph break; ``explain`` on packed input reports 4 breaks with no reason given (not
+    investigated: the fullgraph compile of the same input succeeds)."""
+    module = _layer(kind, torch.float32)
+    _, inp = _inputs("padded", torch.float32)
+    explained = torch._dynamo.explain(module)(inp)
+    assert explained.graph_break_count == 0, explained.break_reasons
+    assert explained.graph_count == 1
+
+
+def test_packed_input_with_sorted_indices_and_state_compiles(compiled):
+    """pack_padded_sequence(enforce_sorted=False) and an initial state given: B comes from
+    their shapes, not from batch_sizes' values."""
+    module, fast = compiled("lstm", F64)
+    torch.manual_seed(2)
+    x = torch.randn(B, T, I, dtype=F64)
+    packed = pack_padded_sequence(
+        x, torch.tensor([2, 5, 3]), batch_first=True, enforce_sorted=False
+    )
+    state = (torch.randn(4, B, H, dtype=F64), torch.randn(4, B, H, dtype=F64))
+    for a, b in zip(_flat(module(packed, state)), _flat(fast(packed, state)), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["RNNCell", "LSTMCell", "GRUCell"])
+def test_compiled_cell_matches_eager(name):
+    torch.manual_seed(3)
+    cell = getattr(rnnkit, name)(I, H, dtype=F64)
+    fast = torch.compile(cell, fullgraph=True, backend="aot_eager")
+    x = torch.randn(B, I, dtype=F64, requires_grad=True)
+    for module in (cell, fast):
+        out = _flat(module(x))
+        grads = torch.autograd.grad(sum(t.sum() for t in out), [x, *cell.parameters()])
+        if module is cell:
+            want = out + list(grads)
+    for a, b in zip(want, out + list(grads), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-9)
+
+
+def test_compiled_generation_step_matches_eager():
+    """No gradient, one token: the fused one-step operator (``rnnkit::lstm_step``)."""
+    module = _layer("lstm", torch.float32).eval()
+    fast = torch.compile(module, fullgraph=True, backend="aot_eager")
+    x = torch.randn(B, 1, I)
+    with torch.no_grad():
+        for a, b in zip(_flat(module(x)), _flat(fast(x)), strict=True):
+            torch.testing.assert_close(b, a, rtol=2e-5, atol=2e-5)
+
+
+def test_inductor_compiles_a_layer(kernel):
+    module = rnnkit.LSTM(I, H, 2, batch_first=True, kernel=kernel)
+    fast = torch.compile(module, fullgraph=True)
+    outs, grads = _run(module, "padded", torch.float32)
+    outs_c, grads_c = _run(fast, "padded", torch.float32)
+    for a, b in zip(outs + list(grads), outs_c + list(grads_c), strict=True):
+        torch.testing.assert_close(b, a, rtol=2e-5, atol=2e-5)
+
+
+def test_lm_training_step_compiles():
+    """The language model's loss and gradients, compiled by inductor, equal eager's."""
+    from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
+
+    torch.manual_seed(4)
+    config = LanguageModelConfig(vocab_size=13, hidden_size=8, num_layers=2, embed_dim=4)
+    model = LanguageModel(config)
+    x, y = torch.randint(0, 13, (3, 7)), torch.randint(0, 13, (3, 7))
+
+    def step(m):
+        logits, _ = m(x)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 13), y.reshape(-1))
+        return [loss, *torch.autograd.grad(loss, list(model.parameters()))]
+
+    want = step(model)
+    got = step(torch.compile(model, fullgraph=True))
+    for a, b in zip(want, got, strict=True):
+        torch.testing.assert_close(b, a, rtol=2e-5, atol=2e-5)
+
+
+def test_layers_are_not_torch_nn_instances_dynamo_refuses():
+    """Dynamo refuses instances of torch.nn.RNN/GRU/LSTM; rnnkit's layers are RNNBase's."""
+    for cls in (rnnkit.RNN, rnnkit.LSTM, rnnkit.GRU):
+        layer = cls(I, H)
+        assert isinstance(layer, torch.nn.RNNBase)
+        assert not isinstance(layer, (torch.nn.RNN, torch.nn.GRU, torch.nn.LSTM))
+    assert not torch._dynamo.config.allow_rnn  # nothing switched on for torch.nn's layers
+
+
+# ---------------------------------------------------------------------------------------------
+# Refusals: torch.jit.trace and the legacy ONNX exporter, in one line
+
+
+MODULES = [
+    ("LSTM", lambda: rnnkit.LSTM(I, H, batch_first=True), (B, T, I)),
+    ("GRUCell", lambda: rnnkit.GRUCell(I, H), (B, I)),
+    ("JordanRNN", lambda: rnnkit.JordanRNN(I, H, O, batch_first=True), (B, T, I)),
+]
+
+
+@pytest.mark.parametrize("name,make,shape", MODULES, ids=[m[0] for m in MODULES])
+def test_jit_trace_is_refused_in_one_line(name, make, shape):
+    with pytest.raises(RuntimeError, match="torch.jit.trace") as info:
+        torch.jit.trace(make(), torch.randn(shape))
+    assert "torch.compile" in str(info.value) and "torch.export" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name,make,shape", MODULES, ids=[m[0] for m in MODULES])
+def test_legacy_onnx_export_is_refused_in_one_line(name, make, shape):
+    """It used to write a graph of constants, the example's outputs, ignoring any input."""
+    buffer = io.BytesIO()
+    with pytest.raises(RuntimeError, match="legacy ONNX exporter") as info:
+        torch.onnx.export(make(), (torch.randn(shape),), buffer, dynamo=False)
+    assert "torch.export" in str(info.value) and "\n" not in str(info.value)
+    assert buffer.getvalue() == b""
