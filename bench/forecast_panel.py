@@ -38,13 +38,14 @@ def run_group(frequency: str, args: argparse.Namespace) -> dict:
     names = [s.name for s in series]
     timings = {}
     t0 = time.perf_counter()
-    forecasts = fp.baseline_forecasts(values, h, m)
+    forecasts = fp.baseline_forecasts(values, h, m, args.history or fp.default_history(h))
     timings["baselines"] = time.perf_counter() - t0
     extra = {}
     if not args.baselines_only:
         import rnnkit
 
-        model = {k: v for k, v in (("members", args.members), ("hidden_size", args.hidden)) if v}
+        model = {k: v for k, v in (("members", args.members), ("hidden_size", args.hidden),
+                                   ("history", args.history)) if v}  # fmt: skip
         train = {k: v for k, v in (("epochs", args.epochs), ("max_time", args.max_time)) if v}
         t0 = time.perf_counter()
         r = rnnkit.fit("forecast", data={"dataset": f"panel-{frequency}", "horizon": h},
@@ -110,6 +111,7 @@ def main() -> None:
     p.add_argument("--max-time", type=float, help="rnnkit's time budget per frequency (s)")
     p.add_argument("--members", type=int, help="ES-RNN ensemble members (default: 3)")
     p.add_argument("--hidden", type=int, help="hidden units (default: the task's)")
+    p.add_argument("--history", type=int, help="values each method sees (default: the task's)")
     p.add_argument("--out", default=None, help="folder for rnnkit's runs (default: a temp dir)")
     p.add_argument("--json", help="write every figure to this file")
     args = p.parse_args()
