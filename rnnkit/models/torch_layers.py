@@ -31,13 +31,13 @@ from torch import Tensor, nn
 from rnnkit.errors import RnnkitError
 from rnnkit.nn import JordanRNN
 
-TORCH_LAYERS = (nn.LSTM, nn.GRU, nn.RNN)
+# by RNNBase.mode: rnnkit's layers subclass torch.nn.RNNBase, not torch.nn.LSTM/GRU/RNN
+TORCH_LAYERS = {"LSTM": nn.LSTM, "GRU": nn.GRU, "RNN_TANH": nn.RNN, "RNN_RELU": nn.RNN}
 
 
 def _torch_class(layer: nn.Module) -> type[nn.RNNBase]:
-    for cls in TORCH_LAYERS:
-        if isinstance(layer, cls):  # rnnkit's layers subclass these
-            return cls
+    if isinstance(layer, nn.RNNBase) and layer.mode in TORCH_LAYERS:
+        return TORCH_LAYERS[layer.mode]
     raise RnnkitError(f"{type(layer).__name__} has no torch.nn counterpart to export")
 
 
