@@ -292,4 +292,6 @@ def test_inspect_text_that_names_a_folder_or_a_missing_file(run, tmp_path, capsy
 
 def test_a_folder_given_as_a_series_file(tmp_path, capsys):
     argv = ["train", "forecast", "--data", tmp_path, "--column", "v", "--horizon", "1"]
-    assert_user_error(cli(capsys, *argv, "--out", tmp_path / "o"), "cannot read")
+    assert_user_error(
+        cli(capsys, *argv, "--out", tmp_path / "o"), "holds no .csv or .tsv files"
+    )  # a folder is a panel
