@@ -43,7 +43,7 @@ class ElmanFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu, kernel):
-        gx = input_projection(x, w_ih, b_ih, b_hh)  # (T, B, H)
+        gx = input_projection(x, w_ih, b_ih, b_hh, mm=kernel.mm)  # (T, B, H)
         y, hT = kernel.elman_forward(gx, w_hh, h0, batch_sizes, reverse, relu, True)
         ctx.save_for_backward(x, w_ih, w_hh, b_ih, b_hh, h0, y, batch_sizes)
         ctx.flags = (reverse, relu, kernel, b_ih is not None, b_hh is not None)
@@ -64,9 +64,9 @@ class ElmanFunction(torch.autograd.Function):
         dg, dh0 = kernel.elman_backward(
             dy.contiguous(), dhT.contiguous(), y, h0, w_hh, batch_sizes, reverse, relu
         )
-        dx, _ = product_grads(dg, x, w_ih, need[0], False, kernel.empty)
+        dx, _ = product_grads(dg, x, w_ih, need[0], False, kernel.empty, kernel.mm)
         dw_ih, dw_hh = weight_grads(
-            dg, x, y, h0, batch_sizes, reverse, need[1], need[2], kernel.empty
+            dg, x, y, h0, batch_sizes, reverse, need[1], need[2], kernel.empty, kernel.mm
         )
         db = bias_grad(dg) if (has_b_ih or has_b_hh) else None
         return (
@@ -106,5 +106,5 @@ def elman_layer(
     x, h0, w_hh = x.contiguous(), h0.contiguous(), w_hh.contiguous()
     if needs_grad(x, w_ih, w_hh, b_ih, b_hh, h0):
         return ElmanFunction.apply(x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu, kern)
-    gx = input_projection(x, w_ih, b_ih, b_hh)
+    gx = input_projection(x, w_ih, b_ih, b_hh, mm=kern.mm)
     return kern.elman_forward(gx, w_hh, h0, batch_sizes, reverse, relu, False)

@@ -65,9 +65,9 @@ class GRUFunction(torch.autograd.Function):
         dgx, dgh, dh0 = kernel.gru_backward(
             dy.contiguous(), dhT.contiguous(), y, h0, gates, ghn, w_hh, batch_sizes, reverse
         )
-        dx, dw_ih = product_grads(dgx, x, w_ih, need[0], need[1], kernel.empty)
+        dx, dw_ih = product_grads(dgx, x, w_ih, need[0], need[1], kernel.empty, kernel.mm)
         h_prev = previous_states(y, h0, batch_sizes, reverse, out=kernel.empty(y.shape, y))
-        _, dw_hh = product_grads(dgh, h_prev, w_hh, False, need[2])
+        _, dw_hh = product_grads(dgh, h_prev, w_hh, False, need[2], mm=kernel.mm)
         db_ih = bias_grad(dgx) if has_b_ih else None
         db_hh = bias_grad(dgh) if has_b_hh else None
         return dx, dw_ih, dw_hh, db_ih, db_hh, dh0, None, None, None

@@ -78,15 +78,15 @@ class LSTMFunction(torch.autograd.Function):
             batch_sizes,
             reverse,
         )
-        dx, _ = product_grads(dg, x, w_ih, need[0], False, kernel.empty)
+        dx, _ = product_grads(dg, x, w_ih, need[0], False, kernel.empty, kernel.mm)
         dw_ih, dw_hh = weight_grads(
-            dg, x, y, h0, batch_sizes, reverse, need[1], need[2], kernel.empty
+            dg, x, y, h0, batch_sizes, reverse, need[1], need[2], kernel.empty, kernel.mm
         )
         db = bias_grad(dg) if (has_b_ih or has_b_hh) else None
         dw_hr = None
         if w_hr is not None and need[5]:
             m = gates[..., 3 * c.shape[2] :] * torch.tanh(c)  # (T, B, H): o * tanh(c)
-            _, dw_hr = product_grads(dr, m, w_hr, False, True)
+            _, dw_hr = product_grads(dr, m, w_hr, False, True, mm=kernel.mm)
         return (
             dx,
             dw_ih,
