@@ -180,6 +180,17 @@ def test_setting_forces_either_path(forced, monkeypatch):
         products.set_path("fast")
 
 
+def test_small_steps_stay_rounded_on_avx512_bf16(forced, monkeypatch):
+    """Auto on AVX-512 BF16 without AMX: a step under AVX512_BF16_MIN_FLOPS runs rounded (it
+    measured slower in lowp), a larger one lowp; forced lowp runs every size in lowp."""
+    monkeypatch.setattr(products, "capability", lambda: frozenset({"avx512_bf16"}))
+    kern = get_kernel("cpu+bf16")
+    small, big = torch.zeros(4 * 8, 8), torch.zeros(4 * 512, 512)  # (G, P)
+    assert kern._step(4, small) is None and kern._step(64, big) == torch.bfloat16
+    forced("lowp")
+    assert kern._step(4, small) == torch.bfloat16
+
+
 def test_kernel_by_name():
     """``cpu+bf16`` names the variant (custom ops carry kernels by name)."""
     kern = get_kernel("cpu+bf16")

@@ -22,8 +22,11 @@ The rule, per product dtype, from what the CPU has (``capability``, read once pe
 
 - AMX (``amx_bf16``; ``amx_fp16`` for float16): lowp. A bfloat16 GEMM ran 2,173 GFLOP/s against
   344 in float32 at 2048^3 on issue 33's Xeon; float16 by analogy, not measured.
-- AVX-512 BF16 without AMX: ``_AVX512_BF16_PATH``, the path measured faster layer for layer on
-  an AMD EPYC (docs/performance.md, "bfloat16 products").
+- AVX-512 BF16 without AMX: lowp for a layer whose recurrent product has at least
+  ``AVX512_BF16_MIN_FLOPS`` per step (and for products after the loop of that size), rounded
+  below it. Measured on an AMD EPYC, one thread, lowp against rounded (bench/lowp_paths.py,
+  docs/performance.md): 1.5-1.9x faster from 12.6 MFLOP per step up, 0.56-0.97x at 2.1-2.4
+  MFLOP, where the per-step conversions and ATen calls cost more than the faster multiply saves.
 - AVX512-FP16 without AMX, for float16: lowp (not measured).
 - none of these: rounded.
 
@@ -50,8 +53,9 @@ ENV_VAR = "RNNKIT_PRODUCTS"
 LOW_DTYPES = (torch.bfloat16, torch.float16)
 _SHORT = {torch.bfloat16: "bf16", torch.float16: "fp16"}
 # AVX-512 BF16 without AMX (AMD Zen 4/5, Cooper Lake): the path measured faster there, layer
-# for layer (docs/performance.md, "bfloat16 products").
+# for layer (docs/performance.md), with the size below which rounded won.
 _AVX512_BF16_PATH = "lowp"
+AVX512_BF16_MIN_FLOPS = 1e7
 
 _forced: str | None = None  # set_path's choice; None: $RNNKIT_PRODUCTS, else auto
 _current: contextvars.ContextVar[torch.dtype | None] = contextvars.ContextVar(
@@ -154,6 +158,17 @@ def low_products(low: torch.dtype | None) -> Iterator[None]:
         _current.reset(token)
 
 
+def min_flops(low: torch.dtype) -> float:
+    """The FLOPs a product (per step, for a loop's) needs for lowp to run it: 0 when forced
+    or on AMX, ``AVX512_BF16_MIN_FLOPS`` for bfloat16 on AVX-512 BF16 without AMX."""
+    if _setting() != "auto":
+        return 0.0
+    caps = capability()
+    if low == torch.bfloat16 and "amx_bf16" not in caps and "avx512_bf16" in caps:
+        return AVX512_BF16_MIN_FLOPS
+    return 0.0
+
+
 def current() -> torch.dtype | None:
     """The 16-bit dtype the enclosing ``low_products`` asked for, if its path is lowp."""
     low = _current.get()
@@ -183,26 +198,42 @@ class LowPrecisionKernel(ModuleType):
         if hasattr(base, "lstm_step_bf16") and low == torch.bfloat16:
             self.lstm_step_bf16 = base.lstm_step_bf16
 
+    def _low(self, flops: float) -> torch.dtype | None:
+        """``low`` for a product of ``flops`` (per step in a loop) big enough for lowp to win
+        on this CPU (``min_flops``), else None: float32 on the rounded values."""
+        return self.low if flops >= min_flops(self.low) else None
+
     def mm(self, a: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:
+        if self._low(2.0 * a.shape[0] * a.shape[1] * b.shape[1]) is None:
+            return torch.mm(a, b, out=out)
         return mm_low(a, b, self.low, out)
 
-    def elman_forward(self, *args):
-        return self.base.elman_forward(*args, low=self.low)
+    # The loops decide by the recurrent product's FLOPs per step, 2 B G P, from w_hh (G, P):
+    # the forward and the backward of one layer always take the same path.
+    def _step(self, batch: int, w_hh: Tensor) -> torch.dtype | None:
+        return self._low(2.0 * batch * w_hh.shape[0] * w_hh.shape[1])
 
-    def elman_backward(self, *args):
-        return self.base.elman_backward(*args, low=self.low)
+    def elman_forward(self, gx, w_hh, *args):
+        return self.base.elman_forward(gx, w_hh, *args, low=self._step(gx.shape[1], w_hh))
 
-    def lstm_forward(self, *args):
-        return self.base.lstm_forward(*args, low=self.low)
+    def elman_backward(self, dy, dhT, y, h0, w_hh, *args):
+        low = self._step(dy.shape[1], w_hh)
+        return self.base.elman_backward(dy, dhT, y, h0, w_hh, *args, low=low)
 
-    def lstm_backward(self, *args):
-        return self.base.lstm_backward(*args, low=self.low)
+    def lstm_forward(self, x, w_ih, w_hh, *args):
+        return self.base.lstm_forward(x, w_ih, w_hh, *args, low=self._step(x.shape[1], w_hh))
 
-    def gru_forward(self, *args):
-        return self.base.gru_forward(*args, low=self.low)
+    def lstm_backward(self, dy, dhT, dcT, gates, c, c0, w_hh, *args):
+        low = self._step(dy.shape[1], w_hh)
+        return self.base.lstm_backward(dy, dhT, dcT, gates, c, c0, w_hh, *args, low=low)
 
-    def gru_backward(self, *args):
-        return self.base.gru_backward(*args, low=self.low)
+    def gru_forward(self, x, w_ih, b_ih, w_hh, *args):
+        low = self._step(x.shape[1], w_hh)
+        return self.base.gru_forward(x, w_ih, b_ih, w_hh, *args, low=low)
+
+    def gru_backward(self, dy, dhT, y, h0, gates, ghn, w_hh, *args):
+        low = self._step(dy.shape[1], w_hh)
+        return self.base.gru_backward(dy, dhT, y, h0, gates, ghn, w_hh, *args, low=low)
 
 
 _variants: dict[tuple[str, torch.dtype], LowPrecisionKernel] = {}

@@ -21,8 +21,9 @@ runs 10-80x slower than its float32 GEMM, so the float32 products on rounded val
 the fastest way to get this arithmetic there; see docs/performance.md for what was measured.
 Where the CPU has bfloat16/float16 units (AMX, AVX-512 BF16) the products run in the 16-bit
 dtype on ATen/oneDNN instead, with the state and gradients rounded for them and each product's
-result rounded once to 16 bits, as torch.nn computes under autocast (``mixed_compute``;
-``rnnkit.kernels.products`` has the rule and the setting that forces either path).
+result rounded once to 16 bits, as torch.nn computes under autocast: the weight gradients dW
+are then bfloat16 values accumulated in float32 (``mixed_compute``; ``rnnkit.kernels.products``
+has the rule and the setting that forces either path).
 
 Output dtypes under ``torch.autocast(device, dtype=L)`` with float32 weights follow torch.nn,
 whose layers decompose into autocast's low-precision products and float32 element-wise math
