@@ -8,8 +8,9 @@ weights of torch.nn's init (|w| < 1/sqrt(H)) and tanh/sigmoid outputs in [-1, 1]
 outputs and gradients are O(1): we bound the largest absolute error over a (T, B, H) output, or
 over a gradient relative to that gradient's largest entry, by 0.05 for bfloat16 (25 units of
 roundoff: two stacked layers, dozens of products feeding each output) and 0.01 for float16.
-The measured errors are 5-10x under these bounds; the two paths differ from each other by
-about as much as each differs from float64, so the same bound holds between them.
+The output errors measured were about 0.001-0.005 in bfloat16 (10x under the bound); the two
+paths differ from each other by about as much as each differs from float64, so the same bound
+holds between them.
 """
 
 from __future__ import annotations
