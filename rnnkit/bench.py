@@ -25,6 +25,11 @@ Precision. ``precision="bf16"`` runs both libraries' float32 layers under
 On a CPU whose oneDNN has no bfloat16 LSTM (no AVX-512) torch.nn's padded LSTM raises under
 autocast; its native path (oneDNN off) is timed instead and the row says so.
 
+Which products ran. In bf16 rnnkit's layers multiply either in bfloat16 on ATen/oneDNN or in
+float32 on bfloat16-rounded values, by the CPU's capability (``rnnkit.kernels.products``; the
+``products`` argument forces one); the table's first line says which path ran and why, and
+each row carries it.
+
 Products-only bound: every matrix product of the case (the input projection, each time
 step's recurrent product, and in training each step's dh product, dX and dW), each timed
 alone in the precision's dtype with ATen, summed: what the step would cost if nothing but
@@ -47,6 +52,7 @@ import torch
 from torch import nn
 
 import rnnkit
+from rnnkit.kernels import products
 from rnnkit.plots.figure import save_figure
 
 CELLS = {  # name: (rnnkit layer, torch.nn layer, gates)
@@ -79,6 +85,7 @@ class Result:
     bound_ms: float = 0.0  # the products alone, each timed on its own (products_bound)
     precision: str = "fp32"
     note: str = ""  # e.g. which torch.nn path ran
+    products: str = ""  # bf16: which path ran rnnkit's products (lowp | rounded)
 
     @property
     def ceiling(self) -> float:
@@ -284,11 +291,15 @@ def run_bench(
     generation_tokens: int | None = None,
     threads: int | None = None,
     precision: str = "fp32",
+    products_path: str | None = None,
 ) -> tuple[float, list[Result]]:
     """Every case, with the matmul peak (in the precision's dtype) measured before and after;
-    (peak GFLOP/s, results)."""
+    (peak GFLOP/s, results). ``products_path`` (lowp | rounded | auto) forces how rnnkit's
+    bfloat16 products run (``rnnkit.kernels.products``); None keeps the current setting."""
     if threads:
         torch.set_num_threads(threads)
+    if products_path is not None:
+        products.set_path(products_path)
     dtype = PRECISIONS[precision]
     size = 2048 if dtype == torch.float32 else 1024  # 16-bit GEMMs can be slow without AMX
 
@@ -303,8 +314,10 @@ def run_bench(
     if generation:
         results.append(bench_generation(max(3, repeats // 2), generation_tokens, precision))
     peak = max(peak, peak_now())
+    ran = products.path(dtype) if dtype != torch.float32 else ""
     for r in results:
         r.peak_pct, r.torch_peak_pct = 100 * r.gflops / peak, 100 * r.torch_gflops / peak
+        r.products = ran
     return peak, results
 
 
@@ -323,8 +336,10 @@ def format_table(peak: float, results: list[Result]) -> str:
         + ("" if precision == "fp32" else " (both libraries under torch.autocast)")
         + f"; {name} matmul peak: {peak:.1f} GFLOP/s (torch.mm {size}^3, best run), "
         f"threads: {torch.get_num_threads()}",
-        head,
     ]
+    if precision != "fp32":
+        lines.append(f"rnnkit {products.describe(PRECISIONS[precision])}")
+    lines += [head]
     for r in results:
         shape = f"{r.T},{r.B},{r.I},{r.H}"
         lines.append(
@@ -342,8 +357,10 @@ def format_table(peak: float, results: list[Result]) -> str:
 
 
 def to_json(peak: float, results: list[Result]) -> dict:
+    precision = results[0].precision if results else "fp32"
     return {
         "peak_gflops": peak,
+        "products": products.describe(PRECISIONS[precision]) if precision != "fp32" else "",
         "threads": torch.get_num_threads(),
         "results": [asdict(r) | {"ceiling": r.ceiling} for r in results],
     }

@@ -23,7 +23,11 @@ def test_bench_reports_precision_peak_and_products_bound(precision):
         assert r.precision == precision and r.bound_ms > 0 and r.rnnkit_ms > 0
     table = bench.format_table(peak, results)
     assert table.startswith(f"precision {precision}")
-    assert "bound ms" in table and len(table.splitlines()) == len(results) + 3
+    assert "bound ms" in table
+    assert len(table.splitlines()) == len(results) + 3 + (precision == "bf16")
+    if precision == "bf16":  # which path ran rnnkit's bfloat16 products
+        assert "bfloat16 products: " in table.splitlines()[1]
+        assert {r.products for r in results} <= {"lowp", "rounded"}
 
 
 def test_bench_rejects_an_unknown_precision(capsys):

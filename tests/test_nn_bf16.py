@@ -206,9 +206,12 @@ def test_outputs_and_gradients_within_bounds_of_float64(mode, precision, packed)
         assert relative_error(p.grad, p64.grad) < BOUND[low], name
 
 
-def test_master_weight_gradients_are_not_rounded_to_16_bits():
+def test_master_weight_gradients_are_not_rounded_to_16_bits(monkeypatch):
     """Under autocast the float32 weights' gradients accumulate in float32: they equal the
-    float32 layer's gradients on the rounded weights, and are not bfloat16 values."""
+    float32 layer's gradients on the rounded weights, and are not bfloat16 values. That is the
+    rounded products path (``rnnkit.kernels.products``); the lowp path rounds each product's
+    result, dW's included, as torch.nn does (tests/test_lowp_products.py bounds it)."""
+    monkeypatch.setenv("RNNKIT_PRODUCTS", "rounded")
     torch.manual_seed(0)
     model = rnnkit.LSTM(8, 16)
     rounded = copy.deepcopy(model)
@@ -271,9 +274,11 @@ def test_float64_is_left_alone_by_autocast():
 
 
 @pytest.mark.parametrize("proj", [0, 5], ids=["lstm", "lstm_proj"])
-def test_bf16_generation_step_matches_the_sequence_path(proj):
+def test_bf16_generation_step_matches_the_sequence_path(proj, monkeypatch):
     """Without gradients a one-token bfloat16 LSTM call runs the step that reads 16-bit
-    weights (cpu kernel); it gives what the general mixed-precision path gives."""
+    weights (cpu kernel); it gives what the general mixed-precision path gives on the rounded
+    products path (the lowp path rounds the state too: tests/test_lowp_products.py)."""
+    monkeypatch.setenv("RNNKIT_PRODUCTS", "rounded")
     torch.manual_seed(0)
     model = rnnkit.LSTM(6, 8, num_layers=2, proj_size=proj)
     x = torch.randn(1, 3, 6)

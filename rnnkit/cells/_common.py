@@ -11,6 +11,8 @@ from torch import Tensor
 from rnnkit.kernels import get_kernel, reference
 from rnnkit.kernels.reference import previous_states
 
+Mm = Callable[..., Tensor]  # (a, b, out=None) -> a @ b: torch.mm, or a kernel's ``mm``
+
 
 def resolve_kernel(kernel: str | ModuleType | None, x: Tensor) -> ModuleType:
     """A kernel module from a name, a module, or None (the default for x's device)."""
@@ -30,13 +32,20 @@ def joint_bias(*biases: Tensor | None) -> Tensor | None:
     return total.contiguous()
 
 
-def input_projection(x: Tensor, weight: Tensor, *biases: Tensor | None) -> Tensor:
-    """x (T,B,I) @ weight^T (I,G) + sum(biases) -> (T,B,G), as one matrix product."""
+def input_projection(
+    x: Tensor, weight: Tensor, *biases: Tensor | None, mm: Mm = torch.mm
+) -> Tensor:
+    """x (T,B,I) @ weight^T (I,G) + sum(biases) -> (T,B,G), as one matrix product (``mm``: the
+    kernel's, which may run it in 16 bits)."""
     T, B, I = x.shape
     bias = joint_bias(*biases)
     x2 = x.reshape(T * B, I)
     G = weight.shape[0]
-    if bias is None:
+    if mm is not torch.mm:  # a 16-bit product (biases already hold 16-bit values), bias in float32
+        out = mm(x2, weight.t())
+        if bias is not None:
+            out += bias
+    elif bias is None:
         out = x2 @ weight.t()
     elif 4 * (I + 1) <= G:
         # Narrow inputs: [x 1] @ [W b]^T. addmm would first broadcast the bias into the whole
@@ -60,6 +69,7 @@ def product_grads(
     need_input: bool,
     need_weight: bool,
     empty: Empty = reference.empty,
+    mm: Mm = torch.mm,
 ) -> tuple[Tensor | None, Tensor | None]:
     """For out = inp @ weight^T over (T,B,·): (d_inp, d_weight), each one matrix product.
 
@@ -69,8 +79,8 @@ def product_grads(
     d2 = d_out.reshape(T * B, G)
     d_inp = None
     if need_input:
-        d_inp = torch.mm(d2, weight, out=empty((T * B, weight.shape[1]), d2)).view(T, B, -1)
-    d_weight = d2.t() @ inp.reshape(T * B, -1) if need_weight else None
+        d_inp = mm(d2, weight, out=empty((T * B, weight.shape[1]), d2)).view(T, B, -1)
+    d_weight = mm(d2.t(), inp.reshape(T * B, -1)) if need_weight else None
     return d_inp, d_weight
 
 
@@ -84,6 +94,7 @@ def weight_grads(
     need_ih: bool,
     need_hh: bool,
     empty: Empty = reference.empty,
+    mm: Mm = torch.mm,
 ) -> tuple[Tensor | None, Tensor | None]:
     """dW_ih = sum_t d_t^T x_t and dW_hh = sum_t d_t^T h_{t-1}, from d_out (T,B,G).
 
@@ -96,13 +107,13 @@ def weight_grads(
     G = d_out.shape[2]
     d2t = d_out.reshape(T * B, G).t()  # (G, T*B)
     if not need_hh:
-        return (d2t @ x.reshape(T * B, I) if need_ih else None), None
+        return (mm(d2t, x.reshape(T * B, I)) if need_ih else None), None
     xh = empty((T, B, I + P), x)  # (T, B, I+P): [x_t, h_{t-1}]
     previous_states(y, h0, batch_sizes, reverse, out=xh[..., I:])
     if not need_ih:
-        return None, d2t @ xh[..., I:].reshape(T * B, P)
+        return None, mm(d2t, xh[..., I:].reshape(T * B, P))
     xh[..., :I] = x
-    dw = torch.mm(d2t, xh.view(T * B, I + P), out=empty((G, I + P), x))  # (G, I+P)
+    dw = mm(d2t, xh.view(T * B, I + P), out=empty((G, I + P), x))  # (G, I+P)
     dw_ih = empty((G, I), x).copy_(dw[:, :I])  # (G, I)
     dw_hh = empty((G, P), x).copy_(dw[:, I:])  # (G, P)
     return dw_ih, dw_hh

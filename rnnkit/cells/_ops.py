@@ -17,15 +17,29 @@ from __future__ import annotations
 
 from types import ModuleType
 
+import torch
 from torch import Tensor
+
+from rnnkit.kernels import get_kernel, products
 
 NAMESPACE = "rnnkit"
 
 
-def kernel_name(kernel: str | ModuleType | None) -> str | None:
+def kernel_name(kernel: str | ModuleType | None, x: Tensor | None = None) -> str | None:
     """The name an op takes for ``kernel``: a kernel module's own name, a name, or None
-    (the op then picks the default for its tensors' device when it runs)."""
-    return kernel.name if isinstance(kernel, ModuleType) else kernel
+    (the op then picks the default for its tensors' device when it runs).
+
+    Given ``x``, inside ``products.low_products`` with the lowp path (a mixed-precision layer
+    call, ``rnnkit.nn.precision.mixed_compute``): the name of the kernel ``get_kernel`` hands
+    out there, e.g. ``cpu+bf16``. The op and its backward op resolve the name again when they
+    run, and the backward runs after the layer call has left that context, so the 16-bit
+    variant has to travel in the name. Not while compiling: a compiled graph keeps the name
+    it was traced with, and the context is a Python-side switch Dynamo need not trace.
+    """
+    name = kernel.name if isinstance(kernel, ModuleType) else kernel
+    if x is None or torch.compiler.is_compiling() or products.current() is None:
+        return name
+    return get_kernel(name, x.device.type).name
 
 
 def check_rows(x: Tensor, batch_sizes: Tensor | None) -> None:

@@ -58,7 +58,7 @@ def elman_op(
     """One Elman layer and direction: x (T,B,I), h0 (B,H) -> y (T,B,H), hT (B,H)."""
     check_rows(x, batch_sizes)
     kern = get_kernel(kernel, x.device.type)
-    gx = input_projection(x, w_ih, b_ih, b_hh)  # (T, B, H)
+    gx = input_projection(x, w_ih, b_ih, b_hh, mm=kern.mm)  # (T, B, H)
     return kern.elman_forward(gx, w_hh, h0, batch_sizes, reverse, relu, save)
 
 
@@ -91,8 +91,10 @@ def elman_backward_op(
     dg, dh0 = kern.elman_backward(
         dy.contiguous(), dhT.contiguous(), y, h0, w_hh, batch_sizes, reverse, relu
     )
-    dx, _ = product_grads(dg, x, w_ih, need_x, False, kern.empty)
-    dw_ih, dw_hh = weight_grads(dg, x, y, h0, batch_sizes, reverse, need_ih, need_hh, kern.empty)
+    dx, _ = product_grads(dg, x, w_ih, need_x, False, kern.empty, kern.mm)
+    dw_ih, dw_hh = weight_grads(
+        dg, x, y, h0, batch_sizes, reverse, need_ih, need_hh, kern.empty, kern.mm
+    )
     db = bias_grad(dg) if need_b else None
     grads = (dx, dw_ih, dw_hh, db)
     return (*(given(g, w, x) for g, w in zip(grads, need, strict=True)), dh0)
@@ -165,5 +167,5 @@ def elman_layer(
     x, h0, w_hh = x.contiguous(), h0.contiguous(), w_hh.contiguous()
     train = needs_grad(x, w_ih, w_hh, b_ih, b_hh, h0)
     return elman_op(
-        x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu, train, kernel_name(kernel)
+        x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu, train, kernel_name(kernel, x)
     )

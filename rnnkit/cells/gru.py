@@ -90,11 +90,11 @@ def gru_backward_op(
     dgx, dgh, dh0 = kern.gru_backward(
         dy.contiguous(), dhT.contiguous(), y, h0, gates, ghn, w_hh, batch_sizes, reverse
     )
-    dx, dw_ih = product_grads(dgx, x, w_ih, need_x, need_ih, kern.empty)
+    dx, dw_ih = product_grads(dgx, x, w_ih, need_x, need_ih, kern.empty, kern.mm)
     dw_hh = None
     if need_hh:
         h_prev = previous_states(y, h0, batch_sizes, reverse, out=kern.empty(y.shape, y))
-        _, dw_hh = product_grads(dgh, h_prev, w_hh, False, True)
+        _, dw_hh = product_grads(dgh, h_prev, w_hh, False, True, mm=kern.mm)
     db_ih = bias_grad(dgx) if need_bih else None
     db_hh = bias_grad(dgh) if need_bhh else None
     grads = (dx, dw_ih, dw_hh, db_ih, db_hh)
@@ -161,6 +161,6 @@ def gru_layer(
     w_ih, w_hh = w_ih.contiguous(), w_hh.contiguous()
     train = needs_grad(x, w_ih, w_hh, b_ih, b_hh, h0)
     y, hT, _, _ = gru_op(
-        x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, train, kernel_name(kernel)
+        x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, train, kernel_name(kernel, x)
     )
     return y, hT

@@ -121,13 +121,15 @@ def lstm_backward_op(
         batch_sizes,
         reverse,
     )
-    dx, _ = product_grads(dg, x, w_ih, need_x, False, kern.empty)
-    dw_ih, dw_hh = weight_grads(dg, x, y, h0, batch_sizes, reverse, need_ih, need_hh, kern.empty)
+    dx, _ = product_grads(dg, x, w_ih, need_x, False, kern.empty, kern.mm)
+    dw_ih, dw_hh = weight_grads(
+        dg, x, y, h0, batch_sizes, reverse, need_ih, need_hh, kern.empty, kern.mm
+    )
     db = bias_grad(dg) if need_b else None
     dw_hr = None
     if w_hr is not None and need_hr:
         m = gates[..., 3 * c.shape[2] :] * torch.tanh(c)  # (T, B, H): o * tanh(c)
-        _, dw_hr = product_grads(dr, m, w_hr, False, True)
+        _, dw_hr = product_grads(dr, m, w_hr, False, True, mm=kern.mm)
     grads = (dx, dw_ih, dw_hh, db, dw_hr)
     return (*(given(g, w, x) for g, w in zip(grads, need, strict=True)), dh0, dc0)
 
@@ -235,7 +237,7 @@ def lstm_layer(
     """
     if use_plain_ops(x):
         return differentiable.lstm(x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, batch_sizes, reverse)
-    name = kernel_name(kernel)
+    name = kernel_name(kernel, x)
     x, h0, c0 = x.contiguous(), h0.contiguous(), c0.contiguous()
     w_ih, w_hh = w_ih.contiguous(), w_hh.contiguous()
     w_hr = None if w_hr is None else w_hr.contiguous()

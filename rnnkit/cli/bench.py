@@ -28,9 +28,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--precision",
-        choices=("fp32", "bf16"),
+        choices=("fp32", "bf16", "auto"),
         default="fp32",
-        help="fp32, or bf16: both libraries under torch.autocast(bfloat16) (default: fp32)",
+        help="fp32, or bf16: both libraries under torch.autocast(bfloat16); auto: bf16 where "
+        "the CPU has bfloat16 units (AMX, AVX-512 BF16), said in one line at start "
+        "(default: fp32)",
+    )
+    p.add_argument(
+        "--products",
+        choices=("auto", "lowp", "rounded"),
+        default=None,
+        help="how rnnkit's bfloat16 products run: lowp (bfloat16 GEMMs on ATen/oneDNN), "
+        "rounded (float32 GEMMs on rounded values) or auto (by the CPU's capability; the "
+        "default, or $RNNKIT_PRODUCTS)",
     )
     p.add_argument("--quick", action="store_true", help="one tiny configuration: a smoke test")
     p.add_argument("--no-generation", action="store_true", help="skip the batch-1 generation case")
@@ -48,6 +58,22 @@ def run(args: argparse.Namespace) -> int:
         raise RnnkitError(f"unknown cell(s) {unknown or args.cells!r}; choose from rnn, lstm, gru")
     if args.repeats < 1:
         raise RnnkitError("--repeats must be at least 1")
+    import torch
+
+    precision = args.precision
+    if precision == "auto":
+        from rnnkit.train import precision as amp
+
+        dtype, text = amp.resolve("auto", torch.device("cpu"))
+        precision = "bf16" if dtype is not None else "fp32"
+        amp.announce(text)
+    try:
+        from rnnkit.kernels import products
+
+        products.set_path(args.products)
+        products.path(torch.bfloat16)  # reads $RNNKIT_PRODUCTS: a bad value fails here
+    except ValueError as exc:  # a bad $RNNKIT_PRODUCTS
+        raise RnnkitError(str(exc)) from None
     peak, results = bench.run_bench(
         cells=cells,
         configs=QUICK_CONFIGS if args.quick else bench.CONFIGS,
@@ -55,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         generation=not args.no_generation,
         generation_tokens=20 if args.quick else None,
         threads=args.threads,
-        precision=args.precision,
+        precision=precision,
     )
     if args.json:
         print(json.dumps(bench.to_json(peak, results), indent=2))

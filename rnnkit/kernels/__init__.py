@@ -58,8 +58,18 @@ inference may pass it):
 
     empty(shape, like) -> an uninitialised tensor of like's dtype and device; the cpu kernel
         serves it (and its own (T,B,·) results) from a cache of buffers nothing holds any more
+    mm(a (m,k), b (k,n), out=None) -> a @ b: the products around the loop (input projection,
+        dX, dW), which the cells' operators run through the kernel so that a kernel with
+        16-bit products runs them in its dtype too
 
 All tensors are contiguous and share one floating dtype and device.
+
+Mixed precision. ``cpu+bf16`` and ``cpu+fp16`` name the cpu kernel with every product in
+bfloat16/float16 on ATen/oneDNN (``rnnkit.kernels.products``: the "lowp" path). A
+mixed-precision layer asks for it by entering ``products.low_products(dtype)``; inside it,
+``get_kernel`` hands out that variant where the dispatch picks lowp for this CPU, and the
+cells pass its name to their operators (``rnnkit.cells._ops.kernel_name``), so the backward,
+which runs after the layer call has left the context, uses it too.
 """
 
 from __future__ import annotations
@@ -67,6 +77,8 @@ from __future__ import annotations
 import os
 import warnings
 from types import ModuleType
+
+from rnnkit.kernels import products
 
 KERNEL_NAMES = ("reference", "cpu")
 _ENV_VAR = "RNNKIT_KERNEL"
@@ -97,11 +109,26 @@ def get_kernel(name: str | None = None, device_type: str = "cpu") -> ModuleType:
     """The kernel module to run: ``name``, else ``$RNNKIT_KERNEL``, else the fastest available.
 
     ``reference`` is always available. ``cpu`` is used by default on CPU tensors when the
-    C++ extension builds; asking for it explicitly when it cannot be built raises.
+    C++ extension builds; asking for it explicitly when it cannot be built raises. ``cpu+bf16``
+    / ``cpu+fp16``, or the cpu kernel inside ``products.low_products`` where the dispatch says
+    lowp, give the cpu kernel with 16-bit products (``products.LowPrecisionKernel``).
     """
+    chosen = name or os.environ.get(_ENV_VAR) or None
+    low = products.low_of(chosen) if chosen else None
+    if low is not None:
+        chosen = chosen.rsplit("+", 1)[0]
+        if chosen != "cpu":
+            raise ValueError(f"16-bit products are a variant of the 'cpu' kernel, not {chosen!r}")
+    module = _get_base(chosen, device_type)
+    low = low or products.current()
+    if low is not None and module.name == "cpu":
+        return products.variant(module, low)
+    return module
+
+
+def _get_base(chosen: str | None, device_type: str) -> ModuleType:
     from rnnkit.kernels import reference
 
-    chosen = name or os.environ.get(_ENV_VAR) or None
     if chosen is not None and chosen not in KERNEL_NAMES:
         raise ValueError(f"unknown kernel {chosen!r}; expected one of {KERNEL_NAMES}")
     if chosen == "reference" or device_type != "cpu":

@@ -8,6 +8,11 @@ temporaries, OpenMP over batch rows when a step is large enough to pay for it. F
 activations use polynomial exp/tanh (about 1 ulp) that the compiler vectorises; float64 uses
 libm. Jordan networks stay on the reference kernels.
 
+``low`` (keyword-only, float32 tensors only): ``torch.bfloat16`` or ``torch.float16`` runs every
+product of the loop in that dtype on ATen/oneDNN (``csrc/lowp.h``): the mixed-precision "lowp"
+path that ``rnnkit.kernels.products`` chooses where the CPU multiplies 16-bit numbers natively;
+``None`` (the default) multiplies in float32.
+
 The extension is compiled on first use with ``torch.utils.cpp_extension`` (ninja) into
 ``$RNNKIT_CACHE_DIR`` or ``~/.cache/rnnkit/kernels/<key>``, where the key hashes the sources,
 the torch version and install folder, the Python version and the CPU's instruction-set flags
@@ -35,7 +40,7 @@ from rnnkit.kernels import reference
 name = "cpu"
 
 _SOURCES = ("bindings.cpp", "buffers.cpp", "elman.cpp", "lstm.cpp", "gru.cpp")
-_HEADERS = ("common.h", "fastmath.h", "bf16.h")
+_HEADERS = ("common.h", "fastmath.h", "bf16.h", "lowp.h")
 _CFLAGS = [
     "-O3",
     "-march=native",
@@ -175,36 +180,49 @@ def _load(cpp_extension: ModuleType, build_dir: Path) -> ModuleType:
 # Optional tensors are ``None``; the tuples hold ``None`` where the contract says so.
 
 Opt = Tensor | None
+_LOW_CODES = {None: 0, torch.bfloat16: 1, torch.float16: 2}  # csrc/lowp.h: low_dtype
+
+
+def _code(low: torch.dtype | None) -> int:
+    if low not in _LOW_CODES:
+        raise ValueError(f"low must be None, torch.bfloat16 or torch.float16, got {low}")
+    return _LOW_CODES[low]
+
+
+mm = torch.mm  # the products around the loop: float32, as the operands hold them
 
 
 def elman_forward(
-    gx: Tensor, w_hh: Tensor, h0: Tensor, batch_sizes: Opt, reverse: bool, relu: bool, save: bool
-) -> tuple[Tensor, Tensor]:
-    return ensure_built().elman_forward(gx, w_hh, h0, batch_sizes, reverse, relu, save)
+    gx: Tensor, w_hh: Tensor, h0: Tensor, batch_sizes: Opt, reverse: bool, relu: bool, save: bool,
+    *, low: torch.dtype | None = None,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
+    return ensure_built().elman_forward(gx, w_hh, h0, batch_sizes, reverse, relu, save, _code(low))
 
 
 def elman_backward(
     dy: Tensor, dhT: Tensor, y: Tensor, h0: Tensor, w_hh: Tensor, batch_sizes: Opt,
-    reverse: bool, relu: bool,
+    reverse: bool, relu: bool, *, low: torch.dtype | None = None,
 ) -> tuple[Tensor, Tensor]:  # fmt: skip
-    return ensure_built().elman_backward(dy, dhT, y, h0, w_hh, batch_sizes, reverse, relu)
+    return ensure_built().elman_backward(
+        dy, dhT, y, h0, w_hh, batch_sizes, reverse, relu, _code(low)
+    )
 
 
 def lstm_forward(
     x: Tensor, w_ih: Tensor, w_hh: Tensor, bias: Opt, w_hr: Opt, h0: Tensor, c0: Tensor,
-    batch_sizes: Opt, reverse: bool, save: bool,
+    batch_sizes: Opt, reverse: bool, save: bool, *, low: torch.dtype | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Opt, Opt]:  # fmt: skip
     return ensure_built().lstm_forward(
-        x, w_ih, w_hh, bias, w_hr, h0, c0, batch_sizes, reverse, save
+        x, w_ih, w_hh, bias, w_hr, h0, c0, batch_sizes, reverse, save, _code(low)
     )
 
 
 def lstm_backward(
     dy: Tensor, dhT: Tensor, dcT: Tensor, gates: Tensor, c: Tensor, c0: Tensor, w_hh: Tensor,
-    w_hr: Opt, batch_sizes: Opt, reverse: bool,
+    w_hr: Opt, batch_sizes: Opt, reverse: bool, *, low: torch.dtype | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Opt]:  # fmt: skip
     return ensure_built().lstm_backward(
-        dy, dhT, dcT, gates, c, c0, w_hh, w_hr, batch_sizes, reverse
+        dy, dhT, dcT, gates, c, c0, w_hh, w_hr, batch_sizes, reverse, _code(low)
     )
 
 
@@ -226,16 +244,20 @@ def lstm_step_bf16(
 
 def gru_forward(
     x: Tensor, w_ih: Tensor, b_ih: Opt, w_hh: Tensor, b_hh: Opt, h0: Tensor, batch_sizes: Opt,
-    reverse: bool, save: bool,
+    reverse: bool, save: bool, *, low: torch.dtype | None = None,
 ) -> tuple[Tensor, Tensor, Opt, Opt]:  # fmt: skip
-    return ensure_built().gru_forward(x, w_ih, b_ih, w_hh, b_hh, h0, batch_sizes, reverse, save)
+    return ensure_built().gru_forward(
+        x, w_ih, b_ih, w_hh, b_hh, h0, batch_sizes, reverse, save, _code(low)
+    )
 
 
 def gru_backward(
     dy: Tensor, dhT: Tensor, y: Tensor, h0: Tensor, gates: Tensor, ghn: Tensor, w_hh: Tensor,
-    batch_sizes: Opt, reverse: bool,
+    batch_sizes: Opt, reverse: bool, *, low: torch.dtype | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
-    return ensure_built().gru_backward(dy, dhT, y, h0, gates, ghn, w_hh, batch_sizes, reverse)
+    return ensure_built().gru_backward(
+        dy, dhT, y, h0, gates, ghn, w_hh, batch_sizes, reverse, _code(low)
+    )
 
 
 def empty(shape: tuple[int, ...], like: Tensor) -> Tensor:

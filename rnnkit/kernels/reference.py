@@ -37,6 +37,9 @@ def empty(shape: tuple[int, ...], like: Tensor) -> Tensor:
     return like.new_empty(shape)
 
 
+mm = torch.mm  # the products around the loop: float32, as the operands hold them
+
+
 def previous_states(
     seq: Tensor,
     init: Tensor,

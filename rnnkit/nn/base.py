@@ -288,7 +288,7 @@ class StackedRecurrent(NotScriptable):
     def _run_mixed(self, x: Tensor, state: State, batch_sizes: Tensor | None, mixed):
         """``_run_stack`` in mixed precision: float32 compute on low-precision operands, the
         outputs cast to the dtypes torch.nn returns (``rnnkit.nn.precision``)."""
-        with precision.autocast_off(x.device.type):
+        with precision.mixed_compute(x.device.type, mixed):
             y, final = self._run_stack(
                 x, tuple(precision.state(s) for s in state), batch_sizes, mixed
             )

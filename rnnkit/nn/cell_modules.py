@@ -88,7 +88,7 @@ class _StepMixin(NotScriptable):
         mixed = precision.plan(x, self.weight_ih, tuple(states))
         if mixed is None:
             return layer(x, *weights, *extra, *states, kernel=self.kernel, **kwargs)
-        with precision.autocast_off(x.device.type):
+        with precision.mixed_compute(x.device.type, mixed):
             out = layer(
                 precision.operand(x, mixed),
                 *(precision.weight_operand(w, mixed) for w in weights),

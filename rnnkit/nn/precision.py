@@ -19,6 +19,11 @@ A layer runs in *mixed precision* when its weights and input are bfloat16 or flo
 On CPUs without bfloat16 matrix instructions (no AMX, no AVX-512 BF16) ATen's bfloat16 GEMM
 runs 10-80x slower than its float32 GEMM, so the float32 products on rounded values are also
 the fastest way to get this arithmetic there; see docs/performance.md for what was measured.
+Where the CPU has bfloat16/float16 units (AMX, AVX-512 BF16) the products run in the 16-bit
+dtype on ATen/oneDNN instead, with the state and gradients rounded for them and each product's
+result rounded once to 16 bits, as torch.nn computes under autocast: the weight gradients dW
+are then bfloat16 values accumulated in float32 (``mixed_compute``; ``rnnkit.kernels.products``
+has the rule and the setting that forces either path).
 
 Output dtypes under ``torch.autocast(device, dtype=L)`` with float32 weights follow torch.nn,
 whose layers decompose into autocast's low-precision products and float32 element-wise math
@@ -39,11 +44,15 @@ Without autocast every output has the dtype of the input and weights.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+from rnnkit.kernels import products
 
 LOW_PRECISION = (torch.bfloat16, torch.float16)
 
@@ -157,3 +166,13 @@ def state(t: Tensor | None) -> Tensor | None:
 def autocast_off(device_type: str):
     """A context in which rnnkit's own products run as written, in float32, not autocast's."""
     return torch.autocast(device_type, enabled=False)
+
+
+@contextlib.contextmanager
+def mixed_compute(device_type: str, mixed: Mixed) -> Iterator[None]:
+    """The context of a mixed-precision layer call: autocast off (``autocast_off``), and the
+    products in ``mixed.low`` on the CPU's 16-bit units where the dispatch says so
+    (``rnnkit.kernels.products``: the cpu kernel then multiplies in bfloat16/float16 on
+    ATen/oneDNN; elsewhere the float32 products on rounded values described above)."""
+    with autocast_off(device_type), products.low_products(mixed.low):
+        yield

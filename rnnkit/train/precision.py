@@ -7,7 +7,8 @@ rnnkit's recurrent layers keep their gate math and cell state in float32
 weights), their gradients, the loss (cast to float32 before backward) and the optimiser state.
 The backward pass runs outside autocast, as torch recommends. ``auto`` picks bf16 where the
 hardware multiplies bfloat16 natively (a CPU with AMX or AVX-512 BF16; a CUDA GPU that supports
-bfloat16) and fp32 elsewhere, and says which once at the start.
+bfloat16) and fp32 elsewhere, and says which once at the start, with the path the recurrent
+layers' bfloat16 products take on a CPU (``rnnkit.kernels.products``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import sys
 from pathlib import Path
 
 import torch
+
+from rnnkit.kernels import products
 
 PRECISIONS = ("fp32", "bf16", "auto")
 _BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
@@ -36,7 +39,16 @@ def cpu_bf16_flags() -> list[str]:
 
 
 def resolve(precision: str, device: torch.device) -> tuple[torch.dtype | None, str]:
-    """(autocast dtype or None for float32, a one-line account of the choice)."""
+    """(autocast dtype or None for float32, a one-line account of the choice). On a CPU the
+    line also says how the recurrent layers' bfloat16 products run (``rnnkit.kernels.products``:
+    on the CPU's bfloat16 units, or as float32 products on rounded values)."""
+    dtype, text = _resolve(precision, device)
+    if dtype is not None and device.type == "cpu":
+        text += f"; {products.describe(dtype)}"
+    return dtype, text
+
+
+def _resolve(precision: str, device: torch.device) -> tuple[torch.dtype | None, str]:
     if precision == "fp32":
         return None, "precision fp32"
     if precision == "bf16":

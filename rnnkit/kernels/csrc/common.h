@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "fastmath.h"
+#include "lowp.h"
 
 // BLAS from the MKL (or OpenBLAS) that libtorch_cpu carries: calling it on raw pointers skips
 // the dispatcher and the tensor views a per-step at::mm would build.
@@ -65,12 +66,17 @@ inline void mm_w(int64_t m, int64_t n, int64_t k, const T* A, const T* W, T beta
 // The recurrent weight of a time loop, multiplied from the right at every step:
 // C (m,n) = A (m,k) op(W) + beta C with op(W) = W^T for W (n,k) (transposed = true, forward)
 // or W for W (k,n) (backward). float32 packs W once (MKL's packed GEMM), so the per-step
-// product skips the reordering that dominates small-batch GEMMs; float64 calls dgemm.
+// product skips the reordering that dominates small-batch GEMMs; float64 calls dgemm. With
+// `low` (a product dtype code, lowp.h) a float32 weight is rounded to bfloat16/float16 once and
+// every product runs on ATen/oneDNN in that dtype instead (float32 only).
 template <typename T>
 class RecurrentWeight {
  public:
-  RecurrentWeight(const T* w, int64_t n, int64_t k, int64_t max_m, bool transposed)
-      : w_(w), n_(n), k_(k), transposed_(transposed) {}
+  RecurrentWeight(const T* w, int64_t n, int64_t k, int64_t max_m, bool transposed,
+                  int64_t low = 0)
+      : w_(w), n_(n), k_(k), transposed_(transposed) {
+    TORCH_CHECK(low == 0, "rnnkit cpu kernel: 16-bit products need float32 tensors");
+  }
   void mul(int64_t m, const T* A, T beta, T* C) const {
     if (transposed_) {
       mm_wt<T>(m, n_, k_, A, w_, beta, C);
@@ -88,8 +94,16 @@ class RecurrentWeight {
 template <>
 class RecurrentWeight<float> {
  public:
-  RecurrentWeight(const float* w, int64_t n, int64_t k, int64_t max_m, bool transposed)
+  RecurrentWeight(const float* w, int64_t n, int64_t k, int64_t max_m, bool transposed,
+                  int64_t low = 0)
       : n_(static_cast<int>(n)), k_(static_cast<int>(k)) {
+    if (low != 0) {  // op(W) (k, n) in the 16-bit dtype: W^T as a view of W (n, k), or W
+      const Tensor wide = transposed ? at::from_blob(const_cast<float*>(w), {n, k}, at::kFloat)
+                                     : at::from_blob(const_cast<float*>(w), {k, n}, at::kFloat);
+      const Tensor narrow = wide.to(low_dtype(low));
+      low_ = transposed ? narrow.t() : narrow;
+      return;
+    }
     const int m = static_cast<int>(std::max<int64_t>(max_m, 1));
     const char id = 'A', trans = transposed ? 'T' : 'N';
     const int ld = transposed ? k_ : n_;
@@ -100,6 +114,10 @@ class RecurrentWeight<float> {
   }
   // In BLAS's column order: C^T (n,m) = op(W) (n,k) A^T (k,m), op(W) packed.
   void mul(int64_t m, const float* A, float beta, float* C) const {
+    if (low_.defined()) {
+      low_mul(low_, m, A, beta, C);
+      return;
+    }
     if (m == 0) return;
     const int mm = static_cast<int>(m);
     const char packed = 'P', none = 'N';
@@ -110,6 +128,7 @@ class RecurrentWeight<float> {
   float* data() const { return reinterpret_cast<float*>(packed_.data_ptr()); }
   int n_, k_;
   at::Tensor packed_;
+  at::Tensor low_;  // op(W) in bfloat16/float16 on the low-precision path; else undefined
 };
 
 // Active rows at each step: batch_sizes, or B everywhere.
@@ -215,18 +234,19 @@ inline void check_inputs(std::initializer_list<const Tensor*> tensors) {
 // The kernels, one per contract function (see rnnkit/kernels/__init__.py).
 std::tuple<Tensor, Tensor> elman_forward(const Tensor& gx, const Tensor& w_hh, const Tensor& h0,
                                          const OptTensor& batch_sizes, bool reverse, bool relu,
-                                         bool save);
+                                         bool save, int64_t low);
 std::tuple<Tensor, Tensor> elman_backward(const Tensor& dy, const Tensor& dhT, const Tensor& y,
                                           const Tensor& h0, const Tensor& w_hh,
-                                          const OptTensor& batch_sizes, bool reverse, bool relu);
+                                          const OptTensor& batch_sizes, bool reverse, bool relu,
+                                          int64_t low);
 std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> lstm_forward(
     const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, const OptTensor& bias,
     const OptTensor& w_hr, const Tensor& h0, const Tensor& c0, const OptTensor& batch_sizes,
-    bool reverse, bool save);
+    bool reverse, bool save, int64_t low);
 std::tuple<Tensor, Tensor, Tensor, Tensor> lstm_backward(
     const Tensor& dy, const Tensor& dhT, const Tensor& dcT, const Tensor& gates, const Tensor& c,
     const Tensor& c0, const Tensor& w_hh, const OptTensor& w_hr, const OptTensor& batch_sizes,
-    bool reverse);
+    bool reverse, int64_t low);
 std::tuple<Tensor, Tensor> lstm_step(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh,
                                      const OptTensor& bias, const OptTensor& w_hr,
                                      const Tensor& h, const Tensor& c);
@@ -238,11 +258,11 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> gru_forward(const Tensor& x, const Te
                                                        const OptTensor& b_ih, const Tensor& w_hh,
                                                        const OptTensor& b_hh, const Tensor& h0,
                                                        const OptTensor& batch_sizes,
-                                                       bool reverse, bool save);
+                                                       bool reverse, bool save, int64_t low);
 std::tuple<Tensor, Tensor, Tensor> gru_backward(const Tensor& dy, const Tensor& dhT,
                                                 const Tensor& y, const Tensor& h0,
                                                 const Tensor& gates, const Tensor& ghn,
                                                 const Tensor& w_hh, const OptTensor& batch_sizes,
-                                                bool reverse);
+                                                bool reverse, int64_t low);
 
 }  // namespace rnnkit

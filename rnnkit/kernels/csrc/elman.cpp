@@ -33,7 +33,7 @@ static void elman_forward_loop(const T* gx, const RecurrentWeight<T>& W, T* h, T
 
 std::tuple<Tensor, Tensor> elman_forward(const Tensor& gx, const Tensor& w_hh, const Tensor& h0,
                                          const OptTensor& batch_sizes, bool reverse, bool relu,
-                                         bool /*save*/) {
+                                         bool /*save*/, int64_t low) {
   check_inputs({&gx, &w_hh, &h0});
   const int64_t T = gx.size(0), B = gx.size(1), H = gx.size(2);
   const auto rows = active_rows(batch_sizes, T, B);
@@ -41,7 +41,7 @@ std::tuple<Tensor, Tensor> elman_forward(const Tensor& gx, const Tensor& w_hh, c
   Tensor h = h0.clone();                                                 // (B, H)
   AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "elman_forward", [&] {
     using S = scalar_t;
-    const RecurrentWeight<S> W(w_hh.data_ptr<S>(), H, H, B, true);
+    const RecurrentWeight<S> W(w_hh.data_ptr<S>(), H, H, B, true, low);
     auto run = relu ? elman_forward_loop<S, true> : elman_forward_loop<S, false>;
     over_batch(B, 2.0 * B * H * H, [&](RowBlock blk) {
       run(gx.data_ptr<S>(), W, h.data_ptr<S>(), y.data_ptr<S>(), rows, blk, B, H, reverse);
@@ -80,7 +80,7 @@ static void elman_backward_loop(const T* dy, const T* y, const RecurrentWeight<T
 std::tuple<Tensor, Tensor> elman_backward(const Tensor& dy, const Tensor& dhT, const Tensor& y,
                                           const Tensor& h0, const Tensor& w_hh,
                                           const OptTensor& batch_sizes, bool reverse,
-                                          bool relu) {
+                                          bool relu, int64_t low) {
   check_inputs({&dy, &dhT, &y, &h0, &w_hh});
   const int64_t T = y.size(0), B = y.size(1), H = y.size(2);
   const auto rows = active_rows(batch_sizes, T, B);
@@ -88,7 +88,7 @@ std::tuple<Tensor, Tensor> elman_backward(const Tensor& dy, const Tensor& dhT, c
   Tensor dh = dhT.clone();                                                  // (B, H)
   AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "elman_backward", [&] {
     using S = scalar_t;
-    const RecurrentWeight<S> W(w_hh.data_ptr<S>(), H, H, B, false);
+    const RecurrentWeight<S> W(w_hh.data_ptr<S>(), H, H, B, false, low);
     auto run = relu ? elman_backward_loop<S, true> : elman_backward_loop<S, false>;
     over_batch(B, 2.0 * B * H * H, [&](RowBlock blk) {
       run(dy.data_ptr<S>(), y.data_ptr<S>(), W, dh.data_ptr<S>(), dg.data_ptr<S>(), rows, blk,

@@ -55,7 +55,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> gru_forward(const Tensor& x, const Te
                                                        const OptTensor& b_ih, const Tensor& w_hh,
                                                        const OptTensor& b_hh, const Tensor& h0,
                                                        const OptTensor& batch_sizes,
-                                                       bool reverse, bool save) {
+                                                       bool reverse, bool save, int64_t low) {
   const int64_t T = x.size(0), B = x.size(1), I = x.size(2), H = h0.size(1);
   const auto opts = x.options();
   const Tensor bi = bias_or_zeros(b_ih, 3 * H, opts);  // (3H,)
@@ -73,8 +73,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> gru_forward(const Tensor& x, const Te
     using S = scalar_t;
     auto ptr = [](const Tensor& a) { return a.defined() ? a.data_ptr<S>() : nullptr; };
     std::optional<RecurrentWeight<S>> U;  // none when I = 0: gx then stays zero
-    if (I > 0) U.emplace(ptr(w_ih), 3 * H, I, B, true);
-    const RecurrentWeight<S> W(ptr(w_hh), 3 * H, H, B, true);
+    if (I > 0) U.emplace(ptr(w_ih), 3 * H, I, B, true, low);
+    const RecurrentWeight<S> W(ptr(w_hh), 3 * H, H, B, true, low);
     auto run = save ? gru_forward_loop<S, true> : gru_forward_loop<S, false>;
     over_batch(B, 2.0 * B * 3 * H * (I + H), [&](RowBlock blk) {
       run(ptr(x), U ? &*U : nullptr, ptr(bi), W, ptr(bh), ptr(h), ptr(y), ptr(gates), ptr(ghn),
@@ -129,7 +129,7 @@ std::tuple<Tensor, Tensor, Tensor> gru_backward(const Tensor& dy, const Tensor& 
                                                 const Tensor& y, const Tensor& h0,
                                                 const Tensor& gates, const Tensor& ghn,
                                                 const Tensor& w_hh, const OptTensor& batch_sizes,
-                                                bool reverse) {
+                                                bool reverse, int64_t low) {
   check_inputs({&dy, &dhT, &y, &h0, &gates, &ghn, &w_hh});
   const int64_t T = gates.size(0), B = gates.size(1), H = h0.size(1);
   const auto rows = active_rows(batch_sizes, T, B);
@@ -139,7 +139,7 @@ std::tuple<Tensor, Tensor, Tensor> gru_backward(const Tensor& dy, const Tensor& 
   Tensor dh = dhT.clone();                                          // (B, H)
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gru_backward", [&] {
     using S = scalar_t;
-    const RecurrentWeight<S> W(w_hh.data_ptr<S>(), H, 3 * H, B, false);
+    const RecurrentWeight<S> W(w_hh.data_ptr<S>(), H, 3 * H, B, false, low);
     over_batch(B, 2.0 * B * 3 * H * H, [&](RowBlock blk) {
       gru_backward_loop<S>(dy.data_ptr<S>(), y.data_ptr<S>(), h0.data_ptr<S>(),
                            gates.data_ptr<S>(), ghn.data_ptr<S>(), W, dh.data_ptr<S>(),

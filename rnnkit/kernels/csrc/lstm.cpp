@@ -66,7 +66,7 @@ static void lstm_forward_loop(const T* x, const RecurrentWeight<T>* U, const Rec
 std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> lstm_forward(
     const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, const OptTensor& bias,
     const OptTensor& w_hr, const Tensor& h0, const Tensor& c0, const OptTensor& batch_sizes,
-    bool reverse, bool save) {
+    bool reverse, bool save, int64_t low) {
   const Tensor whr = w_hr.value_or(Tensor());
   const int64_t T = x.size(0), B = x.size(1), I = x.size(2), H = c0.size(1), P = h0.size(1);
   const auto opts = x.options();
@@ -84,9 +84,9 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> lstm_forward(
     using S = scalar_t;
     auto ptr = [](const Tensor& a) { return a.defined() ? a.data_ptr<S>() : nullptr; };
     std::optional<RecurrentWeight<S>> U, R;  // packed once, shared by every row block
-    if (I > 0) U.emplace(ptr(w_ih), 4 * H, I, B, true);
-    const RecurrentWeight<S> W(ptr(w_hh), 4 * H, P, B, true);
-    if (whr.defined()) R.emplace(ptr(whr), P, H, B, true);
+    if (I > 0) U.emplace(ptr(w_ih), 4 * H, I, B, true, low);
+    const RecurrentWeight<S> W(ptr(w_hh), 4 * H, P, B, true, low);
+    if (whr.defined()) R.emplace(ptr(whr), P, H, B, true, low);
     auto run = save ? lstm_forward_loop<S, true> : lstm_forward_loop<S, false>;
     const double step_flops = 2.0 * B * (4 * H * (I + P) + (whr.defined() ? P * H : 0));
     over_batch(B, step_flops, [&](RowBlock blk) {
@@ -146,7 +146,7 @@ static void lstm_backward_loop(const T* dy, const T* gates, const T* cs, const T
 std::tuple<Tensor, Tensor, Tensor, Tensor> lstm_backward(
     const Tensor& dy, const Tensor& dhT, const Tensor& dcT, const Tensor& gates, const Tensor& c,
     const Tensor& c0, const Tensor& w_hh, const OptTensor& w_hr, const OptTensor& batch_sizes,
-    bool reverse) {
+    bool reverse, int64_t low) {
   const Tensor whr = w_hr.value_or(Tensor());
   check_inputs({&dy, &dhT, &dcT, &gates, &c, &c0, &w_hh, &whr});
   const int64_t T = gates.size(0), B = gates.size(1), H = c0.size(1), P = dhT.size(1);
@@ -160,9 +160,9 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> lstm_backward(
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
     using S = scalar_t;
     auto ptr = [](const Tensor& x) { return x.defined() ? x.data_ptr<S>() : nullptr; };
-    const RecurrentWeight<S> W(ptr(w_hh), P, 4 * H, B, false);
+    const RecurrentWeight<S> W(ptr(w_hh), P, 4 * H, B, false, low);
     std::optional<RecurrentWeight<S>> R;
-    if (whr.defined()) R.emplace(ptr(whr), H, P, B, false);
+    if (whr.defined()) R.emplace(ptr(whr), H, P, B, false, low);
     const double step_flops = 2.0 * B * (4 * H * P + (whr.defined() ? P * H : 0));
     over_batch(B, step_flops, [&](RowBlock blk) {
       lstm_backward_loop<S>(ptr(dy), ptr(gates), ptr(c), ptr(c0), W, R ? &*R : nullptr,
