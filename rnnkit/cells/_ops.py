@@ -68,9 +68,12 @@ def fake(shape_like: Tensor | None, wanted: bool, like: Tensor) -> Tensor:
     return like.new_empty(shape_like.shape)
 
 
-def wanted_or_none(grads: tuple[Tensor, ...], wanted: tuple[bool, ...]) -> list[Tensor | None]:
-    """A backward op's outputs with each stand-in replaced by None."""
-    return [g if w else None for g, w in zip(grads, wanted, strict=True)]
+def input_grads(need: tuple[bool, ...], *grads: Tensor | None) -> tuple[Tensor | None, ...]:
+    """What an op's autograd formula returns: one gradient per input of the op, in order,
+    None where ``need`` (``ctx.needs_input_grad``) says it is not wanted and for the inputs
+    past ``grads`` (flags, lengths: never differentiable)."""
+    padded = grads + (None,) * (len(need) - len(grads))
+    return tuple(g if n else None for g, n in zip(padded, need, strict=True))
 
 
 def op_name(name: str) -> str:

@@ -34,7 +34,7 @@ from rnnkit.cells._common import (
     product_grads,
     weight_grads,
 )
-from rnnkit.cells._ops import check_rows, fake, given, kernel_name, op_name
+from rnnkit.cells._ops import check_rows, fake, given, input_grads, kernel_name, op_name
 from rnnkit.cells.differentiable import differentiable_grads, use_plain_ops
 from rnnkit.kernels import get_kernel
 
@@ -127,19 +127,7 @@ def _backward(ctx, dy, dhT):
     dx, dw_ih, dw_hh, db, dh0 = elman_backward_op(
         dy, dhT, x, w_ih, w_hh, h0, y, batch_sizes, reverse, relu, want, kernel
     )
-    return (
-        dx if need[0] else None,
-        dw_ih if need[1] else None,
-        dw_hh if need[2] else None,
-        db if need[3] else None,
-        db if need[4] else None,
-        dh0 if need[5] else None,
-        None,
-        None,
-        None,
-        None,
-        None,
-    )
+    return input_grads(need, dx, dw_ih, dw_hh, db, db, dh0)
 
 
 elman_op.register_autograd(_backward, setup_context=_setup_context)

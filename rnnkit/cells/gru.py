@@ -29,7 +29,7 @@ from torch import Tensor
 
 from rnnkit.cells import differentiable
 from rnnkit.cells._common import bias_grad, needs_grad, product_grads
-from rnnkit.cells._ops import check_rows, fake, given, kernel_name, op_name
+from rnnkit.cells._ops import check_rows, fake, given, input_grads, kernel_name, op_name
 from rnnkit.cells.differentiable import differentiable_grads, use_plain_ops
 from rnnkit.kernels import get_kernel
 from rnnkit.kernels.reference import previous_states
@@ -132,8 +132,7 @@ def _backward(ctx, dy, dhT, _dgates, _dghn):
     grads = gru_backward_op(
         dy, dhT, x, w_ih, w_hh, h0, y, gates, ghn, batch_sizes, reverse, list(need[:5]), kernel
     )
-    grads = tuple(g if n else None for g, n in zip(grads, need[:6], strict=True))
-    return (*grads, None, None, None, None)
+    return input_grads(need, *grads)
 
 
 gru_op.register_autograd(_backward, setup_context=_setup_context)

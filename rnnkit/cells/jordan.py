@@ -30,7 +30,7 @@ from torch import Tensor
 
 from rnnkit.cells import differentiable
 from rnnkit.cells._common import bias_grad, input_projection, needs_grad, product_grads
-from rnnkit.cells._ops import check_rows, fake, given, kernel_name, op_name
+from rnnkit.cells._ops import check_rows, fake, given, input_grads, kernel_name, op_name
 from rnnkit.cells.differentiable import differentiable_grads, use_plain_ops
 from rnnkit.kernels import get_kernel
 from rnnkit.kernels.reference import previous_states
@@ -143,21 +143,7 @@ def _backward(ctx, dh, do, doT):
     dx, dw_ih, dw_ho, db, dw_out, db_out, do0 = jordan_backward_op(
         dh, do, doT, x, w_ih, w_ho, w_out, o0, h, o, batch_sizes, reverse, relu, want, kernel
     )
-    return (
-        dx if need[0] else None,
-        dw_ih if need[1] else None,
-        dw_ho if need[2] else None,
-        db if need[3] else None,
-        db if need[4] else None,
-        dw_out if need[5] else None,
-        db_out if need[6] else None,
-        do0 if need[7] else None,
-        None,
-        None,
-        None,
-        None,
-        None,
-    )
+    return input_grads(need, dx, dw_ih, dw_ho, db, db, dw_out, db_out, do0)
 
 
 jordan_op.register_autograd(_backward, setup_context=_setup_context)

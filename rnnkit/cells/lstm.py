@@ -38,7 +38,7 @@ from rnnkit.cells._common import (
     product_grads,
     weight_grads,
 )
-from rnnkit.cells._ops import check_rows, fake, given, kernel_name, op_name
+from rnnkit.cells._ops import check_rows, fake, given, input_grads, kernel_name, op_name
 from rnnkit.cells.differentiable import differentiable_grads, use_plain_ops
 from rnnkit.kernels import get_kernel
 
@@ -170,20 +170,7 @@ def _backward(ctx, dy, dhT, dcT, _dgates, _dc):
     dx, dw_ih, dw_hh, db, dw_hr, dh0, dc0 = lstm_backward_op(
         dy, dhT, dcT, x, w_ih, w_hh, w_hr, h0, c0, y, gates, c, batch_sizes, reverse, want, kernel
     )
-    return (
-        dx if need[0] else None,
-        dw_ih if need[1] else None,
-        dw_hh if need[2] else None,
-        db if need[3] else None,
-        db if need[4] else None,
-        dw_hr if need[5] else None,
-        dh0 if need[6] else None,
-        dc0 if need[7] else None,
-        None,
-        None,
-        None,
-        None,
-    )
+    return input_grads(need, dx, dw_ih, dw_hh, db, db, dw_hr, dh0, dc0)
 
 
 lstm_op.register_autograd(_backward, setup_context=_setup_context)
