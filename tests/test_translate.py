@@ -518,3 +518,25 @@ def test_reverse_swaps_the_direction(tmp_path):
     src, tgt = splits.train[0]
     assert any(w in src.split() for w in ("el", "un")) and "the" not in src.split()
     assert math.isclose(len(splits.train) + len(splits.val) + len(splits.test), 40)
+
+
+def test_tied_embeddings_train_save_and_load_tied(tmp_path, capsys):
+    """The decoder's output layer shares its embedding's storage, which safetensors refuses to
+    write: the first checkpoint of a --tie-embeddings run used to end training with a traceback."""
+    from rnnkit.cli.main import main
+    from rnnkit.runs.driver import load_run
+
+    write_pairs(tmp_path / "train.tsv", 60)
+    out = tmp_path / "run"
+    argv = ["train", "translate", "--data", tmp_path / "train.tsv", "--tokens", "word",
+            "--val", "0.1", "--test", "0.1", "--hidden-size", "16", "--embed-dim", "8",
+            "--tie-embeddings", "--max-steps", "4", "--eval-every", "2",
+            "--out", out, "--quiet"]  # fmt: skip
+    assert main([str(a) for a in argv]) == 0
+    model = load_run(out).model
+    decoder = model.decoder
+    assert decoder.out.weight.data_ptr() == decoder.embed.weight.data_ptr()  # still one parameter
+    capsys.readouterr()
+    code, text, err = cli(capsys, "translate", out, "the big cat.", "--json")
+    assert code == 0, err
+    assert json.loads(text)[0]["output"]

@@ -301,13 +301,28 @@ def _install(
         ) from None
 
 
+def _unshared(model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The state as safetensors can write it: tied weights (a decoder's output layer that is its
+    embedding) share one storage, which safetensors refuses, so each later name gets its own
+    copy; ``load_state_dict`` copies both names into the one tied parameter, so loading ties them
+    again."""
+    tensors, storages = {}, set()
+    for k, v in model_state.items():
+        t = v.detach().contiguous().cpu()
+        storage = t.untyped_storage().data_ptr()
+        if storage in storages and t.numel():
+            t = t.clone()
+        storages.add(storage)
+        tensors[k] = t
+    return tensors
+
+
 def _write_checkpoint(
     tmp: Path, run_dir: Path, step: int, model_state: dict[str, torch.Tensor], train_state: dict
 ) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model_state.items()}
-    save_file(tensors, str(tmp / "model.safetensors"))
+    save_file(_unshared(model_state), str(tmp / "model.safetensors"))
     torch.save(train_state, tmp / "state.pt")
     files = {f: sha256(tmp / f) for f in ("model.safetensors", "state.pt")}
     files.update({f: sha256(run_dir / f) for f in static_files(run_dir)})
