@@ -30,9 +30,10 @@ RETURNS = {
     "translate": "the translation, its log-probability, tokens and attention map",
     "summarize": "the summary, its log-probability, tokens and attention map",
     "chat": "the reply, its log-probability, tokens and attention map",
-    "speech": "the transcript, the clip's length in seconds and how many pieces were decoded",
+    "speech": "the transcript with its CTC alignment, the clip's length and pieces decoded",
     "caption": "the caption, its log-probability, tokens and attention over the image",
-    "music": "the opening's log-probability and the five likeliest next tokens",
+    "music": "the opening's log-probability and the five likeliest next tokens; composed "
+    "tunes (POST .../compose) as ABC, notation, notes and MIDI",
 }
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
