@@ -424,3 +424,80 @@ def test_the_serve_command(served, tmp_path):
         r = subprocess.run([sys.executable, "-m", "rnnkit.cli.main", *argv], capture_output=True,
                            text=True, timeout=120)  # fmt: skip
         assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_compose_answers_the_tunes_rnnkit_compose_writes(served, tmp_path):
+    import base64
+
+    import mido
+
+    url, folders = served
+    settings = {"meter": "6/8", "key": "Dmaj", "seed": 5, "temperature": 1.0}
+    r = httpx.post(f"{url}/v1/runs/music/compose", json={**settings, "n": 2}, timeout=60)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["run"] == "music" and body["seed"] == 5 and len(body["tunes"]) == 2
+    out = tmp_path / "tunes"
+    argv = ["compose", folders["music"], "--n", "2", "--out", out, "--no-png"]
+    argv += [x for k, v in settings.items() for x in (f"--{k}", str(v))]
+    assert main([str(a) for a in argv]) == 0
+    for i, tune in enumerate(body["tunes"], 1):
+        written = (out / f"tune-{i:02d}.abc").read_text()
+        # the same tune; only the N: line names the run differently (its name, not its folder)
+        assert [x for x in tune["abc"].splitlines() if not x.startswith("N:")] == [
+            x for x in written.splitlines() if not x.startswith("N:")]  # fmt: skip
+        assert "sampled from music " in tune["abc"] and str(folders["music"]) not in r.text
+        midi = base64.b64decode(tune["midi"])
+        assert midi == (out / f"tune-{i:02d}.mid").read_bytes()
+        # the notes the page plays are the MIDI file's notes: onsets and lengths in ticks
+        ticks, on, heard = 0, {}, []
+        for m in mido.MidiFile(file=io.BytesIO(midi)).tracks[0]:
+            ticks += m.time
+            if m.type == "note_on" and m.velocity > 0:
+                on[m.note] = ticks
+            elif m.type in ("note_on", "note_off"):
+                start = on.pop(m.note)
+                heard.append((start, ticks - start, m.note))
+        tick = 240  # an eighth
+        notes = sorted((round(a * tick), round(a * tick) + round(b * tick), p)
+                       for a, b, p in tune["notes"])  # fmt: skip
+        assert sorted((a, a + n, p) for a, n, p in heard) == notes
+        assert tune["seconds_per_eighth"] == 0.25 and tune["meter"] == "6/8"
+        assert tune["key"] == "D"
+        svg = tune["svg"]
+        assert svg.startswith("<svg") and svg.count('class="note"') == len(tune["notes"])
+    # a drawn seed is answered, and gives the same tunes again
+    first = httpx.post(f"{url}/v1/runs/music/compose", json={}, timeout=60).json()
+    again = httpx.post(f"{url}/v1/runs/music/compose", json={"seed": first["seed"]}).json()
+    assert again["tunes"][0]["abc"] == first["tunes"][0]["abc"]
+    music = httpx.get(f"{url}/v1/runs/music").json()
+    assert music["compose"] == "/v1/runs/music/compose"
+    assert "compose" not in httpx.get(f"{url}/v1/runs/translate").json()
+
+
+def test_bad_compose_requests_are_4xx_json_errors(served):
+    url, _ = served
+    compose = f"{url}/v1/runs/music/compose"
+    cases = [
+        (httpx.post(compose, json={"meter": "5/4"}), 400, "never occurs"),
+        (httpx.post(compose, json={"meter": "6/8", "key": "Dlyd"}), 400, ""),
+        (httpx.post(compose, json={"n": 0}), 422, "n"),
+        (httpx.post(compose, json={"n": 1000}), 422, "n"),
+        (httpx.post(compose, json={"temperature": -1}), 422, "temperature"),
+        (httpx.post(compose, json={"seed": "1"}), 422, "seed"),
+        (httpx.post(compose, json={"tempo": 90}), 422, "tempo"),
+        (httpx.post(compose, content=b"{", headers={"content-type": "application/json"}), 422, ""),
+        (httpx.post(f"{url}/v1/runs/translate/compose", json={}), 404, "only a music run"),
+        (httpx.post(f"{url}/v1/runs/nosuch/compose", json={}), 404, "no served"),
+        (httpx.get(compose), 405, ""),
+    ]  # fmt: skip
+    for r, status, words in cases:
+        assert_json_error(r, status, words)
+    rng = random.Random(1)
+    junk = [None, True, -1, 0, 2**70, 1e308, "", "6/8", "Dmaj", "x" * 40, [], {}, 0.5, 17]
+    for _ in range(200):
+        body = {k: rng.choice(junk) for k in rng.sample(["n", "meter", "key", "temperature",
+                                                          "seed", "rules", "x"], 3)}  # fmt: skip
+        r = httpx.post(compose, json=body, timeout=60)
+        assert r.status_code < 500, (body, r.text[:300])
+    assert httpx.get(f"{url}/healthz").status_code == 200

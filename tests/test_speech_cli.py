@@ -66,6 +66,46 @@ def test_transcribe_files_and_a_folder(run, capsys, tmp_path):
     assert code == 0 and text.startswith(str(tmp_path / "one.wav") + "\t")
 
 
+def tone_spans(x: np.ndarray) -> list[tuple[float, float]]:
+    """(start, end) seconds of each letter's tone in ``tone_speech`` audio: the 10 ms frames
+    louder than the noise, in runs."""
+    frames = x[: len(x) // 160 * 160].reshape(-1, 160)
+    loud = np.sqrt(np.square(frames).mean(1)) > 0.02
+    spans, start = [], None
+    for t, on in enumerate([*loud, False]):
+        if on and start is None:
+            start = t
+        elif not on and start is not None:
+            spans.append((start / 100, t / 100))
+            start = None
+    return spans
+
+
+def test_each_transcribed_letter_is_aligned_to_its_tone(run, capsys, tmp_path):
+    rng = np.random.default_rng(4)
+    texts = ["ab ca", "cab", "a bc ba", "ccb ab"]
+    for i, text in enumerate(texts):
+        sf.write(tmp_path / f"{i}.wav", tone_speech(text, rng=rng), RATE)
+    code, out, err = cli(capsys, "transcribe", run[1], *[tmp_path / f"{i}.wav" for i in range(4)],
+                         "--json")  # fmt: skip
+    assert code == 0, err
+    right = 0
+    for i, (text, row) in enumerate(zip(texts, json.loads(out), strict=True)):
+        assert "".join(c for c, *_ in row["alignment"]) == row["text"]
+        starts = [a for _, a, _ in row["alignment"]]
+        assert starts == sorted(starts) and all(0 <= a <= b <= row["seconds"]
+                                                for _, a, b in row["alignment"])  # fmt: skip
+        assert all(0 <= a < b <= row["seconds"] for _, a, b in row["frame_best"])
+        if row["text"] != text:
+            continue
+        right += 1
+        x, _ = sf.read(tmp_path / f"{i}.wav")
+        letters = [(a, b) for c, a, b in row["alignment"] if c != " "]
+        for (a, b), (lo, hi) in zip(letters, tone_spans(x), strict=True):
+            assert lo - 0.06 <= (a + b) / 2 <= hi + 0.06, (text, (a, b), (lo, hi))
+    assert right >= 2  # the run's test CER is under 0.35: most of these are read right
+
+
 def test_a_ten_minute_file_is_transcribed_in_pieces(run, capsys, tmp_path):
     rng = np.random.default_rng(1)
     parts, n = [], 0
@@ -79,6 +119,8 @@ def test_a_ten_minute_file_is_transcribed_in_pieces(run, capsys, tmp_path):
     row = json.loads(text)[0]
     assert row["seconds"] == 600.0 and row["pieces"] >= 30
     assert len(row["text"]) > 1000  # every piece was decoded
+    assert "".join(c for c, *_ in row["alignment"]) == row["text"]  # pieces joined as the text
+    assert 590 < row["alignment"][-1][2] <= 600 and 590 < row["frame_best"][-1][2] <= 600
 
 
 def test_bad_inputs_are_one_line(run, capsys, tmp_path):

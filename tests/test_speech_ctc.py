@@ -1,6 +1,7 @@
 """CTC: the loss against torch.nn.CTCLoss and against the sum over every alignment; greedy
 decoding of a hand-made alignment; prefix beam search against the exhaustive best; the
-Viterbi alignment; language-model fusion; the acoustic model's shapes and its baseline."""
+Viterbi alignment against the best of every alignment, the per-frame runs, a transcript's
+characters with their times; language-model fusion; the acoustic model's shapes and its baseline."""
 
 from __future__ import annotations
 
@@ -10,8 +11,16 @@ import math
 import pytest
 import torch
 
-from rnnkit.generate.ctc import CharLM, ctc_align, greedy_decode, prefix_beam_search
+from rnnkit.generate.ctc import (
+    CharLM,
+    ctc_align,
+    ctc_spans,
+    frame_runs,
+    greedy_decode,
+    prefix_beam_search,
+)
 from rnnkit.models.acoustic import AcousticConfig, AcousticModel, ctc_loss, fits
+from rnnkit.tasks.speech import as_words
 
 
 def collapse(path) -> tuple[int, ...]:
@@ -114,6 +123,51 @@ def test_ctc_align_puts_each_symbol_on_the_frame_where_it_fires():
     assert ctc_align(peaked(path, 3), [1, 1, 1, 1, 1]) == [0, 2, 4, 6, 8]  # 9 frames: just fits
     assert ctc_align(peaked(path, 3), [1, 1, 1, 1, 1, 1]) == []  # would need 11
     assert ctc_align(peaked(path, 3), [2, 1]) != []  # any transcript that fits is aligned
+
+
+def symbol_spans(path) -> list[tuple[int, int]]:
+    """(first, last) frame of each output symbol of a CTC path, read off the path itself."""
+    spans, prev = [], 0
+    for t, k in enumerate(path):
+        if k != 0 and k == prev:
+            spans[-1] = (spans[-1][0], t)
+        elif k != 0:
+            spans.append((t, t))
+        prev = k
+    return spans
+
+
+def test_ctc_spans_are_the_frames_of_the_most_probable_alignment():
+    # the reference: every path of 6 frames over 3 symbols, the likeliest of those that
+    # collapse to the transcript, and its symbols' frames
+    torch.manual_seed(3)
+    log_probs = (1.5 * torch.randn(6, 3)).log_softmax(-1)
+    paths = list(itertools.product(range(3), repeat=6))
+    for ids in ([1], [2, 1], [1, 1], [1, 2, 1], [2, 2, 1, 1]):
+        fitting = [p for p in paths if collapse(p) == tuple(ids)]
+        best = max(fitting, key=lambda p: sum(float(log_probs[t, k]) for t, k in enumerate(p)))
+        assert ctc_spans(log_probs, ids) == symbol_spans(best), ids
+        assert ctc_align(log_probs, ids) == [a for a, _ in symbol_spans(best)]
+    assert ctc_spans(log_probs, [1, 1, 1, 1]) == []  # needs 7 frames
+    assert ctc_spans(log_probs, []) == []
+
+
+def test_frame_runs_are_the_best_symbol_per_frame_without_blanks():
+    #       a  a  _  b  _  _  b  b  a  ␣
+    path = [1, 1, 0, 2, 0, 0, 2, 2, 1, 3]
+    assert frame_runs(peaked(path, 4)) == [(1, 0, 1), (2, 3, 3), (2, 6, 7), (1, 8, 8), (3, 9, 9)]
+    assert frame_runs(peaked([0, 0], 2)) == []
+
+
+def test_a_transcripts_characters_keep_their_times_as_its_words_are_joined():
+    first = [(" ", 0.0, 0.1), ("a", 0.1, 0.2), (" ", 0.2, 0.3), (" ", 0.3, 0.4), ("b", 0.4, 0.5),
+             (" ", 0.5, 0.6)]  # fmt: skip
+    pieces = [first, [(" ", 1.0, 1.1)], [("c", 2.1, 2.2)]]
+    got = as_words(pieces, [0.0, 1.0, 2.0])
+    assert "".join(c for c, *_ in got) == "a b c"  # as SpeechTask.words joins "  a  b  " "" "c"
+    assert got == [("a", 0.1, 0.2), (" ", 0.2, 0.3), ("b", 0.4, 0.5), (" ", 2.0, 2.0),
+                   ("c", 2.1, 2.2)]  # fmt: skip
+    assert as_words([[], [(" ", 0.0, 0.1)]], [0.0, 1.0]) == []
 
 
 class FavourLM(CharLM):

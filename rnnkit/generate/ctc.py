@@ -16,6 +16,11 @@ fusion) a prefix is ranked by
 where log p_lm(l) sums the LM's log-probability of each character given the ones before it (and
 of the end of line after the last one, at the end), lambda is ``lm_weight`` and beta the
 per-character ``length_bonus`` that offsets the LM's pull towards short outputs.
+
+Alignment: where a decoded transcript sits in the frames. ``ctc_path`` is the Viterbi path of
+the transcript through the CTC trellis, ``ctc_spans`` the frames each of its symbols holds on
+that path (``ctc_align``: the first of them); ``frame_runs`` the most probable symbol per frame,
+as runs, whatever the transcript.
 """
 
 from __future__ import annotations
@@ -54,11 +59,27 @@ def greedy_decode(log_probs: Tensor, length: int | None = None) -> Hypothesis:
     return Hypothesis(ids, float(lp.max(-1).values.sum()))
 
 
-def ctc_align(log_probs: Tensor, ids: Sequence[int]) -> list[int]:
-    """The frame at which each symbol of ``ids`` fires on the most probable alignment of
-    ``ids`` to ``log_probs`` (T', V) (Viterbi over the CTC trellis: ``ids`` with a blank before,
-    between and after its symbols; a step stays, moves one on, or skips a blank between two
-    different symbols). [] when ``ids`` cannot fit the frames."""
+def frame_runs(log_probs: Tensor) -> list[tuple[int, int, int]]:
+    """The most probable symbol per frame of ``log_probs`` (T', V) as runs: (symbol, first
+    frame, last frame) for each stretch of one symbol other than the blank (what greedy
+    decoding reads: each run is one symbol of its output, unless it repeats the one before
+    with no blank between)."""
+    best = log_probs.argmax(-1).tolist()
+    runs: list[tuple[int, int, int]] = []
+    for t, k in enumerate(best):
+        if runs and runs[-1][0] == k and runs[-1][2] == t - 1:
+            runs[-1] = (k, runs[-1][1], t)
+        elif k != BLANK:
+            runs.append((k, t, t))
+    return runs
+
+
+def ctc_path(log_probs: Tensor, ids: Sequence[int]) -> list[int]:
+    """The trellis state at each frame (T',) of the most probable alignment of ``ids`` to
+    ``log_probs`` (T', V) (Viterbi over the CTC trellis: ``ids`` with a blank before, between
+    and after its symbols, state ``2 i + 1`` being symbol ``i`` and the even states blanks; a
+    step stays, moves one on, or skips a blank between two different symbols). [] when
+    ``ids`` is empty or cannot fit the frames."""
     lp = log_probs.double().cpu().numpy()
     T, L = lp.shape[0], len(ids)
     if L == 0 or not fits(ids, T):
@@ -83,12 +104,26 @@ def ctc_align(log_probs: Tensor, ids: Sequence[int]) -> list[int]:
     for t in range(T - 1, 0, -1):
         s = int(back[t, s])
         states.append(s)
-    states.reverse()  # (T',): the trellis state at each frame
-    first: dict[int, int] = {}
-    for t, s in enumerate(states):
+    states.reverse()
+    return states
+
+
+def ctc_spans(log_probs: Tensor, ids: Sequence[int]) -> list[tuple[int, int]]:
+    """(first, last) frame of each symbol of ``ids`` on its most probable alignment to
+    ``log_probs`` (T', V) (``ctc_path``): the frames each output symbol came from. [] when
+    ``ids`` cannot fit the frames."""
+    spans: dict[int, tuple[int, int]] = {}
+    for t, s in enumerate(ctc_path(log_probs, ids)):
         if s % 2 == 1:
-            first.setdefault(s, t)
-    return [first[2 * i + 1] for i in range(L)]
+            spans[s] = (spans[s][0], t) if s in spans else (t, t)
+    return [spans[2 * i + 1] for i in range(len(spans))]
+
+
+def ctc_align(log_probs: Tensor, ids: Sequence[int]) -> list[int]:
+    """The frame at which each symbol of ``ids`` fires on its most probable alignment to
+    ``log_probs`` (T', V): the first frame of its span (``ctc_spans``). [] when ``ids`` cannot
+    fit the frames."""
+    return [first for first, _ in ctc_spans(log_probs, ids)]
 
 
 class CharLM:

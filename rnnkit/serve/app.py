@@ -4,9 +4,11 @@ Endpoints: ``GET /`` (the web page), ``GET /v1/runs`` (every served run: name, t
 takes and returns, its decoding options), ``GET /v1/runs/NAME`` (one of them), ``POST
 /v1/runs/NAME/predict`` (JSON ``{"inputs": [...], "beam": 4, ...}``, or multipart/form-data
 with files in ``files`` and the options as fields, for images and audio; answers ``{"run":
-NAME, "rows": [...]}``, the rows ``rnnkit predict --output x.jsonl`` writes), ``GET /healthz``
-and ``GET /openapi.json``. Every error is JSON ``{"error": "...", "status": N}``: 4xx for a bad
-request, 504 for one over its time, 500 (without a traceback) for a bug.
+NAME, "rows": [...]}``, the rows ``rnnkit predict --output x.jsonl`` writes), ``POST
+/v1/runs/NAME/compose`` (a music run's tunes as ``rnnkit compose`` draws them, with notation
+and MIDI), ``GET /healthz`` and ``GET /openapi.json``. Every error is JSON ``{"error": "...",
+"status": N}``: 4xx for a bad request, 504 for one over its time, 500 (without a traceback)
+for a bug.
 """
 
 from __future__ import annotations
@@ -45,6 +47,18 @@ class PredictJSON(BaseModel):
     temperature: float | None = Field(None, description="sample above 0")
     top_p: float | None = Field(None, description="nucleus of the sampling")
     seed: int | None = Field(None, description="seed of the sampling")
+
+
+class ComposeJSON(BaseModel):
+    """What ``POST /v1/runs/NAME/compose`` takes: ``rnnkit compose``'s settings."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    n: int = Field(1, ge=1, le=16, description="how many tunes")
+    meter: str | None = Field(None, max_length=20, description="e.g. 6/8 (default: drawn)")
+    key: str | None = Field(None, max_length=20, description="e.g. Dmaj, Ador (needs meter)")
+    temperature: float = Field(1.0, ge=0, le=100, description="0: greedy")
+    seed: int | None = Field(None, ge=0, le=2**63 - 1, description="default: drawn, answered")
+    rules: bool = Field(True, description="draw with the bar rules (docs/music.md)")
 
 
 DECODING_FIELDS = ("beam", "temperature", "top_p", "seed")
@@ -191,6 +205,19 @@ def create_app(
         if kind not in ("application/json", ""):
             raise Refused(415, f"send application/json or multipart/form-data, not {kind[:60]}")
         return JSONRows({"run": run.name, "rows": await predict_json(run, request)})
+
+    @app.post("/v1/runs/{name}/compose", summary="compose tunes with a served music run")
+    async def compose(name: str, body: ComposeJSON) -> Response:
+        run = served(name)
+        if run.task != "music":
+            raise Refused(404, f"{run.name} is a {run.task} run; only a music run composes")
+        try:
+            answer = await asyncio.wait_for(
+                asyncio.to_thread(run.compose, **body.model_dump()), limits.timeout_s
+            )
+        except asyncio.TimeoutError:
+            raise Refused(504, f"no answer within {limits.timeout_s:g} s") from None
+        return JSONRows(answer)
 
     async def predict_json(run: ServedRun, request: Request) -> list[dict[str, Any]]:
         try:

@@ -4,10 +4,13 @@ against the limits, and its predictions through ``rnnkit.runs.predict`` (the pat
 
 from __future__ import annotations
 
+import base64
 import re
+import secrets
 import shutil
 import tempfile
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +30,10 @@ RETURNS = {
     "translate": "the translation, its log-probability, tokens and attention map",
     "summarize": "the summary, its log-probability, tokens and attention map",
     "chat": "the reply, its log-probability, tokens and attention map",
-    "speech": "the transcript, the clip's length in seconds and how many pieces were decoded",
+    "speech": "the transcript with its CTC alignment, the clip's length and pieces decoded",
     "caption": "the caption, its log-probability, tokens and attention over the image",
-    "music": "the opening's log-probability and the five likeliest next tokens",
+    "music": "the opening's log-probability and the five likeliest next tokens; composed "
+    "tunes (POST .../compose) as ABC, notation, notes and MIDI",
 }
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -50,6 +54,7 @@ class ServedRun:
     name: str
     run: LoadedRun
     limits: Limits
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # one user at a time
 
     @classmethod
     def load(cls, folder: str | Path, limits: Limits) -> ServedRun:
@@ -89,6 +94,7 @@ class ServedRun:
             "returns": RETURNS.get(self.task, self.run.task.help),
             "decoding": options,
             "predict": f"/v1/runs/{self.name}/predict",
+            **({"compose": f"/v1/runs/{self.name}/compose"} if self.task == "music" else {}),
         }
 
     def options(self, given: dict[str, Any]) -> dict[str, Any]:
@@ -163,7 +169,46 @@ class ServedRun:
 
     def predict(self, inputs: list[Any], options: dict[str, Any]) -> list[dict[str, Any]]:
         """Rows for parsed inputs (on the model's thread)."""
-        return self.run.predict(inputs, **options)
+        with self.lock:
+            return self.run.predict(inputs, **options)
+
+    def compose(
+        self, n: int = 1, meter: str | None = None, key: str | None = None,
+        temperature: float = 1.0, seed: int | None = None, rules: bool = True,
+    ) -> dict[str, Any]:  # fmt: skip
+        """``n`` tunes from a music run, as ``rnnkit compose`` draws them (``draw_tunes``; a
+        seed drawn here when none is given, and answered, so that ``rnnkit compose --seed``
+        writes the same tunes): per tune its ABC text, key, meter, whether the model ended it,
+        its notes as played (``[onset, length, MIDI pitch]`` in eighths, rests left out) and
+        ``seconds_per_eighth``, the .mid file ``compose`` writes (base64) and the notation as
+        SVG (``rnnkit.serve.notation``)."""
+        from rnnkit.data.abc import header_of
+        from rnnkit.runs.music import draw_tunes
+        from rnnkit.scoring.tunes import perform
+        from rnnkit.serve.notation import abc_svg
+        from rnnkit.tasks.music.files import TEMPO_BPM, midi_bytes
+
+        if self.task != "music":
+            raise RnnkitError(f"a {self.task} run does not compose; a music run does")
+        seed = secrets.randbelow(2**31) if seed is None else seed
+        with self.lock:
+            tunes, redrawn = draw_tunes(self.run, n, meter, key, temperature, seed, rules,
+                                        source=self.name)  # fmt: skip
+        out = []
+        for tune in tunes:
+            played = perform(tune.tokens)[0]
+            out.append({
+                "abc": tune.abc,
+                "key": tune.key.abc(),
+                "meter": header_of(tune.tokens)[0],
+                "finished": tune.finished,
+                "notes": [[float(p.onset), float(p.length), p.pitch] for p in played
+                          if p.pitch is not None],
+                "seconds_per_eighth": 30.0 / TEMPO_BPM,
+                "midi": base64.b64encode(midi_bytes(tune.tokens)).decode("ascii"),
+                "svg": abc_svg(tune.abc),
+            })  # fmt: skip
+        return {"run": self.name, "seed": seed, "redrawn": redrawn, "tunes": out}
 
 
 def upload_name(filename: str, i: int) -> str:

@@ -37,7 +37,15 @@ from rnnkit.data.splits import batched, split_indices
 from rnnkit.data.text import input_file
 from rnnkit.data.transcripts import Clip, list_audio, normalise_text, read_transcript
 from rnnkit.errors import RnnkitError
-from rnnkit.generate.ctc import Hypothesis, RunLM, ctc_align, greedy_decode, prefix_beam_search
+from rnnkit.generate.ctc import (
+    Hypothesis,
+    RunLM,
+    ctc_align,
+    ctc_spans,
+    frame_runs,
+    greedy_decode,
+    prefix_beam_search,
+)
 from rnnkit.models.acoustic import (
     BLANK,
     AcousticConfig,
@@ -412,7 +420,11 @@ class SpeechTask(Task):
 
     def transcribe(self, model: nn.Module, path: str) -> dict[str, Any]:
         """One file: read (any length up to an hour), cut at pauses into pieces of at most
-        ``CHUNK_SECONDS``, decoded piece by piece and joined."""
+        ``CHUNK_SECONDS``, decoded piece by piece and joined. The row also says where the text
+        came from: ``alignment``, per character of the text ``[char, start, end]`` in seconds,
+        the frames it holds on the text's most probable CTC alignment (``ctc_spans``); and
+        ``frame_best``, the most probable symbol of each model frame as runs ``[symbol, start,
+        end]``, blanks left out (``frame_runs``: what greedy decoding reads)."""
         x = audio.read_audio(path)
         if len(x) < MIN_SECONDS * audio.SAMPLE_RATE:  # it would be an empty transcript, exit 0
             raise RnnkitError(
@@ -423,14 +435,52 @@ class SpeechTask(Task):
         rows = [Utterance(audio.features(p, self.data.n_mels), "", [], path) for p in pieces]
         decoded = self.decode(model, rows)
         text = " ".join(t for t in (self.words(h) for h, _ in decoded) if t)
+        frame_s = model.R * audio.HOP / audio.SAMPLE_RATE  # one model frame, in seconds
+        cuts = np.cumsum([0, *map(len, pieces)])[:-1] / audio.SAMPLE_RATE  # each piece's start
+        timed, best = [], []
+        for (hyp, lp), cut in zip(decoded, cuts, strict=True):
+            spans = ctc_spans(lp, hyp.ids)  # a decoded text always fits its frames
+            timed.append([(self.symbols[k], cut + a * frame_s, cut + (b + 1) * frame_s)
+                          for k, (a, b) in zip(hyp.ids, spans, strict=True)])  # fmt: skip
+            best += [[self.symbols[k], ms(cut + a * frame_s), ms(cut + (b + 1) * frame_s)]
+                     for k, a, b in frame_runs(lp)]  # fmt: skip
+        alignment = [[c, ms(a), ms(b)] for c, a, b in as_words(timed, cuts.tolist())]
         return {"path": path, "text": text, "seconds": round(len(x) / audio.SAMPLE_RATE, 2),
-                "pieces": len(pieces)}  # fmt: skip
+                "pieces": len(pieces), "alignment": alignment, "frame_best": best}  # fmt: skip
 
     def predict(self, model: nn.Module, inputs: list[Any]) -> list[dict[str, Any]]:
         return [self.transcribe(model, str(p)) for p in inputs]
 
     def format_prediction(self, row: dict[str, Any]) -> str:
         return f"{row['path']}\t{row['text']}"
+
+
+def ms(seconds: float) -> float:
+    return round(float(seconds), 3)
+
+
+def as_words(
+    pieces: list[list[tuple[str, float, float]]], cuts: list[float]
+) -> list[tuple[str, float, float]]:
+    """Each piece's characters with their (start, end) seconds, as the transcript writes them
+    (``SpeechTask.words``: a run of spaces as one space, none at the ends; the pieces joined
+    by one space, put at the cut between them): one entry per character of the row's text."""
+    out: list[tuple[str, float, float]] = []
+    for piece, cut in zip(pieces, cuts, strict=True):
+        seq: list[tuple[str, float, float]] = []
+        gap: tuple[float, float] | None = None  # the first space since the last character
+        for c, a, b in piece:
+            if c.isspace():
+                gap = gap or (a, b)
+                continue
+            if gap is not None and seq:
+                seq.append((" ", *gap))
+            gap = None
+            seq.append((c, a, b))
+        if out and seq:
+            out.append((" ", cut, cut))
+        out += seq
+    return out
 
 
 def condition_order(name: str) -> tuple[int, float, str]:

@@ -17,9 +17,10 @@ TICKS_PER_QUARTER = 480
 TICKS_PER_EIGHTH = TICKS_PER_QUARTER // 2
 VELOCITY = 80
 FIDDLE = 40  # General MIDI program 41, violin (0-based)
+TEMPO_BPM = 120.0  # quarters a minute: an eighth lasts 0.25 s
 
 
-def midi_bytes(tokens: list[str], tempo_bpm: float = 120.0) -> bytes:
+def midi_bytes(tokens: list[str], tempo_bpm: float = TEMPO_BPM) -> bytes:
     """A type-0 MIDI file of the tune's notes (rests are silence)."""
     import mido
 
