@@ -376,6 +376,45 @@ def test_layers_are_not_torch_nn_instances_dynamo_refuses():
 
 
 # ---------------------------------------------------------------------------------------------
+# Eager inference runs the ops' implementations directly; tracers still meet the ops
+
+
+@pytest.fixture
+def step_calls(monkeypatch):
+    """Calls that went through ``rnnkit::lstm_step`` (the op, not its function)."""
+    import rnnkit.cells.lstm as cells
+
+    calls = []
+    op = cells.lstm_step_op
+    monkeypatch.setattr(cells, "lstm_step_op", lambda *a: calls.append(1) or op(*a))
+    return calls
+
+
+def test_eager_one_token_step_skips_the_dispatcher(step_calls):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    layer = _layer("lstm", torch.float32).eval()
+    calls = layer.num_layers * 2  # per forward: one per layer and direction
+    x = torch.randn(B, 1, I)
+    with torch.no_grad():
+        direct = _flat(layer(x))
+        assert step_calls == []
+        with FlopCounterMode(display=False):  # a dispatch mode sees the op
+            through_op = _flat(layer(x))
+    assert len(step_calls) == calls
+    for a, b in zip(direct, through_op, strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)
+
+
+def test_compiled_step_keeps_the_op(step_calls):
+    layer = _layer("lstm", torch.float32).eval()
+    with torch.no_grad():
+        explained = torch._dynamo.explain(layer)(torch.randn(B, 1, I))
+    ops = [str(n.target) for g in explained.graphs for n in g.graph.nodes]
+    assert ops.count("rnnkit.lstm_step.default") == layer.num_layers * 2
+
+
+# ---------------------------------------------------------------------------------------------
 # Refusals: torch.jit.trace and the legacy ONNX exporter, in one line
 
 
