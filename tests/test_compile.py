@@ -19,6 +19,7 @@ import io
 
 import pytest
 import torch
+from torch._dynamo.testing import CompileCounterWithBackend
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 import rnnkit
@@ -264,16 +265,33 @@ def test_compiled_layer_matches_eager(compiled, kind, form, dtype):
         torch.testing.assert_close(b, a, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("form", ["padded", "packed"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_no_graph_break(kind):
-    """Padded input. Packed input is checked by fullgraph=True above, which raises on any
-    graph break; ``explain`` on packed input reports 4 breaks with no reason given (not
-    investigated: the fullgraph compile of the same input succeeds)."""
+def test_no_graph_break(kind, form):
+    """``explain`` (plain ``torch.compile``, no fullgraph) finds one graph. On packed input
+    the batch size is a size known only at run time; before ``first_batch_size`` made it
+    without the dynamic-output-shape flag, Dynamo gave up the whole forward here and
+    compiled its pieces apart: 4 breaks."""
     module = _layer(kind, torch.float32)
-    _, inp = _inputs("padded", torch.float32)
+    _, inp = _inputs(form, torch.float32)
     explained = torch._dynamo.explain(module)(inp)
     assert explained.graph_break_count == 0, explained.break_reasons
     assert explained.graph_count == 1
+
+
+@pytest.mark.parametrize("form", ["padded", "packed"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_plain_compile_is_one_graph_forward_and_backward(kind, form):
+    """Without fullgraph, forward and backward: Dynamo compiles one frame into one graph
+    (AOTAutograd derives the backward from it) and gradients equal eager's."""
+    module = _layer(kind, F64)
+    counter = CompileCounterWithBackend("aot_eager")
+    fast = torch.compile(module, backend=counter)
+    outs, grads = _run(module, form, F64)
+    outs_c, grads_c = _run(fast, form, F64)
+    assert (counter.frame_count, counter.op_count > 0) == (1, True)
+    for a, b in zip(outs + list(grads), outs_c + list(grads_c), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-9)
 
 
 def test_packed_input_with_sorted_indices_and_state_compiles(compiled):
@@ -303,6 +321,8 @@ def test_compiled_cell_matches_eager(name):
             want = out + list(grads)
     for a, b in zip(want, out + list(grads), strict=True):
         torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-9)
+    explained = torch._dynamo.explain(cell)(x)
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons
 
 
 def test_compiled_generation_step_matches_eager():
@@ -313,6 +333,8 @@ def test_compiled_generation_step_matches_eager():
     with torch.no_grad():
         for a, b in zip(_flat(module(x)), _flat(fast(x)), strict=True):
             torch.testing.assert_close(b, a, rtol=2e-5, atol=2e-5)
+        explained = torch._dynamo.explain(module)(x)
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons
 
 
 def test_inductor_compiles_a_layer(kernel):
@@ -351,6 +373,45 @@ def test_layers_are_not_torch_nn_instances_dynamo_refuses():
         assert isinstance(layer, torch.nn.RNNBase)
         assert not isinstance(layer, (torch.nn.RNN, torch.nn.GRU, torch.nn.LSTM))
     assert not torch._dynamo.config.allow_rnn  # nothing switched on for torch.nn's layers
+
+
+# ---------------------------------------------------------------------------------------------
+# Eager inference runs the ops' implementations directly; tracers still meet the ops
+
+
+@pytest.fixture
+def step_calls(monkeypatch):
+    """Calls that went through ``rnnkit::lstm_step`` (the op, not its function)."""
+    import rnnkit.cells.lstm as cells
+
+    calls = []
+    op = cells.lstm_step_op
+    monkeypatch.setattr(cells, "lstm_step_op", lambda *a: calls.append(1) or op(*a))
+    return calls
+
+
+def test_eager_one_token_step_skips_the_dispatcher(step_calls):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    layer = _layer("lstm", torch.float32).eval()
+    calls = layer.num_layers * 2  # per forward: one per layer and direction
+    x = torch.randn(B, 1, I)
+    with torch.no_grad():
+        direct = _flat(layer(x))
+        assert step_calls == []
+        with FlopCounterMode(display=False):  # a dispatch mode sees the op
+            through_op = _flat(layer(x))
+    assert len(step_calls) == calls
+    for a, b in zip(direct, through_op, strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)
+
+
+def test_compiled_step_keeps_the_op(step_calls):
+    layer = _layer("lstm", torch.float32).eval()
+    with torch.no_grad():
+        explained = torch._dynamo.explain(layer)(torch.randn(B, 1, I))
+    ops = [str(n.target) for g in explained.graphs for n in g.graph.nodes]
+    assert ops.count("rnnkit.lstm_step.default") == layer.num_layers * 2
 
 
 # ---------------------------------------------------------------------------------------------

@@ -101,11 +101,11 @@ def _lengths(seed):
     return [torch.tensor([5, 3, 4]), torch.tensor([4, 5, 2])][seed]
 
 
-def _lm():
+def _lm(cell="lstm"):
     from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 
-    model = LanguageModel(LanguageModelConfig(vocab_size=11, hidden_size=8, embed_dim=4))
-    return model, lambda s: (_ids(B, T, seed=s),)
+    config = LanguageModelConfig(cell=cell, vocab_size=11, hidden_size=8, embed_dim=4)
+    return LanguageModel(config), lambda s: (_ids(B, T, seed=s),)
 
 
 def _tune():
@@ -120,6 +120,22 @@ def _classifier():
 
     config = ClassifierConfig(vocab_size=11, num_classes=3, embed_dim=4, hidden_size=8)
     return SequenceClassifier(config), lambda s: (_ids(B, T, seed=s), _lengths(s))
+
+
+def _classifier_ngrams():
+    """Words plus their hashed character n-grams (``--ngram-buckets``): (index (B, T) into a
+    table (U, K) of bucket ids, 0 the padding)."""
+    from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+
+    config = ClassifierConfig(
+        vocab_size=11, num_classes=3, embed_dim=4, hidden_size=8, ngram_buckets=9
+    )
+    table = lambda s: _ids(6, 3, high=10, seed=s + 3) - 4  # noqa: E731  (U, K) in [0, 6)
+    return SequenceClassifier(config), lambda s: (
+        _ids(B, T, seed=s),
+        _lengths(s),
+        (_ids(B, T, high=10, seed=s + 9) - 4, table(s)),
+    )
 
 
 def _tagger():
@@ -140,11 +156,41 @@ def _forecaster():
     return model, lambda s: (torch.randn(B, 6, generator=torch.Generator().manual_seed(s)),)
 
 
-def _seq2seq():
+def _esrnn():
+    """A panel of series (``rnnkit train forecast`` on several): y (N, T) positive, each
+    series starting at ``start`` (N,), ``index`` (N,) its row in the per-series parameters.
+    The heads start at zero (the smoothing's own forecast): drawn here so the networks
+    count."""
+    from rnnkit.models.esrnn import ESRNN
+    from rnnkit.models.forecaster import ForecasterConfig
+
+    config = ForecasterConfig(
+        kind="esrnn", series=3, offsets=[0.0] * 3, period=2, horizon=2, window=4,
+        hidden_size=8, members=2,
+    )  # fmt: skip
+    model = ESRNN(config)
+    with torch.no_grad():
+        for p in (model.alpha, model.gamma, *model.heads.parameters()):
+            p.normal_(0, 0.5)
+
+    def inputs(s):
+        y = 1 + torch.rand(B, 10, generator=torch.Generator().manual_seed(s))  # (N, T)
+        start = torch.tensor([[0, 3, 1], [2, 0, 4]][s])
+        return y, start, torch.tensor([[0, 1, 2], [2, 0, 1]][s])
+
+    return model, inputs
+
+
+def _seq2seq(**options):
     from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 
-    config = Seq2SeqConfig(src_vocab_size=11, tgt_vocab_size=11, embed_dim=4, hidden_size=8)
-    return Seq2Seq(config), lambda s: (_ids(B, T, seed=s), _lengths(s), _ids(B, 4, seed=s + 7))
+    config = Seq2SeqConfig(
+        src_vocab_size=11, tgt_vocab_size=11, embed_dim=4, hidden_size=8, **options
+    )
+    model = Seq2Seq(config)
+    if config.copy:  # source id -> target id, as the text tasks set it
+        model.set_copy_map(torch.arange(11).roll(3))
+    return model, lambda s: (_ids(B, T, seed=s), _lengths(s), _ids(B, 4, seed=s + 7))
 
 
 def _captioner():
@@ -172,16 +218,33 @@ def _memory():
     return model, lambda s: (torch.rand(B, T, 2, generator=torch.Generator().manual_seed(s)),)
 
 
-MODELS = {
+def _memory_copy():
+    from rnnkit.data.synthetic import output_size
+    from rnnkit.models.memory import MemoryModel
+
+    model = MemoryModel("copy", "jordan", 8)
+    return model, lambda s: (_ids(B, T, high=output_size("copy"), seed=s) % output_size("copy"),)
+
+
+MODELS = {  # every model the CLI trains: tasks (reorder is seq2seq), their options, cells
     "lm": _lm,
+    "lm_gru": lambda: _lm("gru"),
+    "lm_rnn": lambda: _lm("rnn"),
+    "lm_jordan": lambda: _lm("jordan"),
     "tune": _tune,
     "classify": _classifier,
+    "classify_ngrams": _classifier_ngrams,
     "tag": _tagger,
     "forecast": _forecaster,
+    "forecast_panel": _esrnn,
     "seq2seq": _seq2seq,
+    # translate, summarize, chat: copy attention; additive attention, a GRU, one direction
+    "translate_copy": lambda: _seq2seq(copy=True, attention="additive", cell="gru"),
+    "seq2seq_plain": lambda: _seq2seq(attention="none", bidirectional=False, cell="rnn"),
     "caption": _captioner,
     "speech": _acoustic,
     "memory": _memory,
+    "memory_copy": _memory_copy,
 }
 
 

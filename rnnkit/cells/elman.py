@@ -34,15 +34,22 @@ from rnnkit.cells._common import (
     product_grads,
     weight_grads,
 )
-from rnnkit.cells._ops import check_rows, fake, given, input_grads, kernel_name, op_name
+from rnnkit.cells._ops import (
+    check_rows,
+    fake,
+    given,
+    input_grads,
+    kernel_name,
+    op_name,
+    run_directly,
+)
 from rnnkit.cells.differentiable import differentiable_grads, use_plain_ops
 from rnnkit.kernels import get_kernel
 
 Opt = Tensor | None
 
 
-@torch.library.custom_op(op_name("elman"), mutates_args=())
-def elman_op(
+def elman_forward(
     x: Tensor,
     w_ih: Tensor,
     w_hh: Tensor,
@@ -60,6 +67,9 @@ def elman_op(
     kern = get_kernel(kernel, x.device.type)
     gx = input_projection(x, w_ih, b_ih, b_hh, mm=kern.mm)  # (T, B, H)
     return kern.elman_forward(gx, w_hh, h0, batch_sizes, reverse, relu, save)
+
+
+elman_op = torch.library.custom_op(op_name("elman"), elman_forward, mutates_args=())
 
 
 @elman_op.register_fake
@@ -154,6 +164,7 @@ def elman_layer(
         return differentiable.elman(x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu)
     x, h0, w_hh = x.contiguous(), h0.contiguous(), w_hh.contiguous()
     train = needs_grad(x, w_ih, w_hh, b_ih, b_hh, h0)
-    return elman_op(
+    direct = not train and run_directly(x, w_ih, w_hh, b_ih, b_hh, h0)
+    return (elman_forward if direct else elman_op)(
         x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu, train, kernel_name(kernel, x)
     )

@@ -29,7 +29,15 @@ from torch import Tensor
 
 from rnnkit.cells import differentiable
 from rnnkit.cells._common import bias_grad, needs_grad, product_grads
-from rnnkit.cells._ops import check_rows, fake, given, input_grads, kernel_name, op_name
+from rnnkit.cells._ops import (
+    check_rows,
+    fake,
+    given,
+    input_grads,
+    kernel_name,
+    op_name,
+    run_directly,
+)
 from rnnkit.cells.differentiable import differentiable_grads, use_plain_ops
 from rnnkit.kernels import get_kernel
 from rnnkit.kernels.reference import previous_states
@@ -37,8 +45,7 @@ from rnnkit.kernels.reference import previous_states
 Opt = Tensor | None
 
 
-@torch.library.custom_op(op_name("gru"), mutates_args=())
-def gru_op(
+def gru_forward(
     x: Tensor,
     w_ih: Tensor,
     w_hh: Tensor,
@@ -57,6 +64,9 @@ def gru_op(
     kern = get_kernel(kernel, x.device.type)
     y, hT, gates, ghn = kern.gru_forward(x, w_ih, b_ih, w_hh, b_hh, h0, batch_sizes, reverse, save)
     return y, hT, given(gates, save, x), given(ghn, save, x)
+
+
+gru_op = torch.library.custom_op(op_name("gru"), gru_forward, mutates_args=())
 
 
 @gru_op.register_fake
@@ -159,7 +169,8 @@ def gru_layer(
     x, h0 = x.contiguous(), h0.contiguous()
     w_ih, w_hh = w_ih.contiguous(), w_hh.contiguous()
     train = needs_grad(x, w_ih, w_hh, b_ih, b_hh, h0)
-    y, hT, _, _ = gru_op(
+    direct = not train and run_directly(x, w_ih, w_hh, b_ih, b_hh, h0)
+    y, hT, _, _ = (gru_forward if direct else gru_op)(
         x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, train, kernel_name(kernel, x)
     )
     return y, hT

@@ -30,7 +30,15 @@ from torch import Tensor
 
 from rnnkit.cells import differentiable
 from rnnkit.cells._common import bias_grad, input_projection, needs_grad, product_grads
-from rnnkit.cells._ops import check_rows, fake, given, input_grads, kernel_name, op_name
+from rnnkit.cells._ops import (
+    check_rows,
+    fake,
+    given,
+    input_grads,
+    kernel_name,
+    op_name,
+    run_directly,
+)
 from rnnkit.cells.differentiable import differentiable_grads, use_plain_ops
 from rnnkit.kernels import get_kernel
 from rnnkit.kernels.reference import previous_states
@@ -38,8 +46,7 @@ from rnnkit.kernels.reference import previous_states
 Opt = Tensor | None
 
 
-@torch.library.custom_op(op_name("jordan"), mutates_args=())
-def jordan_op(
+def jordan_forward(
     x: Tensor,
     w_ih: Tensor,
     w_ho: Tensor,
@@ -59,6 +66,9 @@ def jordan_op(
     kern = get_kernel(kernel, x.device.type)
     gx = input_projection(x, w_ih, b_ih, b_ho)  # (T, B, H)
     return kern.jordan_forward(gx, w_ho, w_out, b_out, o0, batch_sizes, reverse, relu, save)
+
+
+jordan_op = torch.library.custom_op(op_name("jordan"), jordan_forward, mutates_args=())
 
 
 @jordan_op.register_fake
@@ -177,7 +187,8 @@ def jordan_layer(
     w_ho, w_out = w_ho.contiguous(), w_out.contiguous()
     train = needs_grad(x, w_ih, w_ho, b_ih, b_ho, w_out, b_out, o0)
     name = kernel_name(kernel)
-    return jordan_op(
+    direct = not train and run_directly(x, w_ih, w_ho, b_ih, b_ho, w_out, b_out, o0)
+    return (jordan_forward if direct else jordan_op)(
         x, w_ih, w_ho, b_ih, b_ho, w_out, b_out, o0, batch_sizes, reverse, relu, train, name
     )
 

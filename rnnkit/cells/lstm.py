@@ -38,15 +38,22 @@ from rnnkit.cells._common import (
     product_grads,
     weight_grads,
 )
-from rnnkit.cells._ops import check_rows, fake, given, input_grads, kernel_name, op_name
+from rnnkit.cells._ops import (
+    check_rows,
+    fake,
+    given,
+    input_grads,
+    kernel_name,
+    op_name,
+    run_directly,
+)
 from rnnkit.cells.differentiable import differentiable_grads, use_plain_ops
 from rnnkit.kernels import get_kernel
 
 Opt = Tensor | None
 
 
-@torch.library.custom_op(op_name("lstm"), mutates_args=())
-def lstm_op(
+def lstm_forward(
     x: Tensor,
     w_ih: Tensor,
     w_hh: Tensor,
@@ -69,6 +76,9 @@ def lstm_op(
         x, w_ih, w_hh, joint_bias(b_ih, b_hh), w_hr, h0, c0, batch_sizes, reverse, save
     )
     return y, hT, cT, given(gates, save, x), given(c, save, x)
+
+
+lstm_op = torch.library.custom_op(op_name("lstm"), lstm_forward, mutates_args=())
 
 
 @lstm_op.register_fake
@@ -176,8 +186,7 @@ def _backward(ctx, dy, dhT, dcT, _dgates, _dc):
 lstm_op.register_autograd(_backward, setup_context=_setup_context)
 
 
-@torch.library.custom_op(op_name("lstm_step"), mutates_args=())
-def lstm_step_op(
+def lstm_step(
     x: Tensor,
     w_ih: Tensor,
     w_hh: Tensor,
@@ -196,6 +205,9 @@ def lstm_step_op(
         return kern.lstm_step(x, w_ih, w_hh, bias, w_hr, h, c)
     _, hT, cT, _, _ = kern.lstm_forward(x[None], w_ih, w_hh, bias, w_hr, h, c, None, False, False)
     return hT, cT
+
+
+lstm_step_op = torch.library.custom_op(op_name("lstm_step"), lstm_step, mutates_args=())
 
 
 @lstm_step_op.register_fake
@@ -229,11 +241,13 @@ def lstm_layer(
     w_ih, w_hh = w_ih.contiguous(), w_hh.contiguous()
     w_hr = None if w_hr is None else w_hr.contiguous()
     train = needs_grad(x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0)
+    direct = not train and run_directly(x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0)
     if not train and x.shape[0] == 1 and batch_sizes is None:
         # Generation, one token at a time: both products and the gates in one fused call.
-        hT, cT = lstm_step_op(x[0], w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, name)
+        step = lstm_step if direct else lstm_step_op
+        hT, cT = step(x[0], w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, name)
         return hT.unsqueeze(0), hT, cT
-    y, hT, cT, _, _ = lstm_op(
+    y, hT, cT, _, _ = (lstm_forward if direct else lstm_op)(
         x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, batch_sizes, reverse, train, name
     )
     return y, hT, cT

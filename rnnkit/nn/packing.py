@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torch._library.fake_impl import allocate_size
 
 
 def batch_size(batch_sizes: Tensor, sorted_indices: Tensor | None, state: Tensor | None) -> int:
@@ -38,8 +39,20 @@ def first_batch_size(batch_sizes: Tensor) -> int:
 
 @first_batch_size.register_fake
 def _(batch_sizes):
-    batch = torch.library.get_ctx().new_dynamic_size(min=1)
-    return batch
+    """A new size known only at run time (an unbacked SymInt, at least 1).
+
+    ``ctx.new_dynamic_size`` makes one only under ``fullgraph=True`` or ``torch.export``:
+    plain ``torch.compile`` (and ``torch._dynamo.explain``) refuse it unless the process-wide
+    ``capture_dynamic_output_shape_ops`` is set, and the refusal, inside the layer's error
+    context, made Dynamo give up the whole forward (4 graph breaks on packed input). The
+    size is a scalar, not a tensor of data-dependent shape, and every backend that takes
+    Dynamo's graphs with unbacked sizes takes it; so it is made from the shape environment
+    directly, as ``new_dynamic_size`` would (``allocate_size``), whatever that flag says.
+    """
+    shape_env = getattr(batch_sizes, "fake_mode", None) and batch_sizes.fake_mode.shape_env
+    if shape_env is None:  # fake tensors without symbolic shapes: the usual refusal
+        return torch.library.get_ctx().new_dynamic_size(min=1)
+    return allocate_size(shape_env, min_val=1)
 
 
 def active_mask(batch_sizes: Tensor, batch: int, device) -> Tensor:
