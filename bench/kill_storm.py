@@ -12,8 +12,12 @@ before its moment counts no kill, and the next round takes the next moment. Ever
     .venv/bin/python bench/kill_storm.py                     # 11 tasks x 20 kills (an hour or so)
     .venv/bin/python bench/kill_storm.py --tasks chat speech --kills 5
 
-It prints one line per task (kills, rounds, seconds, corrupt checkpoints, weights equal) and
-exits 1 if any task fails. ``tests/test_kill_storm.py`` runs a two-kill version in the suite.
+It prints one line per task as it goes (kills, rounds, seconds, corrupt checkpoints, weights
+equal), with the time the task's storm should take (its uninterrupted run times 2 + kills / 2:
+a kill lands at a random moment of a run, and a resume does the rest), then a summary table,
+and exits 1 if any task fails. ``--doc docs/reliability.md`` writes that table between the
+file's ``kill_storm`` markers. ``tests/test_kill_storm.py`` runs a two-kill version in the
+suite.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -40,6 +45,7 @@ from rnnkit.train import checkpoint as ckpt  # noqa: E402
 STEPS = 60
 KILLS = 20
 MOMENTS = ("checkpoint", "test")
+MARKER = ("<!-- kill_storm: begin -->", "<!-- kill_storm: end -->")
 
 
 def without_stop_rules(flags: list) -> list:
@@ -128,6 +134,8 @@ def storm(task: str, flags: list, tmp: Path, kills: int = KILLS, moments: tuple[
     subprocess.run(command(task, flags, reference, False, steps), check=True,
                    capture_output=True)  # fmt: skip
     whole = time.perf_counter() - t0  # one uninterrupted run, start-up included
+    print(f"{task}: one run takes {whole:.0f} s; the storm about "
+          f"{whole * (2 + kills / 2) / 60:.1f} min", flush=True)  # fmt: skip
     out, rng, done, rounds = tmp / "storm", random.Random(task if seed is None else seed), 0, 0
     while done < kills:
         rounds += 1
@@ -174,6 +182,30 @@ def storm(task: str, flags: list, tmp: Path, kills: int = KILLS, moments: tuple[
                  results["training"]["steps"], corrupt, unequal)  # fmt: skip
 
 
+def table(storms: list[Storm], argv: str, seconds: float) -> str:
+    """The summary as Markdown: the command, then one row per task."""
+    rows = [f"`{argv}` ({seconds / 60:.0f} min, {time.strftime('%Y-%m-%d')}):", "",
+            "| task | kills | resumes | steps | corrupt checkpoint folders | final weights equal |",
+            "|---|---:|---:|---:|---:|---|"]  # fmt: skip
+    for s in storms:
+        equal = "yes" if not s.unequal else f"no ({len(s.unequal)} tensors)"
+        rows.append(f"| {s.task} | {s.kills} | {s.rounds} | {s.steps} | {len(s.corrupt)} | "
+                    f"{equal} |")  # fmt: skip
+    return "\n".join(rows)
+
+
+def write_doc(path: Path, text: str) -> None:
+    """Replace what lies between the file's ``kill_storm`` markers with ``text``."""
+    doc = path.read_text()
+    start, end = doc.find(MARKER[0]), doc.find(MARKER[1])
+    if start < 0 or end < start:
+        raise SystemExit(f"{path} has no {MARKER[0]} ... {MARKER[1]} markers")
+    doc = doc[: start + len(MARKER[0])] + "\n" + text + "\n" + doc[end:]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(doc)
+    tmp.replace(path)
+
+
 def main() -> int:
     from tests.test_task_contract import CASES
 
@@ -183,16 +215,24 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=STEPS, help="training steps (default 60)")
     p.add_argument("--moments", nargs="+", choices=MOMENTS, default=(),
                    help="kill at these moments in turn (default: at random moments)")  # fmt: skip
+    p.add_argument("--doc", type=Path, help="write the summary table into this Markdown file")
     args = p.parse_args()
-    failed = 0
+    failed, storms, started = 0, [], time.perf_counter()
     for task in args.tasks:
         with tempfile.TemporaryDirectory() as d:
             flags, *_ = CASES[task](Path(d))
             s = storm(task, flags, Path(d), args.kills, tuple(args.moments), args.steps)
+        storms.append(s)
         print(s.line(), flush=True)
         for c in s.corrupt:
             print(f"  corrupt: {c}")
         failed += not (s.ok and s.steps == args.steps)
+    argv = " ".join(["python bench/kill_storm.py", *sys.argv[1:]])
+    argv = re.sub(r" --doc \S+", "", argv)
+    text = table(storms, argv, time.perf_counter() - started)
+    print(text)
+    if args.doc:
+        write_doc(args.doc, text)
     return 1 if failed else 0
 
 

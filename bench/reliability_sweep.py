@@ -640,34 +640,52 @@ def try_read(read: Callable[[Path], object], path: Path, timeout: int, c: Counte
         signal.alarm(0)
 
 
+SECONDS: dict[str, float] = {}  # name -> seconds its cases took (the estimate of a longer sweep)
+SETUP: dict[str, float] = {}  # what a sweep does once whatever its counts
+
+
+def timed(name: str, t0: float) -> None:
+    SECONDS[name] = SECONDS.get(name, 0.0) + time.perf_counter() - t0
+
+
 def sweep_readers(cases: int, timeout: int, rng: random.Random, tmp: Path, only) -> dict:
     counts: dict[str, Counter] = {}
     for name, (suffixes, make, read) in READERS.items():
         if only(name):
+            t0 = time.perf_counter()
             c = counts.setdefault(name, Counter())
             for i in range(cases):
                 path = tmp / f"case{i}{suffixes[i % len(suffixes)]}"
                 path.write_bytes(make(rng, path.suffix))
                 try_read(read, path, timeout, c)
                 path.unlink()
+            timed(name, t0)
     for name, (make, suffix, read) in FILE_READERS.items():
         if only(name):
+            t0 = time.perf_counter()
             c = counts.setdefault(name, Counter())
             for i in range(cases):
                 path = tmp / f"case{i}{suffix(rng)}"
                 path.write_bytes(make(rng))
                 try_read(read, path, timeout, c)
                 path.unlink()
+            timed(name, t0)
     for name, (make, read) in FOLDER_READERS.items():
         if only(name):
+            t0 = time.perf_counter()
             c = counts.setdefault(name, Counter())
             for i in range(cases):
                 folder = make(rng, tmp / f"folder{i}")
                 try_read(read, folder, timeout, c)
                 shutil.rmtree(folder)
+            timed(name, t0)
     return counts
 
 
+# the first words of every command case's name (the readers' names start otherwise)
+COMMAND_WORDS = ("train", "evaluate", "chat", "translate", "reorder", "predict", "caption",
+                 "transcribe", "forecast", "inspect", "compose", "gradients", "memory-task",
+                 "demo", "bench", "export")  # fmt: skip
 TINY = ["--max-steps", "2", "--hidden-size", "4", "--num-layers", "1", "--quiet"]
 
 
@@ -798,6 +816,11 @@ def command_cases(runs: dict[str, Path]) -> dict[str, Callable[[random.Random, P
         o = out_path(rng, d, "", folder=True)
         return ["demo", "--minutes", "0.02", "--out", o.path], None, o
 
+    def export_out(rng: random.Random, d: Path) -> tuple:
+        o = out_path(rng, d, "", folder=True)
+        argv = ["export", str(runs[rng.choice(["lm", "classify"])]), "--out", o.path]
+        return argv + ["--force"] * o.force, None, o
+
     def bench_plot(rng: random.Random, d: Path) -> tuple:
         o = out_path(rng, d, ".png")
         argv = ["bench", "--quick", "--no-generation", "--plot", o.path]
@@ -845,6 +868,9 @@ def command_cases(runs: dict[str, Path]) -> dict[str, Callable[[random.Random, P
         "reorder --attention": with_path("reorder", "reorder", lambda d: ["king the of"],
                                          "--attention", ".png"),
         "caption --plot": with_path("caption", "caption", image_input, "--plot", ".png"),
+        "caption --attention": with_path("caption", "caption", image_input, "--attention",
+                                         ".png"),
+        "export --out": export_out,
         "predict --output": predict_output,
         "forecast --png": forecast_png,
         "inspect --out": inspect_out,
@@ -862,11 +888,14 @@ def sweep_commands(cases: int, timeout: int, rng: random.Random, tmp: Path, only
     wanted = [name for name in table if only(name)]
     if not wanted:
         return {}
+    t0 = time.perf_counter()
     runs = train_runs(tmp)
+    SETUP["training the runs"] = time.perf_counter() - t0
     table = command_cases(runs)
     run = run_in_process if in_process else run_subprocess
     counts: dict[str, Counter] = {}
     for name in wanted:
+        t0 = time.perf_counter()
         c = counts.setdefault(name, Counter())
         for i in range(cases):
             d = tmp / f"cmd{i}"
@@ -885,7 +914,22 @@ def sweep_commands(cases: int, timeout: int, rng: random.Random, tmp: Path, only
                     c["overwrite"] += 1
                     c[f"overwrite: {' '.join(argv[:2])} ... ({len(changed)} paths)"] += 1
             shutil.rmtree(d, ignore_errors=True)
+        timed(name, t0)
     return counts
+
+
+def estimate(cases: int, commands: int, full: int = 300) -> str:
+    """How long ``full`` cases per reader and command would take at this sweep's pace."""
+    readers = sum(v for k, v in SECONDS.items() if not k.startswith(COMMAND_WORDS))
+    runs = sum(v for k, v in SECONDS.items() if k.startswith(COMMAND_WORDS))
+    total = readers * full / max(cases, 1) + runs * full / max(commands, 1) + sum(SETUP.values())
+    slowest = sorted(SECONDS.items(), key=lambda kv: -kv[1])[:5]
+    per = ", ".join(f"{k} {v / (commands if k.startswith(COMMAND_WORDS) else cases):.2f} s"
+                    for k, v in slowest)  # fmt: skip
+    return (
+        f"at this pace {full} cases per reader and command would take about "
+        f"{total / 60:.0f} min (slowest per case: {per})"
+    )
 
 
 def table_text(counts: dict[str, Counter]) -> str:
@@ -937,7 +981,7 @@ def main() -> None:
                                   not args.subprocess)  # fmt: skip
     text = table_text({**readers, **commands})
     took = f"{time.time() - t0:.0f} s, seed {args.seed}"
-    print(text + f"\n\n{took}")
+    print(text + f"\n\n{took}\n{estimate(args.cases, args.commands)}")
     if args.doc:
         command = "python bench/" + Path(__file__).name + " " + " ".join(sys.argv[1:])
         write_doc(args.doc, text + f"\n\n({took})", command.strip())

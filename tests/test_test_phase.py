@@ -12,11 +12,17 @@ from collections import Counter
 import pytest
 
 from rnnkit.cli.main import main
-from rnnkit.runs.driver import bounded_phase, time_margin, zero_figures
+from rnnkit.runs.driver import (
+    bounded_phase,
+    time_margin,
+    training_deadline,
+    validation_phase,
+    zero_figures,
+)
 from rnnkit.scoring.bleu import bleu_chrf
 from rnnkit.scoring.captions import caption_scores
 from rnnkit.scoring.order import scores
-from rnnkit.tasks.phase import TestPhase, scored_note
+from rnnkit.tasks.phase import TestPhase, partial_figure, scored_note
 from rnnkit.train.trainer import TrainConfig
 from tests.test_cli_lm import cli
 
@@ -92,7 +98,7 @@ def test_the_console_says_how_many_items_were_scored():
 def test_the_budget_is_what_is_left_of_max_time_and_its_margin():
     started = time.monotonic() - 20  # set-up and training took 20 s so far
     phase = bounded_phase(TrainConfig(max_time=60), started)
-    assert phase.seconds == pytest.approx(60 + 30 - 20, abs=1)
+    assert phase.seconds == pytest.approx(60 + 27 - 20, abs=1)  # 3 s kept for the pictures
     assert time_margin(60) == 30 and time_margin(1200) == 300
     late = bounded_phase(TrainConfig(max_time=60), time.monotonic() - 500)
     assert late.seconds == 10  # a floor: the test always gets a few chunks
@@ -218,3 +224,75 @@ def test_help_states_the_test_bounds_and_their_defaults(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "--test-time SECONDS" in text and "max(30, T/4)" in text
     assert "--test-limit" in text and "0: all" in text
+
+
+def test_a_validation_decodes_the_same_sample_in_one_batch_and_says_when_cut():
+    items = list(range(100))
+    batches = []
+
+    def decode(xs):
+        batches.append(len(xs))
+        return squares(xs)
+
+    first = TestPhase(limit=30).validate(items, decode)
+    second = TestPhase(limit=30).validate(items, decode)
+    assert batches == [30, 30] and first.indices == second.indices and not first.partial
+    assert partial_figure(first) == {}
+    whole = TestPhase().validate(items, decode)
+    assert whole.indices == items and batches[-1] == 100
+    late = TestPhase(seconds=0.0, started=time.monotonic() - 1).validate(items, decode)
+    assert late.partial and late.indices == sorted(late.indices) and len(late.indices) == 8
+    assert set(late.indices) <= set(whole.indices)
+    assert partial_figure(late) == {"partial": 1.0, "decoded": 8.0}
+
+
+def test_the_shares_of_a_max_time_budget_end_in_order():
+    started = 100.0
+    config = TrainConfig(max_time=60)
+    assert training_deadline(config, started) == pytest.approx(100 + 60 + 10)
+    assert validation_phase(config, started, False).deadline() == pytest.approx(100 + 60 + 20)
+    assert training_deadline(TrainConfig(max_steps=5), started) is None
+    assert validation_phase(TrainConfig(max_steps=5, val_limit=9), started, False).limit == 9
+
+
+def test_a_max_time_command_ends_within_its_bound_and_says_what_it_scored(
+    pairs, monkeypatch, capsys
+):
+    """The whole command (set-up, training, the last validation, baselines, the test) within
+    --max-time T + the margin, with decoding slowed down to 50 ms an item, so that decoding
+    every validation and test pair (120 + 2 x 120) would take 18 s; the margin is cut to 6 s
+    and the test's floor to 0.5 s so that the test takes seconds."""
+    from rnnkit.runs import driver
+    from rnnkit.tasks.writing import WritingTask
+
+    monkeypatch.setattr(driver, "time_margin", lambda t: 6.0)
+    monkeypatch.setattr(driver, "MIN_TEST_S", 0.5)
+    decode = WritingTask.decode
+
+    def slow(self, model, sources, *args, **kwargs):
+        time.sleep(0.05 * len(sources))
+        return decode(self, model, sources, *args, **kwargs)
+
+    monkeypatch.setattr(WritingTask, "decode", slow)
+    from tests.test_translate import write_pairs
+
+    data = write_pairs(pairs / "more.tsv", 600)
+    argv = ["train", "translate", "--data", data, "--tokens", "word", "--max-time", "1",
+            "--embed-dim", "8", "--hidden-size", "12", "--num-layers", "1", "--val", "0.2",
+            "--test", "0.2", "--eval-every", "10000", "--quiet",
+            "--out", pairs / "timed"]  # fmt: skip
+    started = time.monotonic()
+    code, out, err = cli(capsys, *map(str, argv))
+    took = time.monotonic() - started
+    assert code == 0, err
+    # the bound, plus a first chunk of the two decodings (8 items x 2 x 50 ms) and slack for
+    # a machine busy with other work (set-up, pictures); unbounded it would be 18 s more
+    assert took < 1 + 6 + 3, took
+    results = json.loads((pairs / "timed" / "results.json").read_text())
+    info = results["test_scored"]
+    assert info["limited_by"] == "time" and 8 <= info["scored"] < info["of"]
+    assert results["test"]["pairs"] == info["scored"]
+    assert f"scored {info['scored']} of {info['of']} test pairs" in out
+    rows = [json.loads(x) for x in (pairs / "timed" / "metrics.jsonl").read_text().splitlines()]
+    last = [r for r in rows if "val_bleu" in r][-1]
+    assert last["val_partial"] == 1 and last["val_decoded"] < results["split"]["val"]

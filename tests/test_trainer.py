@@ -259,3 +259,28 @@ def test_time_budget_stops_the_run_and_decays_the_rate(monkeypatch):
     summary = t.fit()
     assert summary["stop_reason"]["rule"] == "max_time" and summary["elapsed_s"] >= 0.3
     assert lrs[-1] < lrs[len(lrs) // 2] <= 2e-3
+
+
+def test_a_validation_cut_short_does_not_pick_the_best(tmp_path):
+    # the third validation covers fewer items (a time budget stopped its decoding): its better
+    # figure is logged but not compared with the full ones
+    values = iter([3.0, 2.0, {"score": 1.0, "partial": 1.0}, 2.5])
+
+    def metrics_fn(m, data):
+        v = next(values)
+        return v if isinstance(v, dict) else {"score": v}
+
+    prepare_run_dir(tmp_path, "test", False)
+    t = Trainer(model(), lm_loss, stream(), stream(2, 6), out_dir=tmp_path, metrics_fn=metrics_fn,
+                config=cfg(max_steps=4, eval_every=1, monitor="val_score"))  # fmt: skip
+    summary = t.fit()
+    assert summary["best_step"] == 2 and summary["best_value"] == 2.0
+    records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r.get("val_partial", 0) for r in records if "val_score" in r] == [0, 0, 1, 0]
+
+
+def test_a_deadline_stops_training_after_one_step_at_least():
+    t = Trainer(model(), lm_loss, stream(), config=cfg(max_time=1000, eval_every=1000),
+                stop_at=time.monotonic() - 1)  # fmt: skip
+    summary = t.fit()
+    assert summary["steps"] == 1 and summary["stop_reason"]["rule"] == "max_time"

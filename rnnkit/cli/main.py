@@ -16,6 +16,8 @@ import argparse
 import importlib
 import os
 import sys
+import time
+from pathlib import Path
 
 from rnnkit.cli.flags import check_outputs, one_line_errors, show_defaults
 from rnnkit.data.text import user_text
@@ -75,7 +77,22 @@ def version() -> str:
         return "unknown"
 
 
+def process_started() -> float:
+    """The ``time.monotonic()`` at which this process started (Linux's /proc/self/stat; now
+    where that cannot be read), so that a time budget counts Python's and torch's start-up."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[19])  # field 22, starttime: clock ticks after boot
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.monotonic()
+    return time.monotonic() - min(max(age, 0.0), 60.0)  # more than a minute: not ours alone
+
+
 def main(argv: list[str] | None = None) -> int:
+    # a command's time budget (train --max-time) counts from here: from the process's start
+    # on the command line, from this call where a program calls main
+    started = process_started() if argv is None else time.monotonic()
     argv = sys.argv[1:] if argv is None else list(argv)
     try:  # Python hands over bytes that are not UTF-8 as lone surrogates: refused here, once
         for n, arg in enumerate(argv, 1):
@@ -93,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         check_outputs(args)  # a file the command would write, refused before any work
+        args.started = started
         return int(args.func(args) or 0)
     except RnnkitError as exc:
         print(f"rnnkit: error: {exc}", file=sys.stderr)

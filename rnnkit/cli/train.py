@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         sections = {s: section_values(args, s) for s in ("data", "model")}
         sections["train"] = train
-    results = fit(args.task, **sections, out=args.out, resume=args.resume, nproc=args.nproc)
+    results = fit(args.task, **sections, out=args.out, resume=args.resume, nproc=args.nproc,
+                  started=getattr(args, "started", None))  # fmt: skip
     if not results:
         return 0  # a rank other than 0 under torchrun: rank 0 reports
     text = describe_training(results, args.out) + "\n" + get_task(args.task).format_results(results)

@@ -51,6 +51,7 @@ N_FFT = 512
 F_MIN = 20.0
 LOG_FLOOR = 1e-6
 MAX_FILE_SECONDS = 3600.0  # longest file read at all: an hour is 230 MB of float32
+MIN_RATE = 1000  # Hz: slower "audio" files are refused, not resampled
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au")
 
 
@@ -76,6 +77,10 @@ def read_audio(
         ) from None
     if info.frames <= 0 or info.samplerate <= 0:
         raise RnnkitError(f"{path}: holds no audio (0 s)")
+    if info.samplerate < MIN_RATE:  # 3000 samples at 1 Hz took 12 s to resample to 16 kHz
+        raise RnnkitError(
+            f"{path}: a sample rate of {info.samplerate} Hz is not sound (at least {MIN_RATE} Hz)"
+        )
     seconds = info.frames / info.samplerate
     if seconds > max_seconds:
         raise RnnkitError(

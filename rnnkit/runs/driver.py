@@ -47,8 +47,14 @@ STOP_RULES = ("max_steps", "max_time", "epochs")
 TEST_SETTINGS = ("test_time", "test_limit")  # the test phase's bounds: not the model's
 RESUME_CHANGES = (*STOP_RULES, *TEST_SETTINGS, "progress")  # what a resumed run may change
 # with --max-time T and no --test-time, the whole of `fit` ends within T + time_margin(T) (plus
-# a few items' decodings), unless its set-up or the last validation alone takes longer; the
-# test phase always gets at least MIN_TEST_S
+# a few items' decodings) after `started`: the margin M is shared out, so that training stops
+# by T + M * TRAIN_SHARE (a slow set-up takes from training, not from the end), validations
+# (the last one comes after training) stop decoding by T + M * VAL_SHARE, the baselines and
+# the test phase by T + M * (1 - END_SHARE), which leaves the rest for the test's pictures and
+# results.json; the test phase always gets at least MIN_TEST_S
+TRAIN_SHARE = 1 / 3
+VAL_SHARE = 2 / 3
+END_SHARE = 0.1
 MIN_TEST_S = 10.0
 SECTIONS = ("data", "model", "train")
 
@@ -113,6 +119,7 @@ def fit(
     out: str | Path,
     resume: bool = False,
     nproc: int = 1,
+    started: float | None = None,
 ) -> dict[str, Any]:
     """Train task ``task`` into run folder ``out`` and test it; return the results.
 
@@ -120,9 +127,11 @@ def fit(
     the task's ``Data`` and ``Model`` classes and ``TrainConfig``); missing ones take the task's
     defaults. With ``resume``, the run in ``out`` continues with its own settings: only the
     stopping rules (max_steps, max_time, epochs) and ``nproc`` may change. Returns what
-    results.json holds (an empty dict on ranks other than 0 under torchrun).
+    results.json holds (an empty dict on ranks other than 0 under torchrun). ``started``: the
+    ``time.monotonic()`` a ``max_time`` budget counts from (default: now; the command line
+    gives its process's start, so that importing and reading count too).
     """
-    started = time.monotonic()  # the test phase's budget counts from here
+    started = time.monotonic() if started is None else started
     data, model = dict(data or {}), dict(model or {})
     # an unset stop rule is absent, so that the task's default rule applies
     train = {k: v for k, v in (train or {}).items() if not (k in STOP_RULES and v is None)}
@@ -164,17 +173,18 @@ def fit(
     the_task.batch_sources(splits, 0, world, 0)  # data too small for the batches fails here
     build_kernels(the_task, train_cfg)
     # validation decodings show a passing bar (one process: no bars from every rank)
-    the_task.phase = TestPhase(progress=train_cfg.progress and world == 1)
+    the_task.phase = validation_phase(train_cfg, started, train_cfg.progress and world == 1)
     # a run killed before its first checkpoint starts again from step 0 with its settings
     from_checkpoint = resume and ckpt.latest_checkpoint(out) is not None
-    args = (the_task, splits, train_cfg.to_dict(), str(out), from_checkpoint)
+    args = (the_task, splits, train_cfg.to_dict(), str(out), from_checkpoint,
+            training_deadline(train_cfg, started))  # fmt: skip
     if under_torchrun() and int(os.environ["RANK"]) != 0:
         launch(_train_worker, nproc, *args)  # rank 0 owns the run folder and reports
         return {}
     ckpt.check_run_dir(out, task, resume)  # before the lock file, so a refusal leaves no trace
     with ckpt.run_lock(out):
         return _fit_locked(the_task, splits, train_cfg, out, resume, from_checkpoint, nproc,
-                           started)  # fmt: skip
+                           started, args[-1])  # fmt: skip
 
 
 def time_margin(max_time: float) -> float:
@@ -183,14 +193,34 @@ def time_margin(max_time: float) -> float:
     return max(30.0, max_time / 4)
 
 
+def training_deadline(config: TrainConfig, started: float) -> float | None:
+    """With ``max_time``: the ``time.monotonic()`` by which training stops, however little of
+    ``max_time`` it has had (``TRAIN_SHARE`` of the margin after ``max_time``)."""
+    if not config.max_time:
+        return None
+    return started + config.max_time + TRAIN_SHARE * time_margin(config.max_time)
+
+
+def validation_phase(config: TrainConfig, started: float, progress: bool) -> TestPhase:
+    """How validations decode during training: ``val_limit`` items (the same sample each
+    time), and with ``max_time`` no later than ``VAL_SHARE`` of the margin after it (the last
+    validation, after training, is the one this cuts short)."""
+    seconds = None
+    if config.max_time:
+        seconds = config.max_time + VAL_SHARE * time_margin(config.max_time)
+    return TestPhase(progress=progress, seconds=seconds, limit=config.val_limit, started=started)
+
+
 def bounded_phase(config: TrainConfig, started: float) -> TestPhase:
     """The test phase's bounds: ``test_time`` seconds from now, or with ``max_time`` what is
-    left of ``max_time + time_margin(max_time)`` since ``started`` (at least ``MIN_TEST_S``);
-    otherwise none. ``test_limit`` items at most."""
+    left of ``max_time + time_margin(max_time)`` since ``started``, less ``END_SHARE`` of the
+    margin for what follows the phase (at least ``MIN_TEST_S``); otherwise none.
+    ``test_limit`` items at most."""
     now = time.monotonic()
     seconds = config.test_time
     if seconds is None and config.max_time:
-        seconds = max(started + config.max_time + time_margin(config.max_time) - now, MIN_TEST_S)
+        end = started + config.max_time + (1 - END_SHARE) * time_margin(config.max_time)
+        seconds = max(end - now, MIN_TEST_S)
     return TestPhase(progress=config.progress, seconds=seconds, limit=config.test_limit,
                      started=now)  # fmt: skip
 
@@ -209,7 +239,7 @@ def zero_figures(run_dir: Path) -> list[str]:
 
 def _fit_locked(
     the_task: Task, splits: Splits, train_cfg: TrainConfig, out: Path, resume: bool,
-    from_checkpoint: bool, nproc: int, started: float,
+    from_checkpoint: bool, nproc: int, started: float, stop_at: float | None,
 ) -> dict[str, Any]:  # fmt: skip
     """``fit`` past the checks, holding the run folder's lock."""
     task = the_task.name
@@ -226,7 +256,8 @@ def _fit_locked(
             (run_dir / stale).unlink(missing_ok=True)
     summary_path = run_dir / "summary.json"
     summary_path.unlink(missing_ok=True)
-    launch(_train_worker, nproc, the_task, splits, train_cfg.to_dict(), str(out), from_checkpoint)
+    launch(_train_worker, nproc, the_task, splits, train_cfg.to_dict(), str(out), from_checkpoint,
+           stop_at)  # fmt: skip
     summary = ckpt.read_json(summary_path, "training summary")
     best = the_task.build_model()
     best.load_state_dict(ckpt.load_weights(ckpt.resolve_checkpoint(run_dir)))
@@ -250,8 +281,12 @@ def _fit_locked(
     return results
 
 
-def _train_worker(task: Task, splits: Splits, train_cfg: dict, run_dir: str, resume: bool) -> None:
-    """One training process (rank): its model, its share of the batches, the Trainer."""
+def _train_worker(
+    task: Task, splits: Splits, train_cfg: dict, run_dir: str, resume: bool,
+    stop_at: float | None = None,
+) -> None:  # fmt: skip
+    """One training process (rank): its model, its share of the batches, the Trainer (which
+    stops by ``stop_at``, a ``time.monotonic()``, when given)."""
     rank, world = rank_world()
     config = TrainConfig.from_dict(train_cfg)
     device = pick_device(config.device)
@@ -263,7 +298,7 @@ def _train_worker(task: Task, splits: Splits, train_cfg: dict, run_dir: str, res
     )
     trainer = Trainer(
         model, task.loss, train, val, config=config, out_dir=run_dir, resume=resume,
-        unit=task.unit, metrics_fn=metrics_fn,
+        unit=task.unit, metrics_fn=metrics_fn, stop_at=stop_at,
     )  # fmt: skip
     summary = trainer.fit()
     if rank == 0:

@@ -15,6 +15,12 @@ everything gives the figures of the whole split. ``rnnkit evaluate`` (a task's `
 through the same chunks as a test without a time budget, and so decodes exactly what such a
 test decoded (a budget's smaller chunks batch the items otherwise: sampled decodings draw
 otherwise, the others may differ in the last bits).
+
+Validation during training goes through the same order (``validate``): every validation
+decodes the same items (all, or the first ``limit`` of the fixed order: the same random sample
+each time, so the checkpoints compare), in one batch without a budget. Under a budget (a
+command with ``--max-time``) a validation stops where the budget ends; its figures then cover
+fewer items, and it says so (``Scored.partial``), so that it is not compared with the others.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from tqdm import tqdm
@@ -48,6 +54,11 @@ class Scored:
     def pick(self, items: list[Any]) -> list[Any]:
         """The scored ones of ``items`` (the split the passes ran over), in their order."""
         return [items[i] for i in self.indices]
+
+    @property
+    def partial(self) -> bool:
+        """Stopped by the time budget: fewer items than a validation without one decodes."""
+        return self.limited_by == "time"
 
     def info(self) -> dict[str, Any]:
         """How many items were scored, for results.json."""
@@ -122,6 +133,16 @@ class TestPhase:
         return Scored(indices, {name: [o[i] for i in indices] for name, o in outputs.items()},
                       n, limited_by)  # fmt: skip
 
+    def validate(
+        self, items: list[Any], decode: Callable[[list[Any]], list[Any]], unit: str = "items"
+    ) -> Scored:
+        """One validation's decoding of ``items`` (the validation split): the same sample at
+        every validation (``limit`` items, or all), all in one batch unless there is a time
+        budget, which stops it like the test phase (``Scored.partial``). No bar of its own:
+        ``decode`` shows one per batch where the run shows bars."""
+        whole = replace(self, progress=False, chunk=max(1, len(items)))
+        return whole.run(items, {"validation": decode}, "validation", unit)
+
 
 def scored_note(info: dict[str, Any] | None, count: str) -> list[str]:
     """The console line saying how many test items were scored, when not all were."""
@@ -130,3 +151,9 @@ def scored_note(info: dict[str, Any] | None, count: str) -> list[str]:
     why = {"time": "the test phase's time budget (--test-time)", "limit": "--test-limit"}
     return [f"scored {info['scored']} of {info['of']} test {count} (a random sample; stopped by "
             f"{why.get(info['limited_by'], info['limited_by'])})"]  # fmt: skip
+
+
+def partial_figure(scored: Scored) -> dict[str, float]:
+    """What a validation cut short by the time budget adds to its figures: ``partial`` 1 and
+    the items it decoded (the Trainer then does not let it pick the best checkpoint)."""
+    return {"partial": 1.0, "decoded": float(len(scored.indices))} if scored.partial else {}

@@ -55,7 +55,7 @@ from rnnkit.models.seq2seq import (
 from rnnkit.plots.attention import plot_attention
 from rnnkit.scoring.order import scores
 from rnnkit.tasks.base import Splits, Task, check_source, exactly_one_source, register_task
-from rnnkit.tasks.phase import CHOICE_SHARE, Scored, TestPhase
+from rnnkit.tasks.phase import CHOICE_SHARE, Scored, TestPhase, partial_figure
 from rnnkit.tasks.writing import results_table
 from rnnkit.train.steps import ListBatches, StepOutput
 
@@ -326,8 +326,12 @@ class ReorderTask(Task):
     ) -> dict[str, float]:
         """Greedy decoding of the validation split (quicker than the beam; picks the best), from
         its words: those outside the vocabulary are kept in the output."""
-        pred = [r["words"] for r in self.reorder(model, [s for s, _ in examples], 1)]
-        return scores(pred, [t for _, t in examples], effective_order=True)
+        scored = self.phase.validate(
+            examples, lambda xs: self.reorder(model, [s for s, _ in xs], 1), "sentences"
+        )
+        pred = [r["words"] for r in scored.outputs["validation"]]
+        figures = scores(pred, [t for _, t in scored.pick(examples)], effective_order=True)
+        return {**figures, **partial_figure(scored)}
 
     def score(self, model: nn.Module, examples: list[Example]) -> dict[str, Any]:
         """Figures of the run's decoding (chosen on the validation split after training),

@@ -67,6 +67,7 @@ from rnnkit.tasks.base import (
     exactly_one_source,
     register_task,
 )
+from rnnkit.tasks.phase import partial_figure
 from rnnkit.train.steps import ListBatches, StepOutput
 
 CHUNK_SECONDS = 20.0  # `predict` cuts longer files into pieces at pauses (audio.chunk)
@@ -340,8 +341,12 @@ class SpeechTask(Task):
         self, model: nn.Module, val: ListBatches, examples: list[Utterance]
     ) -> dict[str, float]:
         """Greedy decoding of the validation split (quicker than the beam; picks the best)."""
-        hyps = [self.words(h) for h, _ in self.decode(model, examples, beam=1)]
-        return error_rates([u.text for u in examples], hyps)
+        scored = self.phase.validate(
+            examples, lambda xs: self.decode(model, xs, beam=1), "utterances"
+        )
+        hyps = [self.words(h) for h, _ in scored.outputs["validation"]]
+        figures = error_rates([u.text for u in scored.pick(examples)], hyps)
+        return {**figures, **partial_figure(scored)}
 
     def score(self, model: nn.Module, examples: list[Utterance]) -> dict[str, Any]:
         hyps = [self.words(h) for h, _ in self.decode(model, examples)]

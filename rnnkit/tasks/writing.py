@@ -46,7 +46,7 @@ from rnnkit.generate.search import Hypothesis, beam_search, greedy, sample
 from rnnkit.models.seq2seq import BOS, EOS, UNK
 from rnnkit.plots.curves import plot_curve
 from rnnkit.tasks.base import DECODING, Splits, Task
-from rnnkit.tasks.phase import TestPhase, scored_note
+from rnnkit.tasks.phase import TestPhase, partial_figure, scored_note
 
 BEAM = 5  # the beam width of decoding unless a task or a run chooses another
 DECODE_BATCH = 64
@@ -298,10 +298,15 @@ class WritingTask(Task):
     def metrics(self, model: nn.Module, val: Any, examples: list[Any]) -> dict[str, float]:
         """Greedy decoding of the validation split (quicker than the beam; picks the best), with
         a passing bar when the run shows one (a first validation of an untrained model decodes
-        every output to its longest: minutes on a large split)."""
+        every output to its longest: minutes on a large split); the same sample each time, cut
+        short by a time budget only (``TestPhase.validate``)."""
         progress = "validation: greedy" if self.phase.progress else None
-        rows = self.decode(model, self.sources(examples), beam=1, progress=progress)
-        return self.figures([r["text"] for r in rows], self.references(examples), selection=True)
+        scored = self.phase.validate(
+            examples, lambda xs: self.decode(model, self.sources(xs), beam=1, progress=progress)
+        )
+        texts = [r["text"] for r in scored.outputs["validation"]]
+        figures = self.figures(texts, self.references(scored.pick(examples)), selection=True)
+        return {**figures, **partial_figure(scored)}
 
     def generator(self, model: nn.Module, decoding: Decoding) -> torch.Generator | None:
         """The generator a sampling decoding with a seed draws from (None otherwise)."""

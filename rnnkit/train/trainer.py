@@ -20,8 +20,9 @@ Per step: forward, backward, gradient clipping by total norm (``clip``, on by de
 optimiser step (Adam, AdamW or SGD), learning-rate schedule (linear warm-up, then cosine decay
 to ``min_lr_ratio`` over ``max_steps`` or ``max_time``, or constant). Every ``eval_every`` steps:
 validation, early stopping on ``monitor``, a checkpoint (``best`` too on improvement), the loss
-plot. With ``average`` k > 1, the k best checkpoints by ``monitor`` are kept, and when training
-ends their weights are averaged (checkpoint averaging, as in fairseq's
+plot; a validation whose figures hold ``partial`` (a decoding cut short by a time budget) is
+not compared with the others. With ``average`` k > 1, the k best checkpoints by ``monitor``
+are kept, and when training ends their weights are averaged (checkpoint averaging, as in fairseq's
 ``average_checkpoints.py``), validated, and saved as checkpoint ``average``, which ``best`` then
 names: the test and ``load_run`` use the average. Metrics go to ``metrics.jsonl``; a tqdm bar
 shows loss and items/s. Under ``torch.distributed`` the model is wrapped in DDP, every rank
@@ -80,7 +81,9 @@ class TrainConfig(Settings):
     min_lr_ratio: float = setting(0.1, "final lr / peak lr of the cosine", lo=0, hi=1)
     max_steps: int | None = setting(None, "stop after this many steps", lo=1, hi=10**9)
     max_time: float | None = setting(
-        None, "stop after this many seconds of training", lo=0, hi=1e8, lo_open=True,
+        None, "stop after this many seconds of training (validations included); the whole "
+        "command, set-up, last validation and test included, ends within SECONDS + max(30, "
+        "SECONDS/4): a slow set-up shortens the training", lo=0, hi=1e8, lo_open=True,
         metavar="SECONDS",
     )  # fmt: skip
     epochs: int | None = setting(None, "stop after this many passes over the data", lo=1, hi=10**6)
@@ -91,6 +94,11 @@ class TrainConfig(Settings):
         "(default: with --max-time T, what is left of T + max(30, T/4) seconds since the "
         "command started, at least 10; without --max-time, no limit)", lo=0, hi=1e8,
         lo_open=True, metavar="SECONDS",
+    )  # fmt: skip
+    val_limit: int = setting(
+        0, "decode at most N items of the validation split at each validation (the same "
+        "random sample every time, so the checkpoints compare; the validation loss covers "
+        "all); 0: all", lo=0, hi=10**9,
     )  # fmt: skip
     test_limit: int = setting(
         0, "decode at most N items of each split the test phase decodes (a random sample of "
@@ -169,8 +177,13 @@ class Trainer:
         resume: bool = False,
         unit: str = "items",
         on_step: Callable[[Trainer], None] | None = None,
+        stop_at: float | None = None,
     ):
         self.config = config or TrainConfig()
+        # a time.monotonic() by which training stops whatever max_time says (the driver's share
+        # of a --max-time command, whose set-up counts), after one step at least: reported as
+        # max_time
+        self.stop_at = stop_at
         self.config.validate()
         if len(train_data) < 1:
             raise RnnkitError("the training data holds no batch")
@@ -339,7 +352,10 @@ class Trainer:
             reason = StopReason("max_steps", c.max_steps)
         elif c.epochs and self.step >= c.epochs * len(self.train_data):
             reason = StopReason("epochs", c.epochs)
-        elif c.max_time and self.elapsed >= c.max_time:
+        elif c.max_time and (
+            self.elapsed >= c.max_time
+            or (self.stop_at is not None and time.monotonic() >= self.stop_at and self.step)
+        ):
             reason = StopReason("max_time", c.max_time)
         elif c.patience and self.bad_evals >= c.patience:
             reason = StopReason("patience", c.patience)
@@ -355,7 +371,10 @@ class Trainer:
         metrics = self.evaluate() if self.val_data is not None else {}
         value = metrics.get(self.config.monitor)
         improved = False
-        if value is not None:
+        # a validation cut short by a time budget covers fewer items than the others: it is
+        # logged and checkpointed, but picks the best only when no validation has yet
+        partial = bool(metrics.get("val_partial")) and self.best_value is not None
+        if value is not None and not partial:
             sign = 1 if self.config.mode == "min" else -1
             if self.best_value is None or sign * value < sign * self.best_value:
                 self.best_value, self.best_step, self.bad_evals = value, self.step, 0
