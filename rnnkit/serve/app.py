@@ -168,9 +168,12 @@ def create_app(
     async def healthz() -> dict[str, Any]:
         return {"ok": True, "runs": len(by_name)}
 
-    @app.get("/v1/stats", summary="per run: calls to its model and the inputs they held")
+    @app.get("/v1/stats", summary="per run: calls to its model, the inputs they held and "
+             "the seconds (wall, and CPU of the model's thread) they took")  # fmt: skip
     async def stats() -> dict[str, Any]:
-        return {name: {"calls": b.calls, "inputs": b.batched_inputs, "batching": b.enabled}
+        return {name: {"calls": b.calls, "inputs": b.batched_inputs, "batching": b.enabled,
+                       "model_s": round(b.model_seconds, 4),
+                       "model_cpu_s": round(b.model_cpu_seconds, 4)}
                 for name, b in batchers.items()}  # fmt: skip
 
     @app.get("/v1/runs", summary="every served run: name, task, what it takes and returns")

@@ -13,6 +13,7 @@ request that caused it. With batching off every request is one call, one at a ti
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -62,6 +63,8 @@ class Batcher:
         self.worker: asyncio.Task | None = None
         self.calls = 0  # calls to the model so far, and the inputs they held
         self.batched_inputs = 0
+        self.model_seconds = 0.0  # wall and CPU time inside ``predict``, on the model's thread
+        self.model_cpu_seconds = 0.0
 
     async def submit(self, inputs: list[Any], options: dict[str, Any]) -> list[dict[str, Any]]:
         if self.queue is None:  # made in the server's event loop, on first use
@@ -148,7 +151,12 @@ class Batcher:
     def call(self, inputs: list[Any], options: dict[str, Any]) -> list[dict[str, Any]]:
         self.calls += 1
         self.batched_inputs += len(inputs)
-        return self.predict(inputs, options)
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return self.predict(inputs, options)
+        finally:
+            self.model_seconds += time.perf_counter() - wall
+            self.model_cpu_seconds += time.thread_time() - cpu
 
     def close(self) -> None:
         if self.worker is not None:
