@@ -103,7 +103,8 @@ def test_runs_lists_each_served_run_with_what_it_takes(served):
     assert runs["classify"]["decoding"] == {}
     one = httpx.get(f"{url}/v1/runs/translate").json()
     assert one == runs["translate"]
-    assert httpx.get(f"{url}/healthz").json() == {"ok": True, "runs": len(TASKS)}
+    health = httpx.get(f"{url}/healthz").json()
+    assert health == {"ok": True, "runs": len(TASKS), "threads": torch.get_num_threads()}
 
 
 def test_openapi_schema_and_page(served):
@@ -336,6 +337,14 @@ def test_batcher_joins_concurrent_requests_and_keeps_errors_apart():
     assert out[:6] == [[{"x": i}] for i in range(6)] and all(len(c) == 1 for c in calls)
 
 
+def test_serving_leaves_the_event_loop_a_core(monkeypatch):
+    from rnnkit.serve.app import serving_threads
+
+    for cores, threads in ((1, 1), (2, 1), (16, 15)):
+        monkeypatch.setattr(torch, "get_num_threads", lambda c=cores: c)
+        assert serving_threads() == threads
+
+
 def test_a_request_over_its_time_is_a_504(served):
     import time
 
@@ -395,7 +404,8 @@ def test_the_serve_command(served, tmp_path):
         port = s.getsockname()[1]
     env = {**os.environ, "SERVE_TOKEN": "t0ken"}
     cmd = [sys.executable, "-m", "rnnkit.cli.main", "serve", str(folders["classify"]),
-           "--port", str(port), "--token-env", "SERVE_TOKEN", "--no-batching"]  # fmt: skip
+           "--port", str(port), "--token-env", "SERVE_TOKEN", "--no-batching",
+           "--threads", "1"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
@@ -408,6 +418,7 @@ def test_the_serve_command(served, tmp_path):
             assert proc.poll() is None, proc.stderr.read().decode()
             assert time.monotonic() < deadline, "rnnkit serve did not start"
             time.sleep(0.2)
+        assert httpx.get(f"{url}/healthz").json()["threads"] == 1
         auth = {"authorization": "Bearer t0ken"}
         r = httpx.post(f"{url}/v1/runs/classify/predict", json={"inputs": ["a great film"]},
                        headers=auth)  # fmt: skip
