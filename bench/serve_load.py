@@ -2,15 +2,22 @@
 requests per second and p50/p99 latency with dynamic batching and without (one at a time).
 
 The server runs in its own process on a free loopback port (``rnnkit serve RUN RUN --port P``,
-``--no-batching`` for the second pass). Each client sends one input per request, drawn from the
-run's own training file, and waits for the answer before sending the next. Every answer is
-checked against the row the same server gave for that input alone (before the load): the same
-label (probabilities within 1e-4) or the same translation (log-probability within 1e-3);
-a dropped request, an error or a wrong answer is counted and fails the run.
+``--no-batching`` for the second pass). Each client holds one keep-alive HTTP/1.1 connection
+(a raw asyncio client: it costs the shared CPUs far less than httpx), sends one input per
+request, drawn from the run's own training file, and waits for the answer before sending the
+next. Every answer is checked against the row ``rnnkit predict`` gives that input alone (its
+code path, in this process): the same label (probabilities within 1e-4) or the same
+translation (log-probability within 1e-3); a dropped request, an error or a wrong answer is
+counted and fails the run. Each pass also reports where the CPU went, per request: the
+server's process (its model's thread apart) and the clients'.
 
+    .venv/bin/python bench/serve_load.py                          # trains two runs first
+    .venv/bin/python bench/serve_load.py --tiny --requests 400    # smaller runs, quicker
     .venv/bin/python bench/serve_load.py --classify runs/rev --translate runs/de
-    .venv/bin/python bench/serve_load.py --tiny --requests 400   # trains two small runs first
 
+Without run folders it trains a classifier and a translate run at their task's default model
+size for a few steps on the tests' data (quality is beside the point: the model's size sets
+its cost); ``--tiny`` trains them at hidden size 128 with word tokens instead.
 Bounded in count and time: each pass stops after ``--requests`` answers or ``--seconds``.
 """
 
@@ -20,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -106,37 +114,82 @@ def same(task: str, got: dict, want: dict) -> bool:
     return got["output"] == want["output"] and abs(got["logprob"] - want["logprob"]) <= 1e-3
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection to the server: a POST, then its answer (the server
+    always sends a Content-Length). A few lines of asyncio instead of an HTTP library, so
+    the clients take little of the CPUs they share with the server."""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: "
+                f"application/json\r\nContent-Length: {len(body)}\r\n\r\n")  # fmt: skip
+        try:
+            self.writer.write(head.encode() + body)
+            answer = await self.reader.readuntil(b"\r\n\r\n")
+            length = next(int(line.split(b":", 1)[1]) for line in answer.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:"))  # fmt: skip
+            return int(answer[9:12]), await self.reader.readexactly(length)
+        except (OSError, asyncio.IncompleteReadError, StopIteration, ValueError):
+            self.close()  # the next request opens a new connection
+            raise ConnectionError("the server dropped the request") from None
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU seconds (user and system) of this process, or of process ``pid`` (Linux)."""
+    if pid is None:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def load(url: str, name: str, task: str, texts: list[str], expected: dict[str, dict],
                clients: int, requests: int, seconds: float) -> dict:  # fmt: skip
     latencies: list[float] = []
     errors, wrong = 0, 0
     sent = 0
     stop = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+    host, port = url.split("//")[1].split(":")
+    path = f"/v1/runs/{name}/predict"
+    bodies = {t: json.dumps({"inputs": [t]}).encode() for t in texts}
+    connections = [Connection(host, int(port)) for _ in range(clients)]
 
-        async def one_client(k: int) -> None:
-            nonlocal errors, wrong, sent
-            i = k
-            while sent < requests and time.monotonic() < stop:
-                sent += 1
-                text = texts[i % len(texts)]
-                i += clients
-                t0 = time.perf_counter()
-                try:
-                    r = await client.post(f"/v1/runs/{name}/predict", json={"inputs": [text]})
-                except httpx.HTTPError:
-                    errors += 1
-                    continue
-                latencies.append(time.perf_counter() - t0)
-                if r.status_code != 200:
-                    errors += 1
-                elif not same(task, r.json()["rows"][0], expected[text]):
-                    wrong += 1
+    async def one_client(k: int) -> None:
+        nonlocal errors, wrong, sent
+        i = k
+        while sent < requests and time.monotonic() < stop:
+            sent += 1
+            text = texts[i % len(texts)]
+            i += clients
+            t0 = time.perf_counter()
+            try:
+                status, body = await connections[k].post(path, bodies[text])
+            except ConnectionError:
+                errors += 1
+                continue
+            latencies.append(time.perf_counter() - t0)
+            if status != 200:
+                errors += 1
+            elif not same(task, json.loads(body)["rows"][0], expected[text]):
+                wrong += 1
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(one_client(k) for k in range(clients)))
-        wall = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one_client(k) for k in range(clients)))
+    wall = time.perf_counter() - t0
+    for c in connections:
+        c.close()
     lat = np.array(latencies) * 1000
     return {
         "run": name, "requests": sent, "answered": len(latencies), "errors": errors,
@@ -146,35 +199,67 @@ async def load(url: str, name: str, task: str, texts: list[str], expected: dict[
     }  # fmt: skip
 
 
-def expected_rows(url: str, name: str, texts: list[str]) -> dict[str, dict]:
-    """Each input's row, asked alone and one at a time."""
-    out = {}
-    with httpx.Client(base_url=url, timeout=120) as client:
-        for t in texts:
-            r = client.post(f"/v1/runs/{name}/predict", json={"inputs": [t]})
-            r.raise_for_status()
-            out[t] = r.json()["rows"][0]
-    return out
+def expected_rows(run: Path, texts: list[str]) -> dict[str, dict]:
+    """Each input's row as ``rnnkit predict`` gives it (its code path: the input parsed by
+    the task, then the loaded run's ``predict``), asked alone."""
+    from rnnkit.runs.driver import load_run
+    from rnnkit.runs.predict import parse_inputs
+
+    loaded = load_run(run)
+    return {t: loaded.predict(parse_inputs(loaded.task, [t]))[0] for t in texts}
 
 
-def tiny_runs(root: Path) -> tuple[Path, Path]:
-    """A classifier and a translate run trained for a few seconds (the tests' data)."""
+def measured(url: str, pid: int, name: str, task: str, texts: list[str],
+             expected: dict[str, dict], args: argparse.Namespace) -> dict:  # fmt: skip
+    """One timed pass of load on run ``name``, after an untimed warm-up, with the batching
+    and the CPU seconds it took: the server's, its model's thread's, the clients'."""
+    warm = asyncio.run(load(url, name, task, texts, expected, args.clients, 2 * args.clients, 60))
+    if warm["errors"] or warm["wrong"]:
+        raise SystemExit(f"the warm-up failed: {warm}")
+    before = httpx.get(f"{url}/v1/stats").json()[name]
+    server0, client0 = cpu_seconds(pid), cpu_seconds()
+    r = asyncio.run(load(url, name, task, texts, expected, args.clients, args.requests,
+                         args.seconds))  # fmt: skip
+    server, client = cpu_seconds(pid) - server0, cpu_seconds() - client0
+    after = httpx.get(f"{url}/v1/stats").json()[name]
+    calls = max(after["calls"] - before["calls"], 1)
+    n = max(r["answered"], 1)
+    model = after["model_cpu_s"] - before["model_cpu_s"]
+    r["mean_batch"] = round((after["inputs"] - before["inputs"]) / calls, 1)
+    r["cpu_ms"] = {  # CPU milliseconds a request
+        "server": round(server / n * 1000, 2),
+        "model": round(model / n * 1000, 2),
+        "http": round((server - model) / n * 1000, 2),  # the server's work beside the model
+        "clients": round(client / n * 1000, 2),
+    }
+    r["client_cpu_share"] = round(client / max(server + client, 1e-9), 2)
+    return r
+
+
+def trained_runs(root: Path, tiny: bool) -> tuple[Path, Path]:
+    """A classifier and a translate run trained for a few seconds on the tests' data, at
+    their task's default model size (or small, ``tiny``); runs already in ``root`` are kept."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from rnnkit.cli.main import main as cli
     from tests.test_classify import write_reviews
     from tests.test_translate import write_pairs
 
+    root.mkdir(parents=True, exist_ok=True)
+    common = ["--max-steps", "20", "--quiet", "--json"]
+    if tiny:
+        common += ["--hidden-size", "128", "--num-layers", "1"]
     write_reviews(root / "reviews.csv", n=400)
     write_pairs(root / "pairs.tsv", 400)
-    common = ["--hidden-size", "128", "--num-layers", "1", "--quiet", "--json"]
-    for argv in (
-        ["train", "classify", "--data", root / "reviews.csv", "--max-steps", "20",
-         "--out", root / "classify", *common],
-        ["train", "translate", "--data", root / "pairs.tsv", "--tokens", "word",
-         "--max-steps", "20", "--out", root / "translate", *common],
-    ):  # fmt: skip
+    todo = {
+        "classify": ["--data", root / "reviews.csv"],
+        "translate": ["--data", root / "pairs.tsv", *(["--tokens", "word"] if tiny else [])],
+    }
+    for task, flags in todo.items():
+        if (root / task / "config.json").is_file():
+            continue
+        argv = ["train", task, *flags, *common, "--out", root / task]
         if cli([str(a) for a in argv]) != 0:
-            raise SystemExit("training a tiny run failed")
+            raise SystemExit(f"training the {task} run failed")
     return root / "classify", root / "translate"
 
 
@@ -182,35 +267,32 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--classify", type=Path, help="a classify run folder")
     p.add_argument("--translate", type=Path, help="a translate run folder")
-    p.add_argument("--tiny", action="store_true", help="train two small runs for the bench")
+    p.add_argument("--tiny", action="store_true",
+                   help="train the two runs small (hidden size 128, word tokens), not at "
+                        "their task's default size")  # fmt: skip
+    p.add_argument("--runs-dir", type=Path,
+                   help="train the two runs into this folder, or use those there")  # fmt: skip
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--requests", type=int, default=2000, help="answers per pass, at most")
     p.add_argument("--seconds", type=float, default=60.0, help="time per pass, at most")
     p.add_argument("--inputs", type=int, default=200, help="distinct inputs per run")
     p.add_argument("--json", type=Path, help="also write the figures to this file")
     args = p.parse_args()
-    if args.tiny:
-        root = Path(tempfile.mkdtemp(prefix="rnnkit-serve-load-"))
-        args.classify, args.translate = tiny_runs(root)
-    if not (args.classify and args.translate):
-        p.error("give --classify RUN and --translate RUN, or --tiny")
+    if bool(args.classify) != bool(args.translate):
+        p.error("give both --classify RUN and --translate RUN, or neither (to train them)")
+    if not args.classify:
+        root = args.runs_dir or Path(tempfile.mkdtemp(prefix="rnnkit-serve-load-"))
+        args.classify, args.translate = trained_runs(root, args.tiny)
     runs = {"classify": args.classify, "translate": args.translate}
     texts = {task: inputs_of(run, args.inputs) for task, run in runs.items()}
+    expected = {task: expected_rows(run, texts[task]) for task, run in runs.items()}
     figures = []
-    expected: dict[str, dict] = {}
     for batching in (True, False):
         proc, url = start_server(list(runs.values()), batching)
         try:
             for task, run in runs.items():
-                name = run.resolve().name
-                if task not in expected:
-                    expected[task] = expected_rows(url, name, texts[task])
-                before = httpx.get(f"{url}/v1/stats").json()[name]
-                r = asyncio.run(load(url, name, task, texts[task], expected[task], args.clients,
-                                     args.requests, args.seconds))  # fmt: skip
-                after = httpx.get(f"{url}/v1/stats").json()[name]
-                calls = max(after["calls"] - before["calls"], 1)
-                r["mean_batch"] = round((after["inputs"] - before["inputs"]) / calls, 1)
+                r = measured(url, proc.pid, run.resolve().name, task, texts[task],
+                             expected[task], args)  # fmt: skip
                 r.update(task=task, batching=batching, clients=args.clients)
                 figures.append(r)
                 print(json.dumps(r), flush=True)
@@ -226,6 +308,13 @@ def main() -> None:
         print(f"{r['task']:10s} {'on' if r['batching'] else 'off':>8s} {r['req_per_s']:8.1f} "
               f"{r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {r['answered']:8d} {r['errors']:6d} "
               f"{r['wrong']:6d} {r['mean_batch']:6.1f}")  # fmt: skip
+    print("\nCPU milliseconds a request: the server (its HTTP work, its model's thread), "
+          "the clients")  # fmt: skip
+    for r in figures:
+        c = r["cpu_ms"]
+        print(f"{r['task']:10s} {'on' if r['batching'] else 'off':>8s} server {c['server']:6.2f} "
+              f"(http {c['http']:5.2f}, model {c['model']:5.2f})  clients {c['clients']:5.2f} "
+              f"({r['client_cpu_share']:.0%} of the CPU used)")  # fmt: skip
     for task, run in runs.items():
         m = model_alone(run, texts[task])
         print(f"{task}: the model alone, {m['one_ms']} ms an input one at a time, "

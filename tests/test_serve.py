@@ -103,7 +103,8 @@ def test_runs_lists_each_served_run_with_what_it_takes(served):
     assert runs["classify"]["decoding"] == {}
     one = httpx.get(f"{url}/v1/runs/translate").json()
     assert one == runs["translate"]
-    assert httpx.get(f"{url}/healthz").json() == {"ok": True, "runs": len(TASKS)}
+    health = httpx.get(f"{url}/healthz").json()
+    assert health == {"ok": True, "runs": len(TASKS), "threads": torch.get_num_threads()}
 
 
 def test_openapi_schema_and_page(served):
@@ -336,6 +337,44 @@ def test_batcher_joins_concurrent_requests_and_keeps_errors_apart():
     assert out[:6] == [[{"x": i}] for i in range(6)] and all(len(c) == 1 for c in calls)
 
 
+def test_a_batch_goes_once_full_and_waits_no_longer_than_max_wait():
+    import time
+
+    calls: list[list] = []
+
+    def predict(inputs, options):
+        calls.append(list(inputs))
+        return [{"x": x, **options} for x in inputs]
+
+    async def go(n: int, max_wait: float):
+        b = Batcher(predict, max_batch=4, max_wait=max_wait)
+        t0 = time.perf_counter()
+        first = b.submit([0], {})
+        await asyncio.sleep(0.05)  # the batch is being gathered: the rest arrive late,
+        other = b.submit([9], {"beam": 2})  # one that cannot join it among them
+        out = await asyncio.gather(first, *(b.submit([i], {}) for i in range(1, n)))
+        took = time.perf_counter() - t0
+        other.cancel()  # it would wait out max_wait for company of its own
+        b.close()
+        return out, took
+
+    calls.clear()
+    out, took = asyncio.run(go(4, max_wait=30.0))
+    assert out == [[{"x": i}] for i in range(4)]
+    assert calls == [[0, 1, 2, 3]] and took < 10  # full: sent without waiting out the 30 s
+    calls.clear()
+    out, took = asyncio.run(go(2, max_wait=0.3))
+    assert calls == [[0, 1]] and 0.25 < took < 10  # not full: sent when its time is up
+
+
+def test_serving_leaves_the_event_loop_a_core(monkeypatch):
+    from rnnkit.serve.app import serving_threads
+
+    for cores, threads in ((1, 1), (2, 1), (16, 15)):
+        monkeypatch.setattr(torch, "get_num_threads", lambda c=cores: c)
+        assert serving_threads() == threads
+
+
 def test_a_request_over_its_time_is_a_504(served):
     import time
 
@@ -378,6 +417,28 @@ def test_concurrent_requests_are_batched_and_answered_as_alone(served):
     after = httpx.get(f"{url}/v1/stats").json()["translate"]
     assert after["inputs"] - before["inputs"] == 24
     assert after["calls"] - before["calls"] < 24  # some requests shared a call
+    # the time inside the model, which bench/serve_load.py sets apart from the HTTP work
+    assert after["model_s"] > before["model_s"] and after["model_cpu_s"] > before["model_cpu_s"]
+
+
+def test_the_load_bench_checks_every_answer(served):
+    """bench/serve_load.py's clients (raw keep-alive HTTP/1.1) against the live server: each
+    answer compared with ``rnnkit predict``'s row; a wrong expectation is counted."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "serve_load.py"
+    spec = importlib.util.spec_from_file_location("serve_load", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    url, folders = served
+    texts = TEXTS["classify"]
+    expected = bench.expected_rows(folders["classify"], texts)
+    r = asyncio.run(bench.load(url, "classify", "classify", texts, expected, 3, 12, 60))
+    assert (r["requests"], r["answered"], r["errors"], r["wrong"]) == (12, 12, 0, 0)
+    wrong = {t: {**row, "label": "no such label"} for t, row in expected.items()}
+    r = asyncio.run(bench.load(url, "classify", "classify", texts, wrong, 2, 4, 60))
+    assert (r["answered"], r["wrong"]) == (4, 4)
+    assert bench.cpu_seconds() > 0
 
 
 def test_the_serve_command(served, tmp_path):
@@ -393,7 +454,8 @@ def test_the_serve_command(served, tmp_path):
         port = s.getsockname()[1]
     env = {**os.environ, "SERVE_TOKEN": "t0ken"}
     cmd = [sys.executable, "-m", "rnnkit.cli.main", "serve", str(folders["classify"]),
-           "--port", str(port), "--token-env", "SERVE_TOKEN", "--no-batching"]  # fmt: skip
+           "--port", str(port), "--token-env", "SERVE_TOKEN", "--no-batching",
+           "--threads", "1"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
@@ -406,6 +468,7 @@ def test_the_serve_command(served, tmp_path):
             assert proc.poll() is None, proc.stderr.read().decode()
             assert time.monotonic() < deadline, "rnnkit serve did not start"
             time.sleep(0.2)
+        assert httpx.get(f"{url}/healthz").json()["threads"] == 1
         auth = {"authorization": "Bearer t0ken"}
         r = httpx.post(f"{url}/v1/runs/classify/predict", json={"inputs": ["a great film"]},
                        headers=auth)  # fmt: skip

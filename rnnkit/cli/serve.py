@@ -64,6 +64,14 @@ def register(subparsers: Any) -> None:
         help="longest uploaded clip (default: 120)",
     )
     p.add_argument(
+        "--threads",
+        type=number(int, 1, 1024),
+        default=None,
+        metavar="N",
+        help="torch threads for the models (default: one fewer than the cores torch would "
+        "use, at least 1: the HTTP event loop keeps a core)",
+    )
+    p.add_argument(
         "--token-env",
         metavar="VAR",
         help="require 'Authorization: Bearer <token>' on /v1, the token read from "
@@ -93,5 +101,5 @@ def run(args: argparse.Namespace) -> int:
         max_batch=args.max_batch,
         max_wait_ms=args.max_wait_ms,
     )
-    serve(args.dirs, args.host, args.port, limits, args.batching, token)
+    serve(args.dirs, args.host, args.port, limits, args.batching, token, args.threads)
     return 0

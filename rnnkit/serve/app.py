@@ -180,11 +180,16 @@ def create_app(
 
     @app.get("/healthz", summary="whether the server is up")
     async def healthz() -> dict[str, Any]:
-        return {"ok": True, "runs": len(by_name)}
+        import torch
 
-    @app.get("/v1/stats", summary="per run: calls to its model and the inputs they held")
+        return {"ok": True, "runs": len(by_name), "threads": torch.get_num_threads()}
+
+    @app.get("/v1/stats", summary="per run: calls to its model, the inputs they held and "
+             "the seconds (wall, and CPU of the model's thread) they took")  # fmt: skip
     async def stats() -> dict[str, Any]:
-        return {name: {"calls": b.calls, "inputs": b.batched_inputs, "batching": b.enabled}
+        return {name: {"calls": b.calls, "inputs": b.batched_inputs, "batching": b.enabled,
+                       "model_s": round(b.model_seconds, 4),
+                       "model_cpu_s": round(b.model_cpu_seconds, 4)}
                 for name, b in batchers.items()}  # fmt: skip
 
     @app.get("/v1/runs", summary="every served run: name, task, what it takes and returns")
@@ -298,11 +303,25 @@ def serve(
     limits: Limits | None = None,
     batching: bool = True,
     token: str | None = None,
+    threads: int | None = None,
 ) -> None:
-    """Load each run folder and serve them until interrupted."""
+    """Load each run folder and serve them until interrupted, the models on ``threads``
+    torch threads (default: ``serving_threads()``)."""
+    import torch
     import uvicorn
 
+    torch.set_num_threads(threads or serving_threads())
     limits = limits or Limits()
     runs = [ServedRun.load(f, limits) for f in folders]
     app = create_app(runs, limits, batching, token)
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+
+
+def serving_threads() -> int:
+    """Torch threads for serving: one core fewer than torch would take (its default: every
+    core, or OMP_NUM_THREADS), at least one. The event loop, which reads every request and
+    writes every answer, keeps a core of its own; on 2 cores a model on both would make it
+    wait on each forward pass, and on torch's threads spinning between operations."""
+    import torch
+
+    return max(1, torch.get_num_threads() - 1)

@@ -13,6 +13,7 @@ request that caused it. With batching off every request is one call, one at a ti
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -57,54 +58,77 @@ class Batcher:
         self.predict, self.enabled = predict, enabled
         self.max_batch, self.max_wait, self.max_queue = max_batch, max_wait, max_queue
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnkit-model")
-        self.queue: asyncio.Queue[Pending] | None = None
-        self.held: deque[Pending] = deque()  # taken from the queue but not of the last batch
+        self.waiting: deque[Pending] = deque()  # in order of arrival
+        self.waiting_inputs = 0  # the inputs they hold
+        # the batch being gathered sleeps until the waiting requests hold ``wake_at`` inputs
+        # (enough to fill it), or its time is up: not woken by every request that arrives
+        self.wake_at = 1
+        self.arrived: asyncio.Future | None = None
         self.worker: asyncio.Task | None = None
         self.calls = 0  # calls to the model so far, and the inputs they held
         self.batched_inputs = 0
+        self.model_seconds = 0.0  # wall and CPU time inside ``predict``, on the model's thread
+        self.model_cpu_seconds = 0.0
 
-    async def submit(self, inputs: list[Any], options: dict[str, Any]) -> list[dict[str, Any]]:
-        if self.queue is None:  # made in the server's event loop, on first use
-            self.queue = asyncio.Queue()
-            self.worker = asyncio.get_running_loop().create_task(self.loop())
-        if self.queue.qsize() + len(self.held) >= self.max_queue:
+    def submit(self, inputs: list[Any], options: dict[str, Any]) -> asyncio.Future:
+        """Queue a request; the future (await it) holds its rows or its error. A request whose
+        future is cancelled (timed out) before its batch starts is dropped from it."""
+        loop = asyncio.get_running_loop()
+        if self.worker is None:  # started in the server's event loop, on first use
+            self.worker = loop.create_task(self.loop())
+        if len(self.waiting) >= self.max_queue:
             raise QueueFull(f"the server is busy: {self.max_queue} requests wait for this run")
-        item = Pending(inputs, options, asyncio.get_running_loop().create_future())
-        await self.queue.put(item)
-        return await item.future
+        item = Pending(inputs, options, loop.create_future())
+        self.waiting.append(item)
+        self.waiting_inputs += len(inputs)
+        if self.waiting_inputs >= self.wake_at and self.arrived and not self.arrived.done():
+            self.arrived.set_result(None)
+        return item.future
+
+    async def sleep(self, until: float | None) -> None:
+        """Until enough inputs wait (``wake_at``) or the loop's clock reaches ``until``."""
+        loop = asyncio.get_running_loop()
+        self.arrived = loop.create_future()
+        timer = None if until is None else loop.call_at(until, self.arrived.set_result, None)
+        try:
+            await self.arrived
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self.arrived = None
+
+    def take(self, batch: list[Pending], size: int) -> int:
+        """Move the waiting requests that match ``batch[0]`` and fit into ``batch``; its size
+        after."""
+        first, rest = batch[0], deque()
+        for item in self.waiting:
+            if item.key == first.key and size + len(item.inputs) <= self.max_batch:
+                batch.append(item)
+                size += len(item.inputs)
+            else:
+                rest.append(item)
+        self.waiting = rest
+        self.waiting_inputs = sum(len(item.inputs) for item in rest)
+        return size
 
     async def gather(self) -> list[Pending]:
-        """The next batch: its first request (one held back from the last batch, else the
-        next to arrive), then those that match it, from those held back, those waiting and
-        those that arrive within ``max_wait``, until the batch is full."""
-        assert self.queue is not None
-        first = self.held.popleft() if self.held else await self.queue.get()
-        batch, size = [first], len(first.inputs)
+        """The next batch: its first request (the longest waiting), then those that match it,
+        from those waiting and those that arrive within ``max_wait``, until the batch is
+        full."""
+        while not self.waiting:
+            self.wake_at = 1
+            await self.sleep(None)
+        first = self.waiting.popleft()
+        self.waiting_inputs -= len(first.inputs)
+        batch = [first]
         if not self.enabled or first.sampled:
             return batch
-
-        def take(item: Pending) -> bool:
-            nonlocal size
-            if item.key != first.key or size + len(item.inputs) > self.max_batch:
-                return False
-            batch.append(item)
-            size += len(item.inputs)
-            return True
-
-        self.held = deque(item for item in self.held if not take(item))
-        while not self.queue.empty():  # arrived while the model was busy
-            item = self.queue.get_nowait()
-            if not take(item):
-                self.held.append(item)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.max_wait
-        while size < self.max_batch and (wait := deadline - loop.time()) > 0:
-            try:
-                item = await asyncio.wait_for(self.queue.get(), wait)
-            except asyncio.TimeoutError:
-                break
-            if not take(item):
-                self.held.append(item)
+        size = self.take(batch, len(first.inputs))
+        deadline = asyncio.get_running_loop().time() + self.max_wait
+        while size < self.max_batch and asyncio.get_running_loop().time() < deadline:
+            self.wake_at = self.waiting_inputs + self.max_batch - size
+            await self.sleep(deadline)
+            size = self.take(batch, size)
         return batch
 
     async def loop(self) -> None:
@@ -148,7 +172,12 @@ class Batcher:
     def call(self, inputs: list[Any], options: dict[str, Any]) -> list[dict[str, Any]]:
         self.calls += 1
         self.batched_inputs += len(inputs)
-        return self.predict(inputs, options)
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return self.predict(inputs, options)
+        finally:
+            self.model_seconds += time.perf_counter() - wall
+            self.model_cpu_seconds += time.thread_time() - cpu
 
     def close(self) -> None:
         if self.worker is not None:
