@@ -25,6 +25,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.models.esrnn import ESRNN
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.scoring import m4 as scoring
+from rnnkit.tasks import panel_combine as combination
 
 QUANTILES = [0.025, 0.5, 0.975]  # M4's 95% prediction intervals
 MIN_HISTORY = 200
@@ -189,20 +190,75 @@ def baseline_forecasts(
             for b in names}  # fmt: skip
 
 
-def test_panel(model: ESRNN, values: list[np.ndarray], info: dict[str, Any]) -> dict[str, Any]:
+STATISTICAL = tuple(name for name in combination.MEMBERS if name != "esrnn")
+
+
+def member_forecasts(
+    model: ESRNN, values: list[np.ndarray], index: list[int], end: int, m: int
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The combination's members' (N, H) forecasts from ``end`` values before each series'
+    end, and the ES-RNN's (N, H, Q) quantiles there; ``values`` the run's series ``index``."""
+    c = model.config
+    parts = [v[: len(v) - end][-c.history :] for v in values]
+    q = forecast(model, pad_panel(parts, [c.offsets[i] for i in index], index))  # (N, H, Q)
+    stats = baseline_forecasts([v[: len(v) - end] for v in values], c.horizon, m, c.history,
+                               STATISTICAL)  # fmt: skip
+    return {"esrnn": q[..., 1], **stats}, q
+
+
+def fit_combination(
+    model: ESRNN, values: list[np.ndarray], index: list[int], m: int
+) -> dict[str, Any]:
+    """The combination's weights and interval factor, from the validation window (the H values
+    before the test, which training never fitted)."""
+    h = model.config.horizon
+    members, q = member_forecasts(model, values, index, 2 * h, m)
+    return combination.fit(members, q, [v[: -2 * h] for v in values],
+                           [v[-2 * h : -h] for v in values], m)  # fmt: skip
+
+
+def combined(
+    members: dict[str, np.ndarray], q: np.ndarray, fitted: dict[str, Any], index: list[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """rnnkit's (N, H) forecast and its interval (lower, upper) for the run's series ``index``."""
+    weights = np.asarray(fitted["weights"])[index]
+    center = combination.combine(members, weights)
+    return (center, *combination.interval(center, q, fitted["interval_scale"]))
+
+
+def test_panel(
+    model: ESRNN,
+    values: list[np.ndarray],
+    info: dict[str, Any],
+    fitted: dict[str, Any] | None = None,
+    index: list[int] | None = None,
+) -> dict[str, Any]:
+    """M4's scores of rnnkit (the combination), the ES-RNN alone and M4's benchmarks on the
+    last H values of ``values`` (the run's series ``index``, all by default); the combination
+    is fitted on the validation window unless ``fitted`` is given (a loaded run's)."""
     c = model.config
     h, m = c.horizon, info["period"]
-    f = forecast(model, cut(c, values, h))  # (N, H, Q)
+    index = list(range(len(values))) if index is None else index
+    names = [info["series"][i] for i in index]
+    if fitted is None:
+        fitted = fit_combination(model, values, index, m)
+    test_values = [v[:-h][-c.history :] for v in values]
+    parts = pad_panel(test_values, [c.offsets[i] for i in index], index)
+    q = forecast(model, parts)  # (N, H, Q)
     forecasts = baseline_forecasts(values, h, m, c.history)
-    forecasts = {"rnnkit": f[..., 1], **forecasts}
-    table = m4_table(values, info["series"], h, m, forecasts)
-    for i, (name, v) in enumerate(zip(info["series"], values, strict=True)):
-        row = table["series"][name]["rnnkit"]
-        row["msis"] = scoring.msis(v[:-h], v[-h:], f[i, :, 0], f[i, :, -1], m, alpha=0.05)
-        row["coverage"] = scoring.coverage(v[-h:], f[i, :, 0], f[i, :, -1])
-    rows = [table["series"][n]["rnnkit"] for n in info["series"]]
-    table["overall"]["rnnkit"]["msis"] = float(np.mean([r["msis"] for r in rows]))
-    table["overall"]["rnnkit"]["coverage"] = float(np.mean([r["coverage"] for r in rows]))
+    members = {"esrnn": q[..., 1], **{k: forecasts[k] for k in STATISTICAL}}
+    center, lower, upper = combined(members, q, fitted, index)
+    table = m4_table(values, names, h, m, {"rnnkit": center, "esrnn": q[..., 1], **forecasts})
+    bounds = {"rnnkit": (lower, upper), "esrnn": (q[..., 0], q[..., -1])}
+    for method, (lo, hi) in bounds.items():
+        for i, (name, v) in enumerate(zip(names, values, strict=True)):
+            row = table["series"][name][method]
+            row["msis"] = scoring.msis(v[:-h], v[-h:], lo[i], hi[i], m, alpha=0.05)
+            row["coverage"] = scoring.coverage(v[-h:], lo[i], hi[i])
+        rows = [table["series"][n][method] for n in names]
+        table["overall"][method]["msis"] = float(np.mean([r["msis"] for r in rows]))
+        table["overall"][method]["coverage"] = float(np.mean([r["coverage"] for r in rows]))
+    table["combination"] = fitted
     return table
 
 
