@@ -122,7 +122,7 @@ class ForecastTask(Task):
     restored = False
 
     series_names: list[str] | None = None
-    panel_info: dict[str, Any] | None = None
+    panel_values: list[np.ndarray] | None = None  # a panel's series, as prepare read them
     combination: dict[str, Any] | None = None  # a panel's weights and interval, from its test
 
     def restore(self, files: dict[str, Any]) -> None:
@@ -207,7 +207,7 @@ class ForecastTask(Task):
         self.monitor = ("val_smape", "min")
         values = [s.values for s in series]
         info.update(source=source, interpolated=sum(s.interpolated for s in series))
-        self.panel_info = info
+        self.panel_values = values
         return Splits(values, values, values, info)
 
     def artefacts(self) -> dict[str, Any]:
@@ -239,7 +239,15 @@ class ForecastTask(Task):
         return (y - self.model.mean) / self.model.std
 
     def build_model(self) -> nn.Module:
-        return ESRNN(self.model) if self.is_panel else Forecaster(self.model)
+        if not self.is_panel:
+            return Forecaster(self.model)
+        model = ESRNN(self.model)
+        if self.panel_values is not None and not self.restored:  # a new run: seasons from data
+            m = self.model
+            seasons = panel.initial_seasons(self.panel_values, m.offsets, m.period, 2 * m.horizon)
+            with torch.no_grad():
+                model.init_season.copy_(seasons.expand_as(model.init_season))
+        return model
 
     def loss(self, model: nn.Module, batch: Any, state: Any) -> StepOutput:
         if self.is_panel:
@@ -380,7 +388,7 @@ class ForecastTask(Task):
     def fitted_combination(self) -> dict[str, Any]:
         if self.combination is None:
             raise RnnkitError(
-                "the run has no combination weights (results.json holds none: its training "
+                "the run has no interval calibration (results.json holds none: its training "
                 "did not reach the test); train it again"
             )
         return self.combination
@@ -438,9 +446,9 @@ class ForecastTask(Task):
         if short:
             raise RnnkitError(f"each series needs at least {need} values; too short: "
                               f"{', '.join(short[:5])}")  # fmt: skip
-        values = [s.values for s in inputs]
+        values = [s.values for s in inputs]  # each from its first value, as in training
         members, q = panel.member_forecasts(model, values, index, 0, c.period)
-        center, lower, upper = panel.combined(members, q, fitted, index)
+        center, lower, upper = panel.combined(members, q, fitted)
         return [{"series": s.name, "steps": future_labels(s.dates, c.horizon, len(s.values)),
                  "forecast": center[i].tolist(), "lower": lower[i].tolist(),
                  "upper": upper[i].tolist(), "interval": [c.quantiles[0], c.quantiles[-1]],

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.baselines import m4 as benchmarks
+from rnnkit.data import seasonality
 from rnnkit.data.series import Series
 from rnnkit.errors import RnnkitError
 from rnnkit.models.esrnn import ESRNN
@@ -39,16 +40,31 @@ class Panel:
     y: Tensor  # (N, T) shifted values; 1 before each series' start
     start: Tensor  # (N,) first real value's column
     index: Tensor  # (N,) the series' numbers in the model
+    first: Tensor  # (N,) the first real value's position in the whole series (its season)
 
 
-def pad_panel(values: list[np.ndarray], offsets: list[float], index: list[int]) -> Panel:
+def pad_panel(
+    values: list[np.ndarray], offsets: list[float], index: list[int],
+    first: list[int] | None = None,
+) -> Panel:  # fmt: skip
+    """``values`` (parts of the run's series ``index``, the first value of each at position
+    ``first`` of its whole series: 0 by default) shifted and right-aligned."""
     t = max(len(v) for v in values)
     y = np.ones((len(values), t), dtype=np.float32)  # (N, T)
     start = np.zeros(len(values), dtype=np.int64)
     for i, (v, off) in enumerate(zip(values, offsets, strict=True)):
         y[i, t - len(v) :] = v + off
         start[i] = t - len(v)
-    return Panel(torch.from_numpy(y), torch.from_numpy(start), torch.tensor(index))
+    first = [0] * len(values) if first is None else first
+    return Panel(torch.from_numpy(y), torch.from_numpy(start), torch.tensor(index),
+                 torch.tensor(first, dtype=torch.int64))  # fmt: skip
+
+
+def latest(values: list[np.ndarray], end: int, history: int) -> tuple[list[np.ndarray], list[int]]:
+    """Each series up to ``end`` values before its end, its latest ``history`` values of those,
+    and where each part starts in its series."""
+    parts = [v[: len(v) - end][-history:] for v in values]
+    return parts, [len(v) - end - len(p) for v, p in zip(values, parts, strict=True)]
 
 
 def offset(y: np.ndarray) -> float:
@@ -63,6 +79,20 @@ def default_window(period: int, horizon: int) -> int:
 
 def default_history(horizon: int) -> int:
     return max(20 * horizon, MIN_HISTORY)
+
+
+def initial_seasons(values: list[np.ndarray], offsets: list[float], m: int, end: int) -> Tensor:
+    """(N, m) log seasonal indices to start the smoothing from: classical multiplicative
+    decomposition's (M4's) of each series' training part (up to ``end`` values before its end),
+    index j for the values j, j + m, ... of the series; 0 (no season) without a season, or
+    with fewer than three seasons."""
+    out = np.zeros((len(values), max(m, 1)), dtype=np.float32)
+    for i, (v, off) in enumerate(zip(values, offsets, strict=True)):
+        part = v[: len(v) - end] + off
+        if m > 1 and len(part) >= 3 * m and np.all(part > 0):
+            s = seasonality.seasonal_indices(part, m)[:m]  # (m,) the first season's
+            out[i] = np.log(s / s.mean())
+    return torch.from_numpy(out)
 
 
 def common_period(series: list[Series], given: int | None) -> int:
@@ -116,16 +146,18 @@ def cut(model: ForecasterConfig, values: list[np.ndarray], end: int,
         index: range | None = None) -> Panel:  # fmt: skip
     """The series ``index`` (all by default), each up to ``end`` values before its end and
     only its latest ``history`` values of those."""
-    index = index if index is not None else range(len(values))
-    parts = [values[i][: len(values[i]) - end][-model.history :] for i in index]
-    return pad_panel(parts, [model.offsets[i] for i in index], list(index))
+    index = list(index if index is not None else range(len(values)))
+    parts, first = latest([values[i] for i in index], end, model.history)
+    return pad_panel(parts, [model.offsets[i] for i in index], index, first)
 
 
 def loss(model: ESRNN, batch: Panel) -> tuple[Tensor, int]:
     """Pinball loss over every window of every series whose H targets are known."""
     c = model.config
     w, h = c.window, c.horizon
-    out, level, future = model(batch.y, batch.start, batch.index)  # (K, N, T', H, Q) ...
+    out, level, future = model(
+        batch.y, batch.start, batch.index, batch.first
+    )  # (K, N, T', H, Q) ...
     n_win = batch.y.shape[1] - w - h + 1
     if n_win < 1:
         raise RnnkitError("the series are too short for one training window")
@@ -145,7 +177,7 @@ def loss(model: ESRNN, batch: Panel) -> tuple[Tensor, int]:
 def forecast(model: ESRNN, panel: Panel) -> np.ndarray:
     """(N, H, Q) forecasts after the end of each series, the members' mean, in its units."""
     model.eval()
-    out, level, future = model(panel.y, panel.start, panel.index)
+    out, level, future = model(panel.y, panel.start, panel.index, panel.first)
     f = torch.exp(out[:, :, -1]) * level[:, :, -1, None, None] * future[:, :, -1, :, None]
     f = f.mean(0).sort(-1).values.double().numpy()  # (N, H, Q) quantiles kept in order
     offsets = np.array(model.config.offsets)[panel.index.numpy()]
@@ -199,8 +231,8 @@ def member_forecasts(
     """The combination's members' (N, H) forecasts from ``end`` values before each series'
     end, and the ES-RNN's (N, H, Q) quantiles there; ``values`` the run's series ``index``."""
     c = model.config
-    parts = [v[: len(v) - end][-c.history :] for v in values]
-    q = forecast(model, pad_panel(parts, [c.offsets[i] for i in index], index))  # (N, H, Q)
+    parts, first = latest(values, end, c.history)
+    q = forecast(model, pad_panel(parts, [c.offsets[i] for i in index], index, first))
     stats = baseline_forecasts([v[: len(v) - end] for v in values], c.horizon, m, c.history,
                                STATISTICAL)  # fmt: skip
     return {"esrnn": q[..., 1], **stats}, q
@@ -209,20 +241,19 @@ def member_forecasts(
 def fit_combination(
     model: ESRNN, values: list[np.ndarray], index: list[int], m: int
 ) -> dict[str, Any]:
-    """The combination's weights and interval factor, from the validation window (the H values
-    before the test, which training never fitted)."""
+    """The combination's interval factor, from the validation window (the H values before the
+    test, which training never fitted)."""
     h = model.config.horizon
     members, q = member_forecasts(model, values, index, 2 * h, m)
-    return combination.fit(members, q, [v[: -2 * h] for v in values],
-                           [v[-2 * h : -h] for v in values], m)  # fmt: skip
+    return combination.fit(members, q, [v[-2 * h : -h] for v in values])
 
 
 def combined(
-    members: dict[str, np.ndarray], q: np.ndarray, fitted: dict[str, Any], index: list[int]
+    members: dict[str, np.ndarray], q: np.ndarray, fitted: dict[str, Any]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """rnnkit's (N, H) forecast and its interval (lower, upper) for the run's series ``index``."""
-    weights = np.asarray(fitted["weights"])[index]
-    center = combination.combine(members, weights)
+    """rnnkit's (N, H) forecast and its interval (lower, upper): the members' median and the
+    ES-RNN's (N, H, Q) quantiles' half-widths times the fitted factor."""
+    center = combination.combine(members)
     return (center, *combination.interval(center, q, fitted["interval_scale"]))
 
 
@@ -235,19 +266,18 @@ def test_panel(
 ) -> dict[str, Any]:
     """M4's scores of rnnkit (the combination), the ES-RNN alone and M4's benchmarks on the
     last H values of ``values`` (the run's series ``index``, all by default); the combination
-    is fitted on the validation window unless ``fitted`` is given (a loaded run's)."""
+    interval is calibrated on the validation window unless ``fitted`` is given (a loaded run's)."""
     c = model.config
     h, m = c.horizon, info["period"]
     index = list(range(len(values))) if index is None else index
     names = [info["series"][i] for i in index]
     if fitted is None:
         fitted = fit_combination(model, values, index, m)
-    test_values = [v[:-h][-c.history :] for v in values]
-    parts = pad_panel(test_values, [c.offsets[i] for i in index], index)
-    q = forecast(model, parts)  # (N, H, Q)
+    parts, first = latest(values, h, c.history)
+    q = forecast(model, pad_panel(parts, [c.offsets[i] for i in index], index, first))
     forecasts = baseline_forecasts(values, h, m, c.history)
     members = {"esrnn": q[..., 1], **{k: forecasts[k] for k in STATISTICAL}}
-    center, lower, upper = combined(members, q, fitted, index)
+    center, lower, upper = combined(members, q, fitted)
     table = m4_table(values, names, h, m, {"rnnkit": center, "esrnn": q[..., 1], **forecasts})
     bounds = {"rnnkit": (lower, upper), "esrnn": (q[..., 0], q[..., -1])}
     for method, (lo, hi) in bounds.items():

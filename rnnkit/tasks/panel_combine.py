@@ -1,24 +1,22 @@
-"""rnnkit's forecaster for a panel: the ES-RNN combined with M4's statistical benchmarks, the
-weights and the interval width chosen on the validation window, never on the test.
+"""rnnkit's forecaster for a panel: the ES-RNN combined with M4's statistical benchmarks, its
+interval width calibrated on the validation window, never on the test.
 
-M4's second place (Montero-Manso et al. 2020) weighted statistical forecasters per series; its
-winner (Smyl 2020) was the ES-RNN. rnnkit's panel forecast is a weighted mean, per series and
-step, of ``MEMBERS``: the ES-RNN's median and the ETS, Theta and ARIMA forecasts. Each series'
-weights are proportional to 1 / e^2, e being the member's error on that series' validation
-window (the H values before the test; each member forecast them from the values before them):
-
-    e = (sMAPE / mean sMAPE of the members + MASE / mean MASE of the members) / 2
-
-so a member that did poorly on a series' recent past counts little there, and equal errors give
-the plain mean (a combination's usual strength).
+The point forecast is the median, per series and step, of ``MEMBERS``: the ES-RNN's median and
+the ETS, Theta and ARIMA forecasts (with four members, the mean of the middle two). A median of
+forecasters is what SCUM did (Petropoulos and Svetunkov 2020: the median of ETS, CES, ARIMA and
+dynamic optimised Theta, which ranked among M4's best): no weights are fitted, so a member that
+fails on one series (a trend method through a turning point) is outvoted rather than averaged
+in. Weights fitted per series on the validation window were tried first and trusted the ES-RNN
+too much: its early stopping watches that same window.
 
 The 95% interval is the ES-RNN's (its 2.5% and 97.5% quantiles, trained with the pinball loss)
 around the combined forecast, its two half-widths multiplied by one factor c for the panel:
-split-conformal calibration (Vovk et al. 2005; Romano et al. 2019) on the validation window, c
-the ceil((n + 1) 0.95)-th smallest of the n scores max((f - y) / (f_med - f_lo),
-(y - f) / (f_hi - f_med)) over every validation value of every series. The ES-RNN's early
-stopping also watched that window, so its intervals there are, if anything, a little narrow
-and c a little wide.
+split-conformal calibration (Vovk et al. 2005; Romano et al. 2019) on the validation window (the
+H values before the test; each member forecast them from the values before them), c the
+ceil((n + 1) 0.95)-th smallest of the n scores max((f - y) / (q_50 - q_2.5),
+(y - f) / (q_97.5 - q_50)) over every validation value of every series (f the combined
+forecast, q the ES-RNN's quantiles). The ES-RNN's early stopping also watched that window, so
+its intervals there are, if anything, a little narrow and c a little wide.
 """
 
 from __future__ import annotations
@@ -28,42 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.scoring import m4 as scoring
-
 MEMBERS = ("esrnn", "ets", "theta", "arima")
 LEVEL = 0.95
-POWER = 2  # weights 1 / e^POWER
-FLOOR = 1e-3  # a member's error floor (relative): a perfect fit takes no more than this says
 
 
-def member_weights(
-    forecasts: dict[str, np.ndarray], insample: list[np.ndarray], truth: list[np.ndarray], m: int
-) -> np.ndarray:
-    """(N, len(MEMBERS)) weights, each row summing to 1, from the members' (N, H) forecasts of
-    ``truth`` (N series' validation values) made from ``insample`` (the values before them)."""
-    n = len(truth)
-    smapes = np.zeros((n, len(MEMBERS)))
-    mases = np.zeros((n, len(MEMBERS)))
-    for j, name in enumerate(MEMBERS):
-        for i in range(n):
-            s = scoring.score_m4(insample[i], truth[i], forecasts[name][i], m)
-            smapes[i, j], mases[i, j] = s["smape"], s["mase"]
-    err = 0.5 * (relative(smapes) + relative(mases))  # (N, C)
-    w = 1.0 / np.maximum(err, FLOOR) ** POWER
-    return w / w.sum(1, keepdims=True)
-
-
-def relative(e: np.ndarray) -> np.ndarray:
-    """Each row divided by its mean; a row of zeros or non-finite values: all ones."""
-    mean = e.mean(1, keepdims=True)
-    ok = np.isfinite(mean) & (mean > 0)
-    return np.where(ok, e / np.where(ok, mean, 1.0), 1.0)
-
-
-def combine(forecasts: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
-    """(N, H): each series' weighted mean of the members' (N, H) forecasts."""
-    stacked = np.stack([forecasts[name] for name in MEMBERS], -1)  # (N, H, C)
-    return (stacked * weights[:, None, :]).sum(-1)
+def combine(forecasts: dict[str, np.ndarray]) -> np.ndarray:
+    """(N, H): the median, per series and step, of the members' (N, H) forecasts."""
+    return np.median(np.stack([forecasts[name] for name in MEMBERS], -1), -1)
 
 
 def scores(center: np.ndarray, quantiles: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -93,15 +62,9 @@ def interval(
 
 
 def fit(
-    members: dict[str, np.ndarray],
-    quantiles: np.ndarray,
-    insample: list[np.ndarray],
-    truth: list[np.ndarray],
-    m: int,
+    members: dict[str, np.ndarray], quantiles: np.ndarray, truth: list[np.ndarray]
 ) -> dict[str, Any]:
-    """Weights and interval factor from the validation window: ``members`` (N, H) forecasts
-    of ``truth`` from ``insample``, ``quantiles`` the ES-RNN's (N, H, Q) there."""
-    weights = member_weights(members, insample, truth, m)
-    center = combine(members, weights)
-    scale = interval_scale(center, quantiles, np.stack(truth))
-    return {"members": list(MEMBERS), "weights": weights.tolist(), "interval_scale": scale}
+    """The interval factor from the validation window: ``members`` (N, H) forecasts of
+    ``truth``, ``quantiles`` the ES-RNN's (N, H, Q) there."""
+    scale = interval_scale(combine(members), quantiles, np.stack(truth))
+    return {"members": list(MEMBERS), "rule": "median", "interval_scale": scale}
