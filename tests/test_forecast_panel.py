@@ -140,6 +140,17 @@ def test_median_combination_and_conformal_interval():
     assert 0.95 <= inside <= 0.96 and c == pytest.approx(np.quantile(np.abs(truth), 0.95), 0.1)
 
 
+def test_members_forecast_from_the_origin_they_are_asked_for():
+    model = ESRNN(small_config())
+    rng = np.random.default_rng(2)
+    vals = [30 + np.cumsum(rng.standard_normal(40)), 40 + np.cumsum(rng.standard_normal(36))]
+    members, q = fp.member_forecasts(model, vals, [0, 1], 3, 4)  # the last 3 values held out
+    expect = fp.baseline_forecasts(vals, 3, 4, model.config.history, ("theta", "ets"))
+    np.testing.assert_allclose(members["theta"], expect["theta"])
+    np.testing.assert_allclose(members["ets"], expect["ets"])
+    assert q.shape == (2, 3, 3)
+
+
 def write_panel(path, n_series=3, n=90):
     t = np.arange(n)
     rng = np.random.default_rng(0)

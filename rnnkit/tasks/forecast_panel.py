@@ -233,27 +233,29 @@ def member_forecasts(
     c = model.config
     parts, first = latest(values, end, c.history)
     q = forecast(model, pad_panel(parts, [c.offsets[i] for i in index], index, first))
-    stats = baseline_forecasts([v[: len(v) - end] for v in values], c.horizon, m, c.history,
-                               STATISTICAL)  # fmt: skip
+    stats = {b: np.stack([benchmarks.BASELINES[b](p, c.horizon, m) for p in parts])
+             for b in STATISTICAL}  # fmt: skip
     return {"esrnn": q[..., 1], **stats}, q
 
 
 def fit_combination(
     model: ESRNN, values: list[np.ndarray], index: list[int], m: int
 ) -> dict[str, Any]:
-    """The combination's interval factor, from the validation window (the H values before the
-    test, which training never fitted)."""
+    """The combination's rule and interval factor, from the validation window (the H values
+    before the test, which training never fitted)."""
     h = model.config.horizon
     members, q = member_forecasts(model, values, index, 2 * h, m)
-    return combination.fit(members, q, [v[-2 * h : -h] for v in values])
+    insample = [v[: -2 * h] for v in values]
+    naive2 = np.stack([benchmarks.naive2(x[-model.config.history :], h, m) for x in insample])
+    return combination.fit(members, naive2, q, insample, [v[-2 * h : -h] for v in values], m)
 
 
 def combined(
     members: dict[str, np.ndarray], q: np.ndarray, fitted: dict[str, Any]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """rnnkit's (N, H) forecast and its interval (lower, upper): the members' median and the
-    ES-RNN's (N, H, Q) quantiles' half-widths times the fitted factor."""
-    center = combination.combine(members)
+    """rnnkit's (N, H) forecast and its interval (lower, upper): the fitted rule's forecast and
+    the ES-RNN's (N, H, Q) quantiles' half-widths times the fitted factor around it."""
+    center = combination.combine(members, fitted.get("rule", "median"))
     return (center, *combination.interval(center, q, fitted["interval_scale"]))
 
 
