@@ -222,7 +222,8 @@ class ForecastTask(Task):
                       for i in range(0, n, bs)]  # fmt: skip
             # a panel is a batch or a few: an epoch goes over it several times, so that the
             # task's default epochs make enough steps (each step sees every window anyway)
-            chunks *= -(-panel.STEPS_PER_EPOCH // len(chunks))
+            steps = panel.steps_per_epoch(splits.train, m.history, 2 * h)
+            chunks *= -(-steps // len(chunks))
             return (ListBatches(chunks, seed=seed, rank=rank, world=world),
                     ListBatches([panel.cut(m, splits.val, h)], shuffle=False))  # fmt: skip
         (y_tr, start, _), (y_va, t_val, _) = splits.train, splits.val

@@ -30,7 +30,16 @@ from rnnkit.tasks import panel_combine as combination
 
 QUANTILES = [0.025, 0.5, 0.975]  # M4's 95% prediction intervals
 MIN_HISTORY = 200
-STEPS_PER_EPOCH = 10  # the task's 50 default epochs: 500 steps over a small panel
+STEPS_PER_EPOCH = 10  # the task's 50 default epochs: 500 steps over a panel of 200 values
+
+
+def steps_per_epoch(values: list[np.ndarray], history: int, end: int) -> int:
+    """Steps an epoch makes: STEPS_PER_EPOCH over series of MIN_HISTORY training values, fewer
+    over longer ones (each step reads every window of every series, and its time grows with
+    the length: 960 hourly values would take the 500 steps past ten minutes on two cores),
+    so that an epoch reads about the same number of windows; at least 2."""
+    longest = max(min(len(v) - end, history) for v in values)
+    return max(2, round(STEPS_PER_EPOCH * MIN_HISTORY / max(longest, MIN_HISTORY)))
 
 
 @dataclass
