@@ -151,7 +151,9 @@ def markdown(groups: list[dict], s: dict) -> str:
         lines.append(f"| {g['frequency']} | {len(g['names'])} | {g['horizon']} | {cells} |"
                      f"{cov} {took:.0f} s |")  # fmt: skip
     n = sum(len(g["names"]) for g in groups)
-    cells = " | ".join(f"**{s[m]['owa_m4']:.3f}**" for m in methods)
+    best = min(s[m]["owa_m4"] for m in methods)
+    cells = " | ".join(f"**{s[m]['owa_m4']:.3f}**" if s[m]["owa_m4"] == best else
+                       f"{s[m]['owa_m4']:.3f}" for m in methods)  # fmt: skip
     cov = f" {s['rnnkit']['coverage_95']:.1%} |" if trained else ""
     total = sum(g["seconds"].get("all", g["seconds"].get("baselines", 0.0)) for g in groups)
     lines.append(f"| the panel | {n} | | {cells} |{cov} {total:.0f} s |")
