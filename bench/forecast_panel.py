@@ -38,8 +38,9 @@ from rnnkit.tasks import forecast_panel as fp  # noqa: E402
 
 MARKER = ("<!-- forecast_panel: begin -->", "<!-- forecast_panel: end -->")
 BASELINES = ("naive2", "snaive", "ets", "theta", "arima", "comb")
-LABELS = {"rnnkit": "rnnkit", "esrnn": "ES-RNN alone", "naive2": "Naive2", "snaive": "sNaive",
-          "ets": "ETS", "theta": "Theta", "arima": "ARIMA", "comb": "Comb"}  # fmt: skip
+LABELS = {"rnnkit": "rnnkit", "esrnn": "ES-RNN alone", "median": "median of 4",
+          "naive2": "Naive2", "snaive": "sNaive", "ets": "ETS", "theta": "Theta",
+          "arima": "ARIMA", "comb": "Comb"}  # fmt: skip
 
 
 def run_group(frequency: str, args: argparse.Namespace) -> dict:
@@ -141,20 +142,24 @@ def markdown(groups: list[dict], s: dict) -> str:
             lines.append(line)
     lines += ["", "Per frequency (OWA of the frequency's means, as M4) and over the panel:", "",
               "| frequency | series | H | " + " | ".join(LABELS[m] for m in methods)
-              + (" | 95% coverage | time (train + test) |" if trained else " | time |"),
-              "|---|---:|---:|" + "---:|" * (len(methods) + (2 if trained else 1))]  # fmt: skip
+              + (" | rnnkit's choice | 95% coverage | time (train + test) |" if trained
+                 else " | time |"),
+              "|---|---:|---:|" + "---:|" * (len(methods) + (3 if trained else 1))]  # fmt: skip
     for g in groups:
         o = g["table"]["overall"]
         cells = " | ".join(f"{o[m]['owa']:.3f}" for m in methods)
         took = g["seconds"].get("all", g["seconds"].get("baselines", 0.0))
-        cov = f" {o['rnnkit']['coverage']:.1%} |" if trained else ""
+        cov = ""
+        if trained:
+            choice = LABELS.get(g["table"]["combination"]["rule"], "median of 4")
+            cov = f" {choice} | {o['rnnkit']['coverage']:.1%} |"
         lines.append(f"| {g['frequency']} | {len(g['names'])} | {g['horizon']} | {cells} |"
                      f"{cov} {took:.0f} s |")  # fmt: skip
     n = sum(len(g["names"]) for g in groups)
     best = min(s[m]["owa_m4"] for m in methods)
     cells = " | ".join(f"**{s[m]['owa_m4']:.3f}**" if s[m]["owa_m4"] == best else
                        f"{s[m]['owa_m4']:.3f}" for m in methods)  # fmt: skip
-    cov = f" {s['rnnkit']['coverage_95']:.1%} |" if trained else ""
+    cov = f" | {s['rnnkit']['coverage_95']:.1%} |" if trained else ""
     total = sum(g["seconds"].get("all", g["seconds"].get("baselines", 0.0)) for g in groups)
     lines.append(f"| the panel | {n} | | {cells} |{cov} {total:.0f} s |")
     if trained:
