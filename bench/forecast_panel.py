@@ -71,8 +71,8 @@ def run_group(frequency: str, args: argparse.Namespace) -> dict:
 
 
 def methods_of(groups: list[dict]) -> list[str]:
-    first = groups[0]["table"]["overall"]
-    return [m for m in ("rnnkit", "esrnn", *BASELINES) if m in first]
+    return [m for m in ("rnnkit", "esrnn", "median", *BASELINES)
+            if all(m in g["table"]["overall"] for g in groups)]  # fmt: skip
 
 
 def print_group(g: dict) -> None:

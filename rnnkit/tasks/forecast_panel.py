@@ -289,7 +289,10 @@ def test_panel(
     forecasts = baseline_forecasts(values, h, m, c.history)
     members = {"esrnn": q[..., 1], **{k: forecasts[k] for k in STATISTICAL}}
     center, lower, upper = combined(members, q, fitted)
-    table = m4_table(values, names, h, m, {"rnnkit": center, "esrnn": q[..., 1], **forecasts})
+    # the median of the four beside the chosen one: what the choice gained or lost
+    median = combination.combine(members, "median")
+    ours = {"rnnkit": center, "esrnn": q[..., 1], "median": median}
+    table = m4_table(values, names, h, m, {**ours, **forecasts})
     bounds = {"rnnkit": (lower, upper), "esrnn": (q[..., 0], q[..., -1])}
     for method, (lo, hi) in bounds.items():
         for i, (name, v) in enumerate(zip(names, values, strict=True)):
