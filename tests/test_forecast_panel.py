@@ -16,6 +16,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.models.esrnn import ESRNN
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks import forecast_panel as fp
+from rnnkit.tasks import panel_combine as combination
 
 
 def test_wide_ragged_long_and_folder(tmp_path):
@@ -111,6 +112,45 @@ def test_zero_head_forecasts_the_smoothing_and_gradients_reach_it():
         assert p.grad is not None and p.grad.abs().sum() > 0
 
 
+def test_seasons_follow_the_whole_series_wherever_it_is_cut():
+    model = ESRNN(small_config(members=1))
+    with torch.no_grad():
+        model.init_season.copy_(torch.log(torch.tensor([1.0, 2.0, 3.0, 4.0])).expand(1, 2, 4))
+    y = np.full(12, 10.0)
+    for first in range(6):  # the cut's first value is the series' value number ``first``
+        panel = fp.pad_panel([y, y[:9]], [0.0, 0.0], [0, 1], [first, first + 1])
+        _, seasons = model.smooth(panel.y, panel.start, panel.index, panel.first)
+        init = np.array([1.0, 2.0, 3.0, 4.0]) / 2.5
+        assert seasons[0, 0, 0].item() == pytest.approx(init[first % 4])
+        assert seasons[0, 1, 3].item() == pytest.approx(init[(first + 1) % 4])  # starts at 3
+
+
+def test_median_combination_and_conformal_interval():
+    rng = np.random.default_rng(0)
+    members = {name: rng.standard_normal((3, 5)) for name in combination.MEMBERS}
+    stacked = np.stack([members[n] for n in combination.MEMBERS], -1)
+    middle = np.sort(stacked, -1)[..., 1:3].mean(-1)  # four members: the middle two's mean
+    np.testing.assert_allclose(combination.combine(members), middle)
+    # the interval factor covers 95% of the calibration values (here all 200 scores are known)
+    q = np.stack([-np.ones((40, 5)), np.zeros((40, 5)), np.ones((40, 5))], -1)  # (N, H, 3)
+    truth = rng.standard_normal((40, 5)) * 2.0
+    c = combination.interval_scale(np.zeros((40, 5)), q, truth)
+    lo, hi = combination.interval(np.zeros((40, 5)), q, c)
+    inside = ((truth >= lo) & (truth <= hi)).mean()
+    assert 0.95 <= inside <= 0.96 and c == pytest.approx(np.quantile(np.abs(truth), 0.95), 0.1)
+
+
+def test_members_forecast_from_the_origin_they_are_asked_for():
+    model = ESRNN(small_config())
+    rng = np.random.default_rng(2)
+    vals = [30 + np.cumsum(rng.standard_normal(40)), 40 + np.cumsum(rng.standard_normal(36))]
+    members, q = fp.member_forecasts(model, vals, [0, 1], 3, 4)  # the last 3 values held out
+    expect = fp.baseline_forecasts(vals, 3, 4, model.config.history, ("theta", "ets"))
+    np.testing.assert_allclose(members["theta"], expect["theta"])
+    np.testing.assert_allclose(members["ets"], expect["ets"])
+    assert q.shape == (2, 3, 3)
+
+
 def write_panel(path, n_series=3, n=90):
     t = np.arange(n)
     rng = np.random.default_rng(0)
@@ -141,6 +181,38 @@ def test_train_forecast_on_a_panel_end_to_end(tmp_path, capsys):
     assert main(["predict", str(out), "--input", str(data)]) == 0
     text = capsys.readouterr().out
     assert "97.5%" in text and text.count("forecast") == 3
+    # evaluate re-scores the run's own test split exactly as training's test did
+    assert main(["evaluate", str(out), "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["overall"]["rnnkit"]["owa"] == pytest.approx(overall["rnnkit"]["owa"], rel=1e-6)
+    # ... and a file holding some of the run's series, by name
+    cols = write_panel(tmp_path / "unused.csv")
+    sub = tmp_path / "sub.csv"
+    pairs = zip(cols[0], cols[2], strict=True)
+    sub.write_text("c,a\n" + "\n".join(f"{c:.4f},{a:.4f}" for a, c in pairs))
+    assert main(["evaluate", str(out), "--data", str(sub), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["series"]
+    for name in ("a", "c"):
+        for method in ("rnnkit", "esrnn", "arima"):
+            assert rows[name][method]["smape"] == pytest.approx(
+                r["test"]["series"][name][method]["smape"], rel=1e-4)  # fmt: skip
+    other = tmp_path / "other.csv"
+    other.write_text("z\n" + "\n".join(str(50 + i % 4) for i in range(90)))
+    assert main(["evaluate", str(out), "--data", str(other)]) == 2
+    assert "cannot forecast others: z" in capsys.readouterr().err
+    # rnnkit forecast RUN: every series' next 4 values and a plot each, never overwritten unasked
+    png = tmp_path / "fc.png"
+    fa = ["forecast", str(out), "--data", str(data), "--png", str(png), "--json"]
+    assert main(fa) == 0
+    fcs = json.loads(capsys.readouterr().out)
+    assert [f["series"] for f in fcs] == ["a", "b", "c"]
+    for f in fcs:
+        assert len(f["forecast"]) == 4 and (tmp_path / f"fc-{f['series']}.png").is_file()
+        assert all(
+            lo <= m <= hi for lo, m, hi in zip(f["lower"], f["forecast"], f["upper"], strict=True)
+        )
+    assert main(fa) == 2
+    assert "exists; pass --force" in capsys.readouterr().err
 
 
 def test_panel_refuses_short_series_and_mixed_seasons(tmp_path, capsys):

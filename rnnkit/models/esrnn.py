@@ -57,17 +57,22 @@ class ESRNN(TaskModel):
             nn.init.zeros_(head.bias)
         self.register_buffer("q", torch.tensor(c.quantiles), persistent=False)
 
-    def smooth(self, y: Tensor, start: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
+    def smooth(
+        self, y: Tensor, start: Tensor, index: Tensor, first: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Levels (K, N, T) and seasonal indices (K, N, T + m) of the series ``index`` (N,),
-        y (N, T) right-aligned from ``start`` (N,) on (values before it are ignored)."""
+        y (N, T) right-aligned from ``start`` (N,) on (values before it are ignored), its value
+        at ``start`` the series' value number ``first`` (N,; 0 by default): the initial index
+        j is the season of the values j, j + m, ... of the whole series, wherever it is cut."""
         m = max(self.config.period, 1)
         alpha = torch.sigmoid(self.alpha[:, index])  # (K, N)
         gamma = torch.sigmoid(self.gamma[:, index])  # (K, N)
         t_all = torch.arange(y.shape[1], device=y.device)
         valid = t_all[None] >= start[:, None]  # (N, T)
         # ring position p holds the index of the times t = p mod m: a series starting at
-        # ``start`` takes its first initial index there
-        pos = (torch.arange(m, device=y.device)[None] - start[:, None]) % m  # (N, m)
+        # ``start`` takes its initial index number ``first`` mod m there
+        first = torch.zeros_like(start) if first is None else first
+        pos = (torch.arange(m, device=y.device)[None] - start[:, None] + first[:, None]) % m
         init = torch.exp(self.init_season[:, index])  # (K, N, m)
         init = init / init.mean(-1, keepdim=True)  # indices average 1
         seasons = list(torch.gather(init, 2, pos.expand_as(init)).unbind(-1))  # m x (K, N)
@@ -88,8 +93,11 @@ class ESRNN(TaskModel):
                 seasons.append(s_t)
         return torch.stack(levels, -1), torch.stack(seasons, -1)
 
-    def forward(self, y: Tensor, start: Tensor, index: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Forecasts from every time t = W-1..T-1 of y (N, T):
+    def forward(
+        self, y: Tensor, start: Tensor, index: Tensor, first: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Forecasts from every time t = W-1..T-1 of y (N, T) (``smooth`` says what ``start``,
+        ``index`` and ``first`` are):
 
         returns (out (K, N, T-W+1, H, Q) log ratios, levels (K, N, T-W+1) l_t, future seasonal
         indices (K, N, T-W+1, H) s_{t+1+((k-1) mod m)}); the forecast of y_{t+k} at quantile
@@ -97,7 +105,7 @@ class ESRNN(TaskModel):
         """
         c, w = self.config, self.config.window
         m = max(c.period, 1)
-        levels, seasons = self.smooth(y, start, index)  # (K, N, T), (K, N, T + m)
+        levels, seasons = self.smooth(y, start, index, first)  # (K, N, T), (K, N, T + m)
         level = levels[..., w - 1 :]  # (K, N, T')
         past = seasons[..., : y.shape[1]].unfold(-1, w, 1)  # (K, N, T', W)
         x = torch.log(y.unfold(-1, w, 1)[None] / (past * level[..., None]))  # (K, N, T', W)

@@ -122,10 +122,16 @@ class ForecastTask(Task):
     restored = False
 
     series_names: list[str] | None = None
+    panel_values: list[np.ndarray] | None = None  # a panel's series, as prepare read them
+    combination: dict[str, Any] | None = None  # a panel's weights and interval, from its test
 
     def restore(self, files: dict[str, Any]) -> None:
         self.restored = True  # the scaling lives in the model settings, saved with the run
         self.series_names = files.get("series.json")
+
+    def restore_results(self, results: dict[str, Any]) -> None:
+        if self.is_panel:
+            self.combination = results.get("test", {}).get("combination")
 
     def load_series(self, path: str) -> Series:
         if self.data.column is None:
@@ -201,6 +207,7 @@ class ForecastTask(Task):
         self.monitor = ("val_smape", "min")
         values = [s.values for s in series]
         info.update(source=source, interpolated=sum(s.interpolated for s in series))
+        self.panel_values = values
         return Splits(values, values, values, info)
 
     def artefacts(self) -> dict[str, Any]:
@@ -215,7 +222,8 @@ class ForecastTask(Task):
                       for i in range(0, n, bs)]  # fmt: skip
             # a panel is a batch or a few: an epoch goes over it several times, so that the
             # task's default epochs make enough steps (each step sees every window anyway)
-            chunks *= -(-panel.STEPS_PER_EPOCH // len(chunks))
+            steps = panel.steps_per_epoch(splits.train, m.history, 2 * h)
+            chunks *= -(-steps // len(chunks))
             return (ListBatches(chunks, seed=seed, rank=rank, world=world),
                     ListBatches([panel.cut(m, splits.val, h)], shuffle=False))  # fmt: skip
         (y_tr, start, _), (y_va, t_val, _) = splits.train, splits.val
@@ -232,7 +240,15 @@ class ForecastTask(Task):
         return (y - self.model.mean) / self.model.std
 
     def build_model(self) -> nn.Module:
-        return ESRNN(self.model) if self.is_panel else Forecaster(self.model)
+        if not self.is_panel:
+            return Forecaster(self.model)
+        model = ESRNN(self.model)
+        if self.panel_values is not None and not self.restored:  # a new run: seasons from data
+            m = self.model
+            seasons = panel.initial_seasons(self.panel_values, m.offsets, m.period, 2 * m.horizon)
+            with torch.no_grad():
+                model.init_season.copy_(seasons.expand_as(model.init_season))
+        return model
 
     def loss(self, model: nn.Module, batch: Any, state: Any) -> StepOutput:
         if self.is_panel:
@@ -266,6 +282,8 @@ class ForecastTask(Task):
         return range(max(start, self.model.window), len(y) - self.model.horizon + 1)
 
     def score(self, model: nn.Module, examples: Examples) -> dict[str, Any]:
+        if self.is_panel:
+            return self.score_panel(model, examples)
         y, start, scale = examples
         m = self.model
         origins = self.origins(y, start)
@@ -287,7 +305,9 @@ class ForecastTask(Task):
 
     def test(self, model: nn.Module, splits: Splits, run_dir: Path) -> dict[str, Any]:
         if self.is_panel:
-            return {"test": panel.test_panel(model, splits.test, splits.info)}
+            test = panel.test_panel(model, splits.test, splits.info)
+            self.combination = test["combination"]
+            return {"test": test}
         y, start, scale = splits.test
         origins, h = self.origins(y, start), self.model.horizon
         truth = np.stack([y[t : t + h] for t in origins])
@@ -350,8 +370,58 @@ class ForecastTask(Task):
     # -- using a trained model -----------------------------------------------------------------
 
     def read_examples(self, path: str) -> Examples:
+        if self.is_panel:
+            return self.load_panel(path)
         y = self.load_series(path).values
         return y, self.model.window, mase_scale(y)
+
+    def panel_index(self, inputs: list[Series]) -> list[int]:
+        """The run's numbers of the series ``inputs`` names; refuses a series it never saw."""
+        names = self.series_names or []
+        unknown = [s.name for s in inputs if s.name not in names]
+        if unknown:
+            raise RnnkitError(
+                f"the run was trained on {len(names)} series ({', '.join(names[:5])}...); it "
+                f"cannot forecast others: {', '.join(unknown[:5])}"
+            )
+        return [names.index(s.name) for s in inputs]
+
+    def fitted_combination(self) -> dict[str, Any]:
+        if self.combination is None:
+            raise RnnkitError(
+                "the run has no interval calibration (results.json holds none: its training "
+                "did not reach the test); train it again"
+            )
+        return self.combination
+
+    def score_panel(self, model: nn.Module, examples: Any) -> dict[str, Any]:
+        """M4's scores on the last H values of each series: the run's own test split (splits.test,
+        its values) or a file's series, which must be among the run's (by name)."""
+        if examples and isinstance(examples[0], Series):
+            index = self.panel_index(examples)
+            values = [s.values for s in examples]
+        else:
+            index, values = list(range(len(examples))), list(examples)
+        need = self.model.window + self.model.horizon + 1
+        short = [self.series_names[i] for i, v in zip(index, values, strict=True) if len(v) < need]
+        if short:
+            raise RnnkitError(
+                f"scoring needs at least window + horizon + 1 = {need} values per series; "
+                f"too short: {', '.join(short[:5])}"
+            )
+        info = {"series": self.series_names, "period": self.model.period}
+        return panel.test_panel(model, values, info, self.fitted_combination(), index)
+
+    def format_scores(self, scores: dict[str, Any]) -> str:
+        if not self.is_panel:
+            return super().format_scores(scores)
+        o = scores["overall"]
+        return "\n".join(
+            [f"{'':10s} {'sMAPE':>8s} {'MASE':>8s} {'OWA':>8s}"]
+            + [f"{m:10s} {o[m]['smape']:8.3f} {o[m]['mase']:8.3f} {o[m]['owa']:8.3f}" for m in o]
+            + [f"rnnkit 95% interval: coverage {o['rnnkit']['coverage']:.1%}, "
+               f"MSIS {o['rnnkit']['msis']:.3f}"]
+        )  # fmt: skip
 
     def parse_input(self, text: str) -> Series:
         """A series written inline: numbers separated by commas or spaces."""
@@ -367,23 +437,24 @@ class ForecastTask(Task):
         return self.load_panel(path) if self.is_panel else [self.load_series(path)]
 
     def predict_panel(self, model: nn.Module, inputs: list[Series]) -> list[dict[str, Any]]:
-        """The next H values of each of the run's series found in the inputs (by name)."""
-        names = self.series_names or []
-        unknown = [s.name for s in inputs if s.name not in names]
-        if unknown:
-            raise RnnkitError(
-                f"the run was trained on {len(names)} series ({', '.join(names[:5])}...); it "
-                f"cannot forecast others: {', '.join(unknown[:5])}"
-            )
-        index = [names.index(s.name) for s in inputs]
+        """The next H values of each of the run's series found in the inputs (by name): the
+        combination with the weights and interval factor the run's test fitted."""
+        index = self.panel_index(inputs)
+        fitted = self.fitted_combination()
         c = self.model
-        parts = [s.values[-c.history :] for s in inputs]
-        f = panel.forecast(model, panel.pad_panel(parts, [c.offsets[i] for i in index], index))
+        need = max(c.window, 2 * max(c.period, 1) + 2)
+        short = [s.name for s in inputs if len(s.values) < need]
+        if short:
+            raise RnnkitError(f"each series needs at least {need} values; too short: "
+                              f"{', '.join(short[:5])}")  # fmt: skip
+        values = [s.values for s in inputs]  # each from its first value, as in training
+        members, q = panel.member_forecasts(model, values, index, 0, c.period)
+        center, lower, upper = panel.combined(members, q, fitted)
         return [{"series": s.name, "steps": future_labels(s.dates, c.horizon, len(s.values)),
-                 "forecast": fi[:, 1].tolist(), "lower": fi[:, 0].tolist(),
-                 "upper": fi[:, -1].tolist(), "interval": [c.quantiles[0], c.quantiles[-1]],
+                 "forecast": center[i].tolist(), "lower": lower[i].tolist(),
+                 "upper": upper[i].tolist(), "interval": [c.quantiles[0], c.quantiles[-1]],
                  "interpolated": s.interpolated}
-                for s, fi in zip(inputs, f, strict=True)]  # fmt: skip
+                for i, s in enumerate(inputs)]  # fmt: skip
 
     def predict(self, model: nn.Module, inputs: list[Series]) -> list[dict[str, Any]]:
         """The next H values after the end of each series, with the model's interval."""

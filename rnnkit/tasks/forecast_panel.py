@@ -20,15 +20,26 @@ import torch
 from torch import Tensor
 
 from rnnkit.baselines import m4 as benchmarks
+from rnnkit.data import seasonality
 from rnnkit.data.series import Series
 from rnnkit.errors import RnnkitError
 from rnnkit.models.esrnn import ESRNN
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.scoring import m4 as scoring
+from rnnkit.tasks import panel_combine as combination
 
 QUANTILES = [0.025, 0.5, 0.975]  # M4's 95% prediction intervals
 MIN_HISTORY = 200
-STEPS_PER_EPOCH = 10  # the task's 50 default epochs: 500 steps over a small panel
+STEPS_PER_EPOCH = 10  # the task's 50 default epochs: 500 steps over a panel of 200 values
+
+
+def steps_per_epoch(values: list[np.ndarray], history: int, end: int) -> int:
+    """Steps an epoch makes: STEPS_PER_EPOCH over series of MIN_HISTORY training values, fewer
+    over longer ones (each step reads every window of every series, and its time grows with
+    the length: 960 hourly values would take the 500 steps past ten minutes on two cores),
+    so that an epoch reads about the same number of windows; at least 2."""
+    longest = max(min(len(v) - end, history) for v in values)
+    return max(2, round(STEPS_PER_EPOCH * MIN_HISTORY / max(longest, MIN_HISTORY)))
 
 
 @dataclass
@@ -38,16 +49,31 @@ class Panel:
     y: Tensor  # (N, T) shifted values; 1 before each series' start
     start: Tensor  # (N,) first real value's column
     index: Tensor  # (N,) the series' numbers in the model
+    first: Tensor  # (N,) the first real value's position in the whole series (its season)
 
 
-def pad_panel(values: list[np.ndarray], offsets: list[float], index: list[int]) -> Panel:
+def pad_panel(
+    values: list[np.ndarray], offsets: list[float], index: list[int],
+    first: list[int] | None = None,
+) -> Panel:  # fmt: skip
+    """``values`` (parts of the run's series ``index``, the first value of each at position
+    ``first`` of its whole series: 0 by default) shifted and right-aligned."""
     t = max(len(v) for v in values)
     y = np.ones((len(values), t), dtype=np.float32)  # (N, T)
     start = np.zeros(len(values), dtype=np.int64)
     for i, (v, off) in enumerate(zip(values, offsets, strict=True)):
         y[i, t - len(v) :] = v + off
         start[i] = t - len(v)
-    return Panel(torch.from_numpy(y), torch.from_numpy(start), torch.tensor(index))
+    first = [0] * len(values) if first is None else first
+    return Panel(torch.from_numpy(y), torch.from_numpy(start), torch.tensor(index),
+                 torch.tensor(first, dtype=torch.int64))  # fmt: skip
+
+
+def latest(values: list[np.ndarray], end: int, history: int) -> tuple[list[np.ndarray], list[int]]:
+    """Each series up to ``end`` values before its end, its latest ``history`` values of those,
+    and where each part starts in its series."""
+    parts = [v[: len(v) - end][-history:] for v in values]
+    return parts, [len(v) - end - len(p) for v, p in zip(values, parts, strict=True)]
 
 
 def offset(y: np.ndarray) -> float:
@@ -62,6 +88,20 @@ def default_window(period: int, horizon: int) -> int:
 
 def default_history(horizon: int) -> int:
     return max(20 * horizon, MIN_HISTORY)
+
+
+def initial_seasons(values: list[np.ndarray], offsets: list[float], m: int, end: int) -> Tensor:
+    """(N, m) log seasonal indices to start the smoothing from: classical multiplicative
+    decomposition's (M4's) of each series' training part (up to ``end`` values before its end),
+    index j for the values j, j + m, ... of the series; 0 (no season) without a season, or
+    with fewer than three seasons."""
+    out = np.zeros((len(values), max(m, 1)), dtype=np.float32)
+    for i, (v, off) in enumerate(zip(values, offsets, strict=True)):
+        part = v[: len(v) - end] + off
+        if m > 1 and len(part) >= 3 * m and np.all(part > 0):
+            s = seasonality.seasonal_indices(part, m)[:m]  # (m,) the first season's
+            out[i] = np.log(s / s.mean())
+    return torch.from_numpy(out)
 
 
 def common_period(series: list[Series], given: int | None) -> int:
@@ -115,16 +155,18 @@ def cut(model: ForecasterConfig, values: list[np.ndarray], end: int,
         index: range | None = None) -> Panel:  # fmt: skip
     """The series ``index`` (all by default), each up to ``end`` values before its end and
     only its latest ``history`` values of those."""
-    index = index if index is not None else range(len(values))
-    parts = [values[i][: len(values[i]) - end][-model.history :] for i in index]
-    return pad_panel(parts, [model.offsets[i] for i in index], list(index))
+    index = list(index if index is not None else range(len(values)))
+    parts, first = latest([values[i] for i in index], end, model.history)
+    return pad_panel(parts, [model.offsets[i] for i in index], index, first)
 
 
 def loss(model: ESRNN, batch: Panel) -> tuple[Tensor, int]:
     """Pinball loss over every window of every series whose H targets are known."""
     c = model.config
     w, h = c.window, c.horizon
-    out, level, future = model(batch.y, batch.start, batch.index)  # (K, N, T', H, Q) ...
+    out, level, future = model(
+        batch.y, batch.start, batch.index, batch.first
+    )  # (K, N, T', H, Q) ...
     n_win = batch.y.shape[1] - w - h + 1
     if n_win < 1:
         raise RnnkitError("the series are too short for one training window")
@@ -144,7 +186,7 @@ def loss(model: ESRNN, batch: Panel) -> tuple[Tensor, int]:
 def forecast(model: ESRNN, panel: Panel) -> np.ndarray:
     """(N, H, Q) forecasts after the end of each series, the members' mean, in its units."""
     model.eval()
-    out, level, future = model(panel.y, panel.start, panel.index)
+    out, level, future = model(panel.y, panel.start, panel.index, panel.first)
     f = torch.exp(out[:, :, -1]) * level[:, :, -1, None, None] * future[:, :, -1, :, None]
     f = f.mean(0).sort(-1).values.double().numpy()  # (N, H, Q) quantiles kept in order
     offsets = np.array(model.config.offsets)[panel.index.numpy()]
@@ -189,20 +231,78 @@ def baseline_forecasts(
             for b in names}  # fmt: skip
 
 
-def test_panel(model: ESRNN, values: list[np.ndarray], info: dict[str, Any]) -> dict[str, Any]:
+STATISTICAL = tuple(name for name in combination.MEMBERS if name != "esrnn")
+
+
+def member_forecasts(
+    model: ESRNN, values: list[np.ndarray], index: list[int], end: int, m: int
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The combination's members' (N, H) forecasts from ``end`` values before each series'
+    end, and the ES-RNN's (N, H, Q) quantiles there; ``values`` the run's series ``index``."""
+    c = model.config
+    parts, first = latest(values, end, c.history)
+    q = forecast(model, pad_panel(parts, [c.offsets[i] for i in index], index, first))
+    stats = {b: np.stack([benchmarks.BASELINES[b](p, c.horizon, m) for p in parts])
+             for b in STATISTICAL}  # fmt: skip
+    return {"esrnn": q[..., 1], **stats}, q
+
+
+def fit_combination(
+    model: ESRNN, values: list[np.ndarray], index: list[int], m: int
+) -> dict[str, Any]:
+    """The combination's rule and interval factor, from the validation window (the H values
+    before the test, which training never fitted)."""
+    h = model.config.horizon
+    members, q = member_forecasts(model, values, index, 2 * h, m)
+    insample = [v[: -2 * h] for v in values]
+    naive2 = np.stack([benchmarks.naive2(x[-model.config.history :], h, m) for x in insample])
+    return combination.fit(members, naive2, q, insample, [v[-2 * h : -h] for v in values], m)
+
+
+def combined(
+    members: dict[str, np.ndarray], q: np.ndarray, fitted: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """rnnkit's (N, H) forecast and its interval (lower, upper): the fitted rule's forecast and
+    the ES-RNN's (N, H, Q) quantiles' half-widths times the fitted factor around it."""
+    center = combination.combine(members, fitted.get("rule", "median"))
+    return (center, *combination.interval(center, q, fitted["interval_scale"]))
+
+
+def test_panel(
+    model: ESRNN,
+    values: list[np.ndarray],
+    info: dict[str, Any],
+    fitted: dict[str, Any] | None = None,
+    index: list[int] | None = None,
+) -> dict[str, Any]:
+    """M4's scores of rnnkit (the combination), the ES-RNN alone and M4's benchmarks on the
+    last H values of ``values`` (the run's series ``index``, all by default); the combination
+    interval is calibrated on the validation window unless ``fitted`` is given (a loaded run's)."""
     c = model.config
     h, m = c.horizon, info["period"]
-    f = forecast(model, cut(c, values, h))  # (N, H, Q)
+    index = list(range(len(values))) if index is None else index
+    names = [info["series"][i] for i in index]
+    if fitted is None:
+        fitted = fit_combination(model, values, index, m)
+    parts, first = latest(values, h, c.history)
+    q = forecast(model, pad_panel(parts, [c.offsets[i] for i in index], index, first))
     forecasts = baseline_forecasts(values, h, m, c.history)
-    forecasts = {"rnnkit": f[..., 1], **forecasts}
-    table = m4_table(values, info["series"], h, m, forecasts)
-    for i, (name, v) in enumerate(zip(info["series"], values, strict=True)):
-        row = table["series"][name]["rnnkit"]
-        row["msis"] = scoring.msis(v[:-h], v[-h:], f[i, :, 0], f[i, :, -1], m, alpha=0.05)
-        row["coverage"] = scoring.coverage(v[-h:], f[i, :, 0], f[i, :, -1])
-    rows = [table["series"][n]["rnnkit"] for n in info["series"]]
-    table["overall"]["rnnkit"]["msis"] = float(np.mean([r["msis"] for r in rows]))
-    table["overall"]["rnnkit"]["coverage"] = float(np.mean([r["coverage"] for r in rows]))
+    members = {"esrnn": q[..., 1], **{k: forecasts[k] for k in STATISTICAL}}
+    center, lower, upper = combined(members, q, fitted)
+    # the median of the four beside the chosen one: what the choice gained or lost
+    median = combination.combine(members, "median")
+    ours = {"rnnkit": center, "esrnn": q[..., 1], "median": median}
+    table = m4_table(values, names, h, m, {**ours, **forecasts})
+    bounds = {"rnnkit": (lower, upper), "esrnn": (q[..., 0], q[..., -1])}
+    for method, (lo, hi) in bounds.items():
+        for i, (name, v) in enumerate(zip(names, values, strict=True)):
+            row = table["series"][name][method]
+            row["msis"] = scoring.msis(v[:-h], v[-h:], lo[i], hi[i], m, alpha=0.05)
+            row["coverage"] = scoring.coverage(v[-h:], lo[i], hi[i])
+        rows = [table["series"][n][method] for n in names]
+        table["overall"][method]["msis"] = float(np.mean([r["msis"] for r in rows]))
+        table["overall"][method]["coverage"] = float(np.mean([r["coverage"] for r in rows]))
+    table["combination"] = fitted
     return table
 
 

@@ -1,0 +1,98 @@
+"""rnnkit's forecaster for a panel: the ES-RNN combined with M4's statistical benchmarks, the
+combination and its interval width chosen on the validation window, never on the test.
+
+The candidates (``RULES``) are the median, per series and step, of ``MEMBERS`` (the ES-RNN's
+median and the ETS, Theta and ARIMA forecasts; with four members, the mean of the middle two)
+and each member alone. Each forecast the validation window (the H values before the test) from
+the values before it; the candidate with the lowest OWA there (M4's, from the panel's means,
+relative to Naive2) forecasts the test, for every series of the panel. The median is what SCUM
+did (Petropoulos and Svetunkov 2020: the median of ETS, CES, ARIMA and dynamic optimised Theta,
+among M4's best): a member that fails on one series (a trend method through a turning point) is
+outvoted. A single member wins the validation where one method suits the whole panel (ARIMA on
+the cycles of the yearly sunspot and lynx series). The choice is one per panel, not per series:
+one window of H values per series is too few to weigh four forecasters by.
+
+The 95% interval is the ES-RNN's (its 2.5% and 97.5% quantiles, trained with the pinball loss)
+around the chosen forecast, its two half-widths multiplied by one factor c for the panel:
+split-conformal calibration (Vovk et al. 2005; Romano et al. 2019) on the validation window, c
+the ceil((n + 1) 0.95)-th smallest of the n scores max((f - y) / (q_50 - q_2.5),
+(y - f) / (q_97.5 - q_50)) over every validation value of every series (f the chosen forecast,
+q the ES-RNN's quantiles). The ES-RNN's early stopping also watched that window, so its
+intervals there are, if anything, a little narrow and c a little wide.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from rnnkit.scoring import m4 as scoring
+
+MEMBERS = ("esrnn", "ets", "theta", "arima")
+RULES = ("median", *MEMBERS)
+LEVEL = 0.95
+
+
+def combine(forecasts: dict[str, np.ndarray], rule: str = "median") -> np.ndarray:
+    """(N, H): the median, per series and step, of the members' (N, H) forecasts, or the
+    member ``rule`` names."""
+    if rule != "median":
+        return forecasts[rule]
+    return np.median(np.stack([forecasts[name] for name in MEMBERS], -1), -1)
+
+
+def scores(center: np.ndarray, quantiles: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Conformity scores (N, H): how many of the ES-RNN's half-widths (its (N, H, Q) lowest,
+    median and highest quantiles) each true value lies from the combined forecast."""
+    med = quantiles[..., len(quantiles[0, 0]) // 2]
+    below = np.maximum(med - quantiles[..., 0], 1e-9 * np.abs(med) + 1e-12)
+    above = np.maximum(quantiles[..., -1] - med, 1e-9 * np.abs(med) + 1e-12)
+    return np.maximum((center - truth) / below, (truth - center) / above)
+
+
+def interval_scale(center: np.ndarray, quantiles: np.ndarray, truth: np.ndarray) -> float:
+    """The split-conformal factor c: the interval center -/+ c half-widths covers LEVEL of the
+    validation values (all of them when there are too few to leave any out)."""
+    s = np.sort(scores(center, quantiles, truth).reshape(-1))
+    k = min(math.ceil((len(s) + 1) * LEVEL), len(s))
+    return float(max(s[k - 1], 0.0))
+
+
+def interval(
+    center: np.ndarray, quantiles: np.ndarray, scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) (N, H): the ES-RNN's half-widths times ``scale`` around ``center``."""
+    med = quantiles[..., len(quantiles[0, 0]) // 2]
+    return (center - scale * (med - quantiles[..., 0]),
+            center + scale * (quantiles[..., -1] - med))  # fmt: skip
+
+
+def validation_owa(
+    forecast: np.ndarray, naive2: np.ndarray, insample: list[np.ndarray],
+    truth: list[np.ndarray], m: int,
+) -> float:  # fmt: skip
+    """M4's OWA of the (N, H) ``forecast`` of ``truth`` over the series, from their means."""
+    rows = [scoring.score_m4(x, y, f, m) for x, y, f in zip(insample, truth, forecast, strict=True)]
+    base = [scoring.score_m4(x, y, f, m) for x, y, f in zip(insample, truth, naive2, strict=True)]
+    return scoring.owa_of_set([r["smape"] for r in rows], [r["mase"] for r in rows],
+                              [r["smape"] for r in base], [r["mase"] for r in base])  # fmt: skip
+
+
+def fit(
+    members: dict[str, np.ndarray],
+    naive2: np.ndarray,
+    quantiles: np.ndarray,
+    insample: list[np.ndarray],
+    truth: list[np.ndarray],
+    m: int,
+) -> dict[str, Any]:
+    """The rule and the interval factor from the validation window: ``members`` (N, H) and
+    Naive2's forecasts of ``truth`` made from ``insample``, ``quantiles`` the ES-RNN's
+    (N, H, Q) there."""
+    owas = {r: validation_owa(combine(members, r), naive2, insample, truth, m) for r in RULES}
+    finite = {r: v for r, v in owas.items() if np.isfinite(v)}
+    rule = min(finite, key=finite.get) if finite else "median"
+    scale = interval_scale(combine(members, rule), quantiles, np.stack(truth))
+    return {"rule": rule, "validation_owa": owas, "interval_scale": scale}
