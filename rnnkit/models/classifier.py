@@ -9,7 +9,8 @@ state at step L-1 and the backward state at step 0, both having seen the whole r
 
 With ``ngram_buckets > 0`` each word's input is its embedding plus the mean of its hashed
 character n-grams' embeddings (fastText's subword vectors, ``rnnkit.data.char_ngrams``), so
-rare and unseen words are not all one ``<unk>``.
+rare and unseen words are not all one ``<unk>``. At character level each character's input is
+its embedding plus the mean of the hashed 2- to 5-grams that end at it (the task hashes them).
 """
 
 from __future__ import annotations
@@ -47,15 +48,16 @@ class ClassifierConfig(RecurrentSettings):
     bidirectional: bool = setting(False, "read both ways")
     pool: str = setting("last", "how the steps' outputs become one vector", choices=POOLS)
     ngram_buckets: int | None = setting(
-        None, "hashed character 3- to 5-gram rows added to each word's embedding (word-level "
-        "text only; 0: off; default: the task's choice)", lo=0, hi=2**24,
+        None, "hashed character n-gram rows added to each token's embedding (word level: the "
+        "word's 3- to 5-grams; char level: the 2- to 5-grams ending at the character; 0: off; "
+        "default: the task's choice)", lo=0, hi=2**24,
     )  # fmt: skip
 
     def check(self) -> None:
         if self.vocab_size > 0 and self.input_size > 0:
             raise RnnkitError("a classifier takes either token ids or feature vectors, not both")
         if self.ngram_buckets and self.input_size > 0:
-            raise RnnkitError("ngram_buckets needs word tokens; feature sequences have none")
+            raise RnnkitError("ngram_buckets needs text tokens; feature sequences have none")
 
 
 class SequenceClassifier(TaskModel):

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from rnnkit.baselines import classic as baselines
 from rnnkit.config import Settings, setting
-from rnnkit.data.char_ngrams import NgramHasher
+from rnnkit.data.char_ngrams import NgramHasher, char_windows
 from rnnkit.data.splits import batched, split_indices
 from rnnkit.data.tables import LabelledSequences, LabelledTexts, read_labelled_texts
 from rnnkit.data.tokenizers import fit_tokenizer, tokenizer_from_dict
@@ -31,7 +31,8 @@ from rnnkit.tasks.base import Splits, Task, exactly_one_source, register_task
 from rnnkit.train.steps import ListBatches, StepOutput, to_device
 
 WORD_DROPOUT = 0.1
-NGRAM_BUCKETS = 16384  # ngram_buckets at word level when not given; char level, features: 0
+NGRAM_BUCKETS = 16384  # ngram_buckets at word level when not given; feature sequences: 0
+CHAR_NGRAM_BUCKETS = 0  # ngram_buckets at char level when not given
 # inputs: (B, T) ids, (B, T, F) features, or with n-grams (ids (B, T), word index (B, T) into
 # the batch's n-gram table (U, K)); then lengths (B,), labels (B,)
 Batch = tuple[Tensor | tuple[Tensor, Tensor, Tensor], Tensor, Tensor]
@@ -53,6 +54,11 @@ class ClassifyData(Settings):
         None, "sequences per step (default: 64, or 32 under 5,000 training examples)",
         lo=1, hi=65536,
     )  # fmt: skip
+
+
+def text_lower(chars: list[str]) -> list[str]:
+    """Each character lowercased, one string per character (``"İ".lower()`` is two)."""
+    return [c.lower() for c in chars]
 
 
 def logits(model: nn.Module, x: Tensor | tuple[Tensor, Tensor, Tensor], lengths: Tensor) -> Tensor:
@@ -101,7 +107,7 @@ class ClassifyTask(Task):
             if len(self.labels) < 2:
                 raise RnnkitError(f"{source}: every label is {self.labels[0]!r}; need 2+ classes")
         tr, va, te = split_indices(len(inputs), d.val, d.test, d.split_seed)
-        self.resolve_ngrams(fitting, word_level=not features and d.level == "word")
+        self.resolve_ngrams(fitting, None if features else d.level)
         if fitting:  # vocabulary and input size from the training split only
             if features:
                 self.model.input_size = int(inputs[0].shape[-1])
@@ -122,17 +128,18 @@ class ClassifyTask(Task):
         }
         return Splits(part(tr), part(va), part(te), info)
 
-    def resolve_ngrams(self, fitting: bool, word_level: bool) -> None:
-        """Settle ``ngram_buckets``: unset means NGRAM_BUCKETS for a new word-level run, and off
-        for char level, feature sequences and a run saved before the setting existed (its
-        config lacks the key); set above 0 where there are no words, it is refused."""
+    def resolve_ngrams(self, fitting: bool, level: str | None) -> None:
+        """Settle ``ngram_buckets`` for text of ``level`` (None: feature sequences): unset means
+        NGRAM_BUCKETS for a new word-level run, CHAR_NGRAM_BUCKETS for a new char-level one,
+        and off for feature sequences and a run saved before the setting existed (its config
+        lacks the key); set above 0 on feature sequences, it is refused."""
         m = self.model
         if m.ngram_buckets is None:
-            m.ngram_buckets = NGRAM_BUCKETS if fitting and word_level else 0
-        elif m.ngram_buckets and not word_level:
+            default = {"word": NGRAM_BUCKETS, "char": CHAR_NGRAM_BUCKETS}.get(level, 0)
+            m.ngram_buckets = default if fitting else 0
+        elif m.ngram_buckets and level is None:
             raise RnnkitError(
-                "ngram_buckets needs word-level text (level word); set it to 0 for char level "
-                "or feature sequences"
+                "ngram_buckets needs text (level word or char); set it to 0 for feature sequences"
             )
 
     @property
@@ -142,8 +149,19 @@ class ClassifyTask(Task):
         if not buckets:
             return None
         if self._hasher is None or self._hasher.buckets != buckets:
-            self._hasher = NgramHasher(buckets)
+            self._hasher = NgramHasher(buckets, self.tokenizer.level)
         return self._hasher
+
+    def tokens(self, text: str) -> tuple[list[int], list[str]]:
+        """(ids, the strings the n-grams come from), one each per step: the words (word
+        level), or each kept character's window of the characters up to it, lowercased as
+        the TF-IDF baseline reads them (char level; characters outside the vocabulary are
+        dropped, as ``encode`` drops them). A text with no token gives ``([0], [])``."""
+        tok = self.tokenizer
+        if tok.level == "char":
+            chars = [c for c in text if c in tok.index]
+            return [tok.index[c] for c in chars] or [0], char_windows(text_lower(chars))
+        return tok.encode(text) or [0], tok.tokenize(text)
 
     def artefacts(self) -> dict[str, Any]:
         files = {"labels.json": self.labels}
@@ -168,17 +186,13 @@ class ClassifyTask(Task):
 
     def make_batches(self, inputs: list, labels: list[int], batch_size: int) -> tuple[list, list]:
         """Padded batches of similar lengths and the input order they follow. With n-grams a
-        row is (ids, tokens): the n-grams come from each token's string, so two words outside
-        the vocabulary (both ``<unk>``) still differ."""
+        row is (ids, tokens): the n-grams come from each token's string (``tokens``), so two
+        words outside the vocabulary (both ``<unk>``) still differ."""
         hasher = self.hasher
         if hasher is None:
             rows = list(zip(self.encode(inputs), labels, strict=True))
         else:
-            tok = self.tokenizer
-            rows = []
-            for text, y in zip(inputs, labels, strict=True):
-                words = tok.tokenize(text)
-                rows.append(((tok.encode(text) or [0], words), y))
+            rows = [(self.tokens(text), y) for text, y in zip(inputs, labels, strict=True)]
 
         def make(rows: list[tuple[Any, int]]) -> Batch:
             seqs = [x if hasher is None else x[0] for x, _ in rows]
