@@ -98,15 +98,22 @@ class SequenceClassifier(TaskModel):
             feats = feats + self.ngrams(table)[index]  # (U, E) gathered to (B, T, E)
         return feats
 
+    def encode(
+        self, x: Tensor, lengths: Tensor, ngrams: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """The encoder alone: outputs (B, T, D*H), zero past each row's length, and the final
+        hidden state (L*D, B, H); the language model of pretraining reads the same."""
+        feats = self.inputs(x, ngrams)  # (B, T, F)
+        if self.embed is not None:
+            feats = self.drop(feats)
+        return encode_packed(self.rnn, feats, lengths)  # (B, T, D*H), (L*D, B, H)
+
     def forward(
         self, x: Tensor, lengths: Tensor, ngrams: tuple[Tensor, Tensor] | None = None
     ) -> Tensor:
         """x: (B, T) int64 ids or (B, T, F) floats; lengths (B,); ngrams: see ``inputs``
         -> logits (B, C)."""
-        feats = self.inputs(x, ngrams)  # (B, T, F)
-        if self.embed is not None:
-            feats = self.drop(feats)
-        out, h_n = encode_packed(self.rnn, feats, lengths)  # (B, T, D*H), (L*D, B, H)
+        out, h_n = self.encode(x, lengths, ngrams)  # (B, T, D*H), (L*D, B, H)
         if self.config.pool == "last":
             dirs = 2 if self.config.bidirectional else 1
             pooled = torch.cat(list(h_n[-dirs:]), dim=-1)  # (B, D*H)

@@ -28,6 +28,7 @@ from torch import nn
 
 from rnnkit.errors import RnnkitError
 from rnnkit.runs.companions import companion_steps, train_companion
+from rnnkit.runs.pretrain import pretrain
 from rnnkit.tasks.base import (
     LoadedCompanion,
     LoadedModel,
@@ -168,6 +169,11 @@ def fit(
     # a run killed before its first checkpoint starts again from step 0 with its settings
     from_checkpoint = resume and ckpt.latest_checkpoint(out) is not None
     args = (the_task, splits, train_cfg.to_dict(), str(out), from_checkpoint)
+    if under_torchrun() and world > 1 and the_task.pretraining(splits) is not None:
+        raise RnnkitError(
+            "pretraining runs in the process that owns the run folder: use --nproc N, not "
+            "torchrun, or turn pretraining off"
+        )
     if under_torchrun() and int(os.environ["RANK"]) != 0:
         launch(_train_worker, nproc, *args)  # rank 0 owns the run folder and reports
         return {}
@@ -226,7 +232,14 @@ def _fit_locked(
             (run_dir / stale).unlink(missing_ok=True)
     summary_path = run_dir / "summary.json"
     summary_path.unlink(missing_ok=True)
-    launch(_train_worker, nproc, the_task, splits, train_cfg.to_dict(), str(out), from_checkpoint)
+    # the model starts from the pretrained weights, unless it resumes from a checkpoint
+    spec = None if from_checkpoint else the_task.pretraining(splits)
+    pretrained = None
+    if spec is not None:
+        pretrained = pretrain(spec, train_cfg.to_dict(), run_dir, pick_device(train_cfg.device))
+    init = pretrained["checkpoint"] if pretrained else None
+    launch(_train_worker, nproc, the_task, splits, train_cfg.to_dict(), str(out), from_checkpoint,
+           init)  # fmt: skip
     summary = ckpt.read_json(summary_path, "training summary")
     best = the_task.build_model()
     best.load_state_dict(ckpt.load_weights(ckpt.resolve_checkpoint(run_dir)))
@@ -246,17 +259,26 @@ def _fit_locked(
         },
         **({"warnings": warnings} if warnings else {}),
     }
+    if pretrained:
+        results["pretraining"] = {k: v for k, v in pretrained.items() if k != "checkpoint"}
     ckpt.atomic_write_json(run_dir / "results.json", results)
     return results
 
 
-def _train_worker(task: Task, splits: Splits, train_cfg: dict, run_dir: str, resume: bool) -> None:
-    """One training process (rank): its model, its share of the batches, the Trainer."""
+def _train_worker(
+    task: Task, splits: Splits, train_cfg: dict, run_dir: str, resume: bool,
+    init: str | None = None,
+) -> None:  # fmt: skip
+    """One training process (rank): its model (started from the pretrained checkpoint
+    ``init`` when there is one), its share of the batches, the Trainer."""
     rank, world = rank_world()
     config = TrainConfig.from_dict(train_cfg)
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
-    model = task.build_model().to(device)
+    model = task.build_model()
+    if init is not None:
+        task.start_from(model, ckpt.load_weights(Path(init)))
+    model = model.to(device)
     train, val = task.batch_sources(splits, rank, world, config.seed)
     metrics_fn = (
         None if task.metrics is None else functools.partial(task.metrics, examples=splits.val)

@@ -21,18 +21,22 @@ from rnnkit.baselines import classic as baselines
 from rnnkit.config import Settings, setting
 from rnnkit.data.char_ngrams import NgramHasher, char_windows
 from rnnkit.data.splits import batched, split_indices
-from rnnkit.data.tables import LabelledSequences, LabelledTexts, read_labelled_texts
+from rnnkit.data.tables import LabelledSequences, LabelledTexts, read_labelled_texts, read_lines
 from rnnkit.data.tokenizers import fit_tokenizer, tokenizer_from_dict
 from rnnkit.errors import RnnkitError
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+from rnnkit.models.encoder_lm import IGNORE, EncoderLM
 from rnnkit.plots.confusion import plot_confusion
 from rnnkit.scoring.classification import scores
-from rnnkit.tasks.base import Splits, Task, exactly_one_source, register_task
+from rnnkit.tasks.base import Pretraining, Splits, Task, exactly_one_source, register_task
 from rnnkit.train.steps import ListBatches, StepOutput, to_device
 
 WORD_DROPOUT = 0.1
 NGRAM_BUCKETS = 16384  # ngram_buckets at word level when not given; feature sequences: 0
 CHAR_NGRAM_BUCKETS = 0  # ngram_buckets at char level when not given
+# pretraining's softmax scores the most frequent ids only (word ids are by frequency): the
+# cost of a step stays bounded whatever the vocabulary, and rarer words are not predicted
+LM_OUTPUTS = 8192
 # inputs: (B, T) ids, (B, T, F) features, or with n-grams (ids (B, T), word index (B, T) into
 # the batch's n-gram table (U, K)); then lengths (B,), labels (B,)
 Batch = tuple[Tensor | tuple[Tensor, Tensor, Tensor], Tensor, Tensor]
@@ -54,6 +58,31 @@ class ClassifyData(Settings):
         None, "sequences per step (default: 64, or 32 under 5,000 training examples)",
         lo=1, hi=65536,
     )  # fmt: skip
+    pretrain_steps: int = setting(
+        0, "first train the encoder as a language model on the training texts (and "
+        "--unlabelled) for this many steps, then classify from it (ULMFiT); 0: off",
+        lo=0, hi=10**8,
+    )  # fmt: skip
+    unlabelled: str | None = setting(
+        None, "text file, one text per line, that pretraining reads besides the training "
+        "texts (needs --pretrain-steps)", metavar="FILE",
+    )  # fmt: skip
+
+    def check(self) -> None:
+        if self.unlabelled and not self.pretrain_steps:
+            raise RnnkitError("unlabelled texts are read by pretraining: give pretrain_steps too")
+
+
+def lm_loss(model: nn.Module, batch: Batch, state: Any) -> StepOutput:
+    """Mean cross-entropy of every next (and, bidirectional, previous) token of the batch's
+    texts that the language model scores; its count is the number of those tokens."""
+    x, lengths, _ = batch
+    ids, ngrams = (x[0], (x[1], x[2])) if isinstance(x, tuple) else (x, None)
+    scores, targets = model(ids, lengths, ngrams)  # (N, O), (N,)
+    count = int((targets != IGNORE).sum())
+    if count == 0:  # every text of the batch is one token long: nothing to predict
+        return StepOutput(scores.sum() * 0.0, 0)
+    return StepOutput(F.cross_entropy(scores, targets, ignore_index=IGNORE), count)
 
 
 def text_lower(chars: list[str]) -> list[str]:
@@ -92,6 +121,7 @@ class ClassifyTask(Task):
     labels: list[str] | None = None
     tokenizer: Any = None
     _hasher: NgramHasher | None = None
+    _unlabelled: list[str] | None = None
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -121,6 +151,10 @@ class ClassifyTask(Task):
         def part(idx: list[int]) -> tuple[list, list[str]]:
             return [inputs[i] for i in idx], [table.labels[i] for i in idx]
 
+        if d.pretrain_steps:  # what pretraining cannot do fails before a file is written
+            self.pretrainable(features)
+            if fitting and d.unlabelled:
+                self._unlabelled = read_lines(d.unlabelled)
         info = {
             "source": source,
             "split": {"train": len(tr), "val": len(va), "test": len(te)},
@@ -224,6 +258,57 @@ class ClassifyTask(Task):
         train, _ = self.make_batches(x_tr, self.label_ids(y_tr), size)
         val, _ = self.make_batches(x_va, self.label_ids(y_va), 256)
         return ListBatches(train, seed=seed, rank=rank, world=world), ListBatches(val, False)
+
+    # -- pretraining (ULMFiT) ------------------------------------------------------------------
+
+    def pretraining(self, splits: Splits) -> Pretraining | None:
+        """With ``pretrain_steps``: the encoder as a language model (``EncoderLM``) over the
+        training texts and the unlabelled ones, validated on the validation texts, all cut
+        into batches as the classifier's are (same tokens, same n-grams)."""
+        d = self.data
+        if not d.pretrain_steps:
+            return None
+        self.pretrainable(self.tokenizer is None)
+        outputs = min(LM_OUTPUTS, self.model.vocab_size)
+        texts = list(splits.train[0])
+        if d.unlabelled:
+            texts += self._unlabelled if self._unlabelled is not None else read_lines(d.unlabelled)
+
+        def batches(seed: int) -> tuple[ListBatches, ListBatches]:
+            size = d.batch_size or (32 if len(splits.train[0]) < 5000 else 64)
+            train, _ = self.make_batches(texts, [0] * len(texts), size)
+            val, _ = self.make_batches(splits.val[0], [0] * len(splits.val[0]), 256)
+            return ListBatches(train, seed=seed), ListBatches(val, False)
+
+        return Pretraining(
+            name="pretrain", build=lambda: EncoderLM(self.model, outputs), loss=lm_loss,
+            batches=batches, steps=d.pretrain_steps,
+        )  # fmt: skip
+
+    def pretrainable(self, features: bool) -> None:
+        """Refuse, in one line, a model that cannot be read as a language model."""
+        if features:
+            raise RnnkitError("pretrain_steps needs text (level word or char), not feature "
+                              "sequences")  # fmt: skip
+        m = self.model
+        if m.bidirectional and m.num_layers > 1:
+            raise RnnkitError(
+                "pretrain_steps with a bidirectional encoder needs num_layers 1 (a second "
+                "layer's forward direction reads states that have seen its targets)"
+            )
+
+    def start_from(self, model: nn.Module, weights: dict[str, Any]) -> None:
+        """The pretrained encoder's embedding, n-grams and recurrent layers; the classifier's
+        own output layer keeps its fresh initialisation."""
+        prefix = "encoder."
+        mine = {k[len(prefix) :]: v for k, v in weights.items()
+                if k.startswith(prefix) and not k.startswith(prefix + "head.")}  # fmt: skip
+        try:
+            missing, unexpected = model.load_state_dict(mine, strict=False)
+        except RuntimeError:  # a tensor of another shape
+            missing, unexpected = [], ["?"]
+        if unexpected or any(not k.startswith("head.") for k in missing):
+            raise RnnkitError("the pretrained weights do not fit the classifier")
 
     # -- training ------------------------------------------------------------------------------
 
