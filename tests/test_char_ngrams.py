@@ -23,7 +23,7 @@ from rnnkit.data.char_ngrams import (
 from rnnkit.data.tokenizers import fit_tokenizer
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.runs.driver import load_run, make_task
-from rnnkit.tasks.classify import NGRAM_BUCKETS
+from rnnkit.tasks.classify import CHAR_NGRAM_BAG, NGRAM_BUCKETS
 from tests.test_classify import write_reviews
 
 
@@ -215,3 +215,41 @@ def test_a_saved_run_with_ngrams_reproduces_its_test_figure(tmp_path, capsys):
     assert main(["evaluate", str(out), "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["accuracy"] == results["test"]["accuracy"]
+
+
+def test_ngram_bag_is_the_mean_of_the_steps_ngram_vectors_and_ignores_padding():
+    """With ngram_bag the output layer reads [pooled encoder ; mean n-gram vector]: checked
+    against the mean written out, and a padded row scores as it does alone."""
+    torch.manual_seed(0)
+    config = ClassifierConfig(
+        num_classes=2, vocab_size=10, embed_dim=6, hidden_size=5, ngram_buckets=50,
+        ngram_bag=True, dropout=0.0, pool="max",
+    )  # fmt: skip
+    model = SequenceClassifier(config).eval()
+    hasher = NgramHasher(50, "char")
+    rows = [char_windows(list("abcab")), char_windows(list("ba"))]
+    index, table = hasher.batch(rows, 5)
+    x = torch.tensor([[1, 2, 3, 1, 2], [2, 1, 0, 0, 0]])
+    lengths = torch.tensor([5, 2])
+    vectors = model.ngrams(table)[index]  # (B, T, E)
+    want = torch.stack([vectors[0].mean(0), vectors[1, :2].mean(0)])
+    torch.testing.assert_close(model.bag(lengths, (index, table)), want)
+    both = model(x, lengths, (index, table))
+    i1, t1 = hasher.batch(rows[1:], 2)
+    alone = model(x[1:, :2], lengths[1:], (i1, t1))
+    torch.testing.assert_close(both[1:], alone)
+    with pytest.raises(Exception, match="ngram_bag needs ngram_buckets"):
+        ClassifierConfig(num_classes=2, vocab_size=10, ngram_bag=True, ngram_buckets=0).validate()
+
+
+def test_unset_ngram_bag_is_the_tasks_choice_and_off_for_old_runs():
+    word = make_task("classify", {"data": "x.csv"}, {})
+    word.resolve_ngrams(fitting=True, level="word")
+    assert word.model.ngram_bag is False
+    char = make_task("classify", {"data": "x.csv", "level": "char"}, {"ngram_buckets": 64})
+    char.resolve_ngrams(fitting=True, level="char")
+    assert char.model.ngram_bag is CHAR_NGRAM_BAG
+    saved = make_task("classify", {"data": "x.csv", "level": "char"}, {"ngram_buckets": 64},
+                      saved=True)  # fmt: skip
+    saved.resolve_ngrams(fitting=False, level="char")
+    assert saved.model.ngram_bag is False  # `absent`: a config from before the bag

@@ -117,6 +117,14 @@ def test_pretrained_run_end_to_end_loads_and_predicts(tmp_path, capsys):
     assert run.evaluate()["accuracy"] == results["test"]["accuracy"]
     assert main(["predict", str(out), "--json", "the plot was great", "awful film"]) == 0
     assert [p["label"] for p in json.loads(capsys.readouterr().out)] == ["pos", "neg"]
+    # resumed from its checkpoint: not pretrained again, and still reported
+    summary = out / "pretrain" / "pretraining.json"
+    before = summary.stat().st_mtime_ns
+    assert main(["train", "classify", "--resume", "--out", str(out), "--epochs", "7"]) == 0
+    assert "encoder pretrained as a language model: 15 steps" in capsys.readouterr().out
+    assert summary.stat().st_mtime_ns == before
+    again = json.loads((out / "results.json").read_text())
+    assert again["pretraining"] == results["pretraining"]
 
 
 def _bad(argv, capsys, match):

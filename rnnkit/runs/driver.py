@@ -28,7 +28,7 @@ from torch import nn
 
 from rnnkit.errors import RnnkitError
 from rnnkit.runs.companions import companion_steps, train_companion
-from rnnkit.runs.pretrain import pretrain
+from rnnkit.runs.pretrain import pretrain, pretrained_summary
 from rnnkit.tasks.base import (
     LoadedCompanion,
     LoadedModel,
@@ -233,11 +233,13 @@ def _fit_locked(
     summary_path = run_dir / "summary.json"
     summary_path.unlink(missing_ok=True)
     # the model starts from the pretrained weights, unless it resumes from a checkpoint
-    spec = None if from_checkpoint else the_task.pretraining(splits)
+    spec = the_task.pretraining(splits)
     pretrained = None
-    if spec is not None:
+    if spec is not None and from_checkpoint:  # pretrained before it was cut off
+        pretrained = pretrained_summary(run_dir, spec.name)
+    elif spec is not None:
         pretrained = pretrain(spec, train_cfg.to_dict(), run_dir, pick_device(train_cfg.device))
-    init = pretrained["checkpoint"] if pretrained else None
+    init = None if from_checkpoint or not pretrained else pretrained["checkpoint"]
     launch(_train_worker, nproc, the_task, splits, train_cfg.to_dict(), str(out), from_checkpoint,
            init)  # fmt: skip
     summary = ckpt.read_json(summary_path, "training summary")

@@ -18,6 +18,8 @@ from rnnkit.tasks.base import Pretraining
 from rnnkit.train import checkpoint as ckpt
 from rnnkit.train.trainer import TrainConfig, Trainer
 
+SUMMARY = "pretraining.json"
+
 
 def pretrain(
     spec: Pretraining, train: dict[str, Any], run_dir: Path, device: torch.device
@@ -45,9 +47,17 @@ def pretrain(
     best = ckpt.best_checkpoint(out) or ckpt.latest_checkpoint(out)
     if best is None:
         raise RnnkitError(f"pretraining wrote no checkpoint in {out}")
-    return {
+    result = {
         "checkpoint": str(best),
         "steps": int(summary.get("steps", spec.steps)),
         "seconds": round(seconds, 1),
         **{k: summary[k] for k in ("best_step", "best_value") if k in summary},
     }
+    ckpt.atomic_write_json(out / SUMMARY, result)  # a resumed run reports it again
+    return result
+
+
+def pretrained_summary(run_dir: Path, name: str) -> dict[str, Any] | None:
+    """What ``pretrain`` returned for this run, read back (None: no pretraining there)."""
+    path = run_dir / name / SUMMARY
+    return ckpt.read_json(path, "pretraining summary") if path.is_file() else None

@@ -34,6 +34,7 @@ from rnnkit.train.steps import ListBatches, StepOutput, to_device
 WORD_DROPOUT = 0.1
 NGRAM_BUCKETS = 16384  # ngram_buckets at word level when not given; feature sequences: 0
 CHAR_NGRAM_BUCKETS = 0  # ngram_buckets at char level when not given
+CHAR_NGRAM_BAG = False  # ngram_bag at char level (with n-grams) when not given; word level: off
 # pretraining's softmax scores the most frequent ids only (word ids are by frequency): the
 # cost of a step stays bounded whatever the vocabulary, and rarer words are not predicted
 LM_OUTPUTS = 8192
@@ -114,6 +115,7 @@ class ClassifyTask(Task):
         # accuracy on the three sentiment sets over three seeds (docs/tasks.md)
         "train": {"epochs": 30, "lr": 3e-3, "eval_every": 100, "patience": 5, "average": 5},
     }
+    absent = {"model": {"ngram_bag": False}}  # runs saved before it had no bag
     monitor = ("val_accuracy", "max")
     unit = "seqs"
     input_settings = ("text_col", "label_col")
@@ -166,7 +168,8 @@ class ClassifyTask(Task):
         """Settle ``ngram_buckets`` for text of ``level`` (None: feature sequences): unset means
         NGRAM_BUCKETS for a new word-level run, CHAR_NGRAM_BUCKETS for a new char-level one,
         and off for feature sequences and a run saved before the setting existed (its config
-        lacks the key); set above 0 on feature sequences, it is refused."""
+        lacks the key); set above 0 on feature sequences, it is refused. ``ngram_bag`` unset:
+        CHAR_NGRAM_BAG for a new char-level run with n-grams, else off."""
         m = self.model
         if m.ngram_buckets is None:
             default = {"word": NGRAM_BUCKETS, "char": CHAR_NGRAM_BUCKETS}.get(level, 0)
@@ -175,6 +178,8 @@ class ClassifyTask(Task):
             raise RnnkitError(
                 "ngram_buckets needs text (level word or char); set it to 0 for feature sequences"
             )
+        if m.ngram_bag is None:  # the same for the bag beside the encoder
+            m.ngram_bag = bool(fitting and level == "char" and CHAR_NGRAM_BAG and m.ngram_buckets)
 
     @property
     def hasher(self) -> NgramHasher | None:
@@ -392,6 +397,14 @@ class ClassifyTask(Task):
             + (
                 [f"skipped {r['skipped_rows']} rows with an empty text or label"]
                 if r.get("skipped_rows")
+                else []
+            )
+            + (
+                [
+                    f"encoder pretrained as a language model: {p['steps']} steps in "
+                    f"{p['seconds']:.0f} s (best validation loss {p['best_value']:.4f})"
+                ]
+                if (p := r.get("pretraining")) and p.get("best_value") is not None
                 else []
             )  # fmt: skip
         )
