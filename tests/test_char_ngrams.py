@@ -13,11 +13,17 @@ import pytest
 import torch
 
 from rnnkit.cli.main import main
-from rnnkit.data.char_ngrams import NgramHasher, bucket_ids, char_ngrams
+from rnnkit.data.char_ngrams import (
+    NgramHasher,
+    bucket_ids,
+    char_ngrams,
+    char_windows,
+    window_bucket_ids,
+)
 from rnnkit.data.tokenizers import fit_tokenizer
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
-from rnnkit.runs.driver import make_task
-from rnnkit.tasks.classify import NGRAM_BUCKETS
+from rnnkit.runs.driver import load_run, make_task
+from rnnkit.tasks.classify import CHAR_NGRAM_BAG, NGRAM_BUCKETS
 from tests.test_classify import write_reviews
 
 
@@ -131,12 +137,12 @@ def test_old_configs_and_inputs_without_words_have_no_ngrams():
     old = {"num_classes": 2, "vocab_size": 10, "embed_dim": 6, "hidden_size": 5}
     assert SequenceClassifier(ClassifierConfig.from_dict(old)).ngrams is None
     task = make_task("classify", {"dataset": "digits-rows"}, {})
-    task.resolve_ngrams(fitting=False, word_level=True)  # a restored run saved before the key
+    task.resolve_ngrams(fitting=False, level="word")  # a restored run saved before the key
     assert task.model.ngram_buckets == 0
     new = make_task("classify", {"dataset": "digits-rows"}, {})
-    new.resolve_ngrams(fitting=True, word_level=False)  # char level or feature sequences
+    new.resolve_ngrams(fitting=True, level=None)  # feature sequences
     assert new.model.ngram_buckets == 0
-    with pytest.raises(Exception, match="ngram_buckets needs word tokens"):
+    with pytest.raises(Exception, match="ngram_buckets needs text tokens"):
         ClassifierConfig(num_classes=2, input_size=8, ngram_buckets=10).validate()
 
 
@@ -147,21 +153,52 @@ def test_digits_rows_prepares_with_ngrams_off():
     assert task.build_model().ngrams is None
 
 
-def test_ngrams_asked_for_at_char_level_is_one_line_exit_2(tmp_path, capsys):
-    data = tmp_path / "r.csv"
-    write_reviews(data, n=40)
-    argv = ["train", "classify", "--data", str(data), "--level", "char", "--ngram-buckets", "100",
+def test_ngrams_asked_for_on_feature_sequences_is_one_line_exit_2(tmp_path, capsys):
+    argv = ["train", "classify", "--dataset", "digits-rows", "--ngram-buckets", "100",
             "--out", str(tmp_path / "o"), "--quiet"]  # fmt: skip
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "ngram_buckets needs word-level text" in err, err
+    assert len(err.splitlines()) == 1 and "ngram_buckets needs text" in err, err
 
 
 @pytest.mark.parametrize(("given", "want"), [(None, NGRAM_BUCKETS), (300, 300), (0, 0)])
 def test_unset_ngram_buckets_is_on_for_new_word_level_runs(given, want):
     task = make_task("classify", {"data": "x.csv"}, {"ngram_buckets": given})
-    task.resolve_ngrams(fitting=True, word_level=True)
+    task.resolve_ngrams(fitting=True, level="word")
     assert task.model.ngram_buckets == want
+
+
+def test_char_level_windows_hash_the_ngrams_ending_at_each_character():
+    """Each character's window is the 5 characters up to it; its buckets are those of the
+    2- to 5-grams that end there (written out here), so "ab" ending a word is one bucket
+    wherever it occurs."""
+    assert char_windows(list("abcdefg")) == ["a", "ab", "abc", "abcd", "abcde", "bcdef",
+                                             "cdefg"]  # fmt: skip
+    want = [1 + crc32_reference(g.encode()) % 97 for g in ("fg", "efg", "defg", "cdefg")]
+    assert window_bucket_ids("cdefg", 97) == want
+    assert window_bucket_ids("a", 97) == []
+    hasher = NgramHasher(97, "char")
+    assert hasher("xab") == [1 + crc32_reference(g.encode()) % 97 for g in ("ab", "xab")]
+    with pytest.raises(ValueError, match="level"):
+        NgramHasher(97, "byte")
+
+
+def test_char_level_ngrams_train_and_reload(tmp_path, capsys):
+    """At char level the n-grams follow the kept characters one for one (an unseen
+    character is dropped from both), and a saved run scores its test split as training did."""
+    data, out = tmp_path / "reviews.csv", tmp_path / "run"
+    write_reviews(data, n=120)
+    argv = ["train", "classify", "--data", str(data), "--out", str(out), "--epochs", "1",
+            "--level", "char", "--hidden", "8", "--embed", "8", "--ngram-buckets", "64",
+            "--quiet", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    trained = json.loads(capsys.readouterr().out)
+    assert json.loads((out / "config.json").read_text())["model"]["ngram_buckets"] == 64
+    run = load_run(out)
+    ids, windows = run.task.tokens("ga\u2603t")  # the snowman was never seen in training
+    assert len(ids) == len(windows) == 3 and windows[-1] == "gat"
+    assert run.evaluate()["accuracy"] == trained["test"]["accuracy"]
+    assert len(run.predict(["Great film \u2603"])) == 1
 
 
 def test_a_saved_run_with_ngrams_reproduces_its_test_figure(tmp_path, capsys):
@@ -178,3 +215,41 @@ def test_a_saved_run_with_ngrams_reproduces_its_test_figure(tmp_path, capsys):
     assert main(["evaluate", str(out), "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["accuracy"] == results["test"]["accuracy"]
+
+
+def test_ngram_bag_is_the_mean_of_the_steps_ngram_vectors_and_ignores_padding():
+    """With ngram_bag the output layer reads [pooled encoder ; mean n-gram vector]: checked
+    against the mean written out, and a padded row scores as it does alone."""
+    torch.manual_seed(0)
+    config = ClassifierConfig(
+        num_classes=2, vocab_size=10, embed_dim=6, hidden_size=5, ngram_buckets=50,
+        ngram_bag=True, dropout=0.0, pool="max",
+    )  # fmt: skip
+    model = SequenceClassifier(config).eval()
+    hasher = NgramHasher(50, "char")
+    rows = [char_windows(list("abcab")), char_windows(list("ba"))]
+    index, table = hasher.batch(rows, 5)
+    x = torch.tensor([[1, 2, 3, 1, 2], [2, 1, 0, 0, 0]])
+    lengths = torch.tensor([5, 2])
+    vectors = model.ngrams(table)[index]  # (B, T, E)
+    want = torch.stack([vectors[0].mean(0), vectors[1, :2].mean(0)])
+    torch.testing.assert_close(model.bag(lengths, (index, table)), want)
+    both = model(x, lengths, (index, table))
+    i1, t1 = hasher.batch(rows[1:], 2)
+    alone = model(x[1:, :2], lengths[1:], (i1, t1))
+    torch.testing.assert_close(both[1:], alone)
+    with pytest.raises(Exception, match="ngram_bag needs ngram_buckets"):
+        ClassifierConfig(num_classes=2, vocab_size=10, ngram_bag=True, ngram_buckets=0).validate()
+
+
+def test_unset_ngram_bag_is_the_tasks_choice_and_off_for_old_runs():
+    word = make_task("classify", {"data": "x.csv"}, {})
+    word.resolve_ngrams(fitting=True, level="word")
+    assert word.model.ngram_bag is False
+    char = make_task("classify", {"data": "x.csv", "level": "char"}, {"ngram_buckets": 64})
+    char.resolve_ngrams(fitting=True, level="char")
+    assert char.model.ngram_bag is CHAR_NGRAM_BAG
+    saved = make_task("classify", {"data": "x.csv", "level": "char"}, {"ngram_buckets": 64},
+                      saved=True)  # fmt: skip
+    saved.resolve_ngrams(fitting=False, level="char")
+    assert saved.model.ngram_bag is False  # `absent`: a config from before the bag

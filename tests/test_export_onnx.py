@@ -126,6 +126,7 @@ def test_one_hot_and_tied_language_models_export():
     "settings",
     [
         dict(cell="lstm", pool="last", bidirectional=True, ngram_buckets=50),
+        dict(cell="lstm", pool="max", bidirectional=True, ngram_buckets=50, ngram_bag=True),
         dict(cell="gru", pool="mean", bidirectional=True),
         dict(cell="rnn", pool="max", num_layers=2),
         dict(cell="lstm", pool="last", num_layers=2, bidirectional=True, dropout=0.3),

@@ -136,7 +136,7 @@ def add_settings(
         else:
             default = f.default_factory()  # type: ignore[misc]
         help_text = meta["help"] + extra_help.get(f.name, "")
-        if kind is bool:
+        if kind is bool and default is not None:  # None: the help says who chooses
             help_text += f" (default: {'on' if default else 'off'})"
         elif default is not None:
             help_text += f" (default: {default})"

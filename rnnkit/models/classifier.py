@@ -9,7 +9,10 @@ state at step L-1 and the backward state at step 0, both having seen the whole r
 
 With ``ngram_buckets > 0`` each word's input is its embedding plus the mean of its hashed
 character n-grams' embeddings (fastText's subword vectors, ``rnnkit.data.char_ngrams``), so
-rare and unseen words are not all one ``<unk>``.
+rare and unseen words are not all one ``<unk>``. With ``ngram_bag`` the output layer also reads
+the mean of those n-gram vectors over the text (fastText's document vector) beside the pooled
+encoder. At character level each character's input is
+its embedding plus the mean of the hashed 2- to 5-grams that end at it (the task hashes them).
 """
 
 from __future__ import annotations
@@ -47,15 +50,24 @@ class ClassifierConfig(RecurrentSettings):
     bidirectional: bool = setting(False, "read both ways")
     pool: str = setting("last", "how the steps' outputs become one vector", choices=POOLS)
     ngram_buckets: int | None = setting(
-        None, "hashed character 3- to 5-gram rows added to each word's embedding (word-level "
-        "text only; 0: off; default: the task's choice)", lo=0, hi=2**24,
+        None, "hashed character n-gram rows added to each token's embedding (word level: the "
+        "word's 3- to 5-grams; char level: the 2- to 5-grams ending at the character; 0: off; "
+        "default: the task's choice)", lo=0, hi=2**24,
+    )  # fmt: skip
+
+    ngram_bag: bool | None = setting(
+        None, "also give the output layer the mean of the text's n-gram vectors (fastText's "
+        "document vector) beside the pooled encoder (needs ngram_buckets; default: the "
+        "task's choice)",
     )  # fmt: skip
 
     def check(self) -> None:
+        if self.ngram_bag and self.ngram_buckets == 0:  # None: the task settles it later
+            raise RnnkitError("ngram_bag needs ngram_buckets above 0")
         if self.vocab_size > 0 and self.input_size > 0:
             raise RnnkitError("a classifier takes either token ids or feature vectors, not both")
         if self.ngram_buckets and self.input_size > 0:
-            raise RnnkitError("ngram_buckets needs word tokens; feature sequences have none")
+            raise RnnkitError("ngram_buckets needs text tokens; feature sequences have none")
 
 
 class SequenceClassifier(TaskModel):
@@ -78,7 +90,7 @@ class SequenceClassifier(TaskModel):
             c.cell, feat, c.hidden_size, num_layers=c.num_layers, dropout=c.dropout,
             backend=c.backend, bidirectional=c.bidirectional,
         )  # fmt: skip
-        width = c.hidden_size * (2 if c.bidirectional else 1)
+        width = c.hidden_size * (2 if c.bidirectional else 1) + (c.embed_dim if c.ngram_bag else 0)
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(width, c.num_classes)
 
@@ -90,21 +102,32 @@ class SequenceClassifier(TaskModel):
             return x
         feats = self.embed(x)  # (B, T, E)
         if self.ngrams is not None:
-            if ngrams is None:
-                raise RnnkitError("this classifier adds character n-grams: pass ngrams")
-            index, table = ngrams
-            feats = feats + self.ngrams(table)[index]  # (U, E) gathered to (B, T, E)
+            feats = feats + self.ngram_vectors(ngrams)  # (B, T, E)
         return feats
+
+    def ngram_vectors(self, ngrams: tuple[Tensor, Tensor] | None) -> Tensor:
+        """Each step's mean n-gram vector (B, T, E); zero at padding and silenced steps."""
+        if ngrams is None:
+            raise RnnkitError("this classifier adds character n-grams: pass ngrams")
+        index, table = ngrams
+        return self.ngrams(table)[index]  # (U, E) gathered to (B, T, E)
+
+    def encode(
+        self, x: Tensor, lengths: Tensor, ngrams: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """The encoder alone: outputs (B, T, D*H), zero past each row's length, and the final
+        hidden state (L*D, B, H); the language model of pretraining reads the same."""
+        feats = self.inputs(x, ngrams)  # (B, T, F)
+        if self.embed is not None:
+            feats = self.drop(feats)
+        return encode_packed(self.rnn, feats, lengths)  # (B, T, D*H), (L*D, B, H)
 
     def forward(
         self, x: Tensor, lengths: Tensor, ngrams: tuple[Tensor, Tensor] | None = None
     ) -> Tensor:
         """x: (B, T) int64 ids or (B, T, F) floats; lengths (B,); ngrams: see ``inputs``
         -> logits (B, C)."""
-        feats = self.inputs(x, ngrams)  # (B, T, F)
-        if self.embed is not None:
-            feats = self.drop(feats)
-        out, h_n = encode_packed(self.rnn, feats, lengths)  # (B, T, D*H), (L*D, B, H)
+        out, h_n = self.encode(x, lengths, ngrams)  # (B, T, D*H), (L*D, B, H)
         if self.config.pool == "last":
             dirs = 2 if self.config.bidirectional else 1
             pooled = torch.cat(list(h_n[-dirs:]), dim=-1)  # (B, D*H)
@@ -114,4 +137,12 @@ class SequenceClassifier(TaskModel):
                 pooled = (out * mask).sum(1) / lengths.to(out)[:, None]  # (B, D*H)
             else:
                 pooled = out.masked_fill(~mask, float("-inf")).amax(1)  # (B, D*H)
+        if self.config.ngram_bag:
+            pooled = torch.cat([pooled, self.bag(lengths.to(out.device), ngrams)], -1)
         return self.head(self.drop(pooled))  # (B, C)
+
+    def bag(self, lengths: Tensor, ngrams: tuple[Tensor, Tensor] | None) -> Tensor:
+        """The text's n-gram vectors averaged over its steps (B, E): a linear classifier on
+        it is fastText's, the bag-of-n-grams model TF-IDF + LR is a cousin of."""
+        vectors = self.ngram_vectors(ngrams)  # (B, T, E), zero past each row's length
+        return vectors.sum(1) / lengths.clamp(min=1).to(vectors)[:, None]  # (B, E)

@@ -122,14 +122,17 @@ class _ClassifierGraph(nn.Module):
         self.ngrams = None if model.ngrams is None else model.ngrams.weight  # (buckets+1, E)
         self.encoder = LengthAwareEncoder(model.rnn)
         self.pool = model.config.pool
+        self.bag = model.config.ngram_bag
 
     def forward(self, x: Tensor, lengths: Tensor, *ngrams: Tensor) -> tuple[Tensor, Tensor]:
         feats = x if self.embed is None else self.embed(x)  # (B, T, F)
+        vectors = None
         if self.ngrams is not None:  # EmbeddingBag's mean, row 0 (padding) left out
             rows = ngrams[0]  # (B, T, K)
             real = (rows != 0).to(feats.dtype)[..., None]  # (B, T, K, 1)
             total = (self.ngrams[rows] * real).sum(2)  # (B, T, E)
-            feats = feats + total / real.sum(2).clamp_min(1.0)
+            vectors = total / real.sum(2).clamp_min(1.0)  # (B, T, E), zero at padding
+            feats = feats + vectors
         out, last = self.encoder(feats, lengths)  # (B, T, D*H), (B, D*H)
         if self.pool == "last":
             pooled = last
@@ -138,6 +141,9 @@ class _ClassifierGraph(nn.Module):
         else:
             mask = step_mask(lengths, out.shape[1])[..., None]  # (B, T, 1)
             pooled = out.masked_fill(~mask, float("-inf")).amax(1)  # (B, D*H)
+        if self.bag:  # the text's mean n-gram vector beside the pooled encoder
+            bag = vectors.sum(1) / lengths.clamp_min(1).to(vectors.dtype)[:, None]  # (B, E)
+            pooled = torch.cat([pooled, bag], -1)
         logits = self.head(pooled)  # (B, C)
         return logits, logits.softmax(-1)
 

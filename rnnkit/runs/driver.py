@@ -28,6 +28,7 @@ from torch import nn
 
 from rnnkit.errors import RnnkitError
 from rnnkit.runs.companions import companion_steps, train_companion
+from rnnkit.runs.pretrain import pretrain, pretrained_summary
 from rnnkit.tasks.base import (
     LoadedCompanion,
     LoadedModel,
@@ -178,6 +179,11 @@ def fit(
     from_checkpoint = resume and ckpt.latest_checkpoint(out) is not None
     args = (the_task, splits, train_cfg.to_dict(), str(out), from_checkpoint,
             training_deadline(train_cfg, started))  # fmt: skip
+    if under_torchrun() and world > 1 and the_task.pretraining(splits) is not None:
+        raise RnnkitError(
+            "pretraining runs in the process that owns the run folder: use --nproc N, not "
+            "torchrun, or turn pretraining off"
+        )
     if under_torchrun() and int(os.environ["RANK"]) != 0:
         launch(_train_worker, nproc, *args)  # rank 0 owns the run folder and reports
         return {}
@@ -256,8 +262,16 @@ def _fit_locked(
             (run_dir / stale).unlink(missing_ok=True)
     summary_path = run_dir / "summary.json"
     summary_path.unlink(missing_ok=True)
+    # the model starts from the pretrained weights, unless it resumes from a checkpoint
+    spec = the_task.pretraining(splits)
+    pretrained = None
+    if spec is not None and from_checkpoint:  # pretrained before it was cut off
+        pretrained = pretrained_summary(run_dir, spec.name)
+    elif spec is not None:
+        pretrained = pretrain(spec, train_cfg.to_dict(), run_dir, pick_device(train_cfg.device))
+    init = None if from_checkpoint or not pretrained else pretrained["checkpoint"]
     launch(_train_worker, nproc, the_task, splits, train_cfg.to_dict(), str(out), from_checkpoint,
-           stop_at)  # fmt: skip
+           stop_at, init)  # fmt: skip
     summary = ckpt.read_json(summary_path, "training summary")
     best = the_task.build_model()
     best.load_state_dict(ckpt.load_weights(ckpt.resolve_checkpoint(run_dir)))
@@ -277,21 +291,27 @@ def _fit_locked(
         },
         **({"warnings": warnings} if warnings else {}),
     }
+    if pretrained:
+        results["pretraining"] = {k: v for k, v in pretrained.items() if k != "checkpoint"}
     ckpt.atomic_write_json(run_dir / "results.json", results)
     return results
 
 
 def _train_worker(
     task: Task, splits: Splits, train_cfg: dict, run_dir: str, resume: bool,
-    stop_at: float | None = None,
+    stop_at: float | None = None, init: str | None = None,
 ) -> None:  # fmt: skip
-    """One training process (rank): its model, its share of the batches, the Trainer (which
-    stops by ``stop_at``, a ``time.monotonic()``, when given)."""
+    """One training process (rank): its model (started from the pretrained checkpoint ``init``
+    when there is one), its share of the batches, the Trainer (which stops by ``stop_at``, a
+    ``time.monotonic()``, when given)."""
     rank, world = rank_world()
     config = TrainConfig.from_dict(train_cfg)
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
-    model = task.build_model().to(device)
+    model = task.build_model()
+    if init is not None:
+        task.start_from(model, ckpt.load_weights(Path(init)))
+    model = model.to(device)
     train, val = task.batch_sources(splits, rank, world, config.seed)
     metrics_fn = (
         None if task.metrics is None else functools.partial(task.metrics, examples=splits.val)

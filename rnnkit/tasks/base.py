@@ -59,6 +59,13 @@ a Trainer or loading a run itself:
   (refusing a run of any other task); it comes back as a ``LoadedModel`` (speech's fusion LM,
   ``--lm RUN``).
 
+Pretraining: a task whose model can start from weights learnt on another objective first
+(classify's encoder read as a language model, ULMFiT's recipe) returns a ``Pretraining`` from
+``pretraining(splits)``; the driver trains that model with its own loss and batches for its
+``steps`` into ``run_dir/<name>`` before the run's own training, and hands its best
+validation weights to ``start_from(model, weights)`` on the freshly built model in each
+process. A resumed run whose checkpoint exists starts from the checkpoint instead.
+
 The driver hands them over by name in ``use_companions({name: TrainedModel | LoadedModel})``
 right before each ``test``, ``score`` and ``predict`` (of ``fit`` and of a loaded run, whose
 settings may have changed since it was loaded, so a loaded run asks again at each use).
@@ -98,6 +105,22 @@ class LoadedCompanion:
 
 
 Companion = TrainedCompanion | LoadedCompanion
+
+
+@dataclass
+class Pretraining:
+    """A model the driver trains into ``run_dir/<name>`` before the run's own, from which the
+    run's model starts (``Task.start_from``). Trained with the run's training settings but
+    ``steps`` steps, ``loss``, the batch sources ``batches(seed)`` returns (training,
+    validation) and ``monitor`` to pick its best checkpoint; no averaging."""
+
+    name: str
+    build: Callable[[], nn.Module]  # called after torch.manual_seed(the run's seed)
+    loss: Callable[[nn.Module, Any, Any], StepOutput]
+    batches: Callable[[int], tuple[Any, Any]]
+    steps: int
+    monitor: tuple[str, str] = ("val_loss", "min")
+    unit: str = "tokens"
 
 
 @dataclass
@@ -198,6 +221,16 @@ class Task:
     def use_companions(self, given: dict[str, TrainedModel | LoadedModel]) -> None:
         """Take the companions that ``companions(purpose)`` declared, by name, trained or
         loaded by the driver, before ``test``, ``score`` or ``predict``."""
+
+    # -- pretraining ---------------------------------------------------------------------------
+
+    def pretraining(self, splits: Splits) -> Pretraining | None:
+        """The model to train before the run's own (see the module docstring). Default: none."""
+        return None
+
+    def start_from(self, model: nn.Module, weights: dict[str, Any]) -> None:
+        """Copy what ``model`` takes from the pretrained ``weights`` (a state dict) into it."""
+        raise NotImplementedError
 
     # -- using a trained model -----------------------------------------------------------------
 

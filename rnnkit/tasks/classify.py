@@ -19,19 +19,25 @@ from torch import Tensor, nn
 
 from rnnkit.baselines import classic as baselines
 from rnnkit.config import Settings, setting
-from rnnkit.data.char_ngrams import NgramHasher
+from rnnkit.data.char_ngrams import NgramHasher, char_windows
 from rnnkit.data.splits import batched, split_indices
-from rnnkit.data.tables import LabelledSequences, LabelledTexts, read_labelled_texts
+from rnnkit.data.tables import LabelledSequences, LabelledTexts, read_labelled_texts, read_lines
 from rnnkit.data.tokenizers import fit_tokenizer, tokenizer_from_dict
 from rnnkit.errors import RnnkitError
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+from rnnkit.models.encoder_lm import IGNORE, EncoderLM
 from rnnkit.plots.confusion import plot_confusion
 from rnnkit.scoring.classification import scores
-from rnnkit.tasks.base import Splits, Task, exactly_one_source, register_task
+from rnnkit.tasks.base import Pretraining, Splits, Task, exactly_one_source, register_task
 from rnnkit.train.steps import ListBatches, StepOutput, to_device
 
 WORD_DROPOUT = 0.1
-NGRAM_BUCKETS = 16384  # ngram_buckets at word level when not given; char level, features: 0
+NGRAM_BUCKETS = 16384  # ngram_buckets at word level when not given; feature sequences: 0
+CHAR_NGRAM_BUCKETS = 0  # ngram_buckets at char level when not given
+CHAR_NGRAM_BAG = False  # ngram_bag at char level (with n-grams) when not given; word level: off
+# pretraining's softmax scores the most frequent ids only (word ids are by frequency): the
+# cost of a step stays bounded whatever the vocabulary, and rarer words are not predicted
+LM_OUTPUTS = 8192
 # inputs: (B, T) ids, (B, T, F) features, or with n-grams (ids (B, T), word index (B, T) into
 # the batch's n-gram table (U, K)); then lengths (B,), labels (B,)
 Batch = tuple[Tensor | tuple[Tensor, Tensor, Tensor], Tensor, Tensor]
@@ -53,6 +59,36 @@ class ClassifyData(Settings):
         None, "sequences per step (default: 64, or 32 under 5,000 training examples)",
         lo=1, hi=65536,
     )  # fmt: skip
+    pretrain_steps: int = setting(
+        0, "first train the encoder as a language model on the training texts (and "
+        "--unlabelled) for this many steps, then classify from it (ULMFiT); 0: off",
+        lo=0, hi=10**8,
+    )  # fmt: skip
+    unlabelled: str | None = setting(
+        None, "text file, one text per line, that pretraining reads besides the training "
+        "texts (needs --pretrain-steps)", metavar="FILE",
+    )  # fmt: skip
+
+    def check(self) -> None:
+        if self.unlabelled and not self.pretrain_steps:
+            raise RnnkitError("unlabelled texts are read by pretraining: give pretrain_steps too")
+
+
+def lm_loss(model: nn.Module, batch: Batch, state: Any) -> StepOutput:
+    """Mean cross-entropy of every next (and, bidirectional, previous) token of the batch's
+    texts that the language model scores; its count is the number of those tokens."""
+    x, lengths, _ = batch
+    ids, ngrams = (x[0], (x[1], x[2])) if isinstance(x, tuple) else (x, None)
+    scores, targets = model(ids, lengths, ngrams)  # (N, O), (N,)
+    count = int((targets != IGNORE).sum())
+    if count == 0:  # every text of the batch is one token long: nothing to predict
+        return StepOutput(scores.sum() * 0.0, 0)
+    return StepOutput(F.cross_entropy(scores, targets, ignore_index=IGNORE), count)
+
+
+def text_lower(chars: list[str]) -> list[str]:
+    """Each character lowercased, one string per character (``"İ".lower()`` is two)."""
+    return [c.lower() for c in chars]
 
 
 def logits(model: nn.Module, x: Tensor | tuple[Tensor, Tensor, Tensor], lengths: Tensor) -> Tensor:
@@ -79,6 +115,7 @@ class ClassifyTask(Task):
         # accuracy on the three sentiment sets over three seeds (docs/tasks.md)
         "train": {"epochs": 30, "lr": 3e-3, "eval_every": 100, "patience": 5, "average": 5},
     }
+    absent = {"model": {"ngram_bag": False}}  # runs saved before it had no bag
     monitor = ("val_accuracy", "max")
     unit = "seqs"
     input_settings = ("text_col", "label_col")
@@ -86,6 +123,7 @@ class ClassifyTask(Task):
     labels: list[str] | None = None
     tokenizer: Any = None
     _hasher: NgramHasher | None = None
+    _unlabelled: list[str] | None = None
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -101,7 +139,7 @@ class ClassifyTask(Task):
             if len(self.labels) < 2:
                 raise RnnkitError(f"{source}: every label is {self.labels[0]!r}; need 2+ classes")
         tr, va, te = split_indices(len(inputs), d.val, d.test, d.split_seed)
-        self.resolve_ngrams(fitting, word_level=not features and d.level == "word")
+        self.resolve_ngrams(fitting, None if features else d.level)
         if fitting:  # vocabulary and input size from the training split only
             if features:
                 self.model.input_size = int(inputs[0].shape[-1])
@@ -115,6 +153,10 @@ class ClassifyTask(Task):
         def part(idx: list[int]) -> tuple[list, list[str]]:
             return [inputs[i] for i in idx], [table.labels[i] for i in idx]
 
+        if d.pretrain_steps:  # what pretraining cannot do fails before a file is written
+            self.pretrainable(features)
+            if fitting and d.unlabelled:
+                self._unlabelled = read_lines(d.unlabelled)
         info = {
             "source": source,
             "split": {"train": len(tr), "val": len(va), "test": len(te)},
@@ -122,18 +164,22 @@ class ClassifyTask(Task):
         }
         return Splits(part(tr), part(va), part(te), info)
 
-    def resolve_ngrams(self, fitting: bool, word_level: bool) -> None:
-        """Settle ``ngram_buckets``: unset means NGRAM_BUCKETS for a new word-level run, and off
-        for char level, feature sequences and a run saved before the setting existed (its
-        config lacks the key); set above 0 where there are no words, it is refused."""
+    def resolve_ngrams(self, fitting: bool, level: str | None) -> None:
+        """Settle ``ngram_buckets`` for text of ``level`` (None: feature sequences): unset means
+        NGRAM_BUCKETS for a new word-level run, CHAR_NGRAM_BUCKETS for a new char-level one,
+        and off for feature sequences and a run saved before the setting existed (its config
+        lacks the key); set above 0 on feature sequences, it is refused. ``ngram_bag`` unset:
+        CHAR_NGRAM_BAG for a new char-level run with n-grams, else off."""
         m = self.model
         if m.ngram_buckets is None:
-            m.ngram_buckets = NGRAM_BUCKETS if fitting and word_level else 0
-        elif m.ngram_buckets and not word_level:
+            default = {"word": NGRAM_BUCKETS, "char": CHAR_NGRAM_BUCKETS}.get(level, 0)
+            m.ngram_buckets = default if fitting else 0
+        elif m.ngram_buckets and level is None:
             raise RnnkitError(
-                "ngram_buckets needs word-level text (level word); set it to 0 for char level "
-                "or feature sequences"
+                "ngram_buckets needs text (level word or char); set it to 0 for feature sequences"
             )
+        if m.ngram_bag is None:  # the same for the bag beside the encoder
+            m.ngram_bag = bool(fitting and level == "char" and CHAR_NGRAM_BAG and m.ngram_buckets)
 
     @property
     def hasher(self) -> NgramHasher | None:
@@ -142,8 +188,19 @@ class ClassifyTask(Task):
         if not buckets:
             return None
         if self._hasher is None or self._hasher.buckets != buckets:
-            self._hasher = NgramHasher(buckets)
+            self._hasher = NgramHasher(buckets, self.tokenizer.level)
         return self._hasher
+
+    def tokens(self, text: str) -> tuple[list[int], list[str]]:
+        """(ids, the strings the n-grams come from), one each per step: the words (word
+        level), or each kept character's window of the characters up to it, lowercased as
+        the TF-IDF baseline reads them (char level; characters outside the vocabulary are
+        dropped, as ``encode`` drops them). A text with no token gives ``([0], [])``."""
+        tok = self.tokenizer
+        if tok.level == "char":
+            chars = [c for c in text if c in tok.index]
+            return [tok.index[c] for c in chars] or [0], char_windows(text_lower(chars))
+        return tok.encode(text) or [0], tok.tokenize(text)
 
     def artefacts(self) -> dict[str, Any]:
         files = {"labels.json": self.labels}
@@ -168,17 +225,13 @@ class ClassifyTask(Task):
 
     def make_batches(self, inputs: list, labels: list[int], batch_size: int) -> tuple[list, list]:
         """Padded batches of similar lengths and the input order they follow. With n-grams a
-        row is (ids, tokens): the n-grams come from each token's string, so two words outside
-        the vocabulary (both ``<unk>``) still differ."""
+        row is (ids, tokens): the n-grams come from each token's string (``tokens``), so two
+        words outside the vocabulary (both ``<unk>``) still differ."""
         hasher = self.hasher
         if hasher is None:
             rows = list(zip(self.encode(inputs), labels, strict=True))
         else:
-            tok = self.tokenizer
-            rows = []
-            for text, y in zip(inputs, labels, strict=True):
-                words = tok.tokenize(text)
-                rows.append(((tok.encode(text) or [0], words), y))
+            rows = [(self.tokens(text), y) for text, y in zip(inputs, labels, strict=True)]
 
         def make(rows: list[tuple[Any, int]]) -> Batch:
             seqs = [x if hasher is None else x[0] for x, _ in rows]
@@ -210,6 +263,57 @@ class ClassifyTask(Task):
         train, _ = self.make_batches(x_tr, self.label_ids(y_tr), size)
         val, _ = self.make_batches(x_va, self.label_ids(y_va), 256)
         return ListBatches(train, seed=seed, rank=rank, world=world), ListBatches(val, False)
+
+    # -- pretraining (ULMFiT) ------------------------------------------------------------------
+
+    def pretraining(self, splits: Splits) -> Pretraining | None:
+        """With ``pretrain_steps``: the encoder as a language model (``EncoderLM``) over the
+        training texts and the unlabelled ones, validated on the validation texts, all cut
+        into batches as the classifier's are (same tokens, same n-grams)."""
+        d = self.data
+        if not d.pretrain_steps:
+            return None
+        self.pretrainable(self.tokenizer is None)
+        outputs = min(LM_OUTPUTS, self.model.vocab_size)
+        texts = list(splits.train[0])
+        if d.unlabelled:
+            texts += self._unlabelled if self._unlabelled is not None else read_lines(d.unlabelled)
+
+        def batches(seed: int) -> tuple[ListBatches, ListBatches]:
+            size = d.batch_size or (32 if len(splits.train[0]) < 5000 else 64)
+            train, _ = self.make_batches(texts, [0] * len(texts), size)
+            val, _ = self.make_batches(splits.val[0], [0] * len(splits.val[0]), 256)
+            return ListBatches(train, seed=seed), ListBatches(val, False)
+
+        return Pretraining(
+            name="pretrain", build=lambda: EncoderLM(self.model, outputs), loss=lm_loss,
+            batches=batches, steps=d.pretrain_steps,
+        )  # fmt: skip
+
+    def pretrainable(self, features: bool) -> None:
+        """Refuse, in one line, a model that cannot be read as a language model."""
+        if features:
+            raise RnnkitError("pretrain_steps needs text (level word or char), not feature "
+                              "sequences")  # fmt: skip
+        m = self.model
+        if m.bidirectional and m.num_layers > 1:
+            raise RnnkitError(
+                "pretrain_steps with a bidirectional encoder needs num_layers 1 (a second "
+                "layer's forward direction reads states that have seen its targets)"
+            )
+
+    def start_from(self, model: nn.Module, weights: dict[str, Any]) -> None:
+        """The pretrained encoder's embedding, n-grams and recurrent layers; the classifier's
+        own output layer keeps its fresh initialisation."""
+        prefix = "encoder."
+        mine = {k[len(prefix) :]: v for k, v in weights.items()
+                if k.startswith(prefix) and not k.startswith(prefix + "head.")}  # fmt: skip
+        try:
+            missing, unexpected = model.load_state_dict(mine, strict=False)
+        except RuntimeError:  # a tensor of another shape
+            missing, unexpected = [], ["?"]
+        if unexpected or any(not k.startswith("head.") for k in missing):
+            raise RnnkitError("the pretrained weights do not fit the classifier")
 
     # -- training ------------------------------------------------------------------------------
 
@@ -293,6 +397,14 @@ class ClassifyTask(Task):
             + (
                 [f"skipped {r['skipped_rows']} rows with an empty text or label"]
                 if r.get("skipped_rows")
+                else []
+            )
+            + (
+                [
+                    f"encoder pretrained as a language model: {p['steps']} steps in "
+                    f"{p['seconds']:.0f} s (best validation loss {p['best_value']:.4f})"
+                ]
+                if (p := r.get("pretraining")) and p.get("best_value") is not None
                 else []
             )  # fmt: skip
         )
