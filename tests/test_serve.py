@@ -471,7 +471,7 @@ def test_the_serve_command(served, tmp_path):
         assert httpx.get(f"{url}/healthz").json()["threads"] == 1
         auth = {"authorization": "Bearer t0ken"}
         r = httpx.post(f"{url}/v1/runs/classify/predict", json={"inputs": ["a great film"]},
-                       headers=auth)  # fmt: skip
+                       headers=auth, timeout=60)  # fmt: skip
         assert r.status_code == 200 and r.json()["rows"][0]["label"]
         assert httpx.get(f"{url}/v1/stats", headers=auth).json()["classify"]["batching"] is False
         assert httpx.get(f"{url}/v1/runs").status_code == 401

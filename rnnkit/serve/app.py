@@ -311,6 +311,10 @@ def serve(
     import uvicorn
 
     torch.set_num_threads(threads or serving_threads())
+    # rnnkit's cells are torch custom ops, whose first call imports torch._dynamo (1.3 s of
+    # CPU): paid here, before the server answers, rather than by its first request
+    import torch._dynamo  # noqa: F401
+
     limits = limits or Limits()
     runs = [ServedRun.load(f, limits) for f in folders]
     app = create_app(runs, limits, batching, token)
