@@ -265,7 +265,7 @@ def speech_folder(rng: random.Random, folder: Path) -> Path:
         name = f"{i:03d}{audio_suffix(rng) if rng.random() < 0.2 else '.wav'}"
         text = " ".join(rng.choices(["ab", "ba", "abba", "b"], k=rng.randrange(1, 4)))
         if rng.random() < 0.8:
-            sf.write(folder / name, tone_speech(text), 16000)
+            sf.write(folder / name, tone_speech(text), 16000, format="WAV")  # whatever its suffix
         else:
             (folder / name).write_bytes(audio_bytes(rng))
         names.append((name, text))
