@@ -185,7 +185,7 @@ def storm(task: str, flags: list, tmp: Path, kills: int = KILLS, moments: tuple[
 def table(storms: list[Storm], argv: str, seconds: float) -> str:
     """The summary as Markdown: the command, then one row per task."""
     rows = [f"`{argv}` ({seconds / 60:.0f} min, {time.strftime('%Y-%m-%d')}):", "",
-            "| task | kills | resumes | steps | corrupt checkpoint folders | final weights equal |",
+            "| task | kills | rounds | steps | corrupt checkpoint folders | final weights equal |",
             "|---|---:|---:|---:|---:|---|"]  # fmt: skip
     for s in storms:
         equal = "yes" if not s.unequal else f"no ({len(s.unequal)} tensors)"

@@ -265,7 +265,7 @@ def speech_folder(rng: random.Random, folder: Path) -> Path:
         name = f"{i:03d}{audio_suffix(rng) if rng.random() < 0.2 else '.wav'}"
         text = " ".join(rng.choices(["ab", "ba", "abba", "b"], k=rng.randrange(1, 4)))
         if rng.random() < 0.8:
-            sf.write(folder / name, tone_speech(text), 16000)
+            sf.write(folder / name, tone_speech(text), 16000, format="WAV")  # whatever its suffix
         else:
             (folder / name).write_bytes(audio_bytes(rng))
         names.append((name, text))
@@ -686,7 +686,10 @@ def sweep_readers(cases: int, timeout: int, rng: random.Random, tmp: Path, only)
 COMMAND_WORDS = ("train", "evaluate", "chat", "translate", "reorder", "predict", "caption",
                  "transcribe", "forecast", "inspect", "compose", "gradients", "memory-task",
                  "demo", "bench", "export")  # fmt: skip
-TINY = ["--max-steps", "2", "--hidden-size", "4", "--num-layers", "1", "--quiet"]
+# a generated run trains two steps and decodes a few items (the sweep counts what the command
+# does with its input, not how well it trains: the test phase once took most of a case)
+TINY = ["--max-steps", "2", "--hidden-size", "4", "--num-layers", "1", "--val-limit", "4",
+        "--test-limit", "4", "--quiet"]  # fmt: skip
 
 
 def command_cases(runs: dict[str, Path]) -> dict[str, Callable[[random.Random, Path], tuple]]:
@@ -823,7 +826,8 @@ def command_cases(runs: dict[str, Path]) -> dict[str, Callable[[random.Random, P
 
     def bench_plot(rng: random.Random, d: Path) -> tuple:
         o = out_path(rng, d, ".png")
-        argv = ["bench", "--quick", "--no-generation", "--plot", o.path]
+        argv = ["bench", "--quick", "--no-generation", "--cells", "rnn", "--repeats", "1",
+                "--plot", o.path]  # fmt: skip
         return argv + ["--force"] * o.force, None, o
 
     def evaluate_data(task: str, suffixes: tuple[str, ...], make) -> Callable:

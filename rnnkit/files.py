@@ -37,6 +37,10 @@ def new_output(
     (or is made). The write itself goes through ``atomic_write_bytes``."""
     path = Path(path)
     suffixes = (suffix,) if isinstance(suffix, str) else tuple(suffix)
+    try:
+        path.is_symlink()  # a name the system refuses (too long) raises here, not as an answer
+    except OSError as exc:
+        raise RnnkitError(f"{what} {str(path)[:80]}...: {exc.strerror}") from None
     if path.is_dir() and not path.is_symlink():
         raise RnnkitError(f"{what} {path} is a folder; give a file name")
     if any(suffixes) and path.suffix.lower() not in suffixes:

@@ -322,3 +322,21 @@ def test_result_tables_keep_whole_row_names():
     assert f"baseline: {name}" in table
     widths = {len(line) for line in table.splitlines()[1:]}
     assert len(widths) == 1  # the columns still line up
+
+
+def test_a_name_too_long_is_one_line_for_every_output_flag(runs, tmp_path, capsys):
+    """Found by the sweep: a 300-character file name was an ENAMETOOLONG traceback from
+    reorder --attention, caption --attention, forecast --png, export --out, memory-task --out."""
+    long = str(tmp_path / ("n" * 300))
+    for argv in (["reorder", runs("reorder"), "king the of", "--attention", long + ".png"],
+                 ["export", runs("lm"), "--out", long],
+                 ["memory-task", "--length", "5", "--hidden", "4", "--max-steps", "2",
+                  "--out", long]):  # fmt: skip
+        assert_user_error(cli(capsys, *map(str, argv)), "too long")
+
+
+def test_an_argument_cut_inside_a_character_is_still_one_line(capsys):
+    """Found by the sweep: the shown start of a non-UTF-8 argument was cut at 40 bytes inside
+    a character, and decoding it raised UnicodeDecodeError."""
+    arg = "x" * 38 + "\u00e9\u00e9" + os.fsdecode(b"\xff")
+    assert_user_error(cli(capsys, "translate", "RUN", arg), "not valid UTF-8")

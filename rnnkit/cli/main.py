@@ -13,6 +13,7 @@ it starts (``rnnkit.cli.flags.check_outputs``), and every ``--help`` shows the d
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -96,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:  # Python hands over bytes that are not UTF-8 as lone surrogates: refused here, once
         for n, arg in enumerate(argv, 1):
-            user_text(arg, f"argument {n} ({arg.encode('utf-8', 'replace')[:40].decode()!r})")
+            shown = arg.encode("utf-8", "replace")[:40].decode("utf-8", "ignore")  # whole chars
+            user_text(arg, f"argument {n} ({shown!r})")
     except RnnkitError as exc:
         print(f"rnnkit: error: {exc}", file=sys.stderr)
         return 2
@@ -114,6 +116,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except RnnkitError as exc:
         print(f"rnnkit: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        # a path the user gave that the system refuses, wherever a command first touched it
+        name = str(exc.filename or "")
+        print(f"rnnkit: error: {name[:80]}...: {exc.strerror}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("rnnkit: interrupted", file=sys.stderr)
