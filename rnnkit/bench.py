@@ -37,6 +37,13 @@ its products took time, at ATen's speed for these shapes.
 
 Generation: an LSTM at batch 1 fed one token at a time, rnnkit's layer (whose single-step call
 is one fused C++ step) against ``torch.nn.LSTM`` called once per token, per-token medians.
+
+Compiled (``compiled=True``, ``rnnkit bench --compile``): a third run in each case's rotation,
+rnnkit's same layer under ``torch.compile`` (inductor, default options), compiled before the
+timed runs (one module compiled once per case, as a user compiles a model; Dynamo's caches are
+cleared between cases so that no case inherits another's dynamic shapes or recompiles).
+``compiled_speedup`` is the median of rnnkit eager's time over compiled's in the same
+repeat: above 1, compiled is faster.
 """
 
 from __future__ import annotations
@@ -86,6 +93,8 @@ class Result:
     precision: str = "fp32"
     note: str = ""  # e.g. which torch.nn path ran
     products: str = ""  # bf16: which path ran rnnkit's products (lowp | rounded)
+    compiled_ms: float = 0.0  # rnnkit under torch.compile (0: not timed)
+    compiled_speedup: float = 0.0  # median over repeats of eager's time / compiled's
 
     @property
     def ceiling(self) -> float:
@@ -163,10 +172,39 @@ def paired_speedup(ours: list[float], theirs: list[float]) -> float:
     return statistics.median(t / o for o, t in zip(ours, theirs, strict=True))
 
 
-def _timed(fns: list[Callable[[], None]], repeats: int, warmup: int = 2):
-    """(rnnkit median s, torch.nn median s, paired speed-up) of the pair [rnnkit, torch.nn]."""
-    ours, theirs = alternate(fns, repeats, warmup)
-    return statistics.median(ours), statistics.median(theirs), paired_speedup(ours, theirs)
+@dataclass
+class Timing:
+    """Medians in seconds and paired speed-ups of one case's runs."""
+
+    ours: float
+    torch: float
+    speedup: float  # torch.nn / rnnkit eager
+    compiled: float = 0.0
+    compiled_speedup: float = 0.0  # rnnkit eager / rnnkit compiled
+
+    def fields(self, per: int = 1) -> dict:
+        """Result's compiled fields, times divided by ``per`` (tokens)."""
+        return {"compiled_ms": self.compiled / per * 1e3, "compiled_speedup": self.compiled_speedup}
+
+
+def _timed(fns: list[Callable[[], None]], repeats: int, warmup: int = 2) -> Timing:
+    """The runs [rnnkit, torch.nn] or [rnnkit, torch.nn, rnnkit compiled], interleaved."""
+    times = alternate(fns, repeats, warmup)
+    ours, theirs = times[0], times[1]
+    timing = Timing(
+        statistics.median(ours), statistics.median(theirs), paired_speedup(ours, theirs)
+    )
+    if len(times) == 3:
+        timing.compiled = statistics.median(times[2])
+        timing.compiled_speedup = paired_speedup(times[2], ours)
+    return timing
+
+
+def compile_layer(model: nn.Module) -> nn.Module:
+    """``torch.compile(model)`` with Dynamo's caches cleared first: each case compiles as a
+    fresh process would (static shapes, no recompile budget spent by earlier cases)."""
+    torch._dynamo.reset()
+    return torch.compile(model)
 
 
 def _pair(cell: str, I: int, H: int) -> tuple[nn.Module, nn.Module]:
@@ -228,12 +266,18 @@ def _torch_needs_native(run: Callable[[], None]) -> bool:
 
 
 def bench_sequence(
-    cell: str, config: tuple[int, int, int, int], repeats: int, precision: str = "fp32"
+    cell: str,
+    config: tuple[int, int, int, int],
+    repeats: int,
+    precision: str = "fp32",
+    compiled: bool = False,
 ) -> list[Result]:
-    """Training and inference medians for one cell at one (T, B, I, H), in ``precision``."""
+    """Training and inference medians for one cell at one (T, B, I, H), in ``precision``;
+    with ``compiled``, rnnkit's layer under torch.compile too."""
     T, B, I, H = config
     gates = CELLS[cell][2]
     ours, ref = _pair(cell, I, H)
+    fast = compile_layer(ours) if compiled else None
     x = torch.randn(T, B, I)  # (T, B, I)
     x_train = x.clone().requires_grad_()  # training does dX too, as a stacked layer must
     grad = torch.randn(T, B, H)  # (T, B, H)
@@ -244,21 +288,29 @@ def bench_sequence(
         ("infer", 1, lambda m, nat: _inference(m, x, precision, nat)),
     ):
         native = precision != "fp32" and _torch_needs_native(make(ref, False))
-        ours_s, torch_s, speedup = _timed([make(ours, False), make(ref, native)], repeats)
+        fns = [make(ours, False), make(ref, native)] + (
+            [make(fast, False)] if fast is not None else []
+        )
+        if fast is not None:
+            fns[2]()  # compiles (seconds) before the warm-up and the timed runs
+        t = _timed(fns, repeats)
         results.append(
-            Result(cell, mode, T, B, I, H, ours_s * 1e3, torch_s * 1e3, speedup, T * B / ours_s,
-                   factor * flops / ours_s / 1e9, factor * flops / torch_s / 1e9,
+            Result(cell, mode, T, B, I, H, t.ours * 1e3, t.torch * 1e3, t.speedup, T * B / t.ours,
+                   factor * flops / t.ours / 1e9, factor * flops / t.torch / 1e9,
                    bound_ms=products_bound(cell, config, mode, PRECISIONS[precision]),
-                   precision=precision, note=NATIVE_NOTE if native else "")
+                   precision=precision, note=NATIVE_NOTE if native else "", **t.fields())
         )  # fmt: skip
     return results
 
 
-def bench_generation(repeats: int, tokens: int | None = None, precision: str = "fp32") -> Result:
+def bench_generation(
+    repeats: int, tokens: int | None = None, precision: str = "fp32", compiled: bool = False
+) -> Result:
     """Per-token medians of an LSTM fed one token at a time at batch 1, no gradients."""
     I, H, default_tokens = GENERATION
     tokens = tokens or default_tokens
     ours, ref = _pair("lstm", I, H)
+    fast = compile_layer(ours) if compiled else None
     xs = torch.randn(tokens, 1, 1, I)  # (tokens, T=1, B=1, I)
 
     def sampler(model: nn.Module, native: bool) -> Callable[[], None]:
@@ -271,16 +323,20 @@ def bench_generation(repeats: int, tokens: int | None = None, precision: str = "
         return run
 
     native = precision != "fp32" and _torch_needs_native(sampler(ref, False))
-    ours_s, torch_s, speedup = _timed(
-        [sampler(ours, False), sampler(ref, native)], repeats, warmup=1
+    fns = [sampler(ours, False), sampler(ref, native)] + (
+        [sampler(fast, False)] if fast is not None else []
     )
-    ours_s, torch_s = ours_s / tokens, torch_s / tokens
+    if fast is not None:
+        fns[2]()  # compiles before the timed runs
+    t = _timed(fns, repeats, warmup=1)
+    ours_s, torch_s, speedup = t.ours / tokens, t.torch / tokens, t.speedup
     flops = 2 * 4 * H * (I + H)
     dtype = PRECISIONS[precision]
     bound = _product_ms(1, I, 4 * H, dtype, 1) + _product_ms(1, H, 4 * H, dtype, 1)
     return Result("lstm", "generate", 1, 1, I, H, ours_s * 1e3, torch_s * 1e3, speedup,
                   1 / ours_s, flops / ours_s / 1e9, flops / torch_s / 1e9, bound_ms=bound,
-                  precision=precision, note=NATIVE_NOTE if native else "")  # fmt: skip
+                  precision=precision, note=NATIVE_NOTE if native else "",
+                  **t.fields(tokens))  # fmt: skip
 
 
 def run_bench(
@@ -292,10 +348,12 @@ def run_bench(
     threads: int | None = None,
     precision: str = "fp32",
     products_path: str | None = None,
+    compiled: bool = False,
 ) -> tuple[float, list[Result]]:
     """Every case, with the matmul peak (in the precision's dtype) measured before and after;
     (peak GFLOP/s, results). ``products_path`` (lowp | rounded | auto) forces how rnnkit's
-    bfloat16 products run (``rnnkit.kernels.products``); None keeps the current setting."""
+    bfloat16 products run (``rnnkit.kernels.products``); None keeps the current setting.
+    ``compiled``: rnnkit's layers under torch.compile too, in the same rotation."""
     if threads:
         torch.set_num_threads(threads)
     if products_path is not None:
@@ -310,9 +368,11 @@ def run_bench(
     results = []
     for config in configs:
         for cell in cells:
-            results += bench_sequence(cell, config, repeats, precision)
+            results += bench_sequence(cell, config, repeats, precision, compiled)
     if generation:
-        results.append(bench_generation(max(3, repeats // 2), generation_tokens, precision))
+        results.append(
+            bench_generation(max(3, repeats // 2), generation_tokens, precision, compiled)
+        )
     peak = max(peak, peak_now())
     ran = products.path(dtype) if dtype != torch.float32 else ""
     for r in results:
@@ -324,11 +384,12 @@ def run_bench(
 def format_table(peak: float, results: list[Result]) -> str:
     """The human-readable report."""
     precision = results[0].precision if results else "fp32"
+    compiled = any(r.compiled_ms for r in results)
     head = (
         f"{'cell':5} {'mode':8} {'T,B,I,H':>16} {'rnnkit ms':>10} {'torch ms':>10} "
         f"{'bound ms':>9} {'tokens/s':>10} {'GFLOP/s':>8} {'%peak':>6} {'torch%':>6} "
         f"{'speed-up':>8} {'ceiling':>7}"
-    )
+    ) + (f" {'compiled ms':>11} {'vs eager':>8}" if compiled else "")
     size = 2048 if precision == "fp32" else 1024
     name = "float32" if precision == "fp32" else "bfloat16"
     lines = [
@@ -346,12 +407,19 @@ def format_table(peak: float, results: list[Result]) -> str:
             f"{r.cell:5} {r.mode:8} {shape:>16} {r.rnnkit_ms:10.3f} {r.torch_ms:10.3f} "
             f"{r.bound_ms:9.3f} {r.tokens_per_s:10.0f} {r.gflops:8.1f} {r.peak_pct:6.1f} "
             f"{r.torch_peak_pct:6.1f} {r.speedup:7.2f}x {r.ceiling:6.2f}x"
+            + (f" {r.compiled_ms:11.3f} {r.compiled_speedup:7.2f}x" if compiled else "")
             + (f"  [{r.note}]" if r.note else "")
         )
     lines.append(
         "times are medians; generation times are per token (LSTM, batch 1); speed-up is the "
         "median of back-to-back ratios; ceiling = 100 / torch%, the speed-up at 100% of peak; "
         f"bound = the case's matrix products alone, each timed on its own in {name}"
+        + (
+            "; compiled = rnnkit's layer under torch.compile (inductor), vs eager = the "
+            "median of back-to-back ratios rnnkit eager / compiled (above 1: compiled faster)"
+            if compiled
+            else ""
+        )
     )
     return "\n".join(lines)
 

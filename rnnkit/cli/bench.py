@@ -42,6 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "rounded (float32 GEMMs on rounded values) or auto (by the CPU's capability; the "
         "default, or $RNNKIT_PRODUCTS)",
     )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time rnnkit's layers under torch.compile (inductor), in the same rotation: "
+        "columns 'compiled ms' and 'vs eager' (eager / compiled; compiling takes seconds per case)",
+    )
     p.add_argument("--quick", action="store_true", help="one tiny configuration: a smoke test")
     p.add_argument("--no-generation", action="store_true", help="skip the batch-1 generation case")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead")
@@ -82,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         generation_tokens=20 if args.quick else None,
         threads=args.threads,
         precision=precision,
+        compiled=args.compile,
     )
     if args.json:
         print(json.dumps(bench.to_json(peak, results), indent=2))
