@@ -23,7 +23,7 @@ from rnnkit.data.char_ngrams import (
 from rnnkit.data.tokenizers import fit_tokenizer
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.runs.driver import load_run, make_task
-from rnnkit.tasks.classify import CHAR_NGRAM_BAG, NGRAM_BUCKETS
+from rnnkit.tasks.classify import CHAR_NGRAM_BAG, CHAR_NGRAM_BUCKETS, NGRAM_BUCKETS
 from tests.test_classify import write_reviews
 
 
@@ -249,6 +249,9 @@ def test_unset_ngram_bag_is_the_tasks_choice_and_off_for_old_runs():
     char = make_task("classify", {"data": "x.csv", "level": "char"}, {"ngram_buckets": 64})
     char.resolve_ngrams(fitting=True, level="char")
     assert char.model.ngram_bag is CHAR_NGRAM_BAG
+    fresh = make_task("classify", {"data": "x.csv", "level": "char"}, {})
+    fresh.resolve_ngrams(fitting=True, level="char")  # a new char-level run at the defaults
+    assert fresh.model.ngram_buckets == CHAR_NGRAM_BUCKETS and fresh.model.ngram_bag is True
     saved = make_task("classify", {"data": "x.csv", "level": "char"}, {"ngram_buckets": 64},
                       saved=True)  # fmt: skip
     saved.resolve_ngrams(fitting=False, level="char")
