@@ -117,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     except RnnkitError as exc:
         print(f"rnnkit: error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
+    except BrokenPipeError:  # the reader (head, less) went away: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:  # after BrokenPipeError, an OSError too
         if exc.errno != errno.ENAMETOOLONG:
             raise
         # a path the user gave that the system refuses, wherever a command first touched it
@@ -127,9 +130,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rnnkit: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # the reader (head, less) went away: stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
 
 
 if __name__ == "__main__":
