@@ -489,6 +489,28 @@ def test_the_serve_command(served, tmp_path):
         assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
+def test_a_tune_verovio_cannot_read_is_still_answered(served, monkeypatch):
+    """A model's tune can be ABC the engraver refuses: the answer keeps the tune, its notes
+    and MIDI, with no notation and the reason, and the server stays up."""
+    import rnnkit.serve.notation as notation
+    from rnnkit.errors import RnnkitError
+
+    url, _ = served
+    asked = {"meter": "6/8", "key": "Dmaj", "seed": 7}
+    fine = httpx.post(f"{url}/v1/runs/music/compose", json=asked, timeout=60).json()["tunes"][0]
+
+    def refuse(abc: str) -> str:
+        raise RnnkitError("the tune could not be engraved (Verovio did not read its ABC)")
+
+    monkeypatch.setattr(notation, "abc_svg", refuse)
+    r = httpx.post(f"{url}/v1/runs/music/compose", json=asked, timeout=60)
+    assert r.status_code == 200, r.text
+    (tune,) = r.json()["tunes"]
+    assert tune["svg"] is None and "could not be engraved" in tune["notation_error"]
+    assert (tune["abc"], tune["midi"], tune["notes"]) == (fine["abc"], fine["midi"], fine["notes"])
+    assert httpx.get(f"{url}/healthz").status_code == 200
+
+
 def test_compose_answers_the_tunes_rnnkit_compose_writes(served, tmp_path):
     import base64
 

@@ -208,14 +208,19 @@ def test_compose_a_tune_and_play_it(served, page, shots):
     asked = {"meter": "6/8", "key": "Dmaj", "seed": 7}
     tune = httpx.post(f"{url}/v1/runs/music/compose", json=asked, timeout=60).json()["tunes"][0]
     assert page.eval_on_selector("#output", "e => e.textContent") == tune["abc"]  # (folded)
-    assert page.locator("#notation > svg").count() == 1
-    assert page.locator("#notation g.note").count() == len(tune["notes"])
+    engraved = tune["svg"] is not None  # a tiny model's tune can be ABC Verovio refuses
+    if engraved:
+        assert page.locator("#notation > svg").count() == 1
+        assert page.locator("#notation g.note").count() == len(tune["notes"])
+    else:  # said on the page; the tune is still played and downloadable
+        assert tune["notation_error"] in page.inner_text("#notation-missing")
     href = page.get_attribute("#midi", "href")
     assert href == "data:audio/midi;base64," + tune["midi"]
     assert page.get_attribute("#midi", "download").endswith(".mid")
     page.click("#play")
     page.wait_for_selector("#result[data-playing=yes]")
-    page.wait_for_selector("#notation g.note.playing", timeout=10_000)  # a note sounds
+    if engraved:
+        page.wait_for_selector("#notation g.note.playing", timeout=10_000)  # a note sounds
     page.wait_for_function(
         "+document.querySelector('#result').dataset.note >= 2", timeout=10_000
     )  # and the tune goes on

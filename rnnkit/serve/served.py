@@ -181,7 +181,8 @@ class ServedRun:
         writes the same tunes): per tune its ABC text, key, meter, whether the model ended it,
         its notes as played (``[onset, length, MIDI pitch]`` in eighths, rests left out) and
         ``seconds_per_eighth``, the .mid file ``compose`` writes (base64) and the notation as
-        SVG (``rnnkit.serve.notation``)."""
+        SVG (``rnnkit.serve.notation``; None, with ``notation_error``, for a tune Verovio cannot
+        read: a model's tune can be odd ABC, and it is still played and downloadable)."""
         from rnnkit.data.abc import header_of
         from rnnkit.runs.music import draw_tunes
         from rnnkit.scoring.tunes import perform
@@ -197,6 +198,10 @@ class ServedRun:
         out = []
         for tune in tunes:
             played = perform(tune.tokens)[0]
+            try:
+                svg, notation_error = abc_svg(tune.abc), None
+            except RnnkitError as exc:  # the tune is still played, and its files given
+                svg, notation_error = None, str(exc)
             out.append({
                 "abc": tune.abc,
                 "key": tune.key.abc(),
@@ -206,7 +211,8 @@ class ServedRun:
                           if p.pitch is not None],
                 "seconds_per_eighth": 30.0 / TEMPO_BPM,
                 "midi": base64.b64encode(midi_bytes(tune.tokens)).decode("ascii"),
-                "svg": abc_svg(tune.abc),
+                "svg": svg,  # None when Verovio cannot engrave it: notation_error says why
+                "notation_error": notation_error,
             })  # fmt: skip
         return {"run": self.name, "seed": seed, "redrawn": redrawn, "tunes": out}
 
