@@ -84,6 +84,18 @@ def test_untrained_forecaster_is_its_base_forecast(base):
         np.testing.assert_allclose(out[..., q].numpy(), expected, atol=1e-6)
 
 
+def test_crossed_quantiles_come_out_in_order():
+    """Heads trained apart can cross; a forecast never has its point outside its interval."""
+    task = make_task("forecast", {"horizon": 3}, {"window": 12, "horizon": 3, "hidden_size": 8})
+    model = Forecaster(task.model)
+    with torch.no_grad():  # the 5% head far above the 95% one, at every step
+        model.head.bias.copy_(torch.tensor([5.0, 0.0, -5.0]).repeat(3))
+    pred = task.forecasts(model, torch.randn(4, 12))  # (4, 3, 3)
+    assert (np.diff(pred, axis=-1) >= 0).all()
+    unsorted = model.unscale(model(torch.randn(1, 12))).detach().numpy()
+    assert (np.diff(unsorted, axis=-1) < 0).all()  # the model itself does cross
+
+
 def test_runs_saved_before_the_base_setting_load_as_naive():
     """Their model config has no base or period, and their weights must still fit."""
     task = make_task("forecast", {"horizon": 3}, {"window": 12, "horizon": 3, "hidden_size": 8})
