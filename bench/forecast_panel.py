@@ -33,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rnnkit.data import named  # noqa: E402
 from rnnkit.data.named.panel import FREQUENCIES  # noqa: E402
+from rnnkit.errors import RnnkitError  # noqa: E402
+from rnnkit.files import replace_marked_block  # noqa: E402
 from rnnkit.scoring.m4 import M4_HORIZONS, owa_of_set  # noqa: E402
 from rnnkit.tasks import forecast_panel as fp  # noqa: E402
 
@@ -175,15 +177,11 @@ def markdown(groups: list[dict], s: dict) -> str:
 
 
 def write_doc(doc: Path, text: str, command: str) -> None:
-    """Replace the table between the bench's markers in ``doc``."""
-    old = doc.read_text()
-    if MARKER[0] not in old or MARKER[1] not in old:
-        raise SystemExit(f"{doc} has no {MARKER[0]} ... {MARKER[1]} block to replace")
-    top, rest = old.split(MARKER[0], 1)
-    _, tail = rest.split(MARKER[1], 1)
-    tmp = doc.with_name(doc.name + ".tmp")
-    tmp.write_text(top + f"{MARKER[0]}\n`{command}`:\n\n{text}\n{MARKER[1]}" + tail)
-    tmp.replace(doc)
+    """Replace the table between the bench's markers in ``doc`` (with the command that made it)."""
+    try:
+        replace_marked_block(doc, MARKER, f"`{command}`:\n\n{text}")
+    except RnnkitError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def main() -> None:

@@ -40,6 +40,8 @@ if str(ROOT) not in sys.path:  # the task cases live in the test suite
 
 import torch  # noqa: E402
 
+from rnnkit.errors import RnnkitError  # noqa: E402
+from rnnkit.files import replace_marked_block  # noqa: E402
 from rnnkit.train import checkpoint as ckpt  # noqa: E402
 
 STEPS = 60
@@ -196,14 +198,10 @@ def table(storms: list[Storm], argv: str, seconds: float) -> str:
 
 def write_doc(path: Path, text: str) -> None:
     """Replace what lies between the file's ``kill_storm`` markers with ``text``."""
-    doc = path.read_text()
-    start, end = doc.find(MARKER[0]), doc.find(MARKER[1])
-    if start < 0 or end < start:
-        raise SystemExit(f"{path} has no {MARKER[0]} ... {MARKER[1]} markers")
-    doc = doc[: start + len(MARKER[0])] + "\n" + text + "\n" + doc[end:]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(doc)
-    tmp.replace(path)
+    try:
+        replace_marked_block(path, MARKER, text)
+    except RnnkitError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def main() -> int:

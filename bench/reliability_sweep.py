@@ -61,6 +61,7 @@ from rnnkit.data.series import read_series  # noqa: E402
 from rnnkit.data.tables import read_labelled_texts, read_lines  # noqa: E402
 from rnnkit.data.text import read_text  # noqa: E402
 from rnnkit.errors import RnnkitError  # noqa: E402
+from rnnkit.files import replace_marked_block  # noqa: E402
 
 CELLS = ["", "nan", "inf", "-inf", "1e309", "0", "3.5", "pos", "neg", '"', ",", "\t", "x y"]
 HEADERS = ["text", "label", "v", "day", "x", ""]
@@ -951,16 +952,11 @@ def table_text(counts: dict[str, Counter]) -> str:
 
 
 def write_doc(doc: Path, text: str, command: str) -> None:
-    """Replace the table between the sweep's markers in ``doc``."""
-    old = doc.read_text()
-    if MARKER[0] not in old or MARKER[1] not in old:
-        raise SystemExit(f"{doc} has no {MARKER[0]} ... {MARKER[1]} block to replace")
-    head, rest = old.split(MARKER[0], 1)
-    _, tail = rest.split(MARKER[1], 1)
-    block = f"{MARKER[0]}\n`{command}`:\n\n{text}\n{MARKER[1]}"
-    tmp = doc.with_name(doc.name + ".tmp")
-    tmp.write_text(head + block + tail)
-    tmp.replace(doc)
+    """Replace the table between the bench's markers in ``doc`` (with the command that made it)."""
+    try:
+        replace_marked_block(doc, MARKER, f"`{command}`:\n\n{text}")
+    except RnnkitError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def main() -> None:

@@ -34,6 +34,9 @@ import sys
 import time
 from pathlib import Path
 
+from rnnkit.errors import RnnkitError
+from rnnkit.files import replace_marked_block
+
 SETS = ("movies", "tweets", "amazon", "nyt")
 LEVELS = ("word", "char")
 MARKER = ("<!-- sentiment_seeds: begin -->", "<!-- sentiment_seeds: end -->")
@@ -116,16 +119,11 @@ def table(rows: list[dict]) -> str:
 
 
 def write_doc(doc: Path, text: str, command: str) -> None:
-    """Replace the table between the bench's markers in ``doc`` (written aside, then renamed)."""
-    old = doc.read_text()
-    if MARKER[0] not in old or MARKER[1] not in old:
-        raise SystemExit(f"{doc} has no {MARKER[0]} ... {MARKER[1]} block to replace")
-    head, rest = old.split(MARKER[0], 1)
-    _, tail = rest.split(MARKER[1], 1)
-    block = f"{MARKER[0]}\n`{command}`:\n\n{text}\n{MARKER[1]}"
-    tmp = doc.with_name(doc.name + ".tmp")
-    tmp.write_text(head + block + tail)
-    tmp.replace(doc)
+    """Replace the table between the bench's markers in ``doc`` (with the command that made it)."""
+    try:
+        replace_marked_block(doc, MARKER, f"`{command}`:\n\n{text}")
+    except RnnkitError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:

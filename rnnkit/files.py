@@ -27,6 +27,19 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise RnnkitError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+def replace_marked_block(path: str | Path, markers: tuple[str, str], text: str) -> None:
+    """Put ``text`` between the two ``markers`` of the document ``path`` in place of what was
+    there (a bench keeps its table in the docs up to date this way), atomically. A document
+    without both markers, in order, is a RnnkitError."""
+    path = Path(path)
+    doc = path.read_text()
+    start, end = doc.find(markers[0]), doc.find(markers[1])
+    if start < 0 or end < start:
+        raise RnnkitError(f"{path} has no {markers[0]} ... {markers[1]} block to replace")
+    doc = doc[: start + len(markers[0])] + "\n" + text + "\n" + doc[end:]
+    atomic_write_bytes(path, doc.encode("utf-8"))
+
+
 def new_output(
     path: str | Path, force: bool, what: str = "output", suffix: str | tuple[str, ...] = ""
 ) -> Path:

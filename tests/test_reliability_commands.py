@@ -340,3 +340,18 @@ def test_an_argument_cut_inside_a_character_is_still_one_line(capsys):
     a character, and decoding it raised UnicodeDecodeError."""
     arg = "x" * 38 + "\u00e9\u00e9" + os.fsdecode(b"\xff")
     assert_user_error(cli(capsys, "translate", "RUN", arg), "not valid UTF-8")
+
+
+def test_a_marked_block_is_replaced_and_nothing_else(tmp_path):
+    """The benches' `--doc`: only the text between the markers changes; a document without
+    both markers, in order, is refused in one line and left as it was."""
+    from rnnkit.files import replace_marked_block
+
+    doc = tmp_path / "doc.md"
+    doc.write_text("top\n<!-- b -->\nold table\n<!-- e -->\nbottom\n")
+    replace_marked_block(doc, ("<!-- b -->", "<!-- e -->"), "new table")
+    assert doc.read_text() == "top\n<!-- b -->\nnew table\n<!-- e -->\nbottom\n"
+    doc.write_text("<!-- e -->\n<!-- b -->\n")
+    with pytest.raises(RnnkitError, match="no <!-- b --> ... <!-- e --> block"):
+        replace_marked_block(doc, ("<!-- b -->", "<!-- e -->"), "x")
+    assert doc.read_text() == "<!-- e -->\n<!-- b -->\n"
