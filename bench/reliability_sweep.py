@@ -18,7 +18,8 @@ every ``--attention``, ``--plot``, ``--out``, ``--output`` and ``--png`` (a new 
 file, a symlink to one, a dangling symlink, a folder, a path under a file, a missing folder,
 a very long name...), and generated ``--lm`` runs (runs of every task, files,
 missing and empty folders, damaged runs). A file or symlink that was there before and changed
-without ``--force`` is an overwrite. The runs the commands use are trained first (tiny models).
+without ``--force`` is an overwrite. The runs the commands use are trained (tiny models) the
+first time a case needs one.
 
     .venv/bin/python bench/reliability_sweep.py                       # 300 per reader and command
     .venv/bin/python bench/reliability_sweep.py --cases 5 --commands 3   # a quick check
@@ -45,7 +46,7 @@ import tempfile
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -456,6 +457,49 @@ class Outcome:
     detail: str = ""
 
 
+def progress_stream():
+    """A text stream on a copy of descriptor 2 as it is now (before any case catches it)."""
+    return os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
+
+
+def reuse_parser() -> None:
+    """Build rnnkit's argument parser once for every in-process command: building it (every
+    task's flags) took about a quarter of a second a call, most of what a refused case costs.
+    Parsing does not change the parser; each parse gets its own copies of the mutable
+    defaults (the ``outputs`` table, list defaults), as a parser built for it would give,
+    the parser's actions aside."""
+    import copy
+
+    from rnnkit.cli import main as cli
+
+    if getattr(cli.build_parser, "reused", False):
+        return
+    parser = cli.build_parser()
+    parse = parser.parse_args
+    # the parser's own actions (``predict`` keeps a table of them) stay shared: read, not data
+    actions, todo = {}, [parser]
+    while todo:
+        for a in todo.pop()._actions:
+            actions[id(a)] = a
+            if isinstance(a, argparse._SubParsersAction):
+                todo.extend(a.choices.values())
+
+    def parse_args(args=None, namespace=None):
+        ns = parse(args, namespace)
+        for k, v in vars(ns).items():
+            if isinstance(v, (list, dict, set, bytearray)):
+                setattr(ns, k, copy.deepcopy(v, dict(actions)))
+        return ns
+
+    parser.parse_args = parse_args  # type: ignore[method-assign]
+
+    def build_parser():
+        return parser
+
+    build_parser.reused = True  # type: ignore[attr-defined]
+    cli.build_parser = build_parser
+
+
 def run_in_process(argv: list[str], stdin: bytes | None, timeout: int) -> Outcome:
     """``main(argv)`` here, its file descriptors 1 and 2 caught (C libraries write there too)."""
     from rnnkit.cli.main import main
@@ -525,26 +569,45 @@ def classify(o: Outcome) -> str:
 # -- the runs the commands use ---------------------------------------------------------------
 
 
-def train_runs(d: Path) -> dict[str, Path]:
-    """Tiny trained runs of every task (the data of ``tests/test_task_contract.py``'s cases)."""
-    from tests.test_task_contract import CASES
+class Runs(Mapping):
+    """Tiny trained runs of every task (the data of ``tests/test_task_contract.py``'s cases),
+    each trained the first time a case asks for it (``--only`` trains only those its sections
+    use), its seconds counted as set-up, not as the case's."""
 
-    runs = {}
-    for task, case in sorted(CASES.items()):
-        folder = d / f"data-{task}"
+    def __init__(self, d: Path) -> None:
+        from tests.test_task_contract import CASES
+
+        self.d, self.cases, self.trained = d, CASES, {}
+
+    def __iter__(self):
+        return iter(self.cases)
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    def __getitem__(self, task: str) -> Path:
+        if task not in self.trained:
+            self.trained[task] = self.train(task)
+        return self.trained[task]
+
+    def train(self, task: str) -> Path:
+        t0 = time.perf_counter()
+        CLOCK.say(f"training the tiny {task} run the commands use (once)")
+        folder = self.d / f"data-{task}"
         folder.mkdir()
-        flags, *_ = case(folder)
-        out = d / f"run-{task}"
+        flags, *_ = self.cases[task](folder)
+        out = self.d / f"run-{task}"
         argv = ["train", task, *map(str, flags), "--hidden-size", "12", "--num-layers", "1",
                 "--eval-every", "4", "--out", str(out), "--quiet"]  # fmt: skip
         o = run_in_process(argv, None, 600)
         if o.code != 0:
             raise RuntimeError(f"could not train the {task} run: {o.stderr[-500:]} {o.detail}")
-        runs[task] = out
-    return runs
+        CLOCK.setup["training the runs"] = (CLOCK.setup.get("training the runs", 0.0)
+                                            + time.perf_counter() - t0)  # fmt: skip
+        return out
 
 
-def lm_run(rng: random.Random, d: Path, runs: dict[str, Path]) -> str:
+def lm_run(rng: random.Random, d: Path, runs: Mapping[str, Path]) -> str:
     """A ``--lm`` argument: a run of some task, a file, nothing, or a damaged run."""
     kind = rng.randrange(6)
     if kind <= 1:
@@ -641,46 +704,127 @@ def try_read(read: Callable[[Path], object], path: Path, timeout: int, c: Counte
         signal.alarm(0)
 
 
-SECONDS: dict[str, float] = {}  # name -> seconds its cases took (the estimate of a longer sweep)
-SETUP: dict[str, float] = {}  # what a sweep does once whatever its counts
+class Clock:
+    """Where a sweep's time goes: seconds and cases per section (a reader or a command), the
+    set-up apart, and a progress bar over every case with a line per finished section.
+
+    The bar writes to a copy of the first standard error, so a case's caught descriptor 2
+    never holds it (a stray line there would change how the case is counted)."""
+
+    def __init__(self, total: int = 0, stream=None) -> None:
+        self.seconds: dict[str, float] = {}
+        self.cases: dict[str, int] = {}
+        self.setup: dict[str, float] = {}
+        self.planned: dict[str, int] = {}  # sections not yet run -> their cases
+        self.started = time.perf_counter()
+        self.bar, self.stream = None, stream
+        if stream is not None and total:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, file=stream, unit="case", dynamic_ncols=True,
+                            mininterval=1.0)  # fmt: skip
+
+    def say(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line, file=self.stream)
+
+    def plan(self, name: str, cases: int) -> None:
+        self.planned[name] = cases
+
+    def tick(self, name: str, seconds: float) -> None:
+        """One case of section ``name`` took ``seconds``."""
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+        self.cases[name] = self.cases.get(name, 0) + 1
+        if self.bar is not None:
+            self.bar.set_description(name[:40], refresh=False)
+            self.bar.update()
+
+    def section_done(self, name: str) -> str:
+        """The line said when section ``name`` ends: its pace, and how long the rest should
+        take at the pace of the sections of its kind so far."""
+        self.planned.pop(name, None)
+        n, sec = self.cases.get(name, 0), self.seconds.get(name, 0.0)
+        left = self.left()
+        line = (f"{name}: {n} cases in {sec:.0f} s ({sec / max(n, 1):.2f} s a case); "
+                f"{(time.perf_counter() - self.started) / 60:.1f} min so far"
+                + (f", about {left / 60:.0f} min left" if self.planned else ""))  # fmt: skip
+        self.say(line)
+        return line
+
+    def pace(self, command: bool) -> float:
+        """Seconds a case in the finished sections of that kind (readers or commands)."""
+        names = [k for k in self.cases if k.startswith(COMMAND_WORDS) == command]
+        n = sum(self.cases[k] for k in names)
+        return sum(self.seconds[k] for k in names) / n if n else 0.0
+
+    def left(self) -> float:
+        """Seconds the planned sections should take at ``pace``."""
+        return sum(n * self.pace(k.startswith(COMMAND_WORDS)) for k, n in self.planned.items())
+
+    def projected(self, full: int) -> float:
+        """Seconds ``full`` cases of every section run would take at each section's own pace,
+        the set-up once."""
+        each = sum(self.seconds[k] / self.cases[k] for k in self.cases if self.cases[k])
+        return each * full + sum(self.setup.values())
+
+    def table(self, full: int = 300) -> str:
+        """Per section: cases, seconds, seconds a case, and minutes at ``full`` cases."""
+        rows = [f"{'section':44s} {'cases':>5s} {'seconds':>8s} {'s/case':>7s} "
+                f"{f'min at {full}':>10s}"]  # fmt: skip
+        for k in sorted(self.cases, key=lambda k: -self.seconds[k] / max(self.cases[k], 1)):
+            per = self.seconds[k] / max(self.cases[k], 1)
+            rows.append(f"{k[:44]:44s} {self.cases[k]:5d} {self.seconds[k]:8.1f} {per:7.2f} "
+                        f"{per * full / 60:10.1f}")  # fmt: skip
+        for k, v in self.setup.items():
+            rows.append(f"{k[:44]:44s} {'once':>5s} {v:8.1f}")
+        return "\n".join(rows)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
-def timed(name: str, t0: float) -> None:
-    SECONDS[name] = SECONDS.get(name, 0.0) + time.perf_counter() - t0
+CLOCK = Clock()  # main replaces it with one that shows a progress bar
 
 
 def sweep_readers(cases: int, timeout: int, rng: random.Random, tmp: Path, only) -> dict:
     counts: dict[str, Counter] = {}
     for name, (suffixes, make, read) in READERS.items():
         if only(name):
-            t0 = time.perf_counter()
             c = counts.setdefault(name, Counter())
             for i in range(cases):
+                t0 = time.perf_counter()
                 path = tmp / f"case{i}{suffixes[i % len(suffixes)]}"
                 path.write_bytes(make(rng, path.suffix))
                 try_read(read, path, timeout, c)
                 path.unlink()
-            timed(name, t0)
+                CLOCK.tick(name, time.perf_counter() - t0)
+            CLOCK.section_done(name)
     for name, (make, suffix, read) in FILE_READERS.items():
         if only(name):
-            t0 = time.perf_counter()
             c = counts.setdefault(name, Counter())
             for i in range(cases):
+                t0 = time.perf_counter()
                 path = tmp / f"case{i}{suffix(rng)}"
                 path.write_bytes(make(rng))
                 try_read(read, path, timeout, c)
                 path.unlink()
-            timed(name, t0)
+                CLOCK.tick(name, time.perf_counter() - t0)
+            CLOCK.section_done(name)
     for name, (make, read) in FOLDER_READERS.items():
         if only(name):
-            t0 = time.perf_counter()
             c = counts.setdefault(name, Counter())
             for i in range(cases):
+                t0 = time.perf_counter()
                 folder = make(rng, tmp / f"folder{i}")
                 try_read(read, folder, timeout, c)
                 shutil.rmtree(folder)
-            timed(name, t0)
+                CLOCK.tick(name, time.perf_counter() - t0)
+            CLOCK.section_done(name)
     return counts
+
+
+READER_NAMES = (*READERS, *FILE_READERS, *FOLDER_READERS)
 
 
 # the first words of every command case's name (the readers' names start otherwise)
@@ -693,7 +837,7 @@ TINY = ["--max-steps", "2", "--hidden-size", "4", "--num-layers", "1", "--val-li
         "--test-limit", "4", "--quiet"]  # fmt: skip
 
 
-def command_cases(runs: dict[str, Path]) -> dict[str, Callable[[random.Random, Path], tuple]]:
+def command_cases(runs: Mapping[str, Path]) -> dict[str, Callable[[random.Random, Path], tuple]]:
     """name -> (rng, case folder) -> (argv, standard input or None, output path or None)."""
 
     def train_data(task: str, suffixes: tuple[str, ...], make) -> Callable:
@@ -893,16 +1037,13 @@ def sweep_commands(cases: int, timeout: int, rng: random.Random, tmp: Path, only
     wanted = [name for name in table if only(name)]
     if not wanted:
         return {}
-    t0 = time.perf_counter()
-    runs = train_runs(tmp)
-    SETUP["training the runs"] = time.perf_counter() - t0
-    table = command_cases(runs)
+    table = command_cases(Runs(tmp))
     run = run_in_process if in_process else run_subprocess
     counts: dict[str, Counter] = {}
     for name in wanted:
-        t0 = time.perf_counter()
         c = counts.setdefault(name, Counter())
         for i in range(cases):
+            t0, setup = time.perf_counter(), sum(CLOCK.setup.values())
             d = tmp / f"cmd{i}"
             d.mkdir()
             argv, stdin, out = table[name](rng, d)
@@ -919,22 +1060,16 @@ def sweep_commands(cases: int, timeout: int, rng: random.Random, tmp: Path, only
                     c["overwrite"] += 1
                     c[f"overwrite: {' '.join(argv[:2])} ... ({len(changed)} paths)"] += 1
             shutil.rmtree(d, ignore_errors=True)
-        timed(name, t0)
+            trained = sum(CLOCK.setup.values()) - setup  # a run a case asked for first
+            CLOCK.tick(name, time.perf_counter() - t0 - trained)
+        CLOCK.section_done(name)
     return counts
 
 
-def estimate(cases: int, commands: int, full: int = 300) -> str:
+def estimate(full: int = 300) -> str:
     """How long ``full`` cases per reader and command would take at this sweep's pace."""
-    readers = sum(v for k, v in SECONDS.items() if not k.startswith(COMMAND_WORDS))
-    runs = sum(v for k, v in SECONDS.items() if k.startswith(COMMAND_WORDS))
-    total = readers * full / max(cases, 1) + runs * full / max(commands, 1) + sum(SETUP.values())
-    slowest = sorted(SECONDS.items(), key=lambda kv: -kv[1])[:5]
-    per = ", ".join(f"{k} {v / (commands if k.startswith(COMMAND_WORDS) else cases):.2f} s"
-                    for k, v in slowest)  # fmt: skip
-    return (
-        f"at this pace {full} cases per reader and command would take about "
-        f"{total / 60:.0f} min (slowest per case: {per})"
-    )
+    return (f"at this pace {full} cases per reader and command would take about "
+            f"{CLOCK.projected(full) / 60:.0f} min")  # fmt: skip
 
 
 def table_text(counts: dict[str, Counter]) -> str:
@@ -959,7 +1094,9 @@ def write_doc(doc: Path, text: str, command: str) -> None:
         raise SystemExit(str(exc)) from None
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Run the sweep; 1 if any case was a traceback, a hang or an overwrite, else 0."""
+    argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cases", type=int, default=300, help="generated inputs per reader")
     p.add_argument("--commands", type=int, default=300, help="generated inputs per command")
@@ -968,24 +1105,36 @@ def main() -> None:
     p.add_argument("--only", nargs="+", metavar="WORD", help="readers and commands named so")
     p.add_argument("--subprocess", action="store_true", help="each command in a new process")
     p.add_argument("--doc", type=Path, help="rewrite the sweep's table in this Markdown file")
-    args = p.parse_args()
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
     rng = random.Random(args.seed)
 
     def only(name: str) -> bool:
         return not args.only or any(w.lower() in name.lower() for w in args.only)
 
+    global CLOCK
+    plan = {name: args.cases for name in READER_NAMES if only(name)}
+    plan |= {name: args.commands for name in command_cases({}) if only(name)}
+    CLOCK = Clock(sum(plan.values()), None if args.no_progress else progress_stream())
+    for name, n in plan.items():
+        CLOCK.plan(name, n)
+    if not args.subprocess:
+        reuse_parser()
     t0 = time.time()
     with tempfile.TemporaryDirectory() as d:
         readers = sweep_readers(args.cases, args.timeout, rng, Path(d), only)
         commands = sweep_commands(args.commands, args.timeout, rng, Path(d), only,
                                   not args.subprocess)  # fmt: skip
+    CLOCK.close()
     text = table_text({**readers, **commands})
     took = f"{time.time() - t0:.0f} s, seed {args.seed}"
-    print(text + f"\n\n{took}\n{estimate(args.cases, args.commands)}")
+    print(text + f"\n\n{took}\n\n{CLOCK.table(300)}\n\n{estimate(300)}")
     if args.doc:
-        command = "python bench/" + Path(__file__).name + " " + " ".join(sys.argv[1:])
+        command = "python bench/" + Path(__file__).name + " " + " ".join(argv)
         write_doc(args.doc, text + f"\n\n({took})", command.strip())
+    counts = [*readers.values(), *commands.values()]
+    return int(any(c["traceback"] or c["hang"] or c["overwrite"] for c in counts))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
