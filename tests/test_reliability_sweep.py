@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -150,3 +151,47 @@ def test_a_case_through_main_with_the_reused_parser_is_counted_as_before(
     assert bench.classify(o) == "clean error" and "not found" in o.stderr
     o = bench.run_in_process(["translate", "x", "foo\udcffbar"], None, 30)
     assert bench.classify(o) == "clean error"
+
+
+def test_demo_in_the_sweep_trains_a_tiny_model_into_its_out(bench, tmp_path, monkeypatch):
+    from rnnkit.runs import lm
+
+    monkeypatch.setattr(lm, "train_lm", lm.train_lm)
+    on_the_descriptors(monkeypatch)
+    bench.reuse_parser()
+    bench.tiny_demo()
+    wrapped = lm.train_lm
+    bench.tiny_demo()  # a second call wraps nothing twice
+    assert lm.train_lm is wrapped and wrapped.tiny
+    out = tmp_path / "demo"
+    o = bench.run_in_process(["demo", "--minutes", "0.001", "--out", str(out)], None, 120)
+    assert bench.classify(o) == "ran", o.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["hidden_size"] == 8 and config["model"]["num_layers"] == 1
+    o = bench.run_in_process(["demo", "--minutes", "0.001", "--out", str(out)], None, 120)
+    assert bench.classify(o) == "clean error"  # the same folder again: refused, as untouched
+
+
+def test_the_decompression_bomb_is_made_once_and_declares_its_size(bench):
+    from PIL import Image
+
+    data = bench.bomb_png()
+    assert bench.bomb_png() is data and len(data) < 100_000
+    with Image.open(io.BytesIO(data)) as img:  # the header only: nothing decompressed
+        assert img.size == (12000, 12000)
+
+
+def test_bench_in_the_sweep_measures_the_matmul_peak_once(bench, monkeypatch):
+    from rnnkit import bench as rnnkit_bench
+
+    calls = []
+
+    def peak(size: int = 2048, repeats: int = 10, dtype=None) -> float:
+        calls.append(size)
+        return 100.0 + len(calls)
+
+    monkeypatch.setattr(rnnkit_bench, "matmul_peak", peak)
+    bench.one_matmul_peak()
+    bench.one_matmul_peak()  # not cached twice over
+    assert rnnkit_bench.matmul_peak(64, 1) == rnnkit_bench.matmul_peak(64, 1) == 101.0
+    assert calls == [64]
