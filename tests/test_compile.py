@@ -414,6 +414,48 @@ def test_compiled_step_keeps_the_op(step_calls):
     assert ops.count("rnnkit.lstm_step.default") == layer.num_layers * 2
 
 
+@pytest.mark.parametrize(
+    "cls,module,functions",
+    [
+        (rnnkit.RNN, "elman", ("elman_forward", "elman_backward_op")),
+        (rnnkit.GRU, "gru", ("gru_forward", "gru_backward_op")),
+        (rnnkit.LSTM, "lstm", ("lstm_forward", "lstm_backward_op")),
+    ],
+    ids=["rnn", "gru", "lstm"],
+)
+def test_compiled_graph_calls_the_implementations_directly(monkeypatch, cls, module, functions):
+    """A compiled graph runs its ops with autograd off (AOTAutograd's forward and backward
+    graphs, and inference): the op's AutogradCPU kernel (``dispatch_directly``) then calls the
+    implementation itself, not custom_op's four Python layers, which made small layers
+    slower compiled than eager. The callers are read where the implementation asks for its
+    kernel (``get_kernel``, a module global it looks up on each call)."""
+    import importlib
+    import inspect
+
+    cells = importlib.import_module(f"rnnkit.cells.{module}")
+    callers = []
+    real = cells.get_kernel
+
+    def spy(*args):
+        impl = inspect.currentframe().f_back  # the op's implementation
+        callers.append((impl.f_code.co_name, impl.f_back.f_code.co_name))
+        return real(*args)
+
+    monkeypatch.setattr(cells, "get_kernel", spy)
+    layer = cls(I, H)
+    fast = torch.compile(layer, backend="aot_eager", fullgraph=True)
+    x = torch.randn(T, B, I, requires_grad=True)
+    for _ in range(2):  # a graph's first run checks its ops' aliasing under a dispatch mode
+        callers.clear()
+        y, _ = fast(x)
+        y.sum().backward()
+        with torch.no_grad():
+            fast(x)
+    forward, backward = functions
+    via = "autograd_cpu"
+    assert callers == [(forward, via), (backward, via), (forward, via)]
+
+
 # ---------------------------------------------------------------------------------------------
 # Refusals: torch.jit.trace and the legacy ONNX exporter, in one line
 

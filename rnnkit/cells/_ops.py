@@ -19,6 +19,8 @@ from types import ModuleType
 
 import torch
 from torch import Tensor
+from torch._library.autograd import make_autograd_impl
+from torch._library.custom_ops import CustomOpDef
 from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
 from rnnkit.kernels import get_kernel, products
@@ -59,6 +61,49 @@ def run_directly(*tensors: Tensor | None) -> bool:
     if torch.compiler.is_compiling() or is_in_torch_dispatch_mode():
         return False
     return all(t is None or (type(t) in _PLAIN and not t.is_meta) for t in tensors)
+
+
+# Libraries holding the AutogradCPU kernels of ``dispatch_directly``: a registration lasts as
+# long as its Library object.
+_DIRECT: list[torch.library.Library] = []
+
+
+def dispatch_directly(op: CustomOpDef) -> None:
+    """Give ``op`` an AutogradCPU kernel that runs its implementation as a plain function
+    when autograd has nothing to record, and takes ``custom_op``'s own path otherwise.
+
+    The path ``custom_op`` registers goes through four Python layers before the
+    implementation (its Autograd kernel, a redispatch, its CPU wrapper with an output
+    aliasing check, a Dynamo-disable wrapper) and two back. A compiled graph calls the op
+    through the dispatcher every time, with autograd off (AOTAutograd's forward and backward
+    graphs run without recording), so compiled paid those layers on every call where eager
+    inference skips them (``run_directly``), with the caches cold from the layer's own work:
+    about half of what made small Elman layers slower compiled than eager (issue 34).
+
+    The shortcut needs plain tensors outside every tracer, as ``run_directly`` checks, and no
+    torch.func transform; anything else (fake tensors, export, opcheck's modes, a gradient
+    to record) meets the op's registered autograd formula as before.
+    """
+    # torch internals (torch 2.13): a rename fails at import, and tests/test_compile.py checks
+    # that compiled graphs reach the implementation through this kernel.
+    impl = op._init_fn  # the function custom_op was given
+    through_op = make_autograd_impl(op._opoverload, op)  # what custom_op registers
+    library = torch.library.Library(NAMESPACE, "IMPL")
+    _DIRECT.append(library)
+
+    def autograd_cpu(keyset, *args, **kwargs):
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        records = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+        if (
+            not records
+            and not torch._C._are_functorch_transforms_active()
+            and run_directly(*tensors)
+        ):
+            with torch._C._AutoDispatchBelowAutograd():  # as the op's own path runs it
+                return impl(*args, **kwargs)
+        return through_op(keyset, *args, **kwargs)
+
+    library.impl(op._name, autograd_cpu, "AutogradCPU", with_keyset=True)
 
 
 def check_rows(x: Tensor, batch_sizes: Tensor | None) -> None:

@@ -36,6 +36,7 @@ from rnnkit.cells._common import (
 )
 from rnnkit.cells._ops import (
     check_rows,
+    dispatch_directly,
     fake,
     given,
     input_grads,
@@ -141,6 +142,8 @@ def _backward(ctx, dy, dhT):
 
 
 elman_op.register_autograd(_backward, setup_context=_setup_context)
+dispatch_directly(elman_op)
+dispatch_directly(elman_backward_op)
 
 
 def elman_layer(

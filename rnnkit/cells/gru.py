@@ -31,6 +31,7 @@ from rnnkit.cells import differentiable
 from rnnkit.cells._common import bias_grad, needs_grad, product_grads
 from rnnkit.cells._ops import (
     check_rows,
+    dispatch_directly,
     fake,
     given,
     input_grads,
@@ -146,6 +147,8 @@ def _backward(ctx, dy, dhT, _dgates, _dghn):
 
 
 gru_op.register_autograd(_backward, setup_context=_setup_context)
+dispatch_directly(gru_op)
+dispatch_directly(gru_backward_op)
 
 
 def gru_layer(

@@ -32,6 +32,7 @@ from rnnkit.cells import differentiable
 from rnnkit.cells._common import bias_grad, input_projection, needs_grad, product_grads
 from rnnkit.cells._ops import (
     check_rows,
+    dispatch_directly,
     fake,
     given,
     input_grads,
@@ -157,6 +158,8 @@ def _backward(ctx, dh, do, doT):
 
 
 jordan_op.register_autograd(_backward, setup_context=_setup_context)
+dispatch_directly(jordan_op)
+dispatch_directly(jordan_backward_op)
 
 
 def jordan_layer(

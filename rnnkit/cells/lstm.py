@@ -40,6 +40,7 @@ from rnnkit.cells._common import (
 )
 from rnnkit.cells._ops import (
     check_rows,
+    dispatch_directly,
     fake,
     given,
     input_grads,
@@ -184,6 +185,8 @@ def _backward(ctx, dy, dhT, dcT, _dgates, _dc):
 
 
 lstm_op.register_autograd(_backward, setup_context=_setup_context)
+dispatch_directly(lstm_op)
+dispatch_directly(lstm_backward_op)
 
 
 def lstm_step(
@@ -213,6 +216,9 @@ lstm_step_op = torch.library.custom_op(op_name("lstm_step"), lstm_step, mutates_
 @lstm_step_op.register_fake
 def _(x, w_ih, w_hh, b_ih, b_hh, w_hr, h, c, kernel):
     return x.new_empty(h.shape), x.new_empty(c.shape)
+
+
+dispatch_directly(lstm_step_op)
 
 
 def lstm_layer(
