@@ -171,9 +171,9 @@ def test_fit_combination_pools_every_origin_and_never_reads_the_test(monkeypatch
     seen = []
     real = fp.member_forecasts
 
-    def spy(model, values, index, end, m):
-        seen.append(end)
-        members, q = real(model, values, index, end, m)
+    def spy(model, values, index, end, m, arima):
+        seen.append((end, [a is None for a in arima]))
+        members, q = real(model, values, index, end, m, arima)
         truth = np.stack([v[len(v) - end : len(v) - end + h] for v in values])
         # ETS exact on the last validation window only (all the old rule looked at) and far
         # off on the two before; Theta a little off everywhere: over all origins Theta wins
@@ -183,7 +183,8 @@ def test_fit_combination_pools_every_origin_and_never_reads_the_test(monkeypatch
 
     monkeypatch.setattr(fp, "member_forecasts", spy)
     fitted = fp.fit_combination(model, vals, [0, 1], 4)
-    assert seen == [4 * h, 3 * h, 2 * h]
+    # ARIMA searched at the earliest origin only, its orders refitted at the later two
+    assert seen == [(4 * h, [True, True]), (3 * h, [False, False]), (2 * h, [False, False])]
     assert fitted["rule"] == "theta" and fitted["origins"] == 3
     assert fitted["calibration_values"] == 3 * len(vals) * h
     assert np.isfinite(fitted["interval_scale"]) and fitted["interval_scale"] > 0

@@ -275,15 +275,22 @@ STATISTICAL = tuple(name for name in combination.MEMBERS if name != "esrnn")
 
 
 def member_forecasts(
-    model: ESRNN, values: list[np.ndarray], index: list[int], end: int, m: int
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    model: ESRNN, values: list[np.ndarray], index: list[int], end: int, m: int,
+    arima: list[dict[str, Any] | None] | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:  # fmt: skip
     """The combination's members' (N, H) forecasts from ``end`` values before each series'
-    end, and the ES-RNN's (N, H, Q) quantiles there; ``values`` the run's series ``index``."""
+    end, and the ES-RNN's (N, H, Q) quantiles there; ``values`` the run's series ``index``.
+    ``arima``, one entry per series: the ARIMA settings to refit (``arima_fit``); where an
+    entry is None the search runs and its settings are written there."""
     c = model.config
     parts, first = latest(values, end, c.history)
     q = forecast(model, pad_panel(parts, [c.offsets[i] for i in index], index, first))
     stats = {b: np.stack([benchmarks.BASELINES[b](p, c.horizon, m) for p in parts])
-             for b in STATISTICAL}  # fmt: skip
+             for b in STATISTICAL if b != "arima" or arima is None}  # fmt: skip
+    if arima is not None:
+        fits = [benchmarks.arima_fit(p, c.horizon, m, s) for p, s in zip(parts, arima, strict=True)]
+        arima[:] = [spec for _, spec in fits]
+        stats["arima"] = np.stack([f for f, _ in fits])
     return {"esrnn": q[..., 1], **stats}, q
 
 
@@ -292,12 +299,17 @@ def fit_combination(
 ) -> dict[str, Any]:
     """The combination's rule and interval factor from the K validation origins (the K H values
     before the test, which training never fitted), pooled: each (origin, series) pair is a row,
-    the benchmarks refitted at each origin on the ``history`` values before it."""
+    the benchmarks refitted at each origin on the ``history`` values before it (ARIMA with the
+    orders its search found at the earliest)."""
     c = model.config
     h = c.horizon
     rows: dict[str, list] = {"members": [], "q": [], "naive2": [], "insample": [], "truth": []}
+    # ARIMA's orders searched at the earliest origin and refitted at the later ones: the search
+    # K times would add minutes per frequency (seasonal, monthly and hourly), and orders from
+    # the earliest origin never saw a validation value
+    arima: list[dict[str, Any] | None] = [None] * len(values)
     for end in validation_ends(c.origins, h):
-        members, q = member_forecasts(model, values, index, end, m)
+        members, q = member_forecasts(model, values, index, end, m, arima)
         insample = [v[:-end] for v in values]
         truth = [v[len(v) - end : len(v) - end + h] for v in values]
         assert all(len(v) - end + h <= len(v) - h for v in values), "validation reads the test"
