@@ -1,10 +1,10 @@
 """The forecasting panel judged as M4 judged: every series of rnnkit's panel (18 real series,
 ``rnnkit.data.named.panel``), M4's horizon for its frequency, M4's holdout (the last H values),
 sMAPE, MASE and OWA relative to Naive2 for rnnkit's panel forecaster (the ES-RNN trained across
-each frequency's series, combined with ETS, Theta and ARIMA by weights fitted on the validation
-window: ``rnnkit/tasks/panel_combine.py``), for the ES-RNN alone and for each of M4's
-benchmarks, per series, per frequency and over the panel, with rnnkit's 95% interval coverage
-and MSIS and each frequency's time:
+each frequency's series, combined with ETS, Theta and ARIMA by a rule chosen, and its interval
+calibrated, on three rolling validation origins: ``rnnkit/tasks/panel_combine.py``), for the
+ES-RNN alone and for each of M4's benchmarks, per series, per frequency and over the panel,
+with rnnkit's 95% interval coverage and MSIS and each frequency's time:
 
     .venv/bin/python bench/forecast_panel.py                           # everything (defaults)
     .venv/bin/python bench/forecast_panel.py --doc docs/tasks.md       # + rewrite its table

@@ -151,6 +151,78 @@ def test_members_forecast_from_the_origin_they_are_asked_for():
     assert q.shape == (2, 3, 3)
 
 
+def test_validation_origins_fit_short_series_and_stop_before_the_test():
+    # three origins where the shortest series keeps window + 2 H training values, fewer below
+    assert fp.validation_origins([200, 90], window=4, horizon=4) == 3  # 90 - 16 >= 12
+    assert fp.validation_origins([84, 300], window=12, horizon=14) == 2  # taylor-daily's size
+    assert fp.validation_origins([12 + 3 * 14], window=12, horizon=14) == 1  # the minimum
+    assert fp.validation_ends(3, 6) == [24, 18, 12]  # earliest first; the last ends at the test
+    assert fp.train_end(small_config(origins=3, horizon=6)) == 24
+    assert fp.train_end(small_config(horizon=6)) == 12  # runs saved before origins: 2 H as then
+
+
+def test_fit_combination_pools_every_origin_and_never_reads_the_test(monkeypatch):
+    h, n = 3, 40
+    rng = np.random.default_rng(5)
+    vals = [30 + np.cumsum(rng.standard_normal(n)), 40 + np.cumsum(rng.standard_normal(n))]
+    for v in vals:
+        v[-h:] = np.nan  # the test: any read of it would make the choice or the factor NaN
+    model = ESRNN(small_config(origins=3))
+    seen = []
+    real = fp.member_forecasts
+
+    def spy(model, values, index, end, m, arima):
+        seen.append((end, [a is None for a in arima]))
+        members, q = real(model, values, index, end, m, arima)
+        truth = np.stack([v[len(v) - end : len(v) - end + h] for v in values])
+        # ETS exact on the last validation window only (all the old rule looked at) and far
+        # off on the two before; Theta a little off everywhere: over all origins Theta wins
+        members["ets"] = truth if end == 2 * h else truth + 50.0
+        members["theta"] = truth + 0.5
+        return members, q
+
+    monkeypatch.setattr(fp, "member_forecasts", spy)
+    fitted = fp.fit_combination(model, vals, [0, 1], 4)
+    # ARIMA searched at the earliest origin only, its orders refitted at the later two
+    assert seen == [(4 * h, [True, True]), (3 * h, [False, False]), (2 * h, [False, False])]
+    assert fitted["rule"] == "theta" and fitted["origins"] == 3
+    assert fitted["calibration_values"] == 3 * len(vals) * h
+    assert np.isfinite(fitted["interval_scale"]) and fitted["interval_scale"] > 0
+    assert all(np.isfinite(v) for v in fitted["validation_owa"].values())
+
+
+def test_conformal_factor_covers_nominal_on_series_with_known_noise():
+    """Series y = level + N(0, sigma^2), sigma per series; every member forecasts the level and
+    the ES-RNN's quantiles are a quarter as wide as the true 95% interval. Calibrated on three
+    validation windows per series, the interval covers fresh values within 2 points of 95%
+    (400 series x 6 test values: the binomial spread alone is 0.4 points)."""
+    n_series, h, origins = 400, 6, 3
+    rng = np.random.default_rng(11)
+    level = rng.uniform(50, 150, n_series)
+    sigma = rng.uniform(0.5, 5.0, n_series)
+
+    def draw():  # (N, H) values of one window
+        return level[:, None] + sigma[:, None] * rng.standard_normal((n_series, h))
+
+    center = np.repeat(level[:, None], h, 1)
+    half = 0.25 * 1.96 * sigma[:, None] * np.ones((1, h))
+    q = np.stack([center - half, center, center + half], -1)  # (N, H, 3), too narrow
+    rows = origins * n_series
+    members = {name: np.tile(center, (origins, 1)) for name in combination.MEMBERS}
+    truth = [draw() for _ in range(origins)]
+    insample = [level[i] + sigma[i] * rng.standard_normal(30) for _ in range(origins)
+                for i in range(n_series)]  # fmt: skip
+    naive2 = np.tile(center, (origins, 1)) + 1.0
+    fitted = combination.fit(members, naive2, np.tile(q, (origins, 1, 1)), insample,
+                             list(np.concatenate(truth)), 1)  # fmt: skip
+    assert fitted["calibration_values"] == rows * h
+    assert fitted["interval_scale"] == pytest.approx(4.0, rel=0.1)  # undoes the quarter
+    lo, hi = combination.interval(center, q, fitted["interval_scale"])
+    test = draw()
+    inside = float(((test >= lo) & (test <= hi)).mean())
+    assert abs(inside - 0.95) <= 0.02
+
+
 def write_panel(path, n_series=3, n=90):
     t = np.arange(n)
     rng = np.random.default_rng(0)
@@ -177,6 +249,9 @@ def test_train_forecast_on_a_panel_end_to_end(tmp_path, capsys):
     assert overall["naive2"]["owa"] == pytest.approx(1.0)
     assert set(overall) >= {"rnnkit", "naive2", "snaive", "ets", "theta", "arima", "comb"}
     assert 0 <= overall["rnnkit"]["coverage"] <= 1 and overall["rnnkit"]["msis"] > 0
+    # 90 values, window 4, H 4: three validation origins, their 3 x 3 x 4 values pooled
+    assert r["origins"] == 3 and r["test"]["combination"]["origins"] == 3
+    assert r["test"]["combination"]["calibration_values"] == 36
     # the next 4 values of each series after its end, with the 95% interval
     assert main(["predict", str(out), "--input", str(data)]) == 0
     text = capsys.readouterr().out

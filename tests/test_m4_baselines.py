@@ -73,6 +73,20 @@ def test_auto_arima_matches_statsmodels_at_its_order():
     np.testing.assert_allclose(m4.arima(y, 6, 1), other, rtol=5e-3)
 
 
+def test_arima_refits_its_searched_orders_without_a_new_search(monkeypatch):
+    import pmdarima
+
+    y = trend_noise(100)
+    f, spec = m4.arima_fit(y[:80], 6, 1)
+    np.testing.assert_allclose(f, m4.arima(y[:80], 6, 1))
+    # the same orders on later data: a refit, not a search (auto_arima would now fail)
+    monkeypatch.setattr(pmdarima, "auto_arima", lambda *a, **k: 1 / 0)
+    again, spec2 = m4.arima_fit(y[:80], 6, 1, spec)
+    np.testing.assert_allclose(again, f, rtol=1e-6)  # the same data: the searched model's fit
+    later, _ = m4.arima_fit(y, 6, 1, spec)
+    assert spec2["order"] == spec["order"] and np.all(np.isfinite(later))
+
+
 def test_ets_and_arima_beat_naive2_on_airpassengers():
     train, test = Y[:-12], Y[-12:]
     naive2 = smape(test, m4.naive2(train, 12, 12))

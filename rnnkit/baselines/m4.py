@@ -24,6 +24,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 
@@ -144,22 +145,40 @@ def ets(y: np.ndarray, h: int, m: int) -> np.ndarray:
 
 def arima(y: np.ndarray, h: int, m: int) -> np.ndarray:
     """Automatic ARIMA (pmdarima's stepwise auto_arima, seasonal when m > 1)."""
+    return arima_fit(y, h, m)[0]
+
+
+def arima_fit(
+    y: np.ndarray, h: int, m: int, spec: dict[str, Any] | None = None
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """(forecast (h,), the model's settings): automatic ARIMA, or with ``spec`` (settings an
+    earlier call returned) that model's orders refitted to ``y`` without a new search. The
+    search is what costs (a seasonal one over 960 hourly values takes minutes; one refit,
+    one model's worth of it); a refit that fails searches again."""
     import pmdarima
 
     y = np.asarray(y, np.float64)
     if m > MAX_SEASON:
         d = deseasonalise(y, m)
-        return d.reseasonalise(arima(d.adjusted, h, 1))
+        f, spec = arima_fit(d.adjusted, h, 1, spec)
+        return d.reseasonalise(f), spec
     with _quiet():
-        model = pmdarima.auto_arima(
-            y,
-            m=max(m, 1),
-            seasonal=m > 1,
-            stepwise=True,
-            suppress_warnings=True,
-            error_action="ignore",
-        )
-        return np.asarray(model.predict(h), np.float64)
+        model = None
+        if spec is not None:
+            try:
+                model = pmdarima.ARIMA(**spec).fit(y)
+            except (ValueError, np.linalg.LinAlgError):
+                model = None
+        if model is None:
+            model = pmdarima.auto_arima(
+                y,
+                m=max(m, 1),
+                seasonal=m > 1,
+                stepwise=True,
+                suppress_warnings=True,
+                error_action="ignore",
+            )
+        return np.asarray(model.predict(h), np.float64), model.get_params()
 
 
 BASELINES: dict[str, Callable[[np.ndarray, int, int], np.ndarray]] = {

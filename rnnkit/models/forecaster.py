@@ -66,6 +66,11 @@ class ForecasterConfig(RecurrentSettings):
         0, "ES-RNN (several series): latest values of each series used; 0: 20 horizons, at "
         "least 200", lo=0, hi=10_000_000,
     )  # fmt: skip
+    # runs saved before several validation origins had one: training stopped 2 H before the end
+    origins: int = setting(
+        1, "ES-RNN (several series): validation origins before the test (from the data)",
+        lo=1, hi=1000, cli=False,
+    )  # fmt: skip
 
     def check(self) -> None:
         if self.kind == "esrnn" and len(self.offsets) != self.series:

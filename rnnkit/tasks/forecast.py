@@ -216,16 +216,16 @@ class ForecastTask(Task):
     def batch_sources(self, splits: Splits, rank: int, world: int, seed: int):
         m = self.model
         if self.is_panel:
-            h, bs = m.horizon, self.data.batch_size
+            end, bs = panel.train_end(m), self.data.batch_size
             n = len(splits.train)  # training windows end before the validation part
-            chunks = [panel.cut(m, splits.train, 2 * h, range(i, min(i + bs, n)))
+            chunks = [panel.cut(m, splits.train, end, range(i, min(i + bs, n)))
                       for i in range(0, n, bs)]  # fmt: skip
             # a panel is a batch or a few: an epoch goes over it several times, so that the
             # task's default epochs make enough steps (each step sees every window anyway)
-            steps = panel.steps_per_epoch(splits.train, m.history, 2 * h)
+            steps = panel.steps_per_epoch(splits.train, m.history, end)
             chunks *= -(-steps // len(chunks))
             return (ListBatches(chunks, seed=seed, rank=rank, world=world),
-                    ListBatches([panel.cut(m, splits.val, h)], shuffle=False))  # fmt: skip
+                    ListBatches([panel.cut(m, splits.val, m.horizon)], shuffle=False))  # fmt: skip
         (y_tr, start, _), (y_va, t_val, _) = splits.train, splits.val
         x_tr, z_tr = windows(self.scale(y_tr), range(start, len(y_tr) - m.horizon + 1),
                              m.window, m.horizon)  # fmt: skip
@@ -245,7 +245,9 @@ class ForecastTask(Task):
         model = ESRNN(self.model)
         if self.panel_values is not None and not self.restored:  # a new run: seasons from data
             m = self.model
-            seasons = panel.initial_seasons(self.panel_values, m.offsets, m.period, 2 * m.horizon)
+            seasons = panel.initial_seasons(
+                self.panel_values, m.offsets, m.period, panel.train_end(m)
+            )
             with torch.no_grad():
                 model.init_season.copy_(seasons.expand_as(model.init_season))
         return model
@@ -269,14 +271,14 @@ class ForecastTask(Task):
         return np.sort(model.unscale(z).numpy(), axis=-1)
 
     def metrics(self, model: nn.Module, val: ListBatches, examples: Any) -> dict[str, float]:
-        if self.is_panel:  # forecasts from the end of the training part, mean sMAPE
+        if self.is_panel:  # forecasts from every validation origin, mean sMAPE
             values = examples  # splits.val: the whole series
-            h = self.model.horizon
-            f = panel.forecast(model, panel.cut(self.model, values, 2 * h))[..., 1]  # (N, H)
-            truth = [v[-2 * h : -h] for v in values]
-            return {
-                "smape": float(np.mean([scoring_smape(*p) for p in zip(truth, f, strict=True)]))
-            }
+            h, smapes = self.model.horizon, []
+            for end in panel.validation_ends(self.model.origins, h):
+                f = panel.forecast(model, panel.cut(self.model, values, end))[..., 1]  # (N, H)
+                truth = [v[len(v) - end : len(v) - end + h] for v in values]
+                smapes += [scoring_smape(*p) for p in zip(truth, f, strict=True)]
+            return {"smape": float(np.mean(smapes))}
         ((x, z),) = val.batches
         pred = self.forecasts(model, x)[..., median_index(self.model.quantiles)]  # (N, H)
         return {"mae": float(np.abs(pred - model.unscale(z).numpy()).mean())}

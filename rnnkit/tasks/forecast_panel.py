@@ -1,6 +1,8 @@
 """The forecast task on a panel of series (several at once, as M4 users have them), judged the
-way M4 judged: each series' last H values are its test, the H before them its validation (early
-stopping), the rest its training part; the model is the ES-RNN hybrid (``models/esrnn.py``)
+way M4 judged: each series' last H values are its test; before them K windows of H values
+(``validation_ends``: K rolling validation origins, each H after the one before) are its
+validation (early stopping, the combination's choice and its interval's calibration); the rest
+is its training part; the model is the ES-RNN hybrid (``models/esrnn.py``)
 trained across all the series; the scores are M4's (sMAPE, MASE on the seasonal scale, OWA
 relative to Naive2, MSIS of the 95% interval and its coverage), beside M4's benchmarks fitted on
 the same values (``baselines/m4.py``).
@@ -31,6 +33,42 @@ from rnnkit.tasks import panel_combine as combination
 QUANTILES = [0.025, 0.5, 0.975]  # M4's 95% prediction intervals
 MIN_HISTORY = 200
 STEPS_PER_EPOCH = 10  # the task's 50 default epochs: 500 steps over a panel of 200 values
+# Validation origins (K) at most. Fixed a priori, never tuned on a test: three windows of H per
+# series give a yearly panel of three series 54 calibration values (one window: 18, too few for
+# a 95% conformal quantile below the largest score, which needs 19) and let the choice see
+# three stretches of each series instead of one, while the training part loses only 2 H more
+# (validation_origins lowers K where that would leave too little).
+ORIGINS = 3
+
+
+def validation_origins(lengths: list[int], window: int, horizon: int) -> int:
+    """K, the validation origins of a panel: ORIGINS, fewer where the shortest series would
+    keep under window + 2 H training values (a window and H + 1 targets to learn from), at
+    least 1 (the shortest series the task takes, window + 3 H values, then trains on
+    window + H as before)."""
+    shortest = min(lengths)
+    for k in range(ORIGINS, 1, -1):
+        if shortest - (k + 1) * horizon >= window + 2 * horizon:
+            return k
+    return 1
+
+
+def validation_ends(origins: int, horizon: int) -> list[int]:
+    """How many values before each series' end the K validation origins are, earliest first:
+    (K + 1) H, K H, ..., 2 H; the origin ``end`` forecasts the H values that follow it, so the
+    last validation window ends where the test begins."""
+    ends = [(k + 1) * horizon for k in range(origins, 0, -1)]
+    assert all(end - horizon >= horizon for end in ends), "a validation window in the test"
+    return ends
+
+
+def train_end(config: ForecasterConfig) -> int:
+    """Values of each series' end that training never fits: the test and the K validation
+    windows ((K + 1) H). One model, trained up to the earliest origin, forecasts from every
+    later one (each origin's history as its input: the smoothing runs through it, the
+    weights stay), so every validation forecast is out of sample, and the test's model is the
+    validation's (the conformal scores and the test come from the same forecaster)."""
+    return (config.origins + 1) * config.horizon
 
 
 def steps_per_epoch(values: list[np.ndarray], history: int, end: int) -> int:
@@ -132,6 +170,7 @@ def prepare_panel(
         model.quantiles = list(QUANTILES)
         model.history = model.history or default_history(horizon)
         model.offsets = [offset(s.values[:-horizon]) for s in series]
+        model.origins = validation_origins([len(s.values) for s in series], model.window, horizon)
     need = model.window + 3 * horizon
     short = [f"{s.name} ({len(s.values)})" for s in series if len(s.values) < need]
     if short:
@@ -145,6 +184,7 @@ def prepare_panel(
         "horizon": horizon,
         "window": model.window,
         "history": model.history,
+        "origins": model.origins,
         "frequency": [s.frequency for s in series],
         "sources": [s.source for s in series],
         "lengths": [len(s.values) for s in series],
@@ -235,28 +275,57 @@ STATISTICAL = tuple(name for name in combination.MEMBERS if name != "esrnn")
 
 
 def member_forecasts(
-    model: ESRNN, values: list[np.ndarray], index: list[int], end: int, m: int
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    model: ESRNN, values: list[np.ndarray], index: list[int], end: int, m: int,
+    arima: list[dict[str, Any] | None] | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:  # fmt: skip
     """The combination's members' (N, H) forecasts from ``end`` values before each series'
-    end, and the ES-RNN's (N, H, Q) quantiles there; ``values`` the run's series ``index``."""
+    end, and the ES-RNN's (N, H, Q) quantiles there; ``values`` the run's series ``index``.
+    ``arima``, one entry per series: the ARIMA settings to refit (``arima_fit``); where an
+    entry is None the search runs and its settings are written there."""
     c = model.config
     parts, first = latest(values, end, c.history)
     q = forecast(model, pad_panel(parts, [c.offsets[i] for i in index], index, first))
     stats = {b: np.stack([benchmarks.BASELINES[b](p, c.horizon, m) for p in parts])
-             for b in STATISTICAL}  # fmt: skip
+             for b in STATISTICAL if b != "arima" or arima is None}  # fmt: skip
+    if arima is not None:
+        fits = [benchmarks.arima_fit(p, c.horizon, m, s) for p, s in zip(parts, arima, strict=True)]
+        arima[:] = [spec for _, spec in fits]
+        stats["arima"] = np.stack([f for f, _ in fits])
     return {"esrnn": q[..., 1], **stats}, q
 
 
 def fit_combination(
     model: ESRNN, values: list[np.ndarray], index: list[int], m: int
 ) -> dict[str, Any]:
-    """The combination's rule and interval factor, from the validation window (the H values
-    before the test, which training never fitted)."""
-    h = model.config.horizon
-    members, q = member_forecasts(model, values, index, 2 * h, m)
-    insample = [v[: -2 * h] for v in values]
-    naive2 = np.stack([benchmarks.naive2(x[-model.config.history :], h, m) for x in insample])
-    return combination.fit(members, naive2, q, insample, [v[-2 * h : -h] for v in values], m)
+    """The combination's rule and interval factor from the K validation origins (the K H values
+    before the test, which training never fitted), pooled: each (origin, series) pair is a row,
+    the benchmarks refitted at each origin on the ``history`` values before it (ARIMA with the
+    orders its search found at the earliest)."""
+    c = model.config
+    h = c.horizon
+    rows: dict[str, list] = {"members": [], "q": [], "naive2": [], "insample": [], "truth": []}
+    # ARIMA's orders searched at the earliest origin and refitted at the later ones: the search
+    # K times would add minutes per frequency (seasonal, monthly and hourly), and orders from
+    # the earliest origin never saw a validation value
+    arima: list[dict[str, Any] | None] = [None] * len(values)
+    for end in validation_ends(c.origins, h):
+        members, q = member_forecasts(model, values, index, end, m, arima)
+        insample = [v[:-end] for v in values]
+        truth = [v[len(v) - end : len(v) - end + h] for v in values]
+        assert all(len(v) - end + h <= len(v) - h for v in values), "validation reads the test"
+        rows["members"].append(members)
+        rows["q"].append(q)
+        rows["naive2"].append(
+            np.stack([benchmarks.naive2(x[-c.history :], h, m) for x in insample])
+        )
+        rows["insample"] += insample
+        rows["truth"] += truth
+    members = {
+        name: np.concatenate([r[name] for r in rows["members"]]) for name in rows["members"][0]
+    }
+    fitted = combination.fit(members, np.concatenate(rows["naive2"]), np.concatenate(rows["q"]),
+                             rows["insample"], rows["truth"], m)  # fmt: skip
+    return {**fitted, "origins": c.origins}
 
 
 def combined(

@@ -1,24 +1,36 @@
 """rnnkit's forecaster for a panel: the ES-RNN combined with M4's statistical benchmarks, the
-combination and its interval width chosen on the validation window, never on the test.
+combination and its interval width chosen on K rolling validation origins, never on the test.
 
 The candidates (``RULES``) are the median, per series and step, of ``MEMBERS`` (the ES-RNN's
 median and the ETS, Theta and ARIMA forecasts; with four members, the mean of the middle two)
-and each member alone. Each forecast the validation window (the H values before the test) from
-the values before it; the candidate with the lowest OWA there (M4's, from the panel's means,
-relative to Naive2) forecasts the test, for every series of the panel. The median is what SCUM
-did (Petropoulos and Svetunkov 2020: the median of ETS, CES, ARIMA and dynamic optimised Theta,
-among M4's best): a member that fails on one series (a trend method through a turning point) is
-outvoted. A single member wins the validation where one method suits the whole panel (ARIMA on
-the cycles of the yearly sunspot and lynx series). The choice is one per panel, not per series:
-one window of H values per series is too few to weigh four forecasters by.
+and each member alone. Each forecasts the K validation windows (``forecast_panel.
+validation_ends``: the K H values before the test, in windows of H, K = 3 by default, fewer
+for short series) from the values before each window: the benchmarks refitted at every
+origin, the ES-RNN trained once up to the earliest origin and fed each origin's history. The
+candidate with the lowest OWA over all the (origin, series) pairs (M4's, from their means,
+relative to Naive2 refitted at the same origins) forecasts the test, for every series of the
+panel. Pooling the origins is the point: on one window the choice followed whichever method
+suited that stretch (a calm window, a trend that then turned), on three it weighs three
+stretches of every series. The median is what SCUM did (Petropoulos and Svetunkov 2020: the
+median of ETS, CES, ARIMA and dynamic optimised Theta, among M4's best): a member that fails
+on one series (a trend method through a turning point) is outvoted. The choice is one per
+panel, not per series: K windows of H values per series are still too few to weigh four
+forecasters by.
 
 The 95% interval is the ES-RNN's (its 2.5% and 97.5% quantiles, trained with the pinball loss)
-around the chosen forecast, its two half-widths multiplied by one factor c for the panel:
-split-conformal calibration (Vovk et al. 2005; Romano et al. 2019) on the validation window, c
-the ceil((n + 1) 0.95)-th smallest of the n scores max((f - y) / (q_50 - q_2.5),
-(y - f) / (q_97.5 - q_50)) over every validation value of every series (f the chosen forecast,
-q the ES-RNN's quantiles). The ES-RNN's early stopping also watched that window, so its
-intervals there are, if anything, a little narrow and c a little wide.
+around the chosen forecast, its two half-widths multiplied by one factor c per panel (per
+frequency in the bench): split-conformal calibration (Vovk et al. 2005; Romano et al. 2019),
+c the ceil((n + 1) 0.95)-th smallest of the n scores max((f - y) / (q_50 - q_2.5),
+(y - f) / (q_97.5 - q_50)) pooled over every validation value of every origin and series (f
+the chosen forecast, q the ES-RNN's quantiles, y the validation value; never a test value).
+That is the finite-sample quantile that covers at least 95% of a new exchangeable score; it
+needs n >= 19, and below that (a one-series panel with a short horizon) c is the largest
+score and ``calibration_values`` in the results says how few there were. Per panel rather
+than per series: the scores are already in units of each series' own half-widths, which is
+what makes the series' scores comparable, and a series alone has K H scores (18 for a yearly
+one), too few for a 95% quantile, with each window's H scores moving together (one regime).
+The ES-RNN's early stopping watched the same windows, so its intervals there are, if
+anything, a little narrow and c a little wide.
 """
 
 from __future__ import annotations
@@ -53,8 +65,9 @@ def scores(center: np.ndarray, quantiles: np.ndarray, truth: np.ndarray) -> np.n
 
 
 def interval_scale(center: np.ndarray, quantiles: np.ndarray, truth: np.ndarray) -> float:
-    """The split-conformal factor c: the interval center -/+ c half-widths covers LEVEL of the
-    validation values (all of them when there are too few to leave any out)."""
+    """The split-conformal factor c: the ceil((n + 1) LEVEL)-th smallest of the n calibration
+    scores, so that center -/+ c half-widths covers a new exchangeable value with probability
+    at least LEVEL; the largest score when n is too small for that rank (n < 19 at 95%)."""
     s = np.sort(scores(center, quantiles, truth).reshape(-1))
     k = min(math.ceil((len(s) + 1) * LEVEL), len(s))
     return float(max(s[k - 1], 0.0))
@@ -88,11 +101,12 @@ def fit(
     truth: list[np.ndarray],
     m: int,
 ) -> dict[str, Any]:
-    """The rule and the interval factor from the validation window: ``members`` (N, H) and
+    """The rule and the interval factor from the validation windows: ``members`` (R, H) and
     Naive2's forecasts of ``truth`` made from ``insample``, ``quantiles`` the ES-RNN's
-    (N, H, Q) there."""
+    (R, H, Q) there, one row per (origin, series) pair, all pooled."""
     owas = {r: validation_owa(combine(members, r), naive2, insample, truth, m) for r in RULES}
     finite = {r: v for r, v in owas.items() if np.isfinite(v)}
     rule = min(finite, key=finite.get) if finite else "median"
     scale = interval_scale(combine(members, rule), quantiles, np.stack(truth))
-    return {"rule": rule, "validation_owa": owas, "interval_scale": scale}
+    return {"rule": rule, "validation_owa": owas, "interval_scale": scale,
+            "calibration_values": int(np.stack(truth).size)}  # fmt: skip
