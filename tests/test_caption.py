@@ -323,6 +323,17 @@ def test_emoji_dataset_when_its_packages_are_cached():
     assert {it.split for it in items} == {"train", "val", "test"}
 
 
+def test_a_decompression_bomb_is_refused_before_it_is_decoded(tmp_path):
+    # A few kB declaring 12000x12000: Pillow only warns at this size and would decode ~1 GB.
+    from PIL import Image
+
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (12000, 12000)).save(bomb)
+    assert bomb.stat().st_size < 100_000
+    with pytest.raises(RnnkitError, match=r"bomb.png: 12000x12000 pixels, over the 89,478,485"):
+        read_image(bomb, 16)
+
+
 def test_image_files_keep_their_aspect(tmp_path):
     from PIL import Image
 

@@ -26,6 +26,9 @@ CAPTION_NAMES = ("captions.tsv", "captions.csv", "captions.jsonl")
 IMAGE_COLUMNS = ("image", "file", "filename", "path", "file_name", "image_file")
 CAPTION_COLUMNS = ("caption", "text", "description", "sentence")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+# Pillow only warns between this and twice it, and decodes: a PNG of a few kB declaring
+# 12000x12000 took 945 MB. Refused from the header, before anything is decoded.
+MAX_IMAGE_PIXELS = 89_478_485  # Pillow's own Image.MAX_IMAGE_PIXELS
 
 
 @dataclass
@@ -71,6 +74,10 @@ def read_image(path: str | Path, size: int, channels: int = 3) -> Tensor:
     path = input_file(path, "image file")
     try:
         with Image.open(path) as img:
+            w, h = img.size
+            if w * h > MAX_IMAGE_PIXELS:
+                why = f"over the {MAX_IMAGE_PIXELS:,} rnnkit decodes (a decompression bomb?)"
+                raise RnnkitError(f"{path}: {w}x{h} pixels, {why}; scale it down first")
             img.load()
             return to_tensor(img, size, channels)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
