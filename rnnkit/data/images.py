@@ -12,6 +12,7 @@ white (nothing of the picture is cut off).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,13 +74,17 @@ def read_image(path: str | Path, size: int, channels: int = 3) -> Tensor:
 
     path = input_file(path, "image file")
     try:
-        with Image.open(path) as img:
-            w, h = img.size
-            if w * h > MAX_IMAGE_PIXELS:
-                why = f"over the {MAX_IMAGE_PIXELS:,} rnnkit decodes (a decompression bomb?)"
-                raise RnnkitError(f"{path}: {w}x{h} pixels, {why}; scale it down first")
-            img.load()
-            return to_tensor(img, size, channels)
+        with warnings.catch_warnings():
+            # Pillow warns of over-large sizes (refused below) and of damaged EXIF or TIFF
+            # tags (the picture still read): lines of noise before the error or the result.
+            warnings.filterwarnings("ignore", module=r"PIL\.")
+            with Image.open(path) as img:
+                w, h = img.size
+                if w * h > MAX_IMAGE_PIXELS:
+                    why = f"over the {MAX_IMAGE_PIXELS:,} rnnkit decodes (a decompression bomb?)"
+                    raise RnnkitError(f"{path}: {w}x{h} pixels, {why}; scale it down first")
+                img.load()
+                return to_tensor(img, size, channels)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         why = "not an image Pillow can read" if isinstance(exc, UnidentifiedImageError) else exc
         raise RnnkitError(f"{path}: {why}") from None
