@@ -144,6 +144,14 @@ def test_broken_tunes_are_skipped_and_counted():
     assert skipped == 2
 
 
+@pytest.mark.parametrize("unit", ["", "x", "1/0", "3/8", "1/3"])
+def test_a_unit_note_length_that_is_not_one_over_a_power_of_two_is_a_tune_error(unit):
+    # "L:" with nothing after it was an IndexError (evaluate music --data, the input sweep)
+    with pytest.raises(TuneError, match="unit note length"):
+        read_tune(f"X:1\nM:4/4\nL:{unit}\nK:G\nGABc|\n")
+    assert read_tune("X:1\nM:4/4\nL: 1/16 % a comment\nK:G\nGABc|\n").tokens
+
+
 def test_a_single_file_that_does_not_parse_is_one_line_naming_it(tmp_path, capsys):
     bad = tmp_path / "bad.abc"
     bad.write_text("X:1\nT:multi-bar rest\nM:4/4\nL:1/8\nK:G\nZ4|GABc|\n")

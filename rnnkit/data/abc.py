@@ -104,6 +104,14 @@ def parse_meter(text: str) -> str:
     return text
 
 
+def parse_unit(text: str) -> Fraction:
+    """``L:`` field (the unit note length) as a fraction: ``1/8``, ``1/16``..."""
+    words = text.split()
+    if not words or not re.fullmatch(r"1/(1|2|4|8|16|32|64)", words[0]):
+        raise TuneError(f"unit note length {text.strip()!r} is not 1/1, 1/2, 1/4 ... 1/64")
+    return Fraction(words[0])
+
+
 def bar_length(meter: str) -> Fraction:
     """A full bar of ``meter`` in eighths (6/8 -> 6, 2/4 -> 4)."""
     return Fraction(meter) / EIGHTH
@@ -419,7 +427,7 @@ def read_tune(text: str) -> Tune:
         raise TuneError("no meter (M:)")
     meter = parse_meter(fields["M"])
     key = parse_key(fields["K"])
-    unit = Fraction(fields["L"].split()[0]) if "L" in fields else None
+    unit = parse_unit(fields["L"]) if "L" in fields else None
     if unit is None:
         unit = Fraction(1, 16) if Fraction(meter) < Fraction(3, 4) else EIGHTH
     body = []
