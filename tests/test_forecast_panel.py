@@ -235,13 +235,18 @@ def write_panel(path, n_series=3, n=90):
 
 def test_train_forecast_on_a_panel_end_to_end(tmp_path, capsys, monkeypatch):
     # pmdarima's full stepwise search was 80 of this test's 93 s (about 20 searches of 4 s);
-    # the search itself is tested in test_m4_baselines.py, here a narrow one does
+    # the searches themselves are tested in test_m4_baselines.py, here narrow ones do
     import pmdarima
 
     search = pmdarima.auto_arima
     narrow = {"start_p": 0, "max_p": 1, "start_q": 0, "max_q": 1, "start_P": 0, "max_P": 0,
               "start_Q": 0, "max_Q": 0}  # fmt: skip
     monkeypatch.setattr(pmdarima, "auto_arima", lambda y, **kw: search(y, **{**kw, **narrow}))
+    # ... and ETS from its first two candidates, not up to fifteen (most of the time left)
+    from rnnkit.baselines import m4
+
+    candidates = m4.ets_candidates
+    monkeypatch.setattr(m4, "ets_candidates", lambda *a: candidates(*a)[:2])
     data = tmp_path / "panel.csv"
     write_panel(data)
     out = tmp_path / "run"
