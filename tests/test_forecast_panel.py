@@ -310,3 +310,14 @@ def test_panel_refuses_short_series_and_mixed_seasons(tmp_path, capsys):
             str(tmp_path / "o")]  # fmt: skip
     assert main(args) == 2
     assert "too short: a (10), b (10)" in capsys.readouterr().err
+
+
+def test_a_named_panel_of_one_series_is_still_a_panel():
+    """panel-hourly holds one series: the ES-RNN and M4's scoring all the same (it took the
+    one-series path, whose results lack the panel's table)."""
+    from rnnkit.runs.driver import make_task
+
+    task = make_task("forecast", {"dataset": "panel-hourly", "horizon": 48}, {})
+    splits = task.prepare()
+    assert task.is_panel and task.series_names == ["taylor-hourly"]
+    assert splits.info["series"] == ["taylor-hourly"]

@@ -116,6 +116,7 @@ def load_panel(names: list[str] | None = None) -> list[Series]:
 
 
 FREQUENCIES = ("monthly", "quarterly", "yearly", "weekly", "daily", "hourly", "sub-daily")
+PANEL_PREFIX = "panel-"  # the named datasets panel-monthly ... panel-sub-daily
 
 
 def _group_loader(frequency: str) -> Callable[[], list[Series]]:
@@ -126,7 +127,7 @@ for _f in FREQUENCIES:
     _names = [n for n, e in PANEL.items() if e[0] == _f]
     register(
         NamedDataset(
-            f"panel-{_f}",
+            f"{PANEL_PREFIX}{_f}",
             "forecast",
             f"{len(_names)} {_f} series: {', '.join(_names)}",
             "statsmodels and pmdarima wheels (each series' source: rnnkit.data.named.panel)",
