@@ -67,7 +67,9 @@ def train(out: Path, name: str, level: str, seed: int, extra: list[str]) -> dict
 def figures(results: dict) -> dict:
     """What the table shows of one run."""
     t = results["training"]
-    val = t.get("averaged", {}).get("val_accuracy", t.get("best_value"))
+    averaged = t.get("averaged", {})
+    kept = averaged.get("kept", True)  # runs from before the check kept every average
+    val = averaged.get("val_accuracy", t.get("best_value")) if kept else t.get("best_value")
     seconds = float(t.get("elapsed_s", 0.0)) + float(results.get("pretraining", {}).get(
         "seconds", 0.0))  # fmt: skip
     return {

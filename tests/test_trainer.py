@@ -14,6 +14,7 @@ from rnnkit.models import LanguageModel, LanguageModelConfig
 from rnnkit.tasks.lm import lm_loss
 from rnnkit.train.checkpoint import (
     latest_checkpoint,
+    load_train_state,
     load_weights,
     prepare_run_dir,
     resolve_checkpoint,
@@ -71,16 +72,18 @@ def test_resume_is_exact(tmp_path, cell, average):
     assert all(torch.equal(saved[k], v) for k, v in straight.state_dict().items())
     assert t.ranked == a.ranked
     if average:
+        # the same average, kept or left out (worse than the best alone) the same way
+        assert resolve_checkpoint(tmp_path / "b").name == resolve_checkpoint(tmp_path / "a").name
         one, two = (load_weights(resolve_checkpoint(tmp_path / d)) for d in "ab")
-        assert resolve_checkpoint(tmp_path / "b").name == "average"
         assert all(torch.equal(v, two[k]) for k, v in one.items())
 
 
 def test_the_best_checkpoints_are_kept_and_averaged(tmp_path):
     """With average 3: the three best of six validations stay on disk, their weights' mean
-    (computed here from the weights after each step) is validated and becomes ``best``; the
-    model keeps its own weights and a later run of the same folder can resume."""
-    values = iter([3.0, 1.0, 2.5, 1.5, 2.0, 4.0, 9.0])  # best three: steps 2, 4, 5
+    (computed here from the weights after each step) is validated and, scoring better than
+    the best alone, becomes ``best``; the model keeps its own weights and a later run of the
+    same folder can resume."""
+    values = iter([3.0, 1.0, 2.5, 1.5, 2.0, 4.0, 0.5])  # best three: steps 2, 4, 5
 
     def metrics_fn(m, data):
         return {"score": next(values)}
@@ -96,7 +99,8 @@ def test_the_best_checkpoints_are_kept_and_averaged(tmp_path):
     )
     summary = t.fit()
     assert summary["best_step"] == 2 and summary["averaged"]["steps"] == [2, 4, 5]
-    assert summary["averaged"]["val_score"] == 9.0  # the average was validated, last
+    assert summary["averaged"]["val_score"] == 0.5  # the average was validated, last
+    assert summary["averaged"]["kept"]
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
         "average", "step-000000002", "step-000000004", "step-000000005", "step-000000006"
     ]  # fmt: skip
@@ -105,7 +109,59 @@ def test_the_best_checkpoints_are_kept_and_averaged(tmp_path):
         torch.testing.assert_close(v, (after[2][k] + after[4][k] + after[5][k]) / 3)
         assert torch.equal(m.state_dict()[k], after[6][k])
     records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert records[-1]["averaged_steps"] == [2, 4, 5] and records[-1]["val_score"] == 9.0
+    assert records[-1]["averaged_steps"] == [2, 4, 5] and records[-1]["val_score"] == 0.5
+
+
+@pytest.mark.parametrize(("average_value", "kept"), [(1.0, True), (1.2, False)])
+def test_an_average_worse_than_the_best_checkpoint_is_not_used(tmp_path, average_value, kept):
+    """An average that validates worse than the best checkpoint alone (a tie keeps it) is
+    logged but not installed: ``best`` still names the single best checkpoint."""
+    values = iter([3.0, 1.0, 2.5, 1.5, average_value])  # best: step 2, averaged: 2, 4, 3
+
+    def metrics_fn(m, data):
+        return {"score": next(values)}
+
+    prepare_run_dir(tmp_path, "test", False)
+    t = Trainer(model(), lm_loss, stream(), stream(2, 6), out_dir=tmp_path, metrics_fn=metrics_fn,
+                config=cfg(max_steps=4, eval_every=1, patience=None, monitor="val_score",
+                           average=3))  # fmt: skip
+    summary = t.fit()
+    assert summary["averaged"]["steps"] == [2, 4, 3] and summary["averaged"]["kept"] is kept
+    assert resolve_checkpoint(tmp_path).name == ("average" if kept else "step-000000002")
+    assert (tmp_path / "ckpt" / "average").is_dir() is kept
+    records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["kept"] is kept and records[-1]["val_score"] == average_value
+
+
+def test_plateau_decay_goes_back_to_the_best_and_on_slower(tmp_path):
+    """After each validation worse than the best: the model and the optimiser back to the
+    best checkpoint, lr times plateau_decay from the next step (on top of the schedule); the
+    scale is saved with the checkpoint for --resume and the log says what happened."""
+    values = iter([1.0, 2.0, 0.5, 3.0])  # worse than the best at the 2nd and 4th validation
+    rates, after = [], {}
+    t = None
+
+    def metrics_fn(m, data):
+        rates.append(t.optimizer.param_groups[0]["lr"])  # the rate the last step used
+        return {"score": next(values)}
+
+    m = model()
+    prepare_run_dir(tmp_path, "test", False)
+    t = Trainer(m, lm_loss, stream(), stream(2, 6), out_dir=tmp_path, metrics_fn=metrics_fn,
+                config=cfg(max_steps=4, eval_every=1, patience=None, monitor="val_score",
+                           lr=0.1, schedule="constant", plateau_decay=0.5))  # fmt: skip
+    t.on_step = lambda tr: after.update(
+        {tr.step: {k: v.clone() for k, v in m.state_dict().items()}}
+    )
+    t.fit()
+    assert rates == pytest.approx([0.1, 0.1, 0.05, 0.05])
+    assert t.optimizer.param_groups[0]["lr"] == pytest.approx(0.025) and t.lr_scale == 0.25
+    for k, v in m.state_dict().items():  # back to step 3's weights after the 4th validation
+        assert torch.equal(v, after[3][k]) and not torch.equal(v, after[4][k])
+    assert load_train_state(latest_checkpoint(tmp_path))["lr_scale"] == 0.25
+    records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    backs = [(r["step"], r["back_to_step"], r["lr_scale"]) for r in records if "lr_scale" in r]
+    assert backs == [(2, 1, 0.5), (4, 3, 0.25)]
 
 
 def test_state_is_carried_across_chunks_and_detached():

@@ -18,16 +18,22 @@ Contract (everything a task supplies):
 
 Per step: forward, backward, gradient clipping by total norm (``clip``, on by default),
 optimiser step (Adam, AdamW or SGD), learning-rate schedule (linear warm-up, then cosine decay
-to ``min_lr_ratio`` over ``max_steps`` or ``max_time``, or constant). Every ``eval_every`` steps:
+to ``min_lr_ratio`` over ``max_steps`` or ``max_time``, or constant; with ``plateau_decay``
+below 1, each validation that does not improve sends the model and optimiser back to the best
+checkpoint and multiplies the rate by it, the "newbob" rule of speech and translation recipes:
+a small data set that starts to over-fit goes back and on slower, a large one that keeps
+improving keeps its rate). Every ``eval_every`` steps:
 validation, early stopping on ``monitor``, a checkpoint (``best`` too on improvement), the loss
 plot; a validation whose figures hold ``partial`` (a decoding cut short by a time budget) is
 not compared with the others. With ``average`` k > 1, the k best checkpoints by ``monitor``
 are kept, and when training ends their weights are averaged (checkpoint averaging, as in fairseq's
-``average_checkpoints.py``), validated, and saved as checkpoint ``average``, which ``best`` then
-names: the test and ``load_run`` use the average. Metrics go to ``metrics.jsonl``; a tqdm bar
-shows loss and items/s. Under ``torch.distributed`` the model is wrapped in DDP, every rank
-evaluates the same validation data (so every rank takes the same early-stopping decision) and
-only rank 0 writes files.
+``average_checkpoints.py``) and validated; when the average scores at least as well as the best
+checkpoint alone by ``monitor`` it is saved as checkpoint ``average``, which ``best`` then names
+(the test and ``load_run`` use it), else ``best`` stays the single checkpoint (an average over
+checkpoints from both sides of an over-fitting minimum can be worse than either). Metrics go
+to ``metrics.jsonl``; a tqdm bar shows loss and items/s. Under ``torch.distributed`` the model
+is wrapped in DDP, every rank evaluates the same validation data (so every rank takes the same
+early-stopping decision) and only rank 0 writes files.
 """
 
 from __future__ import annotations
@@ -79,6 +85,11 @@ class TrainConfig(Settings):
     schedule: str = setting("cosine", "learning-rate schedule after warm-up", choices=SCHEDULES)
     warmup_steps: int = setting(0, "steps of linear warm-up", lo=0, hi=10**9)
     min_lr_ratio: float = setting(0.1, "final lr / peak lr of the cosine", lo=0, hi=1)
+    plateau_decay: float = setting(
+        1.0, "after each validation that does not improve on the best, go back to the best "
+        "checkpoint and multiply the learning rate by this (on top of the schedule; 1: never)",
+        lo=0, hi=1, lo_open=True,
+    )  # fmt: skip
     max_steps: int | None = setting(None, "stop after this many steps", lo=1, hi=10**9)
     max_time: float | None = setting(
         None, "stop after this many seconds of training (validations included); the whole "
@@ -107,7 +118,8 @@ class TrainConfig(Settings):
     )  # fmt: skip
     average: int = setting(
         0, "when training ends, average the weights of this many best validation checkpoints "
-        "and use the average (0 or 1: the best checkpoint alone)", lo=0, hi=100,
+        "and use the average if it validates at least as well as the best one (0 or 1: the "
+        "best checkpoint alone)", lo=0, hi=100,
     )  # fmt: skip
     patience: int | None = setting(
         5, "validations without improvement before stopping", lo=1, hi=10**6
@@ -208,6 +220,7 @@ class Trainer:
             self.train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
         self.step = 0
         self.elapsed = 0.0
+        self.lr_scale = 1.0  # times plateau_decay for each validation that did not improve
         self.optimizer = self._make_optimizer()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.best_value: float | None = None
@@ -249,14 +262,38 @@ class Trainer:
         return min(1.0, max(fractions)) if fractions else 0.0
 
     def _lr_factor(self, step: int) -> float:
-        """lr(step) / lr: linear warm-up, then 1 (constant) or a cosine down to min_lr_ratio."""
+        """lr(step) / lr: linear warm-up, then 1 (constant) or a cosine down to min_lr_ratio,
+        times ``lr_scale`` (``plateau_decay`` for each validation that did not improve)."""
         c = self.config
         if c.warmup_steps and step < c.warmup_steps:
-            return (step + 1) / c.warmup_steps
+            return (step + 1) / c.warmup_steps * self.lr_scale
         if c.schedule == "constant":
-            return 1.0
+            return self.lr_scale
         p = self._progress(step)
-        return c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * p))
+        cosine = c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * p))
+        return cosine * self.lr_scale
+
+    def _back_to_best(self) -> dict[str, Any]:
+        """After a validation that did not improve: the rate times ``plateau_decay`` from the
+        next step on, and the model and optimiser back to the best checkpoint's (the rule
+        "newbob" of speech and translation recipes: reject what over-fitted, go on slower).
+        Without a run folder the weights stay. Returns what the metrics log records."""
+        self.lr_scale *= self.config.plateau_decay
+        back = {"lr_scale": self.lr_scale}
+        if self.out_dir is not None and self.best_step is not None:
+            path = self.out_dir / ckpt.CKPT_DIR / ckpt.step_name(self.best_step)
+            self.model.load_state_dict(ckpt.load_weights(path))
+            self.optimizer.load_state_dict(ckpt.load_train_state(path)["optimizer"])
+            back["back_to_step"] = self.best_step
+        self._apply_lr()
+        return back
+
+    def _apply_lr(self) -> None:
+        """Set the optimiser's rate from the schedule now (a changed ``lr_scale`` applies to the
+        next step, not one later)."""
+        step = self.scheduler.last_epoch
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs, strict=True):
+            group["lr"] = base * self._lr_factor(step)
 
     # -- evaluation --------------------------------------------------------------------------
 
@@ -296,6 +333,7 @@ class Trainer:
             "best_value": self.best_value,
             "best_step": self.best_step,
             "bad_evals": self.bad_evals,
+            "lr_scale": self.lr_scale,
             "ranked": [list(r) for r in self.ranked],
             "world": self.world,
             "carry_is_tuple": isinstance(self.carry, tuple),
@@ -323,6 +361,7 @@ class Trainer:
         self.best_value = state["best_value"]
         self.best_step = state["best_step"]
         self.bad_evals = int(state["bad_evals"])
+        self.lr_scale = float(state.get("lr_scale", 1.0))  # runs from before plateau_decay
         self.ranked = [(float(v), int(s)) for v, s in state.get("ranked", [])]
         mine = state["ranks"][self.rank] if state["world"] == self.world else None
         if mine is not None:
@@ -371,6 +410,7 @@ class Trainer:
         metrics = self.evaluate() if self.val_data is not None else {}
         value = metrics.get(self.config.monitor)
         improved = False
+        plateau: dict[str, Any] = {}
         # a validation cut short by a time budget covers fewer items than the others: it is
         # logged and checkpointed, but picks the best only when no validation has yet
         partial = bool(metrics.get("val_partial")) and self.best_value is not None
@@ -381,9 +421,13 @@ class Trainer:
                 improved = True
             else:
                 self.bad_evals += 1
+                if self.config.plateau_decay != 1:
+                    plateau = self._back_to_best()
             self._rank(value)
         if self.log is not None and metrics:
-            self.log.write({"step": self.step, "elapsed": round(self.elapsed, 3), **metrics})
+            self.log.write(
+                {"step": self.step, "elapsed": round(self.elapsed, 3), **metrics, **plateau}
+            )
         self._save(best=improved)
         self._plot()
         return metrics
@@ -400,9 +444,10 @@ class Trainer:
 
     @torch.no_grad()
     def _average_best(self) -> dict[str, Any] | None:
-        """Average the weights of the ranked checkpoints, validate the average and save it as
-        checkpoint ``average`` (``best`` names it); the model keeps its own weights. Returns
-        the steps averaged and the average's validation figures."""
+        """Average the weights of the ranked checkpoints and validate the average; if it
+        scores at least as well as the best checkpoint by ``monitor``, save it as checkpoint
+        ``average`` (``best`` names it). The model keeps its own weights. Returns the steps
+        averaged, whether the average was ``kept`` and its validation figures."""
         if len(self.ranked) < 2 or not self.main:
             return None
         root = self.out_dir / ckpt.CKPT_DIR
@@ -419,11 +464,18 @@ class Trainer:
         finally:
             self.model.load_state_dict(trained)
         steps = [step for _, step in self.ranked]
+        value = metrics.get(self.config.monitor)
+        sign = 1 if self.config.mode == "min" else -1
+        comparable = value is not None and self.best_value is not None
+        # a validation cut short by a time budget covers other items: kept, as before the check
+        comparable = comparable and not metrics.get("val_partial")
+        kept = not comparable or sign * value <= sign * self.best_value
         if self.log is not None:
-            self.log.write({"step": self.step, "averaged_steps": steps, **metrics})
-        state = ckpt.load_train_state(ckpt.latest_checkpoint(self.out_dir))
-        ckpt.save_average(self.out_dir, self.step, average, state, self.best_step)
-        return {"steps": steps, **metrics}
+            self.log.write({"step": self.step, "averaged_steps": steps, "kept": kept, **metrics})
+        if kept:
+            state = ckpt.load_train_state(ckpt.latest_checkpoint(self.out_dir))
+            ckpt.save_average(self.out_dir, self.step, average, state, self.best_step)
+        return {"steps": steps, "kept": kept, **metrics}
 
     def _plot(self, final: bool = False) -> None:
         """Redraw loss.png: at the end, and during the run at most every PLOT_EVERY_S seconds
