@@ -59,3 +59,10 @@ def test_report_reads_run_folders_and_doc_block_is_replaced(tmp_path, capsys):
     text = doc.read_text()
     assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
     assert "0.8100 ± 0.0071" in text
+
+
+def test_an_average_left_out_shows_the_best_checkpoints_validation():
+    bench = load_bench()
+    r = results(0.8, 0.85, 10.0)
+    r["training"]["averaged"]["kept"] = False  # worse than the best checkpoint: not used
+    assert bench.figures(r)["val"] == pytest.approx(0.84)  # the best checkpoint's
