@@ -26,7 +26,6 @@ from torch import Tensor, nn
 
 from rnnkit.baselines import classic as baselines
 from rnnkit.config import Settings, setting
-from rnnkit.data.named.panel import PANEL_PREFIX
 from rnnkit.data.panel import read_panel
 from rnnkit.data.series import Series, read_series
 from rnnkit.errors import RnnkitError
@@ -158,10 +157,10 @@ class ForecastTask(Task):
         loaded, source = exactly_one_source(d.data, d.dataset, self.name)
         if loaded is None:
             loaded = self.load_panel(d.data)
-        # a named panel (panel-FREQ) is one even with one series (hourly, sub-daily): the
-        # ES-RNN and M4's scoring, as for the other frequencies of the same panel
-        named_panel = (d.dataset or "").startswith(PANEL_PREFIX)
-        if isinstance(loaded, list) and (len(loaded) > 1 or self.is_panel or named_panel):
+        # a named dataset that loads a list is a panel even with one series (panel-hourly,
+        # panel-sub-daily): the ES-RNN and M4's scoring, as for the other frequencies
+        named = d.data is None
+        if isinstance(loaded, list) and (len(loaded) > 1 or self.is_panel or named):
             return self.prepare_panel(loaded, source)
         series: Series = loaded[0] if isinstance(loaded, list) else loaded
         period, period_from = d.period, "given"

@@ -406,6 +406,11 @@ class Trainer:
         self.stop_reason = reason
         return bool(stop.item())
 
+    @property
+    def _sign(self) -> int:
+        """1 when ``monitor`` improves downwards (mode min), -1 upwards: sign * value ranks."""
+        return 1 if self.config.mode == "min" else -1
+
     def _eval_and_save(self) -> dict[str, float]:
         metrics = self.evaluate() if self.val_data is not None else {}
         value = metrics.get(self.config.monitor)
@@ -415,7 +420,7 @@ class Trainer:
         # logged and checkpointed, but picks the best only when no validation has yet
         partial = bool(metrics.get("val_partial")) and self.best_value is not None
         if value is not None and not partial:
-            sign = 1 if self.config.mode == "min" else -1
+            sign = self._sign
             if self.best_value is None or sign * value < sign * self.best_value:
                 self.best_value, self.best_step, self.bad_evals = value, self.step, 0
                 improved = True
@@ -438,7 +443,7 @@ class Trainer:
         k = self.config.average
         if k < 2 or self.out_dir is None:
             return
-        sign = 1 if self.config.mode == "min" else -1
+        sign = self._sign
         ranked = [r for r in self.ranked if r[1] != self.step] + [(value, self.step)]
         self.ranked = sorted(ranked, key=lambda r: (sign * r[0], r[1]))[:k]
 
@@ -465,7 +470,7 @@ class Trainer:
             self.model.load_state_dict(trained)
         steps = [step for _, step in self.ranked]
         value = metrics.get(self.config.monitor)
-        sign = 1 if self.config.mode == "min" else -1
+        sign = self._sign
         comparable = value is not None and self.best_value is not None
         # a validation cut short by a time budget covers other items: kept, as before the check
         comparable = comparable and not metrics.get("val_partial")

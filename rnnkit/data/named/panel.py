@@ -116,7 +116,6 @@ def load_panel(names: list[str] | None = None) -> list[Series]:
 
 
 FREQUENCIES = ("monthly", "quarterly", "yearly", "weekly", "daily", "hourly", "sub-daily")
-PANEL_PREFIX = "panel-"  # the named datasets panel-monthly ... panel-sub-daily
 
 
 def _group_loader(frequency: str) -> Callable[[], list[Series]]:
@@ -127,7 +126,7 @@ for _f in FREQUENCIES:
     _names = [n for n, e in PANEL.items() if e[0] == _f]
     register(
         NamedDataset(
-            f"{PANEL_PREFIX}{_f}",
+            f"panel-{_f}",
             "forecast",
             f"{len(_names)} {_f} series: {', '.join(_names)}",
             "statsmodels and pmdarima wheels (each series' source: rnnkit.data.named.panel)",
