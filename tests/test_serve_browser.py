@@ -181,9 +181,16 @@ def test_record_a_clip_and_read_its_transcript_and_alignment(served, page, shots
     wav.write_bytes(base64.b64decode(data))
     heard = read_audio(wav)  # soundfile reads it; resampled to 16 kHz like any upload
     assert 2.0 <= len(heard) / 16000 < 3.5
-    window = np.lib.stride_tricks.sliding_window_view(heard, len(source))  # (N', n)
-    fit = window @ source / (np.linalg.norm(window, axis=1) * np.linalg.norm(source) + 1e-9)
-    assert fit.max() > 0.9, fit.max()  # the clip's samples are in the recording, in shape
+    # The clip's samples are in the recording, in shape: each fifth of the clip is found there.
+    # Pieces, not the whole clip: on a loaded machine the fake device can drop a buffer now
+    # and then (CI saw one: 0.67 for the whole clip), and the loop plays each piece twice.
+    piece = len(source) // 5
+    window = np.lib.stride_tricks.sliding_window_view(heard, piece)  # (N', piece)
+    norms = np.linalg.norm(window, axis=1)  # (N',)
+    for k in range(5):
+        part = source[k * piece : (k + 1) * piece]  # (piece,)
+        fit = window @ part / (norms * np.linalg.norm(part) + 1e-9)
+        assert fit.max() > 0.9, (k, fit.max())
 
     page.click("#submit")
     wait_done(page)
