@@ -45,3 +45,21 @@ def kernel(request) -> str:
     if request.param == "cpu":
         require_cpu_kernel()
     return request.param
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """``tiny_run(task)``: the run folder of a tiny trained run of ``task``
+    (``serve_helpers.train_tiny``), trained once per session and shared by the tests that only
+    read it (the server's and the browser's): about a second or two a task."""
+    from tests.serve_helpers import train_tiny
+
+    root = tmp_path_factory.mktemp("tiny_runs")
+    folders: dict = {}
+
+    def get(task: str):
+        if task not in folders:
+            folders[task] = train_tiny(task, root / task)
+        return folders[task]
+
+    return get

@@ -26,7 +26,7 @@ from rnnkit.serve.app import create_app  # noqa: E402
 from rnnkit.serve.batching import Batcher  # noqa: E402
 from rnnkit.serve.limits import Limits  # noqa: E402
 from rnnkit.serve.served import ServedRun  # noqa: E402
-from tests.serve_helpers import live_server, train_tiny  # noqa: E402
+from tests.serve_helpers import live_server  # noqa: E402
 from tests.test_cli_lm import cli  # noqa: E402
 
 TASKS = ["caption", "chat", "classify", "forecast", "lm", "music", "reorder", "speech",
@@ -52,11 +52,10 @@ def no_pickle(*args, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tiny_run):
     """(base URL, {task: run folder}) of a live server over one tiny run of every task,
     loaded and served with pickle.load(s) and torch.load made to fail."""
-    root = tmp_path_factory.mktemp("serve")
-    folders = {task: train_tiny(task, root / task) for task in TASKS}
+    folders = {task: tiny_run(task) for task in TASKS}
     mp = pytest.MonkeyPatch()
     for target, name in ((pickle, "load"), (pickle, "loads"), (torch, "load")):
         mp.setattr(target, name, no_pickle)

@@ -26,7 +26,7 @@ import pytest
 from rnnkit.serve.app import create_app
 from rnnkit.serve.limits import Limits
 from rnnkit.serve.served import ServedRun
-from tests.serve_helpers import live_server, train_tiny
+from tests.serve_helpers import live_server
 
 TASKS = ("translate", "caption", "speech", "music", "lm", "classify", "tag", "forecast", "chat")
 
@@ -39,11 +39,10 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tiny_run):
     """(base URL, {task: run folder}) of a live server over a tiny run of each task shown."""
     chromium()
-    root = tmp_path_factory.mktemp("browser")
-    folders = {task: train_tiny(task, root / task) for task in TASKS}
+    folders = {task: tiny_run(task) for task in TASKS}
     runs = [ServedRun.load(f, Limits()) for f in folders.values()]
     with live_server(create_app(runs)) as url:
         yield url, folders
