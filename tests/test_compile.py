@@ -28,7 +28,7 @@ from rnnkit.cells.gru import gru_backward_op, gru_op
 from rnnkit.cells.jordan import jordan_backward_op, jordan_op
 from rnnkit.cells.lstm import lstm_backward_op, lstm_op, lstm_step_op
 from rnnkit.nn.packing import first_batch_size
-from tests.conftest import require_cpu_kernel
+from tests.conftest import cpu_build_error, require_cpu_kernel
 
 F64 = torch.float64
 TOLERANCE = {torch.float32: 2e-5, torch.float64: 1e-9}
@@ -408,12 +408,62 @@ def test_eager_one_token_step_skips_the_dispatcher(step_calls):
         torch.testing.assert_close(b, a, rtol=0, atol=0)
 
 
-def test_compiled_step_keeps_the_op(step_calls):
-    layer = _layer("lstm", torch.float32).eval()
+def _graph_ops(fn, *args) -> list[str]:
     with torch.no_grad():
-        explained = torch._dynamo.explain(layer)(torch.randn(B, 1, I))
-    ops = [str(n.target) for g in explained.graphs for n in g.graph.nodes]
-    assert ops.count("rnnkit.lstm_step.default") == layer.num_layers * 2
+        explained = torch._dynamo.explain(fn)(*args)
+    return [str(n.target) for g in explained.graphs for n in g.graph.nodes]
+
+
+def test_compiled_step_calls_the_cpu_kernels_registered_operator(step_calls):
+    """With the cpu kernel, a compiled one-token step calls ``rnnkit::lstm_step_infer``, the
+    operator csrc/ops.cpp registers in C++ (no trip through Python); with another kernel, and
+    under torch.export, the step is the ``rnnkit::lstm_step`` op."""
+    require_cpu_kernel()
+    layer = _layer("lstm", torch.float32).eval()
+    x = torch.randn(B, 1, I)
+    ops = _graph_ops(layer, x)
+    assert ops.count("rnnkit.lstm_step_infer.default") == layer.num_layers * 2
+    assert "rnnkit.lstm_step.default" not in ops
+    layer.kernel = "reference"
+    assert _graph_ops(layer, x).count("rnnkit.lstm_step.default") == layer.num_layers * 2
+    layer.kernel = None
+    with torch.no_grad():
+        exported = torch.export.export(layer, (x,))
+    targets = [str(n.target) for n in exported.graph.nodes]
+    assert targets.count("rnnkit.lstm_step.default") == layer.num_layers * 2
+
+
+@pytest.mark.parametrize("kind", ["rnn", "rnn_relu", "lstm", "lstm_proj"])
+def test_compiled_inference_through_the_registered_operators_equals_eager(kind):
+    """Compiled inference on the C++-registered operators (Elman over a whole sequence, the
+    LSTM one-token step) gives eager's outputs bit for bit: the same kernels, the same input
+    product."""
+    require_cpu_kernel()
+    layer = _layer(kind, torch.float32).eval()
+    name = (
+        "rnnkit.elman_infer.default" if kind.startswith("rnn") else "rnnkit.lstm_step_infer.default"
+    )
+    steps = T if kind.startswith("rnn") else 1
+    x = torch.randn(B, steps, I)
+    assert any(op.startswith(name) for op in _graph_ops(layer, x))
+    fast = torch.compile(layer, fullgraph=True)
+    with torch.no_grad():
+        for a, b in zip(_flat(layer(x)), _flat(fast(x)), strict=True):
+            torch.testing.assert_close(b, a, rtol=0, atol=0)
+
+
+def test_the_registered_operators_pass_opcheck():
+    require_cpu_kernel()
+    from rnnkit.cells._ops import _cpu_operators_ready
+
+    assert _cpu_operators_ready(None)  # loads the extension and registers the fakes
+    r = lambda *shape: torch.randn(*shape, dtype=F64)  # noqa: E731
+    for h0 in (r(B, H), None):
+        for bias in ((r(H), r(H)), (None, None)):
+            args = (r(T, B, I), r(H, I), r(H, H), *bias, h0, True, False)
+            torch.library.opcheck(torch.ops.rnnkit.elman_infer.default, args)
+    step = (r(B, I), r(4 * H, I), r(4 * H, P), r(4 * H), None, r(P, H), r(B, P), r(B, H))
+    torch.library.opcheck(torch.ops.rnnkit.lstm_step_infer.default, step)
 
 
 @pytest.mark.parametrize(
@@ -455,7 +505,9 @@ def test_compiled_graph_calls_the_implementations_directly(monkeypatch, cls, mod
             fast(x)
     forward, backward = functions
     via = "autograd_cpu"
-    assert callers == [(forward, via), (backward, via), (forward, via)]
+    # Elman inference calls the cpu kernel's C++-registered operator instead (above)
+    inference = [] if module == "elman" and cpu_build_error() is None else [(forward, via)]
+    assert callers == [(forward, via), (backward, via), *inference]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -106,6 +106,62 @@ def dispatch_directly(op: CustomOpDef) -> None:
     library.impl(op._name, autograd_cpu, "AutogradCPU", with_keyset=True)
 
 
+def compiled_inference(kernel: str | None, x: Tensor) -> bool:
+    """Whether a layer call that autograd need not record may call the inference operators
+    the C++ kernels register with the dispatcher themselves (``csrc/ops.cpp``:
+    ``rnnkit::elman_infer``, ``rnnkit::lstm_step_infer``) instead of the ``rnnkit::`` ops above.
+
+    Only while torch.compile traces (not ``torch.export``: an exported program and its ONNX
+    translation keep the ops above), on float CPU tensors outside autocast, and only when the
+    kernel the call would run is the ``cpu`` kernel itself, decided once at trace time as
+    ``kernel_name`` does. A compiled graph then calls C++ directly, where the ops above take
+    the dispatcher's trip through Python on every call (about 50 us, and more on long calls):
+    what made small layers slower compiled than eager (issue 34).
+    """
+    return (
+        torch.compiler.is_compiling()
+        and not torch.compiler.is_exporting()
+        and x.device.type == "cpu"
+        and x.dtype in (torch.float32, torch.float64)
+        and not torch.is_autocast_enabled("cpu")
+        and _cpu_operators_ready(kernel)
+    )
+
+
+@torch.compiler.assume_constant_result
+def _cpu_operators_ready(kernel: str | None) -> bool:
+    """Whether ``kernel`` (a name, or None for the default) resolves to the plain ``cpu``
+    kernel, whose extension (once loaded) defines the inference operators; registers their
+    fake implementations the first time."""
+    try:
+        if get_kernel(kernel, "cpu").name != "cpu":
+            return False
+    except (RuntimeError, ValueError):  # asked for a kernel that cannot load: the ops above say so
+        return False
+    _register_inference_fakes()
+    return True
+
+
+_FAKES: list[bool] = []
+
+
+def _register_inference_fakes() -> None:
+    if _FAKES:
+        return
+
+    @torch.library.register_fake(op_name("elman_infer"))
+    def _(x, w_ih, w_hh, b_ih, b_hh, h0, reverse, relu):
+        T, B, _ = x.shape
+        H = w_hh.shape[0]
+        return x.new_empty(T, B, H), x.new_empty(B, H)  # y (T, B, H), hT (B, H)
+
+    @torch.library.register_fake(op_name("lstm_step_infer"))
+    def _(x, w_ih, w_hh, b_ih, b_hh, w_hr, h, c):
+        return h.new_empty(h.shape), c.new_empty(c.shape)  # h' (B, P), c' (B, H)
+
+    _FAKES.append(True)
+
+
 def check_rows(x: Tensor, batch_sizes: Tensor | None) -> None:
     """A packed batch's first step must fit in x's B rows (the C++ kernels index by it)."""
     if batch_sizes is not None and batch_sizes.numel() and int(batch_sizes[0]) > x.shape[1]:

@@ -40,6 +40,7 @@ from rnnkit.cells._common import (
 )
 from rnnkit.cells._ops import (
     check_rows,
+    compiled_inference,
     dispatch_directly,
     fake,
     given,
@@ -250,6 +251,11 @@ def lstm_layer(
     direct = not train and run_directly(x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0)
     if not train and x.shape[0] == 1 and batch_sizes is None:
         # Generation, one token at a time: both products and the gates in one fused call.
+        if compiled_inference(kernel_name(kernel), x):
+            hT, cT = torch.ops.rnnkit.lstm_step_infer.default(
+                x[0], w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0
+            )
+            return hT.unsqueeze(0), hT, cT
         step = lstm_step if direct else lstm_step_op
         hT, cT = step(x[0], w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, name)
         return hT.unsqueeze(0), hT, cT

@@ -39,7 +39,7 @@ from rnnkit.kernels import reference
 
 name = "cpu"
 
-_SOURCES = ("bindings.cpp", "buffers.cpp", "elman.cpp", "lstm.cpp", "gru.cpp")
+_SOURCES = ("bindings.cpp", "buffers.cpp", "elman.cpp", "lstm.cpp", "gru.cpp", "ops.cpp")
 _HEADERS = ("common.h", "fastmath.h", "bf16.h", "lowp.h")
 _CFLAGS = [
     "-O3",
