@@ -433,23 +433,31 @@ def test_compiled_step_calls_the_cpu_kernels_registered_operator(step_calls):
     assert targets.count("rnnkit.lstm_step.default") == layer.num_layers * 2
 
 
-@pytest.mark.parametrize("kind", ["rnn", "rnn_relu", "lstm", "lstm_proj"])
-def test_compiled_inference_through_the_registered_operators_equals_eager(kind):
-    """Compiled inference on the C++-registered operators (Elman over a whole sequence, the
-    LSTM one-token step) gives eager's outputs bit for bit: the same kernels, the same input
-    product."""
+INFER_OPS = {"rnn": "elman_infer", "rnn_relu": "elman_infer", "lstm": "lstm_infer",
+             "lstm_proj": "lstm_infer", "gru": "gru_infer"}  # fmt: skip
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
+@pytest.mark.parametrize("kind", sorted(INFER_OPS))
+def test_compiled_inference_through_the_registered_operators_equals_eager(kind, packed):
+    """Compiled inference on the C++-registered operators gives eager's outputs bit for bit
+    (the same kernels, the same input product), padded and packed, and the one-token LSTM
+    step on its own operator."""
     require_cpu_kernel()
     layer = _layer(kind, torch.float32).eval()
-    name = (
-        "rnnkit.elman_infer.default" if kind.startswith("rnn") else "rnnkit.lstm_step_infer.default"
-    )
-    steps = T if kind.startswith("rnn") else 1
-    x = torch.randn(B, steps, I)
-    assert any(op.startswith(name) for op in _graph_ops(layer, x))
+    x = torch.randn(B, T, I)
+    if packed:
+        x = pack_padded_sequence(x, torch.tensor([T, 3, 1]), batch_first=True)
+    ops = _graph_ops(layer, x)
+    assert f"rnnkit.{INFER_OPS[kind]}.default" in ops
+    layer_ops = [op for op in ops if op.startswith("rnnkit.") and "first_batch_size" not in op]
+    assert all("_infer" in op for op in layer_ops), ops
     fast = torch.compile(layer, fullgraph=True)
     with torch.no_grad():
         for a, b in zip(_flat(layer(x)), _flat(fast(x)), strict=True):
             torch.testing.assert_close(b, a, rtol=0, atol=0)
+    if kind.startswith("lstm") and not packed:
+        assert "rnnkit.lstm_step_infer.default" in _graph_ops(layer, x[:, :1])
 
 
 def test_the_registered_operators_pass_opcheck():
@@ -458,10 +466,17 @@ def test_the_registered_operators_pass_opcheck():
 
     assert _cpu_operators_ready(None)  # loads the extension and registers the fakes
     r = lambda *shape: torch.randn(*shape, dtype=F64)  # noqa: E731
-    for h0 in (r(B, H), None):
-        for bias in ((r(H), r(H)), (None, None)):
-            args = (r(T, B, I), r(H, I), r(H, H), *bias, h0, True, False)
-            torch.library.opcheck(torch.ops.rnnkit.elman_infer.default, args)
+    packed = torch.tensor([3, 3, 2, 1, 1])
+    for bs, h0 in ((None, r(B, H)), (packed, None)):
+        args = (r(T, B, I), r(H, I), r(H, H), r(H), r(H), h0, bs, True, False)
+        torch.library.opcheck(torch.ops.rnnkit.elman_infer.default, args)
+    for bs, bias, w_hr in ((None, (r(4 * H), r(4 * H)), r(P, H)), (packed, (None, None), None)):
+        p = P if w_hr is not None else H
+        args = (r(T, B, I), r(4 * H, I), r(4 * H, p), *bias, w_hr, r(B, p), r(B, H), bs, True)
+        torch.library.opcheck(torch.ops.rnnkit.lstm_infer.default, args)
+    for bs, bias in ((None, (r(3 * H), r(3 * H))), (packed, (None, None))):
+        args = (r(T, B, I), r(3 * H, I), r(3 * H, H), *bias, r(B, H), bs, False)
+        torch.library.opcheck(torch.ops.rnnkit.gru_infer.default, args)
     step = (r(B, I), r(4 * H, I), r(4 * H, P), r(4 * H), None, r(P, H), r(B, P), r(B, H))
     torch.library.opcheck(torch.ops.rnnkit.lstm_step_infer.default, step)
 
@@ -505,8 +520,8 @@ def test_compiled_graph_calls_the_implementations_directly(monkeypatch, cls, mod
             fast(x)
     forward, backward = functions
     via = "autograd_cpu"
-    # Elman inference calls the cpu kernel's C++-registered operator instead (above)
-    inference = [] if module == "elman" and cpu_build_error() is None else [(forward, via)]
+    # inference calls the cpu kernel's C++-registered operator instead (above)
+    inference = [] if cpu_build_error() is None else [(forward, via)]
     assert callers == [(forward, via), (backward, via), *inference]
 
 

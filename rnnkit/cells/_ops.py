@@ -150,10 +150,22 @@ def _register_inference_fakes() -> None:
         return
 
     @torch.library.register_fake(op_name("elman_infer"))
-    def _(x, w_ih, w_hh, b_ih, b_hh, h0, reverse, relu):
+    def _(x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu):
         T, B, _ = x.shape
         H = w_hh.shape[0]
         return x.new_empty(T, B, H), x.new_empty(B, H)  # y (T, B, H), hT (B, H)
+
+    @torch.library.register_fake(op_name("lstm_infer"))
+    def _(x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, batch_sizes, reverse):
+        T, B, _ = x.shape
+        P = h0.shape[1]
+        # y (T, B, P), hT (B, P), cT (B, H)
+        return x.new_empty(T, B, P), x.new_empty(h0.shape), x.new_empty(c0.shape)
+
+    @torch.library.register_fake(op_name("gru_infer"))
+    def _(x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse):
+        T, B, _ = x.shape
+        return x.new_empty(T, B, h0.shape[1]), x.new_empty(h0.shape)  # y (T, B, H), hT (B, H)
 
     @torch.library.register_fake(op_name("lstm_step_infer"))
     def _(x, w_ih, w_hh, b_ih, b_hh, w_hr, h, c):

@@ -168,8 +168,10 @@ def elman_layer(
         return differentiable.elman(x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu)
     x, h0, w_hh = x.contiguous(), h0.contiguous(), w_hh.contiguous()
     train = needs_grad(x, w_ih, w_hh, b_ih, b_hh, h0)
-    if not train and batch_sizes is None and compiled_inference(kernel_name(kernel), x):
-        return torch.ops.rnnkit.elman_infer.default(x, w_ih, w_hh, b_ih, b_hh, h0, reverse, relu)
+    if not train and compiled_inference(kernel_name(kernel), x):
+        return torch.ops.rnnkit.elman_infer.default(
+            x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu
+        )
     direct = not train and run_directly(x, w_ih, w_hh, b_ih, b_hh, h0)
     return (elman_forward if direct else elman_op)(
         x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu, train, kernel_name(kernel, x)

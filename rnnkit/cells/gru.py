@@ -31,6 +31,7 @@ from rnnkit.cells import differentiable
 from rnnkit.cells._common import bias_grad, needs_grad, product_grads
 from rnnkit.cells._ops import (
     check_rows,
+    compiled_inference,
     dispatch_directly,
     fake,
     given,
@@ -172,6 +173,10 @@ def gru_layer(
     x, h0 = x.contiguous(), h0.contiguous()
     w_ih, w_hh = w_ih.contiguous(), w_hh.contiguous()
     train = needs_grad(x, w_ih, w_hh, b_ih, b_hh, h0)
+    if not train and compiled_inference(kernel_name(kernel), x):
+        return torch.ops.rnnkit.gru_infer.default(
+            x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse
+        )
     direct = not train and run_directly(x, w_ih, w_hh, b_ih, b_hh, h0)
     y, hT, _, _ = (gru_forward if direct else gru_op)(
         x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, train, kernel_name(kernel, x)

@@ -251,7 +251,7 @@ def lstm_layer(
     direct = not train and run_directly(x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0)
     if not train and x.shape[0] == 1 and batch_sizes is None:
         # Generation, one token at a time: both products and the gates in one fused call.
-        if compiled_inference(kernel_name(kernel), x):
+        if compiled_inference(name, x):
             hT, cT = torch.ops.rnnkit.lstm_step_infer.default(
                 x[0], w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0
             )
@@ -259,6 +259,10 @@ def lstm_layer(
         step = lstm_step if direct else lstm_step_op
         hT, cT = step(x[0], w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, name)
         return hT.unsqueeze(0), hT, cT
+    if not train and compiled_inference(name, x):
+        return torch.ops.rnnkit.lstm_infer.default(
+            x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, batch_sizes, reverse
+        )
     y, hT, cT, _, _ = (lstm_forward if direct else lstm_op)(
         x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, batch_sizes, reverse, train, name
     )

@@ -4,10 +4,15 @@
 // op's implementation, the kernel lookup) on every call, which made small compiled layers
 // slower than eager ones (issue 34). Inference only: no autograd kernel, padded input only;
 // rnnkit/cells/_ops.py (`compiled_inference`) says when a compiled layer may call them and
-// registers their fake (shape) implementations.
+// registers their fake (shape) implementations. x is time-major; batch_sizes (T,) int64 as in
+// the kernel contract (rnnkit/kernels/__init__.py), absent for padded input.
 //
-//   elman_infer(x (T,B,I), w_ih (H,I), w_hh (H,H), b_ih (H)?, b_hh (H)?, h0 (B,H)?, reverse,
-//               relu) -> y (T,B,H), hT (B,H)          h0 absent: zeros
+//   elman_infer(x (T,B,I), w_ih (H,I), w_hh (H,H), b_ih (H)?, b_hh (H)?, h0 (B,H)?,
+//               batch_sizes?, reverse, relu) -> y (T,B,H), hT (B,H)        h0 absent: zeros
+//   lstm_infer(x (T,B,I), w_ih (4H,I), w_hh (4H,P), b_ih (4H)?, b_hh (4H)?, w_hr (P,H)?,
+//              h0 (B,P), c0 (B,H), batch_sizes?, reverse) -> y (T,B,P), hT (B,P), cT (B,H)
+//   gru_infer(x (T,B,I), w_ih (3H,I), w_hh (3H,H), b_ih (3H)?, b_hh (3H)?, h0 (B,H),
+//             batch_sizes?, reverse) -> y (T,B,H), hT (B,H)
 //   lstm_step_infer(x (B,I), w_ih (4H,I), w_hh (4H,P), b_ih (4H)?, b_hh (4H)?, w_hr (P,H)?,
 //                   h (B,P), c (B,H)) -> h' (B,P), c' (B,H)
 #include <torch/library.h>
@@ -43,23 +48,62 @@ Tensor input_projection(const Tensor& x, const Tensor& w, const OptTensor& bias)
   return out.view({T, B, G});  // (T, B, G)
 }
 
+// A packed batch's first step must fit in x's B rows (the kernels index by it).
+void check_rows(const Tensor& x, const OptTensor& batch_sizes) {
+  if (!batch_sizes.has_value() || batch_sizes->numel() == 0) return;
+  const int64_t first = batch_sizes->select(0, 0).item<int64_t>();
+  TORCH_CHECK(first <= x.size(1), "batch_sizes[0] is ", first, " but the batch has ", x.size(1),
+              " sequences");
+}
+
+OptTensor contiguous(const OptTensor& t) {
+  return t.has_value() ? OptTensor(t->contiguous()) : std::nullopt;
+}
+
 std::tuple<Tensor, Tensor> elman_infer(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh,
                                        const OptTensor& b_ih, const OptTensor& b_hh,
-                                       const OptTensor& h0, bool reverse, bool relu) {
+                                       const OptTensor& h0, const OptTensor& batch_sizes,
+                                       bool reverse, bool relu) {
   const Tensor xc = x.contiguous();
+  check_rows(xc, batch_sizes);
   const int64_t B = xc.size(1), H = w_hh.size(0);
   const Tensor gx = input_projection(xc, w_ih, joint_bias(b_ih, b_hh));  // (T, B, H)
   const Tensor h = h0.has_value() ? h0->contiguous() : at::zeros({B, H}, xc.options());
-  return elman_forward(gx, w_hh.contiguous(), h, std::nullopt, reverse, relu, false, 0);
+  return elman_forward(gx, w_hh.contiguous(), h, batch_sizes, reverse, relu, false, 0);
+}
+
+std::tuple<Tensor, Tensor, Tensor> lstm_infer(const Tensor& x, const Tensor& w_ih,
+                                              const Tensor& w_hh, const OptTensor& b_ih,
+                                              const OptTensor& b_hh, const OptTensor& w_hr,
+                                              const Tensor& h0, const Tensor& c0,
+                                              const OptTensor& batch_sizes, bool reverse) {
+  const Tensor xc = x.contiguous();
+  check_rows(xc, batch_sizes);
+  auto [y, hT, cT, gates, c] =
+      lstm_forward(xc, w_ih.contiguous(), w_hh.contiguous(), joint_bias(b_ih, b_hh),
+                   contiguous(w_hr), h0.contiguous(), c0.contiguous(), batch_sizes, reverse,
+                   false, 0);
+  return {y, hT, cT};
+}
+
+std::tuple<Tensor, Tensor> gru_infer(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh,
+                                     const OptTensor& b_ih, const OptTensor& b_hh,
+                                     const Tensor& h0, const OptTensor& batch_sizes,
+                                     bool reverse) {
+  const Tensor xc = x.contiguous();
+  check_rows(xc, batch_sizes);
+  auto [y, hT, gates, ghn] =
+      gru_forward(xc, w_ih.contiguous(), contiguous(b_ih), w_hh.contiguous(), contiguous(b_hh),
+                  h0.contiguous(), batch_sizes, reverse, false, 0);
+  return {y, hT};
 }
 
 std::tuple<Tensor, Tensor> lstm_step_infer(const Tensor& x, const Tensor& w_ih,
                                            const Tensor& w_hh, const OptTensor& b_ih,
                                            const OptTensor& b_hh, const OptTensor& w_hr,
                                            const Tensor& h, const Tensor& c) {
-  OptTensor whr = w_hr.has_value() ? OptTensor(w_hr->contiguous()) : std::nullopt;
   return lstm_step(x.contiguous(), w_ih.contiguous(), w_hh.contiguous(), joint_bias(b_ih, b_hh),
-                   whr, h.contiguous(), c.contiguous());
+                   contiguous(w_hr), h.contiguous(), c.contiguous());
 }
 
 }  // namespace
@@ -67,7 +111,13 @@ std::tuple<Tensor, Tensor> lstm_step_infer(const Tensor& x, const Tensor& w_ih,
 TORCH_LIBRARY_FRAGMENT(rnnkit, m) {
   m.def(
       "elman_infer(Tensor x, Tensor w_ih, Tensor w_hh, Tensor? b_ih, Tensor? b_hh, Tensor? h0, "
-      "bool reverse, bool relu) -> (Tensor, Tensor)");
+      "Tensor? batch_sizes, bool reverse, bool relu) -> (Tensor, Tensor)");
+  m.def(
+      "lstm_infer(Tensor x, Tensor w_ih, Tensor w_hh, Tensor? b_ih, Tensor? b_hh, Tensor? w_hr, "
+      "Tensor h0, Tensor c0, Tensor? batch_sizes, bool reverse) -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "gru_infer(Tensor x, Tensor w_ih, Tensor w_hh, Tensor? b_ih, Tensor? b_hh, Tensor h0, "
+      "Tensor? batch_sizes, bool reverse) -> (Tensor, Tensor)");
   m.def(
       "lstm_step_infer(Tensor x, Tensor w_ih, Tensor w_hh, Tensor? b_ih, Tensor? b_hh, "
       "Tensor? w_hr, Tensor h, Tensor c) -> (Tensor, Tensor)");
@@ -75,6 +125,8 @@ TORCH_LIBRARY_FRAGMENT(rnnkit, m) {
 
 TORCH_LIBRARY_IMPL(rnnkit, CPU, m) {
   m.impl("elman_infer", &elman_infer);
+  m.impl("lstm_infer", &lstm_infer);
+  m.impl("gru_infer", &gru_infer);
   m.impl("lstm_step_infer", &lstm_step_infer);
 }
 
