@@ -439,7 +439,7 @@ INFER_OPS = {"rnn": "elman_infer", "rnn_relu": "elman_infer", "lstm": "lstm_infe
 
 @pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
 @pytest.mark.parametrize("kind", sorted(INFER_OPS))
-def test_compiled_inference_through_the_registered_operators_equals_eager(kind, packed):
+def test_registered_cpu_ops_through_the_registered_operators_equals_eager(kind, packed):
     """Compiled inference on the C++-registered operators gives eager's outputs bit for bit
     (the same kernels, the same input product), padded and packed, and the one-token LSTM
     step on its own operator."""
@@ -465,6 +465,41 @@ def test_compiled_inference_through_the_registered_operators_equals_eager(kind, 
         assert "rnnkit.lstm_step_infer.default" in _graph_ops(layer, x[:, :1])
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, F64], ids=["f32", "f64"])
+@pytest.mark.parametrize("kind", ["rnn", "rnn_relu"])
+def test_compiled_elman_training_on_the_registered_operators_equals_eager(kind, dtype):
+    """A compiled padded Elman training step runs the forward and the backward on the
+    C++-registered operators (``ElmanTraining``) with eager's outputs and gradients (float32
+    2e-5, float64 1e-9)."""
+    require_cpu_kernel()
+    layer = _layer(kind, dtype)
+    x = torch.randn(B, T, I, dtype=dtype, requires_grad=True)
+    ops: list[str] = []
+
+    def recording(gm, inputs):  # AOTAutograd's forward and backward graphs, run as traced
+        def record(graph, _):
+            ops.extend(str(n.target) for n in graph.graph.nodes)
+            return graph.forward
+
+        return aot_autograd(fw_compiler=record, bw_compiler=record)(gm, inputs)
+
+    from torch._dynamo.backends.common import aot_autograd
+
+    fast = torch.compile(layer, backend=recording, fullgraph=True)
+    grads = []
+    for model in (layer, fast):
+        y, h = model(x)
+        (y.square().sum() + h.sum()).backward()
+        grads.append([y, h, x.grad, *(p.grad for p in layer.parameters())])
+        x.grad = None
+        layer.zero_grad(set_to_none=True)
+    tol = 2e-5 if dtype == torch.float32 else 1e-9
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(b, a, rtol=tol, atol=tol)
+    assert "rnnkit.elman_train_backward.default" in ops
+    assert not [op for op in ops if op.startswith("rnnkit.elman.") or "elman_backward" in op]
+
+
 def test_the_registered_operators_pass_opcheck():
     require_cpu_kernel()
     from rnnkit.cells._ops import _cpu_operators_ready
@@ -484,6 +519,10 @@ def test_the_registered_operators_pass_opcheck():
         torch.library.opcheck(torch.ops.rnnkit.gru_infer.default, args)
     step = (r(B, I), r(4 * H, I), r(4 * H, P), r(4 * H), None, r(P, H), r(B, P), r(B, H))
     torch.library.opcheck(torch.ops.rnnkit.lstm_step_infer.default, step)
+    for reverse, need in ((False, (True,) * 4), (True, (False, True, False, True))):
+        y = torch.tanh(r(T, B, H))
+        args = (r(T, B, H), r(B, H), r(T, B, I), r(H, I), r(H, H), r(B, H), y, reverse, False)
+        torch.library.opcheck(torch.ops.rnnkit.elman_train_backward.default, (*args, *need))
 
 
 @pytest.mark.parametrize(
@@ -525,9 +564,11 @@ def test_compiled_graph_calls_the_implementations_directly(monkeypatch, cls, mod
             fast(x)
     forward, backward = functions
     via = "autograd_cpu"
-    # inference calls the cpu kernel's C++-registered operator instead (above)
-    inference = [] if cpu_build_error() is None else [(forward, via)]
-    assert callers == [(forward, via), (backward, via), *inference]
+    # inference calls the cpu kernel's C++-registered operator instead (above), and so does
+    # Elman's padded training step (ElmanTraining, below)
+    registered = cpu_build_error() is None
+    training = [] if registered and module == "elman" else [(forward, via), (backward, via)]
+    assert callers == [*training, *([] if registered else [(forward, via)])]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -106,10 +106,12 @@ def dispatch_directly(op: CustomOpDef) -> None:
     library.impl(op._name, autograd_cpu, "AutogradCPU", with_keyset=True)
 
 
-def compiled_inference(kernel: str | None, x: Tensor) -> bool:
-    """Whether a layer call that autograd need not record may call the inference operators
-    the C++ kernels register with the dispatcher themselves (``csrc/ops.cpp``:
-    ``rnnkit::elman_infer``, ``rnnkit::lstm_step_infer``) instead of the ``rnnkit::`` ops above.
+def registered_cpu_ops(kernel: str | None, x: Tensor) -> bool:
+    """Whether a layer call may call the operators the C++ kernels register with the
+    dispatcher themselves (``csrc/ops.cpp``: ``rnnkit::elman_infer``, ``lstm_infer``,
+    ``gru_infer``, ``lstm_step_infer`` for calls autograd need not record, and
+    ``elman_train_backward`` behind ``rnnkit.cells.elman.ElmanTraining``) instead of the
+    ``rnnkit::`` ops above.
 
     Only while torch.compile traces (not ``torch.export``: an exported program and its ONNX
     translation keep the ops above), on float CPU tensors outside autocast, and only when the
@@ -166,6 +168,13 @@ def _register_inference_fakes() -> None:
     def _(x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse):
         T, B, _ = x.shape
         return x.new_empty(T, B, h0.shape[1]), x.new_empty(h0.shape)  # y (T, B, H), hT (B, H)
+
+    @torch.library.register_fake(op_name("elman_train_backward"))
+    def _(dy, dhT, x, w_ih, w_hh, h0, y, reverse, relu, need_x, need_w_ih, need_w_hh, need_b):
+        shapes = (x, w_ih, w_hh, x.new_empty(w_hh.shape[0]))
+        need = (need_x, need_w_ih, need_w_hh, need_b)
+        # dx (T, B, I), dw_ih (H, I), dw_hh (H, H), db (H,): absent where not needed; dh0 (B, H)
+        return (*(fake(t, n, x) for t, n in zip(shapes, need, strict=True)), x.new_empty(h0.shape))
 
     @torch.library.register_fake(op_name("lstm_step_infer"))
     def _(x, w_ih, w_hh, b_ih, b_hh, w_hr, h, c):

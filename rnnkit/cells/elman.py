@@ -36,13 +36,13 @@ from rnnkit.cells._common import (
 )
 from rnnkit.cells._ops import (
     check_rows,
-    compiled_inference,
     dispatch_directly,
     fake,
     given,
     input_grads,
     kernel_name,
     op_name,
+    registered_cpu_ops,
     run_directly,
 )
 from rnnkit.cells.differentiable import differentiable_grads, use_plain_ops
@@ -147,6 +147,36 @@ dispatch_directly(elman_op)
 dispatch_directly(elman_backward_op)
 
 
+class ElmanTraining(torch.autograd.Function):
+    """A padded Elman layer call to train, as torch.compile traces it with the cpu kernel:
+    the forward and backward on operators the C++ kernels register themselves
+    (``rnnkit::elman_infer``, ``rnnkit::elman_train_backward``), so AOTAutograd's forward and
+    backward graphs call C++ with no trip through Python (``registered_cpu_ops``). The same
+    gradients as ``elman_op``'s formula, once differentiable (a second derivative raises)."""
+
+    @staticmethod
+    def forward(x, w_ih, w_hh, b_ih, b_hh, h0, reverse, relu):
+        return torch.ops.rnnkit.elman_infer.default(
+            x, w_ih, w_hh, b_ih, b_hh, h0, None, reverse, relu
+        )  # y (T, B, H), hT (B, H)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        x, w_ih, w_hh, _, _, h0, reverse, relu = inputs
+        ctx.save_for_backward(x, w_ih, w_hh, h0, output[0])
+        ctx.flags = (reverse, relu)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, dy, dhT):
+        x, w_ih, w_hh, h0, y = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        dx, dw_ih, dw_hh, db, dh0 = torch.ops.rnnkit.elman_train_backward.default(
+            dy, dhT, x, w_ih, w_hh, h0, y, *ctx.flags, need[0], need[1], need[2], need[3] or need[4]
+        )
+        return input_grads(need, dx, dw_ih, dw_hh, db, db, dh0)
+
+
 def elman_layer(
     x: Tensor,
     w_ih: Tensor,
@@ -168,10 +198,13 @@ def elman_layer(
         return differentiable.elman(x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu)
     x, h0, w_hh = x.contiguous(), h0.contiguous(), w_hh.contiguous()
     train = needs_grad(x, w_ih, w_hh, b_ih, b_hh, h0)
-    if not train and compiled_inference(kernel_name(kernel), x):
-        return torch.ops.rnnkit.elman_infer.default(
-            x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu
-        )
+    if registered_cpu_ops(kernel_name(kernel), x):
+        if not train:
+            return torch.ops.rnnkit.elman_infer.default(
+                x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu
+            )
+        if batch_sizes is None:
+            return ElmanTraining.apply(x, w_ih, w_hh, b_ih, b_hh, h0, reverse, relu)
     direct = not train and run_directly(x, w_ih, w_hh, b_ih, b_hh, h0)
     return (elman_forward if direct else elman_op)(
         x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu, train, kernel_name(kernel, x)

@@ -31,13 +31,13 @@ from rnnkit.cells import differentiable
 from rnnkit.cells._common import bias_grad, needs_grad, product_grads
 from rnnkit.cells._ops import (
     check_rows,
-    compiled_inference,
     dispatch_directly,
     fake,
     given,
     input_grads,
     kernel_name,
     op_name,
+    registered_cpu_ops,
     run_directly,
 )
 from rnnkit.cells.differentiable import differentiable_grads, use_plain_ops
@@ -173,7 +173,7 @@ def gru_layer(
     x, h0 = x.contiguous(), h0.contiguous()
     w_ih, w_hh = w_ih.contiguous(), w_hh.contiguous()
     train = needs_grad(x, w_ih, w_hh, b_ih, b_hh, h0)
-    if not train and compiled_inference(kernel_name(kernel), x):
+    if not train and registered_cpu_ops(kernel_name(kernel), x):
         return torch.ops.rnnkit.gru_infer.default(
             x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse
         )

@@ -40,13 +40,13 @@ from rnnkit.cells._common import (
 )
 from rnnkit.cells._ops import (
     check_rows,
-    compiled_inference,
     dispatch_directly,
     fake,
     given,
     input_grads,
     kernel_name,
     op_name,
+    registered_cpu_ops,
     run_directly,
 )
 from rnnkit.cells.differentiable import differentiable_grads, use_plain_ops
@@ -251,7 +251,7 @@ def lstm_layer(
     direct = not train and run_directly(x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0)
     if not train and x.shape[0] == 1 and batch_sizes is None:
         # Generation, one token at a time: both products and the gates in one fused call.
-        if compiled_inference(name, x):
+        if registered_cpu_ops(name, x):
             hT, cT = torch.ops.rnnkit.lstm_step_infer.default(
                 x[0], w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0
             )
@@ -259,7 +259,7 @@ def lstm_layer(
         step = lstm_step if direct else lstm_step_op
         hT, cT = step(x[0], w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, name)
         return hT.unsqueeze(0), hT, cT
-    if not train and compiled_inference(name, x):
+    if not train and registered_cpu_ops(name, x):
         return torch.ops.rnnkit.lstm_infer.default(
             x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, batch_sizes, reverse
         )

@@ -1,9 +1,10 @@
-// Inference entry points registered with the dispatcher (TORCH_LIBRARY), apart from the
+// Entry points registered with the dispatcher (TORCH_LIBRARY), apart from the
 // Python bindings: a torch.compile graph calls them straight into C++, where the rnnkit::
 // operators of rnnkit/cells take a trip through Python (the dispatcher's Python kernel, the
 // op's implementation, the kernel lookup) on every call, which made small compiled layers
-// slower than eager ones (issue 34). Inference only: no autograd kernel, padded input only;
-// rnnkit/cells/_ops.py (`compiled_inference`) says when a compiled layer may call them and
+// slower than eager ones (issue 34). No autograd kernel: inference, and the backward of a
+// compiled Elman training step (autograd is AOTAutograd's there, around these operators);
+// rnnkit/cells/_ops.py (`registered_cpu_ops`) says when a compiled layer may call them and
 // registers their fake (shape) implementations. x is time-major; batch_sizes (T,) int64 as in
 // the kernel contract (rnnkit/kernels/__init__.py), absent for padded input.
 //
@@ -15,6 +16,14 @@
 //             batch_sizes?, reverse) -> y (T,B,H), hT (B,H)
 //   lstm_step_infer(x (B,I), w_ih (4H,I), w_hh (4H,P), b_ih (4H)?, b_hh (4H)?, w_hr (P,H)?,
 //                   h (B,P), c (B,H)) -> h' (B,P), c' (B,H)
+//
+// and, for training a padded Elman layer (elman_infer is its forward: the backward reads
+// only x, the weights, h0 and y), the backward with its products:
+//
+//   elman_train_backward(dy (T,B,H), dhT (B,H), x (T,B,I), w_ih (H,I), w_hh (H,H), h0 (B,H),
+//                        y (T,B,H), reverse, relu, need_x, need_w_ih, need_w_hh, need_b)
+//       -> dx (T,B,I), dw_ih (H,I), dw_hh (H,H), db (H), dh0 (B,H)
+//   each of the first four a 0-element tensor where not needed (rnnkit/cells/_ops.py: absent)
 #include <torch/library.h>
 
 #include "common.h"
@@ -98,6 +107,40 @@ std::tuple<Tensor, Tensor> gru_infer(const Tensor& x, const Tensor& w_ih, const 
   return {y, hT};
 }
 
+// rnnkit/cells/elman.py's elman_backward_op for padded input: the kernel's time loop, then
+// dx, [dw_ih dw_hh] and db as one product each (rnnkit/cells/_common.py: product_grads,
+// weight_grads, bias_grad).
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> elman_train_backward(
+    const Tensor& dy, const Tensor& dhT, const Tensor& x, const Tensor& w_ih, const Tensor& w_hh,
+    const Tensor& h0, const Tensor& y, bool reverse, bool relu, bool need_x, bool need_w_ih,
+    bool need_w_hh, bool need_b) {
+  const Tensor xc = x.contiguous(), yc = y.contiguous(), h0c = h0.contiguous();
+  auto [dg, dh0] = elman_backward(dy.contiguous(), dhT.contiguous(), yc, h0c,
+                                  w_hh.contiguous(), std::nullopt, reverse, relu, 0);
+  const int64_t T = xc.size(0), B = xc.size(1), I = xc.size(2), H = yc.size(2);
+  const Tensor dg2 = dg.view({T * B, H});  // (T*B, H)
+  auto absent = [&] { return at::empty({0}, xc.options()); };  // one each: outputs never alias
+  Tensor dx = need_x ? at::mm(dg2, w_ih.contiguous()).view({T, B, I}) : absent();
+  Tensor dw_ih = absent(), dw_hh = absent();
+  if (need_w_ih || need_w_hh) {
+    Tensor xh = at::empty({T, B, I + H}, xc.options());  // (T, B, I+H): [x_t, h_{t-1}]
+    Tensor prev = xh.narrow(2, I, H);                     // (T, B, H)
+    if (!reverse) {
+      prev.select(0, 0).copy_(h0c);
+      if (T > 1) prev.narrow(0, 1, T - 1).copy_(yc.narrow(0, 0, T - 1));
+    } else {
+      prev.select(0, T - 1).copy_(h0c);
+      if (T > 1) prev.narrow(0, 0, T - 1).copy_(yc.narrow(0, 1, T - 1));
+    }
+    xh.narrow(2, 0, I).copy_(xc);
+    const Tensor dw = at::mm(dg2.t(), xh.view({T * B, I + H}));  // (H, I+H)
+    if (need_w_ih) dw_ih = dw.narrow(1, 0, I).contiguous();
+    if (need_w_hh) dw_hh = dw.narrow(1, I, H).contiguous();
+  }
+  Tensor db = need_b ? at::mv(dg2.t(), at::ones({T * B}, xc.options())) : absent();
+  return {dx, dw_ih, dw_hh, db, dh0};
+}
+
 std::tuple<Tensor, Tensor> lstm_step_infer(const Tensor& x, const Tensor& w_ih,
                                            const Tensor& w_hh, const OptTensor& b_ih,
                                            const OptTensor& b_hh, const OptTensor& w_hr,
@@ -121,6 +164,10 @@ TORCH_LIBRARY_FRAGMENT(rnnkit, m) {
   m.def(
       "lstm_step_infer(Tensor x, Tensor w_ih, Tensor w_hh, Tensor? b_ih, Tensor? b_hh, "
       "Tensor? w_hr, Tensor h, Tensor c) -> (Tensor, Tensor)");
+  m.def(
+      "elman_train_backward(Tensor dy, Tensor dhT, Tensor x, Tensor w_ih, Tensor w_hh, "
+      "Tensor h0, Tensor y, bool reverse, bool relu, bool need_x, bool need_w_ih, "
+      "bool need_w_hh, bool need_b) -> (Tensor, Tensor, Tensor, Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(rnnkit, CPU, m) {
@@ -128,6 +175,7 @@ TORCH_LIBRARY_IMPL(rnnkit, CPU, m) {
   m.impl("lstm_infer", &lstm_infer);
   m.impl("gru_infer", &gru_infer);
   m.impl("lstm_step_infer", &lstm_step_infer);
+  m.impl("elman_train_backward", &elman_train_backward);
 }
 
 }  // namespace rnnkit
