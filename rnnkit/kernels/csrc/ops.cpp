@@ -120,10 +120,17 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> elman_train_backward(
   const int64_t T = xc.size(0), B = xc.size(1), I = xc.size(2), H = yc.size(2);
   const Tensor dg2 = dg.view({T * B, H});  // (T*B, H)
   auto absent = [&] { return at::empty({0}, xc.options()); };  // one each: outputs never alias
-  Tensor dx = need_x ? at::mm(dg2, w_ih.contiguous()).view({T, B, I}) : absent();
+  // The large buffers from the kernels' cache, as the Python path takes them (kern.empty):
+  // fresh ones of a few MB page-fault in on every step (buffers.cpp)
+  Tensor dx = absent();
+  if (need_x) {
+    dx = new_buffer({T, B, I}, xc.options(), false);  // (T, B, I)
+    Tensor dx2 = dx.view({T * B, I});  // (T*B, I)
+    at::mm_out(dx2, dg2, w_ih.contiguous());
+  }
   Tensor dw_ih = absent(), dw_hh = absent();
   if (need_w_ih || need_w_hh) {
-    Tensor xh = at::empty({T, B, I + H}, xc.options());  // (T, B, I+H): [x_t, h_{t-1}]
+    Tensor xh = new_buffer({T, B, I + H}, xc.options(), false);  // (T, B, I+H): [x_t, h_{t-1}]
     Tensor prev = xh.narrow(2, I, H);                     // (T, B, H)
     if (!reverse) {
       prev.select(0, 0).copy_(h0c);
