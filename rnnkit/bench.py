@@ -59,7 +59,7 @@ import torch
 from torch import nn
 
 import rnnkit
-from rnnkit.kernels import products
+from rnnkit.kernels import get_kernel, products
 from rnnkit.plots.figure import save_figure
 
 CELLS = {  # name: (rnnkit layer, torch.nn layer, gates)
@@ -95,6 +95,7 @@ class Result:
     products: str = ""  # bf16: which path ran rnnkit's products (lowp | rounded)
     compiled_ms: float = 0.0  # rnnkit under torch.compile (0: not timed)
     compiled_speedup: float = 0.0  # median over repeats of eager's time / compiled's
+    kernel: str = ""  # the kernel rnnkit's layers ran: cpu, or reference where it cannot build
 
     @property
     def ceiling(self) -> float:
@@ -375,9 +376,10 @@ def run_bench(
         )
     peak = max(peak, peak_now())
     ran = products.path(dtype) if dtype != torch.float32 else ""
+    kernel = get_kernel(None, "cpu").name  # a failed build falls back to reference: say so
     for r in results:
         r.peak_pct, r.torch_peak_pct = 100 * r.gflops / peak, 100 * r.torch_gflops / peak
-        r.products = ran
+        r.products, r.kernel = ran, kernel
     return peak, results
 
 
@@ -396,7 +398,8 @@ def format_table(peak: float, results: list[Result]) -> str:
         f"precision {precision}"
         + ("" if precision == "fp32" else " (both libraries under torch.autocast)")
         + f"; {name} matmul peak: {peak:.1f} GFLOP/s (torch.mm {size}^3, best run), "
-        f"threads: {torch.get_num_threads()}",
+        f"threads: {torch.get_num_threads()}"
+        + (f"; rnnkit kernel: {results[0].kernel}" if results and results[0].kernel else ""),
     ]
     if precision != "fp32":
         lines.append(f"rnnkit {products.describe(PRECISIONS[precision])}")

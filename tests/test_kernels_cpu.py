@@ -430,8 +430,21 @@ def test_bench_smoke(cpu):
         assert r.ceiling == pytest.approx(100 / r.torch_peak_pct)
     table = bench.format_table(peak, results)
     assert "speed-up" in table and len(table.splitlines()) == len(results) + 3
+    # the kernel that ran, named: a failed build falls back to reference with a table that
+    # looks plausible, and only a warning on stderr said so
+    assert table.splitlines()[0].endswith("; rnnkit kernel: cpu")
     data = json.loads(json.dumps(bench.to_json(peak, results)))
     assert len(data["results"]) == len(results)
+    assert {r["kernel"] for r in data["results"]} == {"cpu"}
+
+
+def test_bench_names_the_reference_kernel_when_that_is_what_ran(monkeypatch):
+    from rnnkit import bench
+
+    monkeypatch.setenv("RNNKIT_KERNEL", "reference")
+    peak, results = bench.run_bench(cells=("rnn",), configs=((3, 2, 4, 5),), repeats=1,
+                                    generation=False)  # fmt: skip
+    assert bench.format_table(peak, results).splitlines()[0].endswith("; rnnkit kernel: reference")
 
 
 def test_paired_speedup_is_the_median_of_back_to_back_ratios():
