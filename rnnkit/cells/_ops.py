@@ -15,6 +15,7 @@ back into ``None`` from the same flags that made it.
 
 from __future__ import annotations
 
+import functools
 from types import ModuleType
 
 import torch
@@ -133,8 +134,8 @@ def registered_cpu_ops(kernel: str | None, x: Tensor) -> bool:
 @torch.compiler.assume_constant_result
 def _cpu_operators_ready(kernel: str | None) -> bool:
     """Whether ``kernel`` (a name, or None for the default) resolves to the plain ``cpu``
-    kernel, whose extension (once loaded) defines the inference operators; registers their
-    fake implementations the first time."""
+    kernel, whose extension (once loaded) defines the operators of ``csrc/ops.cpp``;
+    registers their fake implementations the first time."""
     try:
         if get_kernel(kernel, "cpu").name != "cpu":
             return False
@@ -144,13 +145,8 @@ def _cpu_operators_ready(kernel: str | None) -> bool:
     return True
 
 
-_FAKES: list[bool] = []
-
-
+@functools.cache  # once: the operators exist from the extension's load on
 def _register_inference_fakes() -> None:
-    if _FAKES:
-        return
-
     @torch.library.register_fake(op_name("elman_infer"))
     def _(x, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes, reverse, relu):
         T, B, _ = x.shape
@@ -179,8 +175,6 @@ def _register_inference_fakes() -> None:
     @torch.library.register_fake(op_name("lstm_step_infer"))
     def _(x, w_ih, w_hh, b_ih, b_hh, w_hr, h, c):
         return h.new_empty(h.shape), c.new_empty(c.shape)  # h' (B, P), c' (B, H)
-
-    _FAKES.append(True)
 
 
 def check_rows(x: Tensor, batch_sizes: Tensor | None) -> None:
