@@ -25,7 +25,7 @@ import statistics
 
 import torch
 
-from rnnkit.bench import _pair, _training_step, alternate, paired_speedup
+from rnnkit.bench import _pair, _training_step, alternate, paired_interval, paired_speedup
 
 
 def lm_steps(config: str) -> dict:
@@ -85,7 +85,9 @@ def main() -> None:
         print(f"{name:9s} min {low:8.2f} ms   median {mid:8.2f} ms")
     if "compiled" in times:
         ratio = paired_speedup(times["compiled"], times["rnnkit"])
-        print(f"eager / compiled, median of back-to-back ratios: {ratio:.3f}")
+        low, high = paired_interval(times["compiled"], times["rnnkit"])
+        print(f"eager / compiled, median of back-to-back ratios: {ratio:.3f} "
+              f"(95% interval {low:.3f}-{high:.3f})")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -95,6 +96,8 @@ class Result:
     products: str = ""  # bf16: which path ran rnnkit's products (lowp | rounded)
     compiled_ms: float = 0.0  # rnnkit under torch.compile (0: not timed)
     compiled_speedup: float = 0.0  # median over repeats of eager's time / compiled's
+    compiled_low: float = 0.0  # its 95% bootstrap interval (paired_interval)
+    compiled_high: float = 0.0
     kernel: str = ""  # the kernel rnnkit's layers ran: cpu, or reference where it cannot build
 
     @property
@@ -155,22 +158,41 @@ def products_bound(cell: str, config: tuple[int, int, int, int], mode: str, dtyp
 
 
 def alternate(fns: list[Callable[[], None]], repeats: int, warmup: int = 2) -> list[list[float]]:
-    """Seconds of each function in each repeat, their runs interleaved."""
+    """Seconds of each function in each repeat, their runs interleaved. Repeat r starts at
+    function r mod n and goes round: a run's cost depends a little on the run before it (the
+    caches and the allocator it leaves), and in a fixed order the third of three functions
+    always followed the second (rnnkit compiled always after torch.nn)."""
     for _ in range(warmup):
         for fn in fns:
             fn()
     times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, ts in zip(fns, times, strict=True):
+    for r in range(repeats):
+        for i in range(len(fns)):
+            k = (r + i) % len(fns)
             start = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - start)
+            fns[k]()
+            times[k].append(time.perf_counter() - start)
     return times
 
 
 def paired_speedup(ours: list[float], theirs: list[float]) -> float:
     """Median of theirs[i] / ours[i]: each ratio compares two runs made back to back."""
     return statistics.median(t / o for o, t in zip(ours, theirs, strict=True))
+
+
+def paired_interval(
+    ours: list[float], theirs: list[float], level: float = 0.95, resamples: int = 2000
+) -> tuple[float, float]:
+    """A ``level`` bootstrap interval of ``paired_speedup``: the repeats' ratios resampled
+    with replacement (a fixed seed, so a report is reproducible from its times). An interval
+    holding 1 means the two runs' difference is within what the repeats can tell apart."""
+    ratios = [t / o for o, t in zip(ours, theirs, strict=True)]
+    draw = random.Random(0)
+    medians = sorted(
+        statistics.median(draw.choices(ratios, k=len(ratios))) for _ in range(resamples)
+    )
+    tail = round((1 - level) / 2 * resamples)
+    return medians[tail], medians[resamples - 1 - tail]
 
 
 @dataclass
@@ -182,10 +204,13 @@ class Timing:
     speedup: float  # torch.nn / rnnkit eager
     compiled: float = 0.0
     compiled_speedup: float = 0.0  # rnnkit eager / rnnkit compiled
+    compiled_interval: tuple[float, float] = (0.0, 0.0)  # its 95% bootstrap interval
 
     def fields(self, per: int = 1) -> dict:
         """Result's compiled fields, times divided by ``per`` (tokens)."""
-        return {"compiled_ms": self.compiled / per * 1e3, "compiled_speedup": self.compiled_speedup}
+        low, high = self.compiled_interval
+        return {"compiled_ms": self.compiled / per * 1e3, "compiled_speedup": self.compiled_speedup,
+                "compiled_low": low, "compiled_high": high}  # fmt: skip
 
 
 def _timed(fns: list[Callable[[], None]], repeats: int, warmup: int = 2) -> Timing:
@@ -198,6 +223,7 @@ def _timed(fns: list[Callable[[], None]], repeats: int, warmup: int = 2) -> Timi
     if len(times) == 3:
         timing.compiled = statistics.median(times[2])
         timing.compiled_speedup = paired_speedup(times[2], ours)
+        timing.compiled_interval = paired_interval(times[2], ours)
     return timing
 
 
@@ -391,7 +417,7 @@ def format_table(peak: float, results: list[Result]) -> str:
         f"{'cell':5} {'mode':8} {'T,B,I,H':>16} {'rnnkit ms':>10} {'torch ms':>10} "
         f"{'bound ms':>9} {'tokens/s':>10} {'GFLOP/s':>8} {'%peak':>6} {'torch%':>6} "
         f"{'speed-up':>8} {'ceiling':>7}"
-    ) + (f" {'compiled ms':>11} {'vs eager':>8}" if compiled else "")
+    ) + (f" {'compiled ms':>11} {'vs eager':>8} {'95% interval':>13}" if compiled else "")
     size = 2048 if precision == "fp32" else 1024
     name = "float32" if precision == "fp32" else "bfloat16"
     lines = [
@@ -410,7 +436,12 @@ def format_table(peak: float, results: list[Result]) -> str:
             f"{r.cell:5} {r.mode:8} {shape:>16} {r.rnnkit_ms:10.3f} {r.torch_ms:10.3f} "
             f"{r.bound_ms:9.3f} {r.tokens_per_s:10.0f} {r.gflops:8.1f} {r.peak_pct:6.1f} "
             f"{r.torch_peak_pct:6.1f} {r.speedup:7.2f}x {r.ceiling:6.2f}x"
-            + (f" {r.compiled_ms:11.3f} {r.compiled_speedup:7.2f}x" if compiled else "")
+            + (
+                f" {r.compiled_ms:11.3f} {r.compiled_speedup:7.2f}x "
+                f"[{r.compiled_low:5.3f},{r.compiled_high:5.3f}]"
+                if compiled
+                else ""
+            )
             + (f"  [{r.note}]" if r.note else "")
         )
     lines.append(
@@ -419,12 +450,30 @@ def format_table(peak: float, results: list[Result]) -> str:
         f"bound = the case's matrix products alone, each timed on its own in {name}"
         + (
             "; compiled = rnnkit's layer under torch.compile (inductor), vs eager = the "
-            "median of back-to-back ratios rnnkit eager / compiled (above 1: compiled faster)"
+            "median of back-to-back ratios rnnkit eager / compiled (above 1: compiled faster), "
+            "with its 95% bootstrap interval"
             if compiled
             else ""
         )
     )
+    if compiled:
+        lines.append(compiled_verdict(results))
     return "\n".join(lines)
+
+
+def slower_compiled(results: list[Result]) -> list[Result]:
+    """The rows where compiled is slower than eager beyond the repeats' noise: the whole 95%
+    interval of eager / compiled below 1."""
+    return [r for r in results if r.compiled_ms and r.compiled_high < 1.0]
+
+
+def compiled_verdict(results: list[Result]) -> str:
+    """One line: which rows ran slower compiled than eager, by their intervals."""
+    slower = slower_compiled(results)
+    if not slower:
+        return "slower compiled (95% interval of eager / compiled wholly below 1): none"
+    rows = ", ".join(f"{r.cell} {r.mode} {r.T},{r.B},{r.I},{r.H}" for r in slower)
+    return f"slower compiled (95% interval of eager / compiled wholly below 1): {rows}"
 
 
 def to_json(peak: float, results: list[Result]) -> dict:

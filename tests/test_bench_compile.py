@@ -43,15 +43,30 @@ def test_compiled_column_beside_eager_and_torch(counted):
     ]  # fmt: skip
     for r in results:
         assert r.compiled_ms > 0 and r.compiled_speedup > 0 and r.rnnkit_ms > 0
+        assert r.compiled_low <= r.compiled_speedup <= r.compiled_high
     # One module compiled per layer (train and infer: one graph each, grad mode differs) and
     # one for generation; compiled once, before the timed runs: no recompile while timing.
     assert [c.frame_count for c in counted] == [2, 2, 1]
     table = bench.format_table(peak, results)
     head = table.splitlines()[1]
-    assert head.endswith("compiled ms vs eager")
-    assert len(table.splitlines()) == len(results) + 3
+    assert head.endswith("compiled ms vs eager  95% interval")
+    assert len(table.splitlines()) == len(results) + 4
+    assert table.splitlines()[-1].startswith("slower compiled (95% interval")
     rows = json.loads(json.dumps(bench.to_json(peak, results)))["results"]
-    assert {"compiled_ms", "compiled_speedup"} <= set(rows[0])
+    assert {"compiled_ms", "compiled_speedup", "compiled_low", "compiled_high"} <= set(rows[0])
+
+
+def row(speedup: float, low: float, high: float, cell: str = "gru") -> bench.Result:
+    return bench.Result(cell, "infer", 100, 16, 64, 128, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0,
+                        compiled_ms=1.0, compiled_speedup=speedup, compiled_low=low,
+                        compiled_high=high)  # fmt: skip
+
+
+def test_a_row_is_slower_compiled_only_when_its_whole_interval_is_below_one():
+    level, noisy, slower = row(1.0, 0.99, 1.01), row(0.98, 0.96, 1.002), row(0.98, 0.97, 0.99)
+    assert bench.slower_compiled([level, noisy, slower]) == [slower]
+    assert bench.compiled_verdict([level, noisy]).endswith(": none")
+    assert bench.compiled_verdict([level, slower]).endswith(": gru infer 100,16,64,128")
 
 
 def test_without_compile_no_compiled_column(counted):

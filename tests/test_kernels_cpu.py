@@ -457,6 +457,27 @@ def test_paired_speedup_is_the_median_of_back_to_back_ratios():
     assert paired_speedup([1.0, 2.0, 4.0], [1.0, 3.0, 12.0]) == pytest.approx(1.5)
 
 
+def test_paired_interval_holds_the_median_and_narrows_with_agreeing_repeats():
+    from rnnkit.bench import paired_interval
+
+    assert paired_interval([1.0, 3.0, 2.0], [2.0, 6.0, 4.0]) == (2.0, 2.0)  # every pair says 2x
+    ratios = [0.9, 0.95, 1.0, 1.05, 1.1] * 8  # (40,) spread around 1
+    low, high = paired_interval([1.0] * 40, ratios)
+    assert 0.9 < low < 1.0 < high < 1.1
+    assert paired_interval([1.0] * 40, ratios) == (low, high)  # seeded: a report reproduces
+    assert paired_interval([1.0] * 40, ratios, level=0.5)[0] >= low
+
+
+def test_alternate_rotates_which_function_runs_first():
+    from rnnkit.bench import alternate
+
+    calls = []
+    fns = [lambda k=k: calls.append(k) for k in range(3)]
+    times = alternate(fns, repeats=3, warmup=0)
+    assert calls == [0, 1, 2, 1, 2, 0, 2, 0, 1]  # each follows each other in some repeat
+    assert [len(t) for t in times] == [3, 3, 3]
+
+
 def test_bench_cli_rejects_bad_input(capsys):
     from rnnkit.cli.main import main
 

@@ -67,7 +67,7 @@ def elman_forward(
     """One Elman layer and direction: x (T,B,I), h0 (B,H) -> y (T,B,H), hT (B,H)."""
     check_rows(x, batch_sizes)
     kern = get_kernel(kernel, x.device.type)
-    gx = input_projection(x, w_ih, b_ih, b_hh, mm=kern.mm)  # (T, B, H)
+    gx = input_projection(x, w_ih, b_ih, b_hh, mm=kern.mm, empty=kern.empty)  # (T, B, H)
     return kern.elman_forward(gx, w_hh, h0, batch_sizes, reverse, relu, save)
 
 

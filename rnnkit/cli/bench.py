@@ -46,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--compile",
         action="store_true",
         help="also time rnnkit's layers under torch.compile (inductor), in the same rotation: "
-        "columns 'compiled ms' and 'vs eager' (eager / compiled; compiling takes seconds per case)",
+        "columns 'compiled ms', 'vs eager' (eager / compiled) and its 95%% interval, and a last "
+        "line naming the rows slower compiled (compiling takes seconds per case)",
     )
     p.add_argument("--quick", action="store_true", help="one tiny configuration: a smoke test")
     p.add_argument("--no-generation", action="store_true", help="skip the batch-1 generation case")

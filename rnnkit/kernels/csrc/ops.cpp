@@ -39,20 +39,22 @@ OptTensor joint_bias(const OptTensor& a, const OptTensor& b) {
 }
 
 // x (T,B,I) @ w^T (I,G) + bias -> (T,B,G): rnnkit/cells/_common.py's input_projection, branch
-// for branch, so that a compiled call rounds as the eager one does.
+// for branch, so that a compiled call rounds as the eager one does. The product and [x 1] come
+// from the buffer cache: a fresh (T*B, G) output page-faults in at every call (2% of an Elman
+// inference at (T,B,I,H) = (500,16,64,128)).
 Tensor input_projection(const Tensor& x, const Tensor& w, const OptTensor& bias) {
   const int64_t T = x.size(0), B = x.size(1), I = x.size(2), G = w.size(0);
-  const Tensor x2 = x.reshape({T * B, I});  // (T*B, I)
-  Tensor out;
+  const Tensor x2 = x.reshape({T * B, I});            // (T*B, I)
+  Tensor out = new_buffer({T * B, G}, x.options(), false);  // (T*B, G)
   if (!bias.has_value()) {
-    out = at::mm(x2, w.t());
+    at::mm_out(out, x2, w.t());
   } else if (4 * (I + 1) <= G) {  // narrow inputs: [x 1] @ [W b]^T
-    Tensor xa = at::empty({T * B, I + 1}, x.options());  // (T*B, I+1)
+    Tensor xa = new_buffer({T * B, I + 1}, x.options(), false);  // (T*B, I+1)
     xa.narrow(1, 0, I).copy_(x2);
     xa.select(1, I).fill_(1);
-    out = at::mm(xa, at::cat({w, bias->unsqueeze(1)}, 1).t());
+    at::mm_out(out, xa, at::cat({w, bias->unsqueeze(1)}, 1).t());
   } else {
-    out = at::addmm(*bias, x2, w.t());
+    at::addmm_out(out, *bias, x2, w.t());
   }
   return out.view({T, B, G});  // (T, B, G)
 }
