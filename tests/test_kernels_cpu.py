@@ -468,14 +468,21 @@ def test_paired_interval_holds_the_median_and_narrows_with_agreeing_repeats():
     assert paired_interval([1.0] * 40, ratios, level=0.5)[0] >= low
 
 
-def test_alternate_rotates_which_function_runs_first():
+def test_alternate_runs_every_order_so_each_function_follows_each_other_alike():
+    import itertools
+    from collections import Counter
+
     from rnnkit.bench import alternate
 
     calls = []
     fns = [lambda k=k: calls.append(k) for k in range(3)]
-    times = alternate(fns, repeats=3, warmup=0)
-    assert calls == [0, 1, 2, 1, 2, 0, 2, 0, 1]  # each follows each other in some repeat
-    assert [len(t) for t in times] == [3, 3, 3]
+    times = alternate(fns, repeats=6, warmup=0)
+    repeats = [tuple(calls[i : i + 3]) for i in range(0, 18, 3)]
+    assert len(set(repeats)) == 6  # the six orders of three
+    follows = Counter((a, b) for order in repeats for a, b in itertools.pairwise(order))
+    assert sorted(follows) == [(a, b) for a in range(3) for b in range(3) if a != b]
+    assert set(follows.values()) == {2}  # each after each other twice, within repeats
+    assert [len(t) for t in times] == [6, 6, 6]
 
 
 def test_bench_cli_rejects_bad_input(capsys):
