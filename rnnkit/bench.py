@@ -1,8 +1,9 @@
 """Benchmark rnnkit's layers against torch.nn's in the same process.
 
 For each cell (rnn, lstm, gru) and sequence configuration (T, B, I, H), both libraries get the
-same weights and inputs; their runs alternate (rnnkit, torch.nn, rnnkit, ...) after warm-up,
-so that load from other processes hits both alike, and the medians are reported.
+same weights and inputs; their runs alternate after warm-up, each repeat in the next of all
+their orders (``alternate``), so that load from other processes hits both alike and neither
+always runs after the other, and the medians are reported.
 
 FLOPs count only the matrix products, 2 M N K each, with G gates (1 Elman, 3 GRU, 4 LSTM)::
 
@@ -38,12 +39,13 @@ its products took time, at ATen's speed for these shapes.
 Generation: an LSTM at batch 1 fed one token at a time, rnnkit's layer (whose single-step call
 is one fused C++ step) against ``torch.nn.LSTM`` called once per token, per-token medians.
 
-Compiled (``compiled=True``, ``rnnkit bench --compile``): a third run in each case's rotation,
+Compiled (``compiled=True``, ``rnnkit bench --compile``): a third run in each case's repeats,
 rnnkit's same layer under ``torch.compile`` (inductor, default options), compiled before the
 timed runs (one module compiled once per case, as a user compiles a model; Dynamo's caches are
 cleared between cases so that no case inherits another's dynamic shapes or recompiles).
 ``compiled_speedup`` is the median of rnnkit eager's time over compiled's in the same
-repeat: above 1, compiled is faster.
+repeat: above 1, compiled is faster; ``compiled_low``/``compiled_high`` its 95% bootstrap
+interval (``paired_interval``), and a row whose whole interval is below 1 is named slower.
 """
 
 from __future__ import annotations
@@ -384,7 +386,7 @@ def run_bench(
     """Every case, with the matmul peak (in the precision's dtype) measured before and after;
     (peak GFLOP/s, results). ``products_path`` (lowp | rounded | auto) forces how rnnkit's
     bfloat16 products run (``rnnkit.kernels.products``); None keeps the current setting.
-    ``compiled``: rnnkit's layers under torch.compile too, in the same rotation."""
+    ``compiled``: rnnkit's layers under torch.compile too, in the same repeats."""
     if threads:
         torch.set_num_threads(threads)
     if products_path is not None:
@@ -473,11 +475,8 @@ def slower_compiled(results: list[Result]) -> list[Result]:
 
 def compiled_verdict(results: list[Result]) -> str:
     """One line: which rows ran slower compiled than eager, by their intervals."""
-    slower = slower_compiled(results)
-    if not slower:
-        return "slower compiled (95% interval of eager / compiled wholly below 1): none"
-    rows = ", ".join(f"{r.cell} {r.mode} {r.T},{r.B},{r.I},{r.H}" for r in slower)
-    return f"slower compiled (95% interval of eager / compiled wholly below 1): {rows}"
+    rows = ", ".join(f"{r.cell} {r.mode} {r.T},{r.B},{r.I},{r.H}" for r in slower_compiled(results))
+    return f"slower compiled (95% interval of eager / compiled wholly below 1): {rows or 'none'}"
 
 
 def to_json(peak: float, results: list[Result]) -> dict:

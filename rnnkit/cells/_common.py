@@ -43,12 +43,13 @@ def input_projection(
     bias = joint_bias(*biases)
     x2 = x.reshape(T * B, I)
     G = weight.shape[0]
-    out = None if empty is None else empty((T * B, G), x)  # (T*B, G)
     if mm is not torch.mm:  # a 16-bit product (biases already hold 16-bit values), bias in float32
         out = mm(x2, weight.t())
         if bias is not None:
             out += bias
-    elif bias is None:
+        return out.view(T, B, -1)  # (T, B, G)
+    out = None if empty is None else empty((T * B, G), x)  # (T*B, G)
+    if bias is None:
         out = torch.mm(x2, weight.t(), out=out)
     elif 4 * (I + 1) <= G:
         # Narrow inputs: [x 1] @ [W b]^T. addmm would first broadcast the bias into the whole

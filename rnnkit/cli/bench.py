@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--compile",
         action="store_true",
-        help="also time rnnkit's layers under torch.compile (inductor), in the same rotation: "
+        help="also time rnnkit's layers under torch.compile (inductor), in the same repeats: "
         "columns 'compiled ms', 'vs eager' (eager / compiled) and its 95%% interval, and a last "
         "line naming the rows slower compiled (compiling takes seconds per case)",
     )

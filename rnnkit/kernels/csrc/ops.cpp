@@ -44,7 +44,7 @@ OptTensor joint_bias(const OptTensor& a, const OptTensor& b) {
 // inference at (T,B,I,H) = (500,16,64,128)).
 Tensor input_projection(const Tensor& x, const Tensor& w, const OptTensor& bias) {
   const int64_t T = x.size(0), B = x.size(1), I = x.size(2), G = w.size(0);
-  const Tensor x2 = x.reshape({T * B, I});            // (T*B, I)
+  const Tensor x2 = x.reshape({T * B, I});                  // (T*B, I)
   Tensor out = new_buffer({T * B, G}, x.options(), false);  // (T*B, G)
   if (!bias.has_value()) {
     at::mm_out(out, x2, w.t());
