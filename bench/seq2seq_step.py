@@ -17,6 +17,15 @@ backward), the CPU, its bfloat16 units and its measured float32 matrix-multiply 
 
     .venv/bin/python bench/seq2seq_step.py               # every task, 2 threads
     .venv/bin/python bench/seq2seq_step.py --tasks translate --repeats 20
+
+``--padded`` times instead, on each text task's own training batches (its default data set,
+cut and padded as the trainer does), the whole-target step with the output layer over every
+target position, padding included, then the padding ignored by the loss (*all*, rnnkit before
+2026-12-07: ``every_position_loss`` below) against today's over the real positions only
+(*real*). The two models start from the same weights; repeat r steps both on the r-th of a
+seeded draw of batches, and the table gives the share of real target positions.
+
+    .venv/bin/python bench/seq2seq_step.py --padded --tasks chat --repeats 40
 """
 
 from __future__ import annotations
@@ -56,9 +65,11 @@ SHAPES = {
 }
 
 
-def dense_copy_output(self, feed, weights, gate_input, copy_ids):  # noqa: ANN001, ANN201
+def dense_copy_output(self, feed, weights, gate_input, copy_ids, positions=None):  # noqa: ANN001, ANN201
     """``AttentionDecoder.output`` before 2026-12: the copy mixture built over the whole
-    vocabulary, then its log (the reference the *before* column times)."""
+    vocabulary, then its log (the reference the *before* column times, whose loss asks for
+    every position: ``positions`` is always None here)."""
+    assert positions is None
     logits = self.out(self.drop(feed))  # (..., V)
     if self.gate is None:
         return logits
@@ -104,6 +115,23 @@ def batch(task: str, shape: Shape, model: torch.nn.Module) -> tuple:
     return src, torch.full((B,), shape.source), tgt, tgt_len
 
 
+def every_position_loss(model, src, src_len, tgt, tgt_len):  # noqa: ANN001, ANN201
+    """The teacher-forced loss before 2026-12-07: logits at every target position, padding
+    included, the padding then ignored by the loss (copy: no second log_softmax)."""
+    B = tgt.shape[0]
+    bos = torch.full((B, 1), BOS)
+    tgt_out = torch.cat([tgt, torch.full_like(bos, PAD)], 1)  # (B, T+1)
+    tgt_out[torch.arange(B), tgt_len] = EOS
+    logits = model(src, src_len, torch.cat([bos, tgt], 1))  # (B, T+1, V)
+    eps = model.config.label_smoothing
+    if not model.config.copy:
+        return F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD,
+                               label_smoothing=eps)  # fmt: skip
+    logp, gold = logits.flatten(0, 1), tgt_out.flatten()  # (N, V), (N,)
+    nll = -logp.gather(1, gold[:, None])[:, 0]  # (N,)
+    return ((1 - eps) * nll + eps * -logp.mean(-1))[gold != PAD].mean()
+
+
 def training_step(model: torch.nn.Module, data: tuple, loss: Callable) -> Callable[[], None]:
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
@@ -129,6 +157,50 @@ def softmax_step(model: torch.nn.Module, shape: Shape) -> Callable[[], None]:
     return step
 
 
+def batches_step(model: torch.nn.Module, batches: list, loss: Callable) -> Callable[[], None]:
+    """A training step on the next of ``batches`` each call."""
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    upcoming = iter(batches)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss(model, *next(upcoming)).backward()
+        opt.step()
+
+    return step
+
+
+def padded_table(tasks: list[str], repeats: int) -> None:
+    """Target tokens/s of the *all* and *real* paths on each text task's training batches."""
+    print(f"{'task':10s} {'data set':>18s} {'real':>6s} {'all':>9s} {'real':>9s} {'speed-up':>9s}")
+    for task in tasks:
+        if task == "caption":  # one image a row and no padding worth the name: not timed
+            continue
+        t = make_task(task, {}, {})
+        train, _ = t.make_batches(t.prepare().train, t.data.batch_size, t.data.batch_tokens)
+        draw = torch.Generator().manual_seed(0)
+        picks = torch.randint(len(train), (repeats + 2,), generator=draw).tolist()
+        models = []
+        for _ in range(2):
+            torch.manual_seed(0)
+            models.append(t.build_model())
+        ends = sum(b[3].shape[0] for b in train)  # an end token a row
+        real = sum(int(b[3].sum()) for b in train) + ends
+        share = real / sum(b[2].shape[0] * (b[2].shape[1] + 1) for b in train)
+        picked = [train[i] for i in picks]  # the same batch for both paths each repeat
+        steps = [batches_step(models[0], picked, every_position_loss),
+                 batches_step(models[1], picked, teacher_forced_loss)]  # fmt: skip
+        t_all, t_real = alternate(steps, repeats)
+        tokens = statistics.mean(int(train[i][3].sum()) + train[i][3].shape[0] for i in picks[2:])
+        rates = (tokens / statistics.mean(ts) for ts in (t_all, t_real))
+        print(f"{task:10s} {t.data.dataset or t.default_dataset:>18s} {share:6.0%} "
+              + " ".join(f"{r:9.0f}" for r in rates)
+              + f" {paired_speedup(t_real, t_all):8.2f}x")  # fmt: skip
+    print("real: the share of target positions that are not padding; target tokens/s over the "
+          "timed batches; speed-up: median over repeats of the two steps' time ratio")  # fmt: skip
+
+
 def cpu_name() -> str:
     info = Path("/proc/cpuinfo")
     lines = info.read_text().splitlines() if info.exists() else []
@@ -141,12 +213,18 @@ def main() -> None:
     p.add_argument("--tasks", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--padded", action="store_true",
+                   help="time the loss over every target position against the real ones only, "
+                   "on the tasks' own training batches")  # fmt: skip
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     peak = matmul_peak()
     bf16 = ", ".join(cpu_bf16_flags()) or "none"
     print(f"CPU {cpu_name()}, bfloat16 units: {bf16}; "
           f"{args.threads} threads; float32 matmul peak {peak:.0f} GFLOP/s")  # fmt: skip
+    if args.padded:
+        padded_table(args.tasks, args.repeats)
+        return
     print(f"{'':27s} {'target tokens/s':^29s} {'speed-up of whole':^19s}")
     print(f"{'task':10s} {'B,S,T,V':>16s} {'before':>9s} {'fed':>9s} {'whole':>9s} "
           f"{'/before':>9s} {'/fed':>9s} {'softmax':>8s}")  # fmt: skip

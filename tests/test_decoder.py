@@ -183,3 +183,39 @@ def test_copy_loss_equals_cross_entropy_with_label_smoothing(training):
         logp.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD, label_smoothing=0.2 * training
     )
     torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("input_feed", [False, True])
+@pytest.mark.parametrize(
+    ("attention", "copy"),
+    [("none", False), ("general", False), ("general", True), ("additive", True)],
+)
+def test_logits_at_chosen_positions_equal_those_of_every_position(attention, copy, input_feed):
+    # the loss asks for its real target positions only (the output layer skips the padding):
+    # the same rows as the full (B, T, V) logits, row-major, with the same gradients
+    d = decoder(attention=attention, input_feed=input_feed, copy=copy).train()
+    summary, keys, mask, copy_ids, tgt_in = inputs()
+    positions = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0]], dtype=torch.bool)
+    gold = torch.randint(0, V, (B, 4), generator=torch.Generator().manual_seed(2))
+
+    def loss_and_grads(chosen: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        d.zero_grad()
+        st = d.begin(summary, keys, mask, copy_ids if copy else None)
+        if chosen:
+            logits = d(st, tgt_in, positions)  # (N, V)
+            loss = torch.nn.functional.cross_entropy(logits, gold[positions])
+        else:
+            logits = d(st, tgt_in)  # (B, T, V)
+            loss = torch.nn.functional.cross_entropy(
+                logits.flatten(0, 1), gold.masked_fill(~positions, -100).flatten()
+            )
+        loss.backward()
+        return logits, [p.grad.clone() for p in d.parameters() if p.grad is not None]
+
+    full, full_grads = loss_and_grads(False)
+    some, some_grads = loss_and_grads(True)
+    assert some.shape == (int(positions.sum()), V)
+    torch.testing.assert_close(some, full[positions], rtol=0, atol=1e-12)
+    assert len(some_grads) == len(full_grads)
+    for got, want in zip(some_grads, full_grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)

@@ -154,6 +154,10 @@ class Captioner(TaskModel):
         attention weights over the grid (B, G) (None without attention)."""
         return self.decoder.step(tokens, st)
 
-    def forward(self, images: Tensor, lengths: Tensor | None, tgt_in: Tensor) -> Tensor:
-        """Teacher forcing: logits (B, T, V) for target inputs tgt_in (B, T) (BOS, y_1, ...)."""
-        return self.decoder(self.start(images), tgt_in)
+    def forward(
+        self, images: Tensor, lengths: Tensor | None, tgt_in: Tensor,
+        positions: Tensor | None = None,
+    ) -> Tensor:  # fmt: skip
+        """Teacher forcing: logits (B, T, V) for target inputs tgt_in (B, T) (BOS, y_1, ...),
+        or (N, V) at the N true ``positions`` (B, T) only (``AttentionDecoder.forward``)."""
+        return self.decoder(self.start(images), tgt_in, positions)

@@ -217,31 +217,36 @@ class AttentionDecoder(nn.Module):
 
     def output(
         self, feed: Tensor, weights: Tensor | None, gate_input: Tensor | None,
-        copy_ids: Tensor | None,
+        copy_ids: Tensor | None, positions: Tensor | None = None,
     ) -> Tensor:  # fmt: skip
         """Logits (..., V) from attentional vectors feed (..., A); with copy attention the
         log-probabilities of the gated mixture, from weights (..., S), the gate's input and
-        copy_ids (B, S) (the leading dimensions are (B,) or (B, T))."""
-        logits = self.out(self.drop(feed))  # (..., V)
+        copy_ids (B, S). The leading dimensions ... are (B,) or (B, T); with ``positions``
+        (B, T) bool, only its N true positions are computed and ... is (N,)."""
+        chosen = feed if positions is None else feed[positions]  # (..., A)
+        logits = self.out(self.drop(chosen))  # (..., V)
         if self.gate is None:
             return logits
         one = weights.dim() == 2
         w = weights[:, None, :] if one else weights  # (B, T, S)
         gate = self.gate(gate_input[:, None, :] if one else gate_input)  # (B, T, 1)
-        ids = copy_ids[:, None, :].expand_as(w)  # (B, T, S)
-        generated = (logits[:, None, :] if one else logits).log_softmax(-1)
-        generated = generated + F.logsigmoid(gate)  # (B, T, V): log g p_vocab
         same = (copy_ids[:, :, None] == copy_ids[:, None, :]).to(w.dtype)  # (B, S, S)
         copied = torch.bmm(w, same)  # (B, T, S): attention on every position with x_j's id
-        before = generated.gather(-1, ids)  # (B, T, S)
-        at_ids = torch.logaddexp(before, F.logsigmoid(-gate) + copied.clamp_min(TINY).log())
         # a repeated id's gradient flows through its first position only (not once per position)
         S = copy_ids.shape[1]
         earlier = torch.ones(S, S, dtype=torch.bool, device=w.device).tril(-1)  # j' < j
         first = ~((same > 0) & earlier).any(-1)  # (B, S)
-        at_ids = torch.where(first[:, None, :], at_ids, at_ids.detach())
-        mixed = generated.scatter(-1, ids, at_ids)  # (B, T, V); a repeated id: equal values
-        return mixed[:, 0] if one else mixed  # (B, [T,] V)
+        ids, first = copy_ids[:, None, :].expand_as(w), first[:, None, :].expand_as(w)
+        parts = (gate, copied, ids, first)  # each (B, T, ...)
+        if positions is not None:
+            gate, copied, ids, first = (x[positions] for x in parts)  # each (N, ...)
+        elif one:
+            gate, copied, ids, first = (x[:, 0] for x in parts)  # each (B, ...)
+        generated = logits.log_softmax(-1) + F.logsigmoid(gate)  # (..., V): log g p_vocab
+        before = generated.gather(-1, ids)  # (..., S)
+        at_ids = torch.logaddexp(before, F.logsigmoid(-gate) + copied.clamp_min(TINY).log())
+        at_ids = torch.where(first, at_ids, at_ids.detach())
+        return generated.scatter(-1, ids, at_ids)  # (..., V); a repeated id: equal values
 
     def step(self, tokens: Tensor, st: DecodeState) -> tuple[Tensor, DecodeState, Tensor | None]:
         """One step for previous tokens (B,): logits (B, V) (log-probabilities with copy), the
@@ -249,25 +254,29 @@ class AttentionDecoder(nn.Module):
         o = self.advance(self.drop(self.embed(tokens)), st)
         return self.output(o.state.feed, o.weights, o.gate_input, st.copy_ids), o.state, o.weights
 
-    def forward(self, st: DecodeState, tgt_in: Tensor) -> Tensor:
+    def forward(self, st: DecodeState, tgt_in: Tensor, positions: Tensor | None = None) -> Tensor:
         """Teacher forcing: logits (B, T, V) for target inputs tgt_in (B, T) (BOS, y_1, ...)
-        from the first state. The embedding and the output layer run once over all steps (one
-        large product each, not T small ones). Without input feeding the recurrence and the
-        attention do too; with it they go step by step."""
+        from the first state; with ``positions`` (B, T) bool, the logits (N, V) of its N true
+        positions only, in row-major order. The loss passes its real (non-padding) targets
+        there: the output layer and its softmax over V are the largest cost of a step, and
+        padding is often a third or more of a batch's target positions.
+
+        The embedding and the output layer run once over all steps (one large product each, not
+        T small ones). Without input feeding the recurrence and the attention do too; with it
+        they go step by step."""
         embedded = self.drop(self.embed(tgt_in))  # (B, T, E)
-        copy_ids = st.copy_ids
         if not self.input_feed:
             y, _ = self.rnn(embedded, st.state)  # (B, T, H): one layer call for every step
             feeds, weights, gate_input = self.attend(y, embedded, st)  # (B, T, A)
-            return self.output(feeds, weights, gate_input, copy_ids)
-        outs = []
-        for t in range(tgt_in.shape[1]):
-            o = self.advance(embedded[:, t], st)
-            st = o.state
-            outs.append(o)
-        feeds = torch.stack([o.state.feed for o in outs], dim=1)  # (B, T, A)
-        if self.gate is None:
-            return self.output(feeds, None, None, None)
-        weights = torch.stack([o.weights for o in outs], dim=1)  # (B, T, S)
-        gate_input = torch.stack([o.gate_input for o in outs], dim=1)  # (B, T, A+K+E)
-        return self.output(feeds, weights, gate_input, copy_ids)
+        else:
+            outs = []
+            for t in range(tgt_in.shape[1]):
+                o = self.advance(embedded[:, t], st)
+                st = o.state
+                outs.append(o)
+            feeds = torch.stack([o.state.feed for o in outs], dim=1)  # (B, T, A)
+            weights = gate_input = None
+            if self.gate is not None:
+                weights = torch.stack([o.weights for o in outs], dim=1)  # (B, T, S)
+                gate_input = torch.stack([o.gate_input for o in outs], dim=1)  # (B, T, A+K+E)
+        return self.output(feeds, weights, gate_input, st.copy_ids, positions)

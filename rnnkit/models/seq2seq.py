@@ -105,9 +105,12 @@ class Seq2Seq(TaskModel):
         attention weights (B, S) (None without attention)."""
         return self.decoder.step(tokens, st)
 
-    def forward(self, src: Tensor, lengths: Tensor, tgt_in: Tensor) -> Tensor:
-        """Teacher forcing: logits (B, T, V) for target inputs tgt_in (B, T) (BOS, y_1, ...)."""
-        return self.decoder(self.start(src, lengths), tgt_in)
+    def forward(
+        self, src: Tensor, lengths: Tensor, tgt_in: Tensor, positions: Tensor | None = None
+    ) -> Tensor:
+        """Teacher forcing: logits (B, T, V) for target inputs tgt_in (B, T) (BOS, y_1, ...),
+        or (N, V) at the N true ``positions`` (B, T) only (``AttentionDecoder.forward``)."""
+        return self.decoder(self.start(src, lengths), tgt_in, positions)
 
 
 def teacher_forced_loss(
@@ -120,17 +123,15 @@ def teacher_forced_loss(
     tgt_in = torch.cat([bos, tgt], 1)  # (B, T+1): BOS y_1 ... y_T
     tgt_out = torch.cat([tgt, torch.full_like(bos, PAD)], 1)  # (B, T+1): y_1 ... y_T EOS
     tgt_out[torch.arange(B, device=tgt.device), tgt_lengths.to(tgt.device)] = EOS
-    logits = model(src, src_lengths, tgt_in)  # (B, T+1, V)
+    real = tgt_out != PAD  # (B, T+1): the output layer runs on these positions only
+    logits = model(src, src_lengths, tgt_in, real)  # (N, V), N real target positions
+    gold = tgt_out[real]  # (N,)
     config = getattr(model, "module", model).config  # under DDP the model is wrapped
     eps = config.label_smoothing if model.training else 0.0
     if not getattr(config, "copy", False):
-        return F.cross_entropy(
-            logits.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD, label_smoothing=eps
-        )
+        return F.cross_entropy(logits, gold, label_smoothing=eps)
     # copy attention gives log-probabilities already: cross_entropy's log_softmax would be
-    # an identity costing two passes over (B, T+1, V); this is the same smoothed loss
-    logp, gold = logits.flatten(0, 1), tgt_out.flatten()  # (N, V), (N,)
-    real = gold != PAD  # (N,)
-    nll = -logp.gather(1, gold[:, None])[:, 0]  # (N,)
-    uniform = -logp.mean(-1)  # (N,): cross-entropy against the uniform distribution
-    return ((1 - eps) * nll + eps * uniform)[real].mean()
+    # an identity costing two passes over (N, V); this is the same smoothed loss
+    nll = -logits.gather(1, gold[:, None])[:, 0]  # (N,)
+    uniform = -logits.mean(-1)  # (N,): cross-entropy against the uniform distribution
+    return ((1 - eps) * nll + eps * uniform).mean()
