@@ -153,7 +153,9 @@ def markdown(groups: list[dict], s: dict) -> str:
         took = g["seconds"].get("all", g["seconds"].get("baselines", 0.0))
         cov = ""
         if trained:
-            choice = LABELS.get(g["table"]["combination"]["rule"], "median of 4")
+            fitted = g["table"]["combination"]
+            choice = LABELS.get(fitted["rule"], "median of 4")
+            choice += f"; {fitted.get('interval', 'quantiles')} interval"
             cov = f" {choice} | {o['rnnkit']['coverage']:.1%} |"
         lines.append(f"| {g['frequency']} | {len(g['names'])} | {g['horizon']} | {cells} |"
                      f"{cov} {took:.0f} s |")  # fmt: skip
@@ -173,7 +175,25 @@ def markdown(groups: list[dict], s: dict) -> str:
                   f"{s['arima']['mean_owa']:.3f}; rnnkit's 95% interval covered "
                   f"{mean['coverage_95']:.1%} of the test values (ES-RNN's own, uncalibrated: "
                   f"{s['esrnn']['coverage_95']:.1%}), mean MSIS {mean['msis']:.2f}."]  # fmt: skip
+        kinds = interval_kinds(groups)
+        if kinds:
+            lines += ["", "Each calibrated interval on the test, whichever validation kept "
+                      "(coverage, mean MSIS over the series): " + "; ".join(
+                          f"{k} {v['coverage']:.1%}, {v['msis']:.2f}" for k, v in kinds.items())
+                      + "."]  # fmt: skip
     return "\n".join(lines)
+
+
+def interval_kinds(groups: list[dict]) -> dict[str, dict[str, float]]:
+    """The panel's coverage and MSIS (means over its series) of each calibrated interval kind,
+    from the frequencies that report both."""
+    have = [g for g in groups if "intervals" in g["table"]]
+    if not have:
+        return {}
+    n = sum(len(g["names"]) for g in have)
+    return {kind: {key: sum(g["table"]["intervals"][kind][key] * len(g["names"]) for g in have) / n
+                   for key in ("coverage", "msis")}
+            for kind in have[0]["table"]["intervals"]}  # fmt: skip
 
 
 def write_doc(doc: Path, text: str, command: str) -> None:

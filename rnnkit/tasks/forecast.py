@@ -34,6 +34,7 @@ from rnnkit.models.forecaster import BASES, Forecaster, ForecasterConfig, pinbal
 from rnnkit.scoring.forecast import errors, mase_scale, seasonal_mase_scale
 from rnnkit.scoring.m4 import smape as scoring_smape
 from rnnkit.tasks import forecast_panel as panel
+from rnnkit.tasks import panel_combine as combination
 from rnnkit.tasks.base import Splits, Task, exactly_one_source, register_task
 from rnnkit.train.steps import ListBatches, StepOutput
 
@@ -457,7 +458,8 @@ class ForecastTask(Task):
                               f"{', '.join(short[:5])}")  # fmt: skip
         values = [s.values for s in inputs]  # each from its first value, as in training
         members, q = panel.member_forecasts(model, values, index, 0, c.period)
-        center, lower, upper = panel.combined(members, q, fitted)
+        naive = combination.naive_scale(values, c.horizon, c.history)  # (N, H)
+        center, lower, upper = panel.combined(members, q, fitted, naive)
         return [{"series": s.name, "steps": future_labels(s.dates, c.horizon, len(s.values)),
                  "forecast": center[i].tolist(), "lower": lower[i].tolist(),
                  "upper": upper[i].tolist(), "interval": [c.quantiles[0], c.quantiles[-1]],

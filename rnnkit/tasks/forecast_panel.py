@@ -303,7 +303,8 @@ def fit_combination(
     orders its search found at the earliest)."""
     c = model.config
     h = c.horizon
-    rows: dict[str, list] = {"members": [], "q": [], "naive2": [], "insample": [], "truth": []}
+    rows: dict[str, list] = {"members": [], "q": [], "naive2": [], "naive": [], "insample": [],
+                             "truth": []}  # fmt: skip
     # ARIMA's orders searched at the earliest origin and refitted at the later ones: the search
     # K times would add minutes per frequency (seasonal, monthly and hourly), and orders from
     # the earliest origin never saw a validation value
@@ -318,22 +319,28 @@ def fit_combination(
         rows["naive2"].append(
             np.stack([benchmarks.naive2(x[-c.history :], h, m) for x in insample])
         )
+        rows["naive"].append(combination.naive_scale(insample, h, c.history))
         rows["insample"] += insample
         rows["truth"] += truth
     members = {
         name: np.concatenate([r[name] for r in rows["members"]]) for name in rows["members"][0]
     }
     fitted = combination.fit(members, np.concatenate(rows["naive2"]), np.concatenate(rows["q"]),
-                             rows["insample"], rows["truth"], m)  # fmt: skip
+                             rows["insample"], rows["truth"], m,
+                             naive=np.concatenate(rows["naive"]))  # fmt: skip
     return {**fitted, "origins": c.origins}
 
 
 def combined(
-    members: dict[str, np.ndarray], q: np.ndarray, fitted: dict[str, Any]
+    members: dict[str, np.ndarray], q: np.ndarray, fitted: dict[str, Any], naive: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """rnnkit's (N, H) forecast and its interval (lower, upper): the fitted rule's forecast and
-    the ES-RNN's (N, H, Q) quantiles' half-widths times the fitted factor around it."""
+    """rnnkit's (N, H) forecast and its interval (lower, upper): the fitted rule's forecast and,
+    around it, the fitted interval: the ES-RNN's (N, H, Q) quantiles' half-widths or the
+    series' k-step moves ``naive`` (N, H) (``panel_combine.naive_scale``), times its factor
+    (runs fitted before the naive interval existed have the quantile one)."""
     center = combination.combine(members, fitted.get("rule", "median"))
+    if fitted.get("interval", "quantiles") == "naive":
+        return (center, *combination.naive_interval(center, naive, fitted["naive_scale"]))
     return (center, *combination.interval(center, q, fitted["interval_scale"]))
 
 
@@ -357,7 +364,8 @@ def test_panel(
     q = forecast(model, pad_panel(parts, [c.offsets[i] for i in index], index, first))
     forecasts = baseline_forecasts(values, h, m, c.history)
     members = {"esrnn": q[..., 1], **{k: forecasts[k] for k in STATISTICAL}}
-    center, lower, upper = combined(members, q, fitted)
+    naive = combination.naive_scale([v[:-h] for v in values], h, c.history)  # (N, H)
+    center, lower, upper = combined(members, q, fitted, naive)
     # the median of the four beside the chosen one: what the choice gained or lost
     median = combination.combine(members, "median")
     ours = {"rnnkit": center, "esrnn": q[..., 1], "median": median}
@@ -372,6 +380,18 @@ def test_panel(
         table["overall"][method]["msis"] = float(np.mean([r["msis"] for r in rows]))
         table["overall"][method]["coverage"] = float(np.mean([r["coverage"] for r in rows]))
     table["combination"] = fitted
+    if "naive_scale" in fitted:  # both calibrated intervals on the test, the kept one and not
+        kinds = {
+            "quantiles": combination.interval(center, q, fitted["interval_scale"]),
+            "naive": combination.naive_interval(center, naive, fitted["naive_scale"]),
+        }
+        table["intervals"] = {
+            kind: {"coverage": float(np.mean([scoring.coverage(v[-h:], lo[i], hi[i])
+                                              for i, v in enumerate(values)])),
+                   "msis": float(np.mean([scoring.msis(v[:-h], v[-h:], lo[i], hi[i], m, 0.05)
+                                          for i, v in enumerate(values)]))}
+            for kind, (lo, hi) in kinds.items()
+        }  # fmt: skip
     return table
 
 

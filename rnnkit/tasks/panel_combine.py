@@ -31,6 +31,17 @@ what makes the series' scores comparable, and a series alone has K H scores (18 
 one), too few for a 95% quantile, with each window's H scores moving together (one regime).
 The ES-RNN's early stopping watched the same windows, so its intervals there are, if
 anything, a little narrow and c a little wide.
+
+A second interval competes with it (``INTERVALS``): f -/+ c' d_k, where d_k is how far the
+series itself moves in k steps, the mean absolute k-step naive error |x_{t+k} - x_t| over the
+last ``history`` values before the origin (k = 1..H), and c' the same split-conformal quantile
+of |y - f| / d_k. The ES-RNN learns its quantiles on the training windows, and where the
+validation and test windows move more than those (a share price, a load curve in a new
+season) they are narrow by a factor that differs per series and per step, which one factor
+per panel cannot undo; d_k is each series' own volatility at each horizon and grows with k as
+a random walk's spread does. Both are calibrated on the same validation values, so both cover
+about 95% there; the one with the lower mean MSIS there (the narrower at equal coverage) is
+kept, per panel, as the rule is.
 """
 
 from __future__ import annotations
@@ -44,6 +55,7 @@ from rnnkit.scoring import m4 as scoring
 
 MEMBERS = ("esrnn", "ets", "theta", "arima")
 RULES = ("median", *MEMBERS)
+INTERVALS = ("quantiles", "naive")
 LEVEL = 0.95
 
 
@@ -64,13 +76,42 @@ def scores(center: np.ndarray, quantiles: np.ndarray, truth: np.ndarray) -> np.n
     return np.maximum((center - truth) / below, (truth - center) / above)
 
 
-def interval_scale(center: np.ndarray, quantiles: np.ndarray, truth: np.ndarray) -> float:
-    """The split-conformal factor c: the ceil((n + 1) LEVEL)-th smallest of the n calibration
-    scores, so that center -/+ c half-widths covers a new exchangeable value with probability
-    at least LEVEL; the largest score when n is too small for that rank (n < 19 at 95%)."""
-    s = np.sort(scores(center, quantiles, truth).reshape(-1))
+def conformal_quantile(scores: np.ndarray) -> float:
+    """The ceil((n + 1) LEVEL)-th smallest of the n calibration scores: a factor that covers a
+    new exchangeable score with probability at least LEVEL; the largest score when n is too
+    small for that rank (n < 19 at 95%)."""
+    s = np.sort(scores.reshape(-1))
     k = min(math.ceil((len(s) + 1) * LEVEL), len(s))
     return float(max(s[k - 1], 0.0))
+
+
+def interval_scale(center: np.ndarray, quantiles: np.ndarray, truth: np.ndarray) -> float:
+    """The split-conformal factor c of the quantile interval: center -/+ c half-widths."""
+    return conformal_quantile(scores(center, quantiles, truth))
+
+
+def naive_scale(insample: list[np.ndarray], horizon: int, history: int) -> np.ndarray:
+    """d (N, H): each series' mean absolute k-step naive error |x_{t+k} - x_t| over its last
+    ``history`` values, k = 1..H (a k longer than that history takes the longest there is),
+    floored a hair above zero (a constant stretch)."""
+    rows = []
+    for x in insample:
+        x = np.asarray(x, np.float64)[-history:]
+        x = x[np.isfinite(x)]
+        moves = [np.abs(x[k:] - x[:-k]).mean() if k < len(x) else np.nan
+                 for k in range(1, horizon + 1)]  # fmt: skip
+        d = np.array(moves)
+        known = np.flatnonzero(np.isfinite(d))
+        d[known[-1] + 1 :] = d[known[-1]] if len(known) else 1.0
+        rows.append(np.maximum(d, 1e-9 * np.abs(x).mean() + 1e-12 if len(x) else 1e-12))
+    return np.stack(rows)
+
+
+def naive_interval(
+    center: np.ndarray, naive: np.ndarray, scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) (N, H): ``scale`` times the series' k-step moves d around ``center``."""
+    return center - scale * naive, center + scale * naive
 
 
 def interval(
@@ -93,6 +134,15 @@ def validation_owa(
                               [r["smape"] for r in base], [r["mase"] for r in base])  # fmt: skip
 
 
+def validation_msis(
+    lower: np.ndarray, upper: np.ndarray, insample: list[np.ndarray], truth: list[np.ndarray],
+    m: int,
+) -> float:  # fmt: skip
+    """M4's MSIS of the (N, H) interval over the series, their mean."""
+    return float(np.mean([scoring.msis(x, y, lo, hi, m, alpha=1 - LEVEL) for x, y, lo, hi
+                          in zip(insample, truth, lower, upper, strict=True)]))  # fmt: skip
+
+
 def fit(
     members: dict[str, np.ndarray],
     naive2: np.ndarray,
@@ -100,13 +150,25 @@ def fit(
     insample: list[np.ndarray],
     truth: list[np.ndarray],
     m: int,
+    naive: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """The rule and the interval factor from the validation windows: ``members`` (R, H) and
+    """The rule and the interval from the validation windows: ``members`` (R, H) and
     Naive2's forecasts of ``truth`` made from ``insample``, ``quantiles`` the ES-RNN's
-    (R, H, Q) there, one row per (origin, series) pair, all pooled."""
+    (R, H, Q) there, one row per (origin, series) pair, all pooled; with ``naive`` (R, H)
+    (``naive_scale`` at each origin), the naive interval competes with the quantile one."""
     owas = {r: validation_owa(combine(members, r), naive2, insample, truth, m) for r in RULES}
     finite = {r: v for r, v in owas.items() if np.isfinite(v)}
     rule = min(finite, key=finite.get) if finite else "median"
-    scale = interval_scale(combine(members, rule), quantiles, np.stack(truth))
-    return {"rule": rule, "validation_owa": owas, "interval_scale": scale,
-            "calibration_values": int(np.stack(truth).size)}  # fmt: skip
+    center, y = combine(members, rule), np.stack(truth)
+    scale = interval_scale(center, quantiles, y)
+    fitted = {"rule": rule, "validation_owa": owas, "interval": "quantiles",
+              "interval_scale": scale, "calibration_values": int(y.size)}  # fmt: skip
+    if naive is None:
+        return fitted
+    naive_c = conformal_quantile(np.abs(y - center) / naive)
+    msis = {
+        "quantiles": validation_msis(*interval(center, quantiles, scale), insample, truth, m),
+        "naive": validation_msis(*naive_interval(center, naive, naive_c), insample, truth, m),
+    }
+    kept = "naive" if msis["naive"] < msis["quantiles"] else "quantiles"
+    return {**fitted, "interval": kept, "naive_scale": naive_c, "validation_msis": msis}
