@@ -79,13 +79,18 @@ def dense_copy_output(self, feed, weights, gate_input, copy_ids, positions=None)
     return (g * logits.softmax(-1) + (1 - g) * copied).clamp_min(1e-12).log()
 
 
-def cross_entropy_loss(model, src, src_len, tgt, tgt_len):  # noqa: ANN001, ANN201
-    """The teacher-forced loss before 2026-12: cross_entropy even over log-probabilities."""
+def every_position(model, src, src_len, tgt, tgt_len):  # noqa: ANN001, ANN201
+    """Logits (B, T+1, V) at every target position, padding included, and the gold (B, T+1)."""
     B = tgt.shape[0]
     bos = torch.full((B, 1), BOS)
     tgt_out = torch.cat([tgt, torch.full_like(bos, PAD)], 1)  # (B, T+1)
     tgt_out[torch.arange(B), tgt_len] = EOS
-    logits = model(src, src_len, torch.cat([bos, tgt], 1))  # (B, T+1, V)
+    return model(src, src_len, torch.cat([bos, tgt], 1)), tgt_out
+
+
+def cross_entropy_loss(model, src, src_len, tgt, tgt_len):  # noqa: ANN001, ANN201
+    """The teacher-forced loss before 2026-12: cross_entropy even over log-probabilities."""
+    logits, tgt_out = every_position(model, src, src_len, tgt, tgt_len)
     eps = model.config.label_smoothing
     return F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD,
                            label_smoothing=eps)  # fmt: skip
@@ -118,11 +123,7 @@ def batch(task: str, shape: Shape, model: torch.nn.Module) -> tuple:
 def every_position_loss(model, src, src_len, tgt, tgt_len):  # noqa: ANN001, ANN201
     """The teacher-forced loss before 2026-12-07: logits at every target position, padding
     included, the padding then ignored by the loss (copy: no second log_softmax)."""
-    B = tgt.shape[0]
-    bos = torch.full((B, 1), BOS)
-    tgt_out = torch.cat([tgt, torch.full_like(bos, PAD)], 1)  # (B, T+1)
-    tgt_out[torch.arange(B), tgt_len] = EOS
-    logits = model(src, src_len, torch.cat([bos, tgt], 1))  # (B, T+1, V)
+    logits, tgt_out = every_position(model, src, src_len, tgt, tgt_len)
     eps = model.config.label_smoothing
     if not model.config.copy:
         return F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD,
