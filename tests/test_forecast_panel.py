@@ -189,6 +189,9 @@ def test_fit_combination_pools_every_origin_and_never_reads_the_test(monkeypatch
     assert fitted["calibration_values"] == 3 * len(vals) * h
     assert np.isfinite(fitted["interval_scale"]) and fitted["interval_scale"] > 0
     assert all(np.isfinite(v) for v in fitted["validation_owa"].values())
+    per_series = fitted["validation_owa_series"]  # the same ranking within each series
+    assert set(per_series) == set(combination.RULES) and len(per_series["theta"]) == len(vals)
+    assert all(t < e for t, e in zip(per_series["theta"], per_series["ets"], strict=True))
 
 
 def test_conformal_factor_covers_nominal_on_series_with_known_noise():

@@ -327,7 +327,8 @@ def fit_combination(
     }
     fitted = combination.fit(members, np.concatenate(rows["naive2"]), np.concatenate(rows["q"]),
                              rows["insample"], rows["truth"], m,
-                             naive=np.concatenate(rows["naive"]))  # fmt: skip
+                             naive=np.concatenate(rows["naive"]),
+                             series=list(range(len(values))) * len(rows["naive"]))  # fmt: skip
     return {**fitted, "origins": c.origins}
 
 

@@ -134,6 +134,18 @@ def validation_owa(
                               [r["smape"] for r in base], [r["mase"] for r in base])  # fmt: skip
 
 
+def per_series_owa(
+    forecast: np.ndarray, naive2: np.ndarray, insample: list[np.ndarray],
+    truth: list[np.ndarray], m: int, rows: np.ndarray,
+) -> float:  # fmt: skip
+    """``validation_owa`` over the rows of one series (``rows`` (R,) bool), NaN-free: a series
+    Naive2 forecasts exactly gets NaN's stand-in, infinity."""
+    picked = np.flatnonzero(rows)
+    owa = validation_owa(forecast[picked], naive2[picked], [insample[i] for i in picked],
+                         [truth[i] for i in picked], m)  # fmt: skip
+    return float(owa) if np.isfinite(owa) else float("inf")
+
+
 def validation_msis(
     lower: np.ndarray, upper: np.ndarray, insample: list[np.ndarray], truth: list[np.ndarray],
     m: int,
@@ -151,11 +163,14 @@ def fit(
     truth: list[np.ndarray],
     m: int,
     naive: np.ndarray | None = None,
+    series: list[int] | None = None,
 ) -> dict[str, Any]:
     """The rule and the interval from the validation windows: ``members`` (R, H) and
     Naive2's forecasts of ``truth`` made from ``insample``, ``quantiles`` the ES-RNN's
     (R, H, Q) there, one row per (origin, series) pair, all pooled; with ``naive`` (R, H)
-    (``naive_scale`` at each origin), the naive interval competes with the quantile one."""
+    (``naive_scale`` at each origin), the naive interval competes with the quantile one; with
+    ``series`` (R,) (the series of each row), each candidate's validation OWA per series is
+    reported too (``validation_owa_series``: a diagnostic, the choice stays one per panel)."""
     owas = {r: validation_owa(combine(members, r), naive2, insample, truth, m) for r in RULES}
     finite = {r: v for r, v in owas.items() if np.isfinite(v)}
     rule = min(finite, key=finite.get) if finite else "median"
@@ -163,6 +178,13 @@ def fit(
     scale = interval_scale(center, quantiles, y)
     fitted = {"rule": rule, "validation_owa": owas, "interval": "quantiles",
               "interval_scale": scale, "calibration_values": int(y.size)}  # fmt: skip
+    if series is not None:
+        ids = np.asarray(series)
+        fitted["validation_owa_series"] = {
+            r: [per_series_owa(combine(members, r), naive2, insample, truth, m, ids == i)
+                for i in range(int(ids.max()) + 1)]
+            for r in RULES
+        }  # fmt: skip
     if naive is None:
         return fitted
     naive_c = conformal_quantile(np.abs(y - center) / naive)
