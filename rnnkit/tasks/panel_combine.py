@@ -32,7 +32,7 @@ one), too few for a 95% quantile, with each window's H scores moving together (o
 The ES-RNN's early stopping watched the same windows, so its intervals there are, if
 anything, a little narrow and c a little wide.
 
-A second interval competes with it (``INTERVALS``): f -/+ c' d_k, where d_k is how far the
+A second interval competes with it, the *naive* one: f -/+ c' d_k, where d_k is how far the
 series itself moves in k steps, the mean absolute k-step naive error |x_{t+k} - x_t| over the
 last ``history`` values before the origin (k = 1..H), and c' the same split-conformal quantile
 of |y - f| / d_k. The ES-RNN learns its quantiles on the training windows, and where the
@@ -55,7 +55,6 @@ from rnnkit.scoring import m4 as scoring
 
 MEMBERS = ("esrnn", "ets", "theta", "arima")
 RULES = ("median", *MEMBERS)
-INTERVALS = ("quantiles", "naive")
 LEVEL = 0.95
 
 
@@ -103,7 +102,8 @@ def naive_scale(insample: list[np.ndarray], horizon: int, history: int) -> np.nd
         d = np.array(moves)
         known = np.flatnonzero(np.isfinite(d))
         d[known[-1] + 1 :] = d[known[-1]] if len(known) else 1.0
-        rows.append(np.maximum(d, 1e-9 * np.abs(x).mean() + 1e-12 if len(x) else 1e-12))
+        floor = 1e-9 * np.abs(x).mean() + 1e-12 if len(x) else 1e-12
+        rows.append(np.maximum(d, floor))
     return np.stack(rows)
 
 
@@ -171,17 +171,18 @@ def fit(
     (``naive_scale`` at each origin), the naive interval competes with the quantile one; with
     ``series`` (R,) (the series of each row), each candidate's validation OWA per series is
     reported too (``validation_owa_series``: a diagnostic, the choice stays one per panel)."""
-    owas = {r: validation_owa(combine(members, r), naive2, insample, truth, m) for r in RULES}
+    forecasts = {r: combine(members, r) for r in RULES}  # each (R, H)
+    owas = {r: validation_owa(forecasts[r], naive2, insample, truth, m) for r in RULES}
     finite = {r: v for r, v in owas.items() if np.isfinite(v)}
     rule = min(finite, key=finite.get) if finite else "median"
-    center, y = combine(members, rule), np.stack(truth)
+    center, y = forecasts[rule], np.stack(truth)
     scale = interval_scale(center, quantiles, y)
     fitted = {"rule": rule, "validation_owa": owas, "interval": "quantiles",
               "interval_scale": scale, "calibration_values": int(y.size)}  # fmt: skip
     if series is not None:
         ids = np.asarray(series)
         fitted["validation_owa_series"] = {
-            r: [per_series_owa(combine(members, r), naive2, insample, truth, m, ids == i)
+            r: [per_series_owa(forecasts[r], naive2, insample, truth, m, ids == i)
                 for i in range(int(ids.max()) + 1)]
             for r in RULES
         }  # fmt: skip
