@@ -226,8 +226,7 @@ class ForecastTask(Task):
                       for i in range(0, n, bs)]  # fmt: skip
             # a panel is a batch or a few: an epoch goes over it several times, so that the
             # task's default epochs make enough steps (each step sees every window anyway)
-            steps = panel.steps_per_epoch(splits.train, m.history, end)
-            chunks *= -(-steps // len(chunks))
+            chunks *= -(-panel.STEPS_PER_EPOCH // len(chunks))
             return (ListBatches(chunks, seed=seed, rank=rank, world=world),
                     ListBatches([panel.cut(m, splits.val, m.horizon)], shuffle=False))  # fmt: skip
         (y_tr, start, _), (y_va, t_val, _) = splits.train, splits.val
