@@ -62,7 +62,8 @@ def run_group(frequency: str, args: argparse.Namespace) -> dict:
         model = {k: v for k, v in (("members", args.members), ("hidden_size", args.hidden),
                                    ("history", args.history)) if v}  # fmt: skip
         train = {k: v for k, v in (("epochs", args.epochs), ("max_time", args.max_time),
-                                   ("seed", args.seed)) if v is not None}  # fmt: skip
+                                   ("seed", args.seed), ("patience", args.patience))
+                 if v is not None}  # fmt: skip
         t0 = time.perf_counter()
         r = rnnkit.fit("forecast", data={"dataset": f"panel-{frequency}", "horizon": h},
                        model=model, train=train, out=Path(args.out) / frequency)  # fmt: skip
@@ -212,6 +213,11 @@ def main() -> None:
     p.add_argument("--epochs", type=int, help="rnnkit's training epochs (default: the task's)")
     p.add_argument("--max-time", type=float, help="rnnkit's time budget per frequency (s)")
     p.add_argument("--seed", type=int, help="rnnkit's training seed (default: the task's)")
+    p.add_argument(
+        "--patience",
+        type=int,
+        help="rnnkit's early-stopping patience in validations (default: the task's)",
+    )
     p.add_argument("--members", type=int, help="ES-RNN ensemble members (default: the task's)")
     p.add_argument("--hidden", type=int, help="hidden units (default: the task's)")
     p.add_argument("--history", type=int, help="values each method sees (default: the task's)")
