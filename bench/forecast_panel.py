@@ -69,6 +69,8 @@ def run_group(frequency: str, args: argparse.Namespace) -> dict:
                        model=model, train=train, out=Path(args.out) / frequency)  # fmt: skip
         seconds["all"] = time.perf_counter() - t0
         seconds["training"] = r["training"]["elapsed_s"]
+        if "refit" in r["test"]:  # the network trained again to the test origin
+            seconds["refit"] = r["test"]["refit"]["train_s"]
         table = r["test"]
     return {"frequency": frequency, "horizon": h, "period": m, "names": names,
             "sources": [s.source for s in series], "table": table, "seconds": seconds}  # fmt: skip

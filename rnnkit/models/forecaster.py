@@ -69,6 +69,11 @@ class ForecasterConfig(RecurrentSettings):
         0, "ES-RNN (several series): latest values of each series used; 0: 20 horizons, at "
         "least 200", lo=0, hi=10_000_000,
     )  # fmt: skip
+    refit: bool = setting(
+        True, "ES-RNN (several series): after early stopping, train the network again from the "
+        "start to the best step on the windows up to the test origin; the test and forecasts use "
+        "it, the combination's choice and interval keep the validated one's",
+    )  # fmt: skip
     # runs saved before several validation origins had one: training stopped 2 H before the end
     origins: int = setting(
         1, "ES-RNN (several series): validation origins before the test (from the data)",

@@ -26,7 +26,8 @@ def plot_losses(records: list[dict], path: Path, title: str = "loss") -> None:
     ax.set_ylabel("loss (nats per item)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    if train or val:  # a short run may have logged neither yet
+        ax.legend()
     fig.tight_layout()
     save_figure(fig, path)
 

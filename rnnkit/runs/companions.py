@@ -1,7 +1,9 @@
 """Training a task's ``TrainedCompanion`` (``rnnkit.tasks.base``): a second model trained exactly
 like the run's own (its training settings, the task's loss, batches, metrics and monitor) for a
-given number of steps into ``run_dir/<name>``, e.g. speech's per-frame baseline. The driver
-(``rnnkit.runs.driver``) calls it before the test and also loads the ``LoadedCompanion`` runs."""
+given number of steps into ``run_dir/<name>``, e.g. speech's per-frame baseline; and its
+``Refit``: the run's model trained again on the task's larger training source to the run's best
+step, kept in ``run_dir/<name>`` and loaded from there with the run. The driver
+(``rnnkit.runs.driver``) calls them before the test and also loads the ``LoadedCompanion`` runs."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from typing import Any
 
 import torch
 
-from rnnkit.tasks.base import Splits, Task, TrainedCompanion, TrainedModel
+from rnnkit.errors import RnnkitError
+from rnnkit.tasks.base import Refit, Splits, Task, TrainedCompanion, TrainedModel
 from rnnkit.train import checkpoint as ckpt
 from rnnkit.train.trainer import TrainConfig, Trainer
 
@@ -64,3 +67,62 @@ def train_companion(
         model.load_state_dict(ckpt.load_weights(best))
     model.eval()
     return TrainedModel(model, steps, seconds)
+
+
+REFIT_SUMMARY = "refit.json"
+
+
+def refit_steps(run_dir: Path) -> int:
+    """The step of the run's best checkpoint (summary.json), else its last step: the length of
+    training that early stopping chose."""
+    summary = ckpt.read_json(run_dir / "summary.json", "training summary")
+    return int(summary.get("best_step") or summary["steps"])
+
+
+def train_refit(
+    task: Task, spec: Refit, train: dict[str, Any], run_dir: Path, device: torch.device
+) -> TrainedModel:
+    """Train ``spec`` into ``run_dir/<name>`` (made afresh) with the task's loss and the run's
+    training settings ``train``: the same stop rules, so the same learning-rate schedule, but
+    stopped at the run's best step (``refit_steps``), without validation, early stopping,
+    averaging or a time budget; its last weights are loaded."""
+    steps = refit_steps(run_dir)
+    rules = {k: train.get(k) for k in ("max_steps", "epochs")}
+    if not any(rules.values()):  # a run stopped by max_time alone: a schedule over its steps
+        rules["max_steps"] = int(ckpt.read_json(run_dir / "summary.json", "summary")["steps"])
+    config = TrainConfig.from_dict(
+        {**train, **rules, "max_time": None, "patience": None, "average": 0, "progress": False}
+    )
+    out = run_dir / spec.name
+    if out.exists():  # of an earlier test of this run, or of one killed half-way: again
+        shutil.rmtree(out)
+    out.mkdir()
+    torch.manual_seed(config.seed)
+    model = spec.build().to(device)
+    t0 = time.perf_counter()
+    Trainer(model, task.loss, spec.batches(config.seed), config=config, out_dir=out,
+            unit=task.unit, stop_step=steps).fit()  # fmt: skip
+    seconds = time.perf_counter() - t0
+    ckpt.atomic_write_json(out / REFIT_SUMMARY, {"steps": steps, "seconds": round(seconds, 1)})
+    model.eval()
+    return TrainedModel(model, steps, seconds)
+
+
+def load_refit(spec: Refit, run_dir: Path) -> TrainedModel:
+    """The refit a run's test trained (its last checkpoint, verified), built by ``spec``."""
+    out = run_dir / spec.name
+    last = ckpt.latest_checkpoint(out) if out.is_dir() else None
+    if last is None or not (out / REFIT_SUMMARY).is_file():
+        raise RnnkitError(
+            f"{run_dir} has no refitted model ({spec.name}/): its training did not reach the "
+            "test; train it again"
+        )
+    ckpt.verify_checkpoint(last)
+    summary = ckpt.read_json(out / REFIT_SUMMARY, "refit summary")
+    model = spec.build()
+    try:
+        model.load_state_dict(ckpt.load_weights(last))
+    except RuntimeError:
+        raise RnnkitError(f"the weights in {last} do not fit the run's model config") from None
+    model.eval()
+    return TrainedModel(model, int(summary["steps"]), float(summary["seconds"]))

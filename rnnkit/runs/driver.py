@@ -27,11 +27,12 @@ import torch
 from torch import nn
 
 from rnnkit.errors import RnnkitError
-from rnnkit.runs.companions import companion_steps, train_companion
+from rnnkit.runs.companions import companion_steps, load_refit, train_companion, train_refit
 from rnnkit.runs.pretrain import pretrain, pretrained_summary
 from rnnkit.tasks.base import (
     LoadedCompanion,
     LoadedModel,
+    Refit,
     Splits,
     Task,
     TrainedModel,
@@ -330,12 +331,17 @@ def _train_worker(
 def _test_companions(
     task: Task, splits: Splits, run_dir: Path, device: torch.device
 ) -> dict[str, TrainedModel | LoadedModel]:
-    """What the task's test needs besides its model, by name: companions trained now (for as
-    many steps as they ask, none when that is 0) and companion runs loaded."""
+    """What the task's test needs besides its model, by name: companions and the refit trained
+    now (companions for as many steps as they ask, none when that is 0) and companion runs
+    loaded."""
     given: dict[str, TrainedModel | LoadedModel] = {}
     for companion in task.companions("test"):
         if isinstance(companion, LoadedCompanion):
             given[companion.name] = load_companion(companion)
+            continue
+        if isinstance(companion, Refit):
+            train = read_config(run_dir)["train"]
+            given[companion.name] = train_refit(task, companion, train, run_dir, device)
             continue
         steps = companion_steps(companion, run_dir)
         if steps:
@@ -372,6 +378,7 @@ class LoadedRun:
     run_dir: Path
     # companion runs loaded so far, by (folder, task): loaded once however often they are used
     loaded: dict[tuple[str, str], LoadedModel] = field(default_factory=dict, repr=False)
+    refits: dict[str, TrainedModel] = field(default_factory=dict, repr=False)  # by name, loaded
 
     def evaluate(self, data: str | Path | None = None) -> dict[str, Any]:
         """Figures on labelled ``data`` (a file in the task's format), or by default on the
@@ -396,6 +403,11 @@ class LoadedRun:
         command may have changed them since the run was loaded)."""
         given: dict[str, TrainedModel | LoadedModel] = {}
         for companion in self.task.companions(purpose):
+            if isinstance(companion, Refit):  # trained by the run's test, kept in its folder
+                if companion.name not in self.refits:
+                    self.refits[companion.name] = load_refit(companion, self.run_dir)
+                given[companion.name] = self.refits[companion.name]
+                continue
             if not isinstance(companion, LoadedCompanion):
                 raise TypeError(f"{self.task.name}: a trained companion is for the test only")
             key = (str(Path(companion.run).resolve()), companion.task)

@@ -58,6 +58,14 @@ a Trainer or loading a run itself:
 - ``LoadedCompanion(name, run, task)``: a run folder of task ``task`` that the driver loads
   (refusing a run of any other task); it comes back as a ``LoadedModel`` (speech's fusion LM,
   ``--lm RUN``).
+- ``Refit(name, build, batches)``: the run's model trained again after early stopping, on more
+  of the data than validation allowed (a forecaster's windows up to the test origin, as the M4
+  entries refitted on the whole series): fresh from ``build()`` after ``torch.manual_seed(seed)``,
+  on the training source ``batches(seed)``, with the run's settings and learning-rate schedule,
+  stopped at the step of the run's best checkpoint, without validation; its last weights come
+  back as a ``TrainedModel``. It lives in ``run_dir/<name>`` with the run, so a loaded run has
+  it for ``"score"`` and ``"predict"`` too; the task decides where it replaces the run's model
+  (a choice made on validation keeps the run's own, whose validation was out of sample).
 
 Pretraining: a task whose model can start from weights learnt on another objective first
 (classify's encoder read as a language model, ULMFiT's recipe) returns a ``Pretraining`` from
@@ -104,7 +112,16 @@ class LoadedCompanion:
     task: str
 
 
-Companion = TrainedCompanion | LoadedCompanion
+@dataclass
+class Refit:
+    """The run's model trained again on more of the data (see the module docstring)."""
+
+    name: str
+    build: Callable[[], nn.Module]  # called after torch.manual_seed(the run's seed)
+    batches: Callable[[int], Any]  # the training batch source for a seed
+
+
+Companion = TrainedCompanion | LoadedCompanion | Refit
 
 
 @dataclass
@@ -125,8 +142,8 @@ class Pretraining:
 
 @dataclass
 class TrainedModel:
-    """A trained companion: its best validation checkpoint loaded (eval mode), the steps it was
-    trained for and the seconds its training took."""
+    """A trained companion: its best validation checkpoint (a refit: its last) loaded (eval
+    mode), the steps it was trained for and the seconds its training took."""
 
     model: nn.Module
     steps: int
@@ -215,7 +232,7 @@ class Task:
 
     def companions(self, purpose: str) -> list[Companion]:
         """The second models ``purpose`` (``"test"``, ``"score"``, ``"predict"``) needs; a
-        ``TrainedCompanion`` only for ``"test"``. Default: none."""
+        ``TrainedCompanion`` only for ``"test"``, a ``Refit`` for any. Default: none."""
         return []
 
     def use_companions(self, given: dict[str, TrainedModel | LoadedModel]) -> None:

@@ -35,7 +35,15 @@ from rnnkit.scoring.forecast import errors, mase_scale, seasonal_mase_scale
 from rnnkit.scoring.m4 import smape as scoring_smape
 from rnnkit.tasks import forecast_panel as panel
 from rnnkit.tasks import panel_combine as combination
-from rnnkit.tasks.base import Splits, Task, exactly_one_source, register_task
+from rnnkit.tasks.base import (
+    Companion,
+    Refit,
+    Splits,
+    Task,
+    TrainedModel,
+    exactly_one_source,
+    register_task,
+)
 from rnnkit.train.steps import ListBatches, StepOutput
 
 Examples = tuple[np.ndarray, int, float]  # series (N,), first forecast origin, MASE scale
@@ -117,6 +125,7 @@ class ForecastTask(Task):
     Data = ForecastData
     Model = ForecasterConfig
     defaults = {"train": {"epochs": 50, "lr": 3e-3, "eval_every": 25, "patience": 5}}
+    absent = {"model": {"refit": False}}  # runs saved before it were tested by their own model
     monitor = ("val_mae", "min")
     unit = "windows"
     input_settings = ("column", "date_col")
@@ -125,6 +134,7 @@ class ForecastTask(Task):
     series_names: list[str] | None = None
     panel_values: list[np.ndarray] | None = None  # a panel's series, as prepare read them
     combination: dict[str, Any] | None = None  # a panel's weights and interval, from its test
+    refitted: TrainedModel | None = None  # a panel's network trained to the test origin
 
     def restore(self, files: dict[str, Any]) -> None:
         self.restored = True  # the scaling lives in the model settings, saved with the run
@@ -219,15 +229,8 @@ class ForecastTask(Task):
 
     def batch_sources(self, splits: Splits, rank: int, world: int, seed: int):
         m = self.model
-        if self.is_panel:
-            end, bs = panel.train_end(m), self.data.batch_size
-            n = len(splits.train)  # training windows end before the validation part
-            chunks = [panel.cut(m, splits.train, end, range(i, min(i + bs, n)))
-                      for i in range(0, n, bs)]  # fmt: skip
-            # a panel is a batch or a few: an epoch goes over it several times, so that the
-            # task's default epochs make enough steps (each step sees every window anyway)
-            chunks *= -(-panel.STEPS_PER_EPOCH // len(chunks))
-            return (ListBatches(chunks, seed=seed, rank=rank, world=world),
+        if self.is_panel:  # training windows end before the validation part
+            return (self.panel_batches(splits.train, panel.train_end(m), seed, rank, world),
                     ListBatches([panel.cut(m, splits.val, m.horizon)], shuffle=False))  # fmt: skip
         (y_tr, start, _), (y_va, t_val, _) = splits.train, splits.val
         x_tr, z_tr = windows(self.scale(y_tr), range(start, len(y_tr) - m.horizon + 1),
@@ -238,6 +241,40 @@ class ForecastTask(Task):
         train = [(x_tr[i : i + bs], z_tr[i : i + bs]) for i in range(0, len(x_tr), bs)]
         return (ListBatches(train, seed=seed, rank=rank, world=world),
                 ListBatches([(x_va, z_va)], shuffle=False))  # fmt: skip
+
+    def panel_batches(
+        self, values: list[np.ndarray], end: int, seed: int, rank: int = 0, world: int = 1
+    ) -> ListBatches:
+        """The panel's training batches: every series' windows that end ``end`` values before
+        its end, ``batch_size`` series a batch."""
+        m, bs, n = self.model, self.data.batch_size, len(values)
+        chunks = [panel.cut(m, values, end, range(i, min(i + bs, n))) for i in range(0, n, bs)]
+        # a panel is a batch or a few: an epoch goes over it several times, so that the task's
+        # default epochs make enough steps (each step sees every window anyway)
+        chunks *= -(-panel.STEPS_PER_EPOCH // len(chunks))
+        return ListBatches(chunks, seed=seed, rank=rank, world=world)
+
+    # -- the refit (a panel's) -----------------------------------------------------------------
+
+    def companions(self, purpose: str) -> list[Companion]:
+        """A panel's refit: the network trained again, to the best step, on the windows up to
+        the test origin (the validation part's last H values included), as the M4 entries
+        refitted on the whole series; validation had to hold those values out."""
+        if not (self.is_panel and self.model.refit):
+            return []
+        return [Refit("refit", self.build_model, self.refit_batches)]
+
+    def refit_batches(self, seed: int) -> ListBatches:
+        if self.panel_values is None:
+            raise RnnkitError("the refit's batches need the panel's series (prepare first)")
+        return self.panel_batches(self.panel_values, self.model.horizon, seed)
+
+    def use_companions(self, given: dict[str, Any]) -> None:
+        self.refitted = given.get("refit")
+
+    def forecasting_model(self, model: nn.Module) -> nn.Module:
+        """The network that forecasts from the test origin on: the refit when there is one."""
+        return self.refitted.model if self.refitted is not None else model
 
     def scale(self, y: np.ndarray) -> np.ndarray:
         return (y - self.model.mean) / self.model.std
@@ -312,9 +349,13 @@ class ForecastTask(Task):
         }
 
     def test(self, model: nn.Module, splits: Splits, run_dir: Path) -> dict[str, Any]:
-        if self.is_panel:
-            test = panel.test_panel(model, splits.test, splits.info)
+        if self.is_panel:  # the choice and interval fitted on the validated model's forecasts
+            test = panel.test_panel(self.forecasting_model(model), splits.test, splits.info,
+                                    validated=model)  # fmt: skip
             self.combination = test["combination"]
+            if self.refitted is not None:
+                test["refit"] = {"steps": self.refitted.steps,
+                                 "train_s": round(self.refitted.seconds, 1)}  # fmt: skip
             return {"test": test}
         y, start, scale = splits.test
         origins, h = self.origins(y, start), self.model.horizon
@@ -418,7 +459,8 @@ class ForecastTask(Task):
                 f"too short: {', '.join(short[:5])}"
             )
         info = {"series": self.series_names, "period": self.model.period}
-        return panel.test_panel(model, values, info, self.fitted_combination(), index)
+        fitted = self.fitted_combination()
+        return panel.test_panel(self.forecasting_model(model), values, info, fitted, index)
 
     def format_scores(self, scores: dict[str, Any]) -> str:
         if not self.is_panel:
@@ -456,7 +498,8 @@ class ForecastTask(Task):
             raise RnnkitError(f"each series needs at least {need} values; too short: "
                               f"{', '.join(short[:5])}")  # fmt: skip
         values = [s.values for s in inputs]  # each from its first value, as in training
-        members, q = panel.member_forecasts(model, values, index, 0, c.period)
+        members, q = panel.member_forecasts(self.forecasting_model(model), values, index, 0,
+                                            c.period)  # fmt: skip
         naive = combination.naive_scale(values, c.horizon, c.history)  # (N, H)
         center, lower, upper = panel.combined(members, q, fitted, naive)
         return [{"series": s.name, "steps": future_labels(s.dates, c.horizon, len(s.values)),

@@ -348,16 +348,19 @@ def test_panel(
     info: dict[str, Any],
     fitted: dict[str, Any] | None = None,
     index: list[int] | None = None,
+    validated: ESRNN | None = None,
 ) -> dict[str, Any]:
     """M4's scores of rnnkit (the combination), the ES-RNN alone and M4's benchmarks on the
-    last H values of ``values`` (the run's series ``index``, all by default); the combination
-    interval is calibrated on the validation window unless ``fitted`` is given (a loaded run's)."""
+    last H values of ``values`` (the run's series ``index``, all by default), ``model``
+    forecasting; the combination's rule and interval are fitted on ``validated``'s (default:
+    ``model``'s) forecasts of the validation windows unless ``fitted`` is given (a loaded
+    run's)."""
     c = model.config
     h, m = c.horizon, info["period"]
     index = list(range(len(values))) if index is None else index
     names = [info["series"][i] for i in index]
     if fitted is None:
-        fitted = fit_combination(model, values, index, m)
+        fitted = fit_combination(validated or model, values, index, m)
     parts, first = latest(values, h, c.history)
     q = forecast(model, pad_panel(parts, [c.offsets[i] for i in index], index, first))
     forecasts = baseline_forecasts(values, h, m, c.history)
