@@ -1,14 +1,16 @@
 """Many series at once: reading wide, long and folder panels; the ES-RNN's Holt-Winters
-smoothing against a plain loop; its padding; and `rnnkit train forecast` on a panel end to end
-(a few steps) with M4's scores beside M4's benchmarks."""
+smoothing against a plain loop; its padding; its refit's windows; and `rnnkit train forecast`
+on a panel end to end (a few steps) with M4's scores beside M4's benchmarks."""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from rnnkit.cli.main import main
 from rnnkit.data.panel import read_panel
@@ -17,6 +19,7 @@ from rnnkit.models.esrnn import ESRNN
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks import forecast_panel as fp
 from rnnkit.tasks import panel_combine as combination
+from rnnkit.train.checkpoint import resolve_checkpoint
 
 
 def test_wide_ragged_long_and_folder(tmp_path):
@@ -236,6 +239,31 @@ def write_panel(path, n_series=3, n=90):
     return cols
 
 
+def test_the_refit_trains_on_the_windows_up_to_the_test_origin(tmp_path):
+    from rnnkit.runs.driver import make_task
+
+    data = tmp_path / "panel.csv"
+    cols = write_panel(data)
+    task = make_task("forecast", {"data": str(data), "horizon": 4, "period": 4},
+                     {"hidden_size": 8, "members": 2, "history": 40})  # fmt: skip
+    splits = task.prepare()
+    (refit,) = task.companions("test")
+    assert refit.name == "refit" and [c.name for c in task.companions("predict")] == ["refit"]
+    phase_one = task.batch_sources(splits, 0, 1, 0)[0].batches[0]
+    again = refit.batches(0).batches[0]
+    offsets = torch.tensor(task.model.offsets)[:, None]
+    h, held_out = 4, fp.train_end(task.model)
+    assert held_out == 16  # three validation windows and the test
+    # each batch: the latest 40 values of each series before the cut, right-aligned
+    for batch, end in ((phase_one, held_out), (again, h)):
+        want = torch.tensor(np.stack([c[len(c) - end - 40 : len(c) - end] for c in cols]))
+        assert torch.allclose(batch.y - offsets, want.float(), atol=1e-3)
+    # a run saved before the refit existed is tested and used by its own model, as before
+    old = make_task("forecast", {"data": str(data), "horizon": 4, "period": 4}, {}, saved=True)
+    old.prepare()
+    assert old.model.refit is False and old.companions("test") == []
+
+
 def test_train_forecast_on_a_panel_end_to_end(tmp_path, capsys, monkeypatch):
     # pmdarima's full stepwise search was 80 of this test's 93 s (about 20 searches of 4 s);
     # the searches themselves are tested in test_m4_baselines.py, here narrow ones do
@@ -267,6 +295,13 @@ def test_train_forecast_on_a_panel_end_to_end(tmp_path, capsys, monkeypatch):
     assert 0 <= overall["rnnkit"]["coverage"] <= 1 and overall["rnnkit"]["msis"] > 0
     # 90 values, window 4, H 4: three validation origins, their 3 x 3 x 4 values pooled
     assert r["origins"] == 3 and r["test"]["combination"]["origins"] == 3
+    # the network that forecast the test was trained again for the run's 3 epochs
+    steps = 3 * fp.STEPS_PER_EPOCH
+    assert r["test"]["refit"]["steps"] == steps and (out / "refit" / "refit.json").is_file()
+    refit = load_file(str(out / "refit" / "ckpt" / f"step-{steps:09d}" / "model.safetensors"))
+    validated = load_file(str(resolve_checkpoint(out) / "model.safetensors"))
+    assert refit.keys() == validated.keys()
+    assert any(not torch.equal(refit[k], validated[k]) for k in refit)
     assert r["test"]["combination"]["calibration_values"] == 36
     # the next 4 values of each series after its end, with the 95% interval
     assert main(["predict", str(out), "--input", str(data)]) == 0
@@ -304,6 +339,10 @@ def test_train_forecast_on_a_panel_end_to_end(tmp_path, capsys, monkeypatch):
         )
     assert main(fa) == 2
     assert "exists; pass --force" in capsys.readouterr().err
+    # a run folder whose refit is gone is refused in one line, not forecast by the other model
+    shutil.rmtree(out / "refit")
+    assert main(["evaluate", str(out)]) == 2
+    assert "has no refitted model (refit/)" in capsys.readouterr().err
 
 
 def test_panel_refuses_short_series_and_mixed_seasons(tmp_path, capsys):

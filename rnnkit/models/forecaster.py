@@ -71,7 +71,7 @@ class ForecasterConfig(RecurrentSettings):
     )  # fmt: skip
     refit: bool = setting(
         True, "ES-RNN (several series): after early stopping, train the network again from the "
-        "start to the best step on the windows up to the test origin; the test and forecasts use "
+        "start for all its epochs on the windows up to the test origin; the test and forecasts use "
         "it, the combination's choice and interval keep the validated one's",
     )  # fmt: skip
     # runs saved before several validation origins had one: training stopped 2 H before the end

@@ -72,24 +72,17 @@ def train_companion(
 REFIT_SUMMARY = "refit.json"
 
 
-def refit_steps(run_dir: Path) -> int:
-    """The step of the run's best checkpoint (summary.json), else its last step: the length of
-    training that early stopping chose."""
-    summary = ckpt.read_json(run_dir / "summary.json", "training summary")
-    return int(summary.get("best_step") or summary["steps"])
-
-
 def train_refit(
     task: Task, spec: Refit, train: dict[str, Any], run_dir: Path, device: torch.device
 ) -> TrainedModel:
     """Train ``spec`` into ``run_dir/<name>`` (made afresh) with the task's loss and the run's
-    training settings ``train``: the same stop rules, so the same learning-rate schedule, but
-    stopped at the run's best step (``refit_steps``), without validation, early stopping,
-    averaging or a time budget; its last weights are loaded."""
-    steps = refit_steps(run_dir)
+    training settings ``train`` for the run's whole planned schedule (its epochs or max_steps;
+    with a time budget alone, the steps the run made: summary.json), without validation, early
+    stopping, averaging or a time budget; its last weights are loaded."""
     rules = {k: train.get(k) for k in ("max_steps", "epochs")}
-    if not any(rules.values()):  # a run stopped by max_time alone: a schedule over its steps
-        rules["max_steps"] = int(ckpt.read_json(run_dir / "summary.json", "summary")["steps"])
+    if not any(rules.values()):
+        summary = ckpt.read_json(run_dir / "summary.json", "training summary")
+        rules["max_steps"] = int(summary["steps"])
     config = TrainConfig.from_dict(
         {**train, **rules, "max_time": None, "patience": None, "average": 0, "progress": False}
     )
@@ -100,9 +93,10 @@ def train_refit(
     torch.manual_seed(config.seed)
     model = spec.build().to(device)
     t0 = time.perf_counter()
-    Trainer(model, task.loss, spec.batches(config.seed), config=config, out_dir=out,
-            unit=task.unit, stop_step=steps).fit()  # fmt: skip
+    summary = Trainer(model, task.loss, spec.batches(config.seed), config=config, out_dir=out,
+                      unit=task.unit).fit()  # fmt: skip
     seconds = time.perf_counter() - t0
+    steps = int(summary["steps"])
     ckpt.atomic_write_json(out / REFIT_SUMMARY, {"steps": steps, "seconds": round(seconds, 1)})
     model.eval()
     return TrainedModel(model, steps, seconds)

@@ -61,11 +61,13 @@ a Trainer or loading a run itself:
 - ``Refit(name, build, batches)``: the run's model trained again after early stopping, on more
   of the data than validation allowed (a forecaster's windows up to the test origin, as the M4
   entries refitted on the whole series): fresh from ``build()`` after ``torch.manual_seed(seed)``,
-  on the training source ``batches(seed)``, with the run's settings and learning-rate schedule,
-  stopped at the step of the run's best checkpoint, without validation; its last weights come
-  back as a ``TrainedModel``. It lives in ``run_dir/<name>`` with the run, so a loaded run has
-  it for ``"score"`` and ``"predict"`` too; the task decides where it replaces the run's model
-  (a choice made on validation keeps the run's own, whose validation was out of sample).
+  on the training source ``batches(seed)``, with the run's settings for its whole planned
+  schedule (``epochs`` or ``max_steps``), without validation or early stopping (validation on a
+  few windows stops a forecaster's run early, and a refit that short forecast worse: measured in
+  docs/tasks.md); its last weights come back as a ``TrainedModel``. It lives in
+  ``run_dir/<name>`` with the run, so a loaded run has it for ``"score"`` and ``"predict"``
+  too; the task decides where it replaces the run's model (a choice made on validation keeps
+  the run's own, whose validation was out of sample).
 
 Pretraining: a task whose model can start from weights learnt on another objective first
 (classify's encoder read as a language model, ULMFiT's recipe) returns a ``Pretraining`` from

@@ -257,7 +257,7 @@ class ForecastTask(Task):
     # -- the refit (a panel's) -----------------------------------------------------------------
 
     def companions(self, purpose: str) -> list[Companion]:
-        """A panel's refit: the network trained again, to the best step, on the windows up to
+        """A panel's refit: the network trained again, for the whole schedule, on the windows up to
         the test origin (the validation part's last H values included), as the M4 entries
         refitted on the whole series; validation had to hold those values out."""
         if not (self.is_panel and self.model.refit):

@@ -72,8 +72,9 @@ def train_end(config: ForecasterConfig) -> int:
     """Values of each series' end that training never fits: the test and the K validation
     windows ((K + 1) H). One model, trained up to the earliest origin, forecasts from every
     later one (each origin's history as its input: the smoothing runs through it, the
-    weights stay), so every validation forecast is out of sample, and the test's model is the
-    validation's (the conformal scores and the test come from the same forecaster)."""
+    weights stay), so every validation forecast is out of sample. The test is forecast by the
+    refit (``ForecastTask.companions``: the same training, for the whole schedule, on the windows up
+    to the test origin) unless the run has none; then by this model."""
     return (config.origins + 1) * config.horizon
 
 

@@ -147,9 +147,8 @@ class TrainConfig(Settings):
 
 @dataclass(frozen=True)
 class StopReason:
-    """Why training stopped: ``rule`` is max_steps, epochs, max_time, patience, peer (another
-    data-parallel process stopped) or stop_step (the Trainer's own ``stop_step``), ``limit``
-    the value of that rule's setting."""
+    """Why training stopped: ``rule`` is max_steps, epochs, max_time, patience or peer (another
+    data-parallel process stopped), ``limit`` the value of that rule's setting."""
 
     rule: str
     limit: float | None = None
@@ -191,16 +190,12 @@ class Trainer:
         unit: str = "items",
         on_step: Callable[[Trainer], None] | None = None,
         stop_at: float | None = None,
-        stop_step: int | None = None,
     ):
         self.config = config or TrainConfig()
         # a time.monotonic() by which training stops whatever max_time says (the driver's share
         # of a --max-time command, whose set-up counts), after one step at least: reported as
         # max_time
         self.stop_at = stop_at
-        # a step at which training stops, the schedule still that of the config's stop rules (a
-        # refit that stops where the run it repeats had its best checkpoint)
-        self.stop_step = stop_step
         self.config.validate()
         if len(train_data) < 1:
             raise RnnkitError("the training data holds no batch")
@@ -392,9 +387,7 @@ class Trainer:
     def _should_stop(self) -> bool:
         c = self.config
         reason = None
-        if self.stop_step is not None and self.step >= self.stop_step:
-            reason = StopReason("stop_step", self.stop_step)
-        elif c.max_steps and self.step >= c.max_steps:
+        if c.max_steps and self.step >= c.max_steps:
             reason = StopReason("max_steps", c.max_steps)
         elif c.epochs and self.step >= c.epochs * len(self.train_data):
             reason = StopReason("epochs", c.epochs)
