@@ -17,6 +17,7 @@ from rnnkit.data.panel import read_panel
 from rnnkit.errors import RnnkitError
 from rnnkit.models.esrnn import ESRNN
 from rnnkit.models.forecaster import ForecasterConfig
+from rnnkit.runs.driver import load_run
 from rnnkit.tasks import forecast_panel as fp
 from rnnkit.tasks import panel_combine as combination
 from rnnkit.train.checkpoint import resolve_checkpoint
@@ -339,6 +340,21 @@ def test_train_forecast_on_a_panel_end_to_end(tmp_path, capsys, monkeypatch):
         )
     assert main(fa) == 2
     assert "exists; pass --force" in capsys.readouterr().err
+    # forecasts come from the refit, the quantile interval's half-widths from the validated
+    # model, the ones the conformal factor was fitted in
+    run = load_run(out)
+    series = run.task.read_inputs(str(data))
+    run.task.combination = {**run.task.combination, "rule": "esrnn", "interval": "quantiles"}
+    rows = run.predict(series)
+    values, index = [s.values for s in series], [0, 1, 2]
+    validated = fp.quantiles_at(run.model, values, index, 0)  # (N, H, Q)
+    refit = fp.quantiles_at(run.task.refitted.model, values, index, 0)
+    k = run.task.combination["interval_scale"]
+    for i, row in enumerate(rows):
+        assert row["forecast"] == pytest.approx(refit[i, :, 1], rel=1e-6)
+        above = np.array(row["upper"]) - np.array(row["forecast"])
+        assert above == pytest.approx(k * (validated[i, :, 2] - validated[i, :, 1]), rel=1e-6)
+        assert not np.allclose(above, k * (refit[i, :, 2] - refit[i, :, 1]))
     # a run folder whose refit is gone is refused in one line, not forecast by the other model
     shutil.rmtree(out / "refit")
     assert main(["evaluate", str(out)]) == 2

@@ -460,7 +460,8 @@ class ForecastTask(Task):
             )
         info = {"series": self.series_names, "period": self.model.period}
         fitted = self.fitted_combination()
-        return panel.test_panel(self.forecasting_model(model), values, info, fitted, index)
+        return panel.test_panel(self.forecasting_model(model), values, info, fitted, index,
+                                validated=model)  # fmt: skip
 
     def format_scores(self, scores: dict[str, Any]) -> str:
         if not self.is_panel:
@@ -500,6 +501,8 @@ class ForecastTask(Task):
         values = [s.values for s in inputs]  # each from its first value, as in training
         members, q = panel.member_forecasts(self.forecasting_model(model), values, index, 0,
                                             c.period)  # fmt: skip
+        if self.refitted is not None:  # the interval in the half-widths it was calibrated in
+            q = panel.quantiles_at(model, values, index, 0)
         naive = combination.naive_scale(values, c.horizon, c.history)  # (N, H)
         center, lower, upper = panel.combined(members, q, fitted, naive)
         return [{"series": s.name, "steps": future_labels(s.dates, c.horizon, len(s.values)),
