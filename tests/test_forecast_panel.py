@@ -399,7 +399,7 @@ def test_naive_scale_is_each_series_k_step_move():
 def test_random_walks_keep_the_naive_interval_and_it_covers_nominal():
     """Random walks with a step sigma per series, forecast by their last value: the errors grow
     as sqrt(k) sigma, while the ES-RNN's quantiles here are one width for every series and
-    step. Validation keeps the naive interval (lower MSIS there), and on fresh windows it
+    step. Validation ("auto") keeps the naive interval (lower MSIS there), and on fresh windows it
     covers within 2 points of 95% (400 series x 6 test values: binomial spread 0.4 points)."""
     n_series, h, origins = 400, 6, 3
     rng = np.random.default_rng(12)
@@ -423,6 +423,12 @@ def test_random_walks_keep_the_naive_interval_and_it_covers_nominal():
                              naive=np.concatenate(rows["naive"]))  # fmt: skip
     assert fitted["interval"] == "naive"
     assert fitted["validation_msis"]["naive"] < fitted["validation_msis"]["quantiles"]
+    # a fixed kind is kept whatever validation scores (the default, "quantiles", is fixed)
+    naive = np.concatenate(rows["naive"])
+    kept = combination.fit(members, center + 1.0, q, rows["insample"], rows["truth"], 1,
+                           naive=naive, interval_kind="quantiles")  # fmt: skip
+    assert kept["interval"] == "quantiles" and kept["naive_scale"] == fitted["naive_scale"]
+    assert kept["validation_msis"] == fitted["validation_msis"]
     x = walk(60 + h)  # a fresh window of every series
     last = np.repeat(x[:, 59:60], h, 1)
     q_test = np.stack([last - 3.0, last, last + 3.0], -1)

@@ -125,7 +125,8 @@ class ForecastTask(Task):
     Data = ForecastData
     Model = ForecasterConfig
     defaults = {"train": {"epochs": 50, "lr": 3e-3, "eval_every": 25, "patience": 5}}
-    absent = {"model": {"refit": False}}  # runs saved before it were tested by their own model
+    # runs saved before these were tested by their own model and chose their interval
+    absent = {"model": {"refit": False, "interval": "auto"}}
     monitor = ("val_mae", "min")
     unit = "windows"
     input_settings = ("column", "date_col")

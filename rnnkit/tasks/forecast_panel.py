@@ -334,7 +334,8 @@ def fit_combination(
     fitted = combination.fit(members, np.concatenate(rows["naive2"]), np.concatenate(rows["q"]),
                              rows["insample"], rows["truth"], m,
                              naive=np.concatenate(rows["naive"]),
-                             series=list(range(len(values))) * len(rows["naive"]))  # fmt: skip
+                             series=list(range(len(values))) * len(rows["naive"]),
+                             interval_kind=c.interval)  # fmt: skip
     return {**fitted, "origins": c.origins}
 
 

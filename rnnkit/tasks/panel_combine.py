@@ -164,11 +164,13 @@ def fit(
     m: int,
     naive: np.ndarray | None = None,
     series: list[int] | None = None,
+    interval_kind: str = "auto",
 ) -> dict[str, Any]:
     """The rule and the interval from the validation windows: ``members`` (R, H) and
     Naive2's forecasts of ``truth`` made from ``insample``, ``quantiles`` the ES-RNN's
     (R, H, Q) there, one row per (origin, series) pair, all pooled; with ``naive`` (R, H)
-    (``naive_scale`` at each origin), the naive interval competes with the quantile one; with
+    (``naive_scale`` at each origin), the naive interval is calibrated too, and kept when
+    ``interval_kind`` is "naive", or "auto" and its validation MSIS is the lower; with
     ``series`` (R,) (the series of each row), each candidate's validation OWA per series is
     reported too (``validation_owa_series``: a diagnostic, the choice stays one per panel)."""
     forecasts = {r: combine(members, r) for r in RULES}  # each (R, H)
@@ -193,5 +195,7 @@ def fit(
         "quantiles": validation_msis(*interval(center, quantiles, scale), insample, truth, m),
         "naive": validation_msis(*naive_interval(center, naive, naive_c), insample, truth, m),
     }
-    kept = "naive" if msis["naive"] < msis["quantiles"] else "quantiles"
+    kept = interval_kind
+    if interval_kind == "auto":
+        kept = "naive" if msis["naive"] < msis["quantiles"] else "quantiles"
     return {**fitted, "interval": kept, "naive_scale": naive_c, "validation_msis": msis}
