@@ -114,9 +114,6 @@ def load_refit(spec: Refit, run_dir: Path) -> TrainedModel:
     ckpt.verify_checkpoint(last)
     summary = ckpt.read_json(out / REFIT_SUMMARY, "refit summary")
     model = spec.build()
-    try:
-        model.load_state_dict(ckpt.load_weights(last))
-    except RuntimeError:
-        raise RnnkitError(f"the weights in {last} do not fit the run's model config") from None
+    ckpt.load_into(model, last)
     model.eval()
     return TrainedModel(model, int(summary["steps"]), float(summary["seconds"]))

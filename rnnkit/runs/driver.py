@@ -432,10 +432,7 @@ def load_run(run_dir: str | Path, which: str = "best", *, task: str | None = Non
     if (run_dir / "results.json").is_file():
         task.restore_results(ckpt.read_json(run_dir / "results.json", "results"))
     model = task.build_model()
-    try:
-        model.load_state_dict(ckpt.load_weights(path))
-    except RuntimeError:
-        raise RnnkitError(f"the weights in {path} do not fit the run's model config") from None
+    ckpt.load_into(model, path)
     model.eval()
     return LoadedRun(task, model, config, run_dir)
 

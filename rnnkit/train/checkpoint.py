@@ -369,6 +369,15 @@ def load_weights(ckpt: Path) -> dict[str, torch.Tensor]:
         raise RnnkitError(f"cannot read weights in {ckpt}: {exc}") from None
 
 
+def load_into(model: torch.nn.Module, ckpt: Path) -> None:
+    """Load checkpoint ``ckpt``'s weights into ``model``, refused in one line when they do not
+    fit its settings."""
+    try:
+        model.load_state_dict(load_weights(ckpt))
+    except RuntimeError:
+        raise RnnkitError(f"the weights in {ckpt} do not fit the run's model config") from None
+
+
 def load_train_state(ckpt: Path) -> dict:
     """The training state, unpickled with ``weights_only=True``: anything but tensors, numbers
     and containers of them (code to run, say) is refused without being run."""
