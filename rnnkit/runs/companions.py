@@ -1,8 +1,8 @@
 """Training a task's ``TrainedCompanion`` (``rnnkit.tasks.base``): a second model trained exactly
 like the run's own (its training settings, the task's loss, batches, metrics and monitor) for a
 given number of steps into ``run_dir/<name>``, e.g. speech's per-frame baseline; and its
-``Refit``: the run's model trained again on the task's larger training source to the run's best
-step, kept in ``run_dir/<name>`` and loaded from there with the run. The driver
+``Refit``: the run's model trained again on the task's larger training source for the run's
+whole schedule, kept in ``run_dir/<name>`` and loaded from there with the run. The driver
 (``rnnkit.runs.driver``) calls them before the test and also loads the ``LoadedCompanion`` runs."""
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from rnnkit.tasks import forecast_panel as panel
 from rnnkit.tasks import panel_combine as combination
 from rnnkit.tasks.base import (
     Companion,
+    LoadedModel,
     Refit,
     Splits,
     Task,
@@ -266,12 +267,14 @@ class ForecastTask(Task):
         return [Refit("refit", self.build_model, self.refit_batches)]
 
     def refit_batches(self, seed: int) -> ListBatches:
+        """The refit's training batches: every series' windows up to the test origin."""
         if self.panel_values is None:
             raise RnnkitError("the refit's batches need the panel's series (prepare first)")
         return self.panel_batches(self.panel_values, self.model.horizon, seed)
 
-    def use_companions(self, given: dict[str, Any]) -> None:
-        self.refitted = given.get("refit")
+    def use_companions(self, given: dict[str, TrainedModel | LoadedModel]) -> None:
+        refit = given.get("refit")
+        self.refitted = refit if isinstance(refit, TrainedModel) else None
 
     def forecasting_model(self, model: nn.Module) -> nn.Module:
         """The network that forecasts from the test origin on: the refit when there is one."""
