@@ -288,6 +288,7 @@ def test_train_forecast_on_a_panel_end_to_end(tmp_path, capsys, monkeypatch):
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "OWA" in text and "naive2" in text and "comb" in text
+    assert "refitted up to it: 30 steps" in text
     r = json.loads((out / "results.json").read_text())
     assert r["series"] == ["a", "b", "c"] and r["horizon"] == 4
     overall = r["test"]["overall"]

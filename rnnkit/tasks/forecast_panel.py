@@ -431,4 +431,9 @@ def format_panel(r: dict[str, Any]) -> str:
         f"rnnkit 95% interval: coverage {o['rnnkit']['coverage']:.1%}, "
         f"MSIS {o['rnnkit']['msis']:.3f}"
     )
+    if "refit" in test:
+        lines.append(
+            f"the ES-RNN forecasting the test was refitted up to it: {test['refit']['steps']} "
+            f"steps, {test['refit']['train_s']:.0f} s (--no-refit: the validated one)"
+        )
     return "\n".join(lines)
