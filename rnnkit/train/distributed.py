@@ -58,6 +58,10 @@ def _worker(rank: int, world: int, port: int, fn: Callable[..., Any], args: tupl
     init_from_env()
     try:
         fn(*args)
+        # gloo aborts a rank ("terminate called without an active exception") whose peer
+        # tears the group down while it still has traffic in flight; a rank that failed skips
+        # this and mp.spawn stops the others
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
