@@ -61,6 +61,8 @@ def run_group(frequency: str, args: argparse.Namespace) -> dict:
 
         model = {k: v for k, v in (("members", args.members), ("hidden_size", args.hidden),
                                    ("history", args.history)) if v}  # fmt: skip
+        if args.level_penalty is not None:
+            model["level_penalty"] = args.level_penalty
         train = {k: v for k, v in (("epochs", args.epochs), ("max_time", args.max_time),
                                    ("seed", args.seed), ("patience", args.patience))
                  if v is not None}  # fmt: skip
@@ -223,6 +225,8 @@ def main() -> None:
     p.add_argument("--members", type=int, help="ES-RNN ensemble members (default: the task's)")
     p.add_argument("--hidden", type=int, help="hidden units (default: the task's)")
     p.add_argument("--history", type=int, help="values each method sees (default: the task's)")
+    p.add_argument("--level-penalty", type=float,
+                   help="the ES-RNN's level variability penalty (default: the task's)")  # fmt: skip
     p.add_argument("--out", default=None, help="folder for rnnkit's runs (default: a temp dir)")
     p.add_argument("--results", type=Path, help="keep each frequency's figures in DIR/FREQ.json "
                    "and tabulate every frequency found there")  # fmt: skip

@@ -116,6 +116,56 @@ def test_zero_head_forecasts_the_smoothing_and_gradients_reach_it():
         assert p.grad is not None and p.grad.abs().sum() > 0
 
 
+def test_the_level_penalty_is_the_log_levels_curvature_on_each_series_own_times():
+    torch.manual_seed(0)
+    rng = np.random.default_rng(2)
+    vals = [20 + 3 * rng.standard_normal(30), 8 + rng.standard_normal(22)]
+    panel = fp.pad_panel(vals, [0.0, 0.0], [0, 1])
+    model = ESRNN(small_config(level_penalty=0.0))
+    with torch.no_grad():
+        model.alpha.normal_()
+    _, level, _ = model(panel.y, panel.start, panel.index)  # (K, N, T') from t = W - 1
+    # reference: numpy, each series' levels from its first full window on
+    want = []
+    for k in range(2):
+        for i, v in enumerate(vals):
+            own = np.log(level[k, i, -(len(v) - 3) :].detach().numpy().astype(np.float64))
+            want.extend(np.diff(own, 2) ** 2)
+    got = fp.level_wiggle(level, panel.start)
+    assert got.item() == pytest.approx(np.mean(want), rel=1e-4)
+    plain, _ = fp.loss(model, panel)
+    penalised = ESRNN(small_config(level_penalty=50.0))
+    penalised.load_state_dict(model.state_dict())
+    assert fp.loss(penalised, panel)[0].item() == pytest.approx(plain.item() + 50 * got.item())
+    # without a season there is nothing to move the wiggles into: no penalty
+    flat = [ESRNN(small_config(period=1, level_penalty=p)) for p in (0.0, 50.0)]
+    flat[1].load_state_dict(flat[0].state_dict())
+    assert fp.loss(flat[1], panel)[0].item() == fp.loss(flat[0], panel)[0].item()
+
+
+def test_the_level_penalty_smooths_the_learned_level():
+    t = np.arange(40)
+    rng = np.random.default_rng(3)
+    season = np.array([1.3, 0.8, 1.1, 0.8])[t % 4]
+    vals = [(50 + 0.3 * t) * season * np.exp(0.05 * rng.standard_normal(40)) for _ in range(2)]
+    panel = fp.pad_panel(vals, [0.0, 0.0], [0, 1])
+    wiggles = {}
+    for penalty in (0.0, 50.0):
+        torch.manual_seed(0)
+        model = ESRNN(small_config(level_penalty=penalty, members=1))
+        with torch.no_grad():  # start from a level that follows the noise and no season
+            model.alpha.fill_(2.0)
+            model.init_season.zero_()
+        opt = torch.optim.Adam(model.parameters(), lr=0.05)
+        for _ in range(150):
+            opt.zero_grad()
+            fp.loss(model, panel)[0].backward()
+            opt.step()
+        _, level, _ = model(panel.y, panel.start, panel.index)
+        wiggles[penalty] = fp.level_wiggle(level, panel.start).item()
+    assert wiggles[50.0] < 0.5 * wiggles[0.0]
+
+
 def test_seasons_follow_the_whole_series_wherever_it_is_cut():
     model = ESRNN(small_config(members=1))
     with torch.no_grad():

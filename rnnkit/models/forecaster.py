@@ -83,6 +83,15 @@ class ForecasterConfig(RecurrentSettings):
         "the series' own k-step moves (naive), or whichever validation scores better (auto); "
         "either calibrated on the validation windows", choices=("quantiles", "naive", "auto"),
     )  # fmt: skip
+    # Smyl 2020's level variability penalty (his M4 entry: 50 monthly, 80 quarterly): a level
+    # that follows the season's peaks forecasts them flat; the penalty moves them into the
+    # seasonal indices, which repeat. Off by default: at 50 on the 18-series panel it won
+    # series on two seeds but lost coverage (89.0%) and mean OWA (docs/tasks.md)
+    level_penalty: float = setting(
+        0.0, "ES-RNN (several series with a season): weight of the penalty on the level's "
+        "wiggles, the mean squared change of its log growth (Smyl used 50); 0: off", lo=0,
+        hi=1e6,
+    )  # fmt: skip
     # runs saved before several validation origins had one: training stopped 2 H before the end
     origins: int = setting(
         1, "ES-RNN (several series): validation origins before the test (from the data)",

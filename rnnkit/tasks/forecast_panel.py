@@ -217,7 +217,20 @@ def loss(model: ESRNN, batch: Panel) -> tuple[Tensor, int]:
     q = model.q
     per = torch.maximum(q * err, (q - 1) * err) * valid[..., None]
     count = int(valid.sum()) * h * len(c.quantiles) * out.shape[0]
-    return per.sum() / max(count, 1), int(valid.sum())
+    loss = per.sum() / max(count, 1)
+    if c.level_penalty > 0 and c.period > 1:
+        loss = loss + c.level_penalty * level_wiggle(level, batch.start)
+    return loss, int(valid.sum())
+
+
+def level_wiggle(level: Tensor, start: Tensor) -> Tensor:
+    """Mean over the series' own times of the squared change of the log level's growth,
+    (log l_t - 2 log l_{t-1} + log l_{t-2})^2, from levels (K, N, T') and first times (N,)."""
+    log_level = torch.log(level)
+    curve = log_level[..., 2:] - 2 * log_level[..., 1:-1] + log_level[..., :-2]  # (K, N, T'-2)
+    own = (torch.arange(curve.shape[-1]) >= start[:, None])[None]  # (1, N, T'-2)
+    n = int(own.sum()) * level.shape[0]
+    return (curve.square() * own).sum() / max(n, 1)
 
 
 @torch.no_grad()
