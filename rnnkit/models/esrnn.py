@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from rnnkit.models import holt_winters
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.models.recurrent import TaskModel, make_recurrent
 
@@ -75,23 +76,8 @@ class ESRNN(TaskModel):
         pos = (torch.arange(m, device=y.device)[None] - start[:, None] + first[:, None]) % m
         init = torch.exp(self.init_season[:, index])  # (K, N, m)
         init = init / init.mean(-1, keepdim=True)  # indices average 1
-        seasons = list(torch.gather(init, 2, pos.expand_as(init)).unbind(-1))  # m x (K, N)
-        level = y[:, 0].expand_as(alpha)  # (K, N), replaced at each series' first value
-        levels = []
-        for t in range(y.shape[1]):
-            s_t, y_t, v = seasons[t], y[:, t], valid[:, t]
-            if m > 1:
-                ratio = y_t / s_t
-            else:
-                ratio = y_t.expand_as(alpha)
-            smoothed = torch.where(t == start, ratio, alpha * ratio + (1 - alpha) * level)
-            level = torch.where(v, smoothed, level)
-            levels.append(level)
-            if m > 1:
-                seasons.append(torch.where(v, gamma * y_t / level + (1 - gamma) * s_t, s_t))
-            else:
-                seasons.append(s_t)
-        return torch.stack(levels, -1), torch.stack(seasons, -1)
+        initial = torch.gather(init, 2, pos.expand_as(init))  # (K, N, m) of times 0..m-1
+        return holt_winters.smooth(y, valid, t_all[None] == start[:, None], alpha, gamma, initial)
 
     def forward(
         self, y: Tensor, start: Tensor, index: Tensor, first: Tensor | None = None
