@@ -598,3 +598,20 @@ def test_legacy_onnx_export_is_refused_in_one_line(name, make, shape):
         torch.onnx.export(make(), (torch.randn(shape),), buffer, dynamo=False)
     assert "torch.export" in str(info.value) and "\n" not in str(info.value)
     assert buffer.getvalue() == b""
+
+
+def test_the_constant_mark_is_all_that_assume_constant_result_sets():
+    """``_ops`` marks ``_cpu_operators_ready`` as Dynamo's decorator would, without importing
+    Dynamo; if a torch release makes the decorator do more, this says so."""
+    from rnnkit.cells._ops import _constant_when_traced, _cpu_operators_ready
+
+    def theirs():
+        return True
+
+    def ours():
+        return True
+
+    torch.compiler.assume_constant_result(theirs)
+    _constant_when_traced(ours)
+    assert vars(theirs) == vars(ours) == {"_dynamo_marked_constant": True}
+    assert vars(_cpu_operators_ready)["_dynamo_marked_constant"] is True

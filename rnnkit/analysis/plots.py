@@ -5,17 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+from rnnkit.plots.figure import save_figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
-from rnnkit.plots.figure import save_figure  # noqa: E402
+def _pyplot() -> Any:
+    """pyplot on the Agg backend, imported when a figure is drawn (half a second that the
+    command line's start would otherwise pay for every command)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def plot_gradient_flow(results: dict[str, dict], path: str | Path) -> None:
     """Overlay ||dL_T/ds_t|| and ||J_T..J_{t+1}||_2 against steps back T - t, log scale."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
+    fig, axes = _pyplot().subplots(1, 2, figsize=(11, 4.2), sharex=True)
     for name, r in results.items():
         T = r["length"]
         back = list(range(T, -1, -1))  # t = 0..T  ->  T - t
@@ -36,7 +42,7 @@ def plot_clipping(
     curves: dict[str, list[float]], losses: dict[str, list[float]], path: str | Path, title: str
 ) -> None:
     """Gradient norm before clipping, and the loss, per training step; one line per run."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = _pyplot().subplots(1, 2, figsize=(11, 4))
     for name, norms in curves.items():
         (line,) = axes[0].semilogy(range(1, len(norms) + 1), norms, label=name)
         loss = losses[name]
@@ -55,7 +61,7 @@ def plot_clipping(
 def plot_memory_table(rows: list[dict[str, Any]], path: str | Path) -> None:
     """One panel per task: the test metric against length, one line per cell."""
     tasks = sorted({r["task"] for r in rows})
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), squeeze=False)
+    fig, axes = _pyplot().subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):
         key = "test_mse" if task == "adding" else "test_accuracy"
         for cell in sorted({r["cell"] for r in rows if r["task"] == task}):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import random
 
 import numpy as np
-import pandas as pd
 
 NULL = "<null>"
 
@@ -61,6 +60,8 @@ class IBMModel1:
         iterations: int = 5,
         max_links: int | None = None,
     ):
+        import pandas as pd
+
         if max_links is not None:
             pairs = sample_pairs(pairs, max_links)
         self.fitted_pairs = len(pairs)  # what EM saw: all, or a sample under ``max_links``

