@@ -88,3 +88,13 @@ def test_the_es_rnn_trains_through_it_and_infers_through_the_loop():
         plain, _ = model.smooth(y, start, index)
     assert plain.grad_fn is None
     torch.testing.assert_close(plain, levels.detach(), rtol=1e-6, atol=0)
+
+
+def test_bfloat16_takes_the_loop():
+    """numpy has no bfloat16: the loop (autograd) runs instead, with the same results."""
+    y, valid, first, *params = panel(4, torch.float32)
+    half = [p.detach().to(torch.bfloat16).requires_grad_() for p in params]
+    levels, _ = holt_winters.smooth(y.to(torch.bfloat16), valid, first, *half)
+    assert levels.dtype == torch.bfloat16 and type(levels.grad_fn).__name__ != "HoltWintersBackward"
+    levels.float().sum().backward()
+    assert all(p.grad is not None for p in half)

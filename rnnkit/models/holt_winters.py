@@ -163,7 +163,8 @@ def smooth(
 ) -> tuple[Tensor, Tensor]:
     """(levels (K, N, T), seasons (K, N, T + m)); shapes in the module's docstring."""
     wants_grad = torch.is_grad_enabled() and any(x.requires_grad for x in (alpha, gamma, initial))
-    if wants_grad and not torch.compiler.is_compiling():
+    numpy_dtype = alpha.dtype in (torch.float32, torch.float64)  # numpy has no bfloat16
+    if wants_grad and numpy_dtype and not torch.compiler.is_compiling():
         return HoltWinters.apply(y, valid, first, alpha, gamma, initial)
     return smooth_loop(y, valid, first, alpha, gamma, initial)
 
