@@ -13,31 +13,17 @@ from __future__ import annotations
 
 import argparse
 import copy
-import platform
 from unittest import mock
 
 import numpy as np
 import torch
 
-from rnnkit.bench import alternate, matmul_peak, paired_interval, paired_speedup
+from rnnkit.bench import alternate, cpu_name, matmul_peak, paired_interval, paired_speedup
 from rnnkit.models import holt_winters
 from rnnkit.models.esrnn import ESRNN
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks import forecast_panel as panel
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            info = f.read()
-    except OSError:
-        return platform.processor() or "unknown CPU"
-    name = next((line.split(":", 1)[1].strip() for line in info.splitlines()
-                 if line.startswith("model name")), "unknown CPU")  # fmt: skip
-    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines()
-                      if line.startswith("flags")), []))  # fmt: skip
-    bf16 = [f for f in ("avx512_bf16", "amx_bf16") if f in flags] or ["no bfloat16 units"]
-    return f"{name} ({', '.join(bf16)}), {torch.get_num_threads()} threads"
+from rnnkit.train.precision import cpu_bf16_flags
 
 
 def main() -> None:
@@ -73,8 +59,10 @@ def main() -> None:
     ours, theirs = alternate([lambda: step("hand-written"), autograd_step], args.repeats)
     low, high = paired_interval(ours, theirs)
     med = lambda xs: sorted(xs)[len(xs) // 2] * 1e3  # noqa: E731
-    print(f"ES-RNN training step, {n} series x {args.length} values, 9 members; {cpu_name()}; "
-          f"float32 matmul peak {peak:.0f} GFLOP/s")  # fmt: skip
+    bf16 = ", ".join(cpu_bf16_flags()) or "none"
+    print(f"ES-RNN training step, {n} series x {args.length} values, 9 members; CPU {cpu_name()}, "
+          f"bfloat16 units: {bf16}; {torch.get_num_threads()} threads; float32 matmul peak "
+          f"{peak:.0f} GFLOP/s")  # fmt: skip
     print(f"  hand-written smoothing backward  {med(ours):7.1f} ms")
     print(f"  autograd through the loop        {med(theirs):7.1f} ms")
     print(f"  speed-up {paired_speedup(ours, theirs):.2f}x (95% interval {low:.2f}-{high:.2f})")

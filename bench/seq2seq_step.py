@@ -31,17 +31,15 @@ seeded draw of batches, and the table gives the share of real target positions.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from rnnkit.bench import alternate, matmul_peak, paired_speedup
+from rnnkit.bench import alternate, cpu_name, matmul_peak, paired_speedup
 from rnnkit.models.captioner import Captioner
 from rnnkit.models.seq2seq import BOS, EOS, PAD, Seq2Seq, teacher_forced_loss
 from rnnkit.runs.driver import make_task
@@ -200,13 +198,6 @@ def padded_table(tasks: list[str], repeats: int) -> None:
               + f" {paired_speedup(t_real, t_all):8.2f}x")  # fmt: skip
     print("real: the share of target positions that are not padding; target tokens/s over the "
           "timed batches; speed-up: median over repeats of the two steps' time ratio")  # fmt: skip
-
-
-def cpu_name() -> str:
-    info = Path("/proc/cpuinfo")
-    lines = info.read_text().splitlines() if info.exists() else []
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else platform.processor() or platform.machine()
 
 
 def main() -> None:

@@ -53,11 +53,13 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
+import platform
 import random
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -112,6 +114,14 @@ class Result:
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 NATIVE_NOTE = "torch.nn native (no oneDNN bf16)"
+
+
+def cpu_name() -> str:
+    """The CPU's model name, as /proc/cpuinfo gives it (what every speed figure names)."""
+    info = Path("/proc/cpuinfo")
+    lines = info.read_text().splitlines() if info.exists() else []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.processor() or platform.machine()
 
 
 def matmul_peak(size: int = 2048, repeats: int = 10, dtype: torch.dtype = torch.float32) -> float:
