@@ -22,11 +22,11 @@ At each t where the series has begun (``valid``), the first time taking r_t as t
 and before it both carry over (the level holds y at time 0, which no valid time reads).
 
 ``smooth_loop`` is the recursion in torch operations, which autograd differentiates: 9
-operations a time step, forward and backward, some 450 ms a training step on hourly's 960
-values with 9 members (seven tenths of the 628 ms step; AMD EPYC Zen 3). ``HoltWinters`` runs
-the same arithmetic in numpy on the (K, N) slices, in the tensors' dtype (the values are the
-loop's to the bit), and its backward is the chain rule written out (below), with every factor
-computed for all times at once: 28 ms, the step 174 ms. ``smooth`` takes the autograd
+operations a time step, forward and backward, most of a training step on hourly's 960 values
+with 9 members. ``HoltWinters`` runs the same arithmetic in numpy on the (K, N) slices, in the
+tensors' dtype (the values are the loop's to the bit), and its backward is the chain rule
+written out (below), with every factor computed for all times at once: the step takes 160 ms
+instead of 403 (``bench/esrnn_step.py``, AMD EPYC Zen 3). ``smooth`` takes the autograd
 function when a gradient is wanted in eager mode, and the loop otherwise (``torch.compile``
 and ``torch.export`` trace the loop; numpy cannot be traced).
 """
